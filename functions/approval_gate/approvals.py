@@ -1,0 +1,290 @@
+"""The approval's life, one function per step of the workflow.
+
+Each function takes its collaborators (table, clients, clock) as arguments, so it runs the
+same in Lambda, in the sandbox and in a unit test.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from approval_gate.clock import Clock, iso
+from approval_gate.messages import closed_blocks, closed_text, request_blocks, request_text
+from approval_gate.policy import Policy
+from approval_gate.request import ApprovalRequest
+from approval_gate.store import (
+    APPROVED,
+    DECIDED_ELSEWHERE,
+    EXPIRED,
+    PENDING,
+    REJECTED,
+    AlreadyDecided,
+    Approval,
+    ApprovalStore,
+)
+from approval_gate.text import MAX_SUMMARY, human_duration, one_line
+
+#: The same logger Powertools configures for the handlers (its service name).
+LOG = logging.getLogger("approval-gate")
+
+
+# --- start ------------------------------------------------------------------------------
+
+
+def decision_deadline(requested_at: datetime, expires: datetime, deadline: int, margin: int) -> datetime:
+    """The policy's deadline, capped by CodePipeline's expiry less the safety margin.
+
+    So the gate always decides before CodePipeline fails the action by itself. Never
+    earlier than the request itself.
+    """
+    by_policy = requested_at + timedelta(seconds=deadline)
+    by_codepipeline = expires - timedelta(seconds=margin)
+    return max(requested_at, min(by_policy, by_codepipeline))
+
+
+def find_pipeline_execution_id(codepipeline: Any, request: ApprovalRequest) -> str | None:
+    """The pipeline execution waiting on this approval (the SNS message does not say).
+
+    GetPipelineState names the token of the latest execution of each action; in PARALLEL
+    execution mode several executions wait at once, and the token is the action
+    execution's externalExecutionId in ListActionExecutions.
+    """
+    state = codepipeline.get_pipeline_state(name=request.pipeline)
+    for stage in state.get("stageStates", []):
+        if stage.get("stageName") != request.stage:
+            continue
+        for action in stage.get("actionStates", []):
+            latest = action.get("latestExecution") or {}
+            if action.get("actionName") == request.action and latest.get("token") == request.token:
+                execution = (stage.get("latestExecution") or {}).get("pipelineExecutionId")
+                if execution:
+                    return str(execution)
+    paginator_kwargs: dict[str, Any] = {"pipelineName": request.pipeline}
+    response = codepipeline.list_action_executions(**paginator_kwargs)
+    for detail in response.get("actionExecutionDetails", []):
+        if detail.get("stageName") != request.stage or detail.get("actionName") != request.action:
+            continue
+        result = (detail.get("output") or {}).get("executionResult") or {}
+        if result.get("externalExecutionId") == request.token:
+            return str(detail.get("pipelineExecutionId"))
+    return None
+
+
+@dataclass(frozen=True)
+class Started:
+    approval_id: str
+    execution_name: str
+    duplicate: bool
+
+
+def workflow_input(approval: Approval) -> dict[str, Any]:
+    """The workflow's input: what the states need, the same for every delivery."""
+    return {
+        "approval_id": approval.approval_id,
+        "pipeline": approval.pipeline,
+        "stage": approval.stage,
+        "action": approval.action,
+        "token": approval.token,
+        "deadline": iso(approval.deadline_at),
+    }
+
+
+def start(
+    request: ApprovalRequest,
+    *,
+    notified_at: datetime | None,
+    policy: Policy,
+    store: ApprovalStore,
+    codepipeline: Any,
+    sfn: Any,
+    state_machine_arn: str,
+    clock: Clock,
+) -> Started:
+    """Record the request and start its workflow, exactly once per request.
+
+    A duplicate SNS delivery finds the stored item, sends the same input under the same
+    execution name, and Step Functions answers with the execution that already runs. A
+    retry after a crash between the two steps starts the workflow it missed.
+    """
+    approval_id = request.approval_id
+    existing = store.get(approval_id)
+    duplicate = existing is not None
+    if existing is None:
+        rules = policy.resolve(request.pipeline, request.stage, request.action)
+        requested_at = notified_at or clock()
+        try:
+            execution_id = find_pipeline_execution_id(codepipeline, request)
+        except ClientError as exc:
+            LOG.warning(
+                "could not find the pipeline execution; closing from CodePipeline events "
+                "will not work for this approval",
+                extra={"error": exc.response.get("Error", {}).get("Code")},
+            )
+            execution_id = None
+        approval = Approval(
+            approval_id=approval_id,
+            pipeline=request.pipeline,
+            stage=request.stage,
+            action=request.action,
+            pipeline_execution_id=execution_id,
+            region=request.region,
+            token=request.token,
+            rules=rules,
+            requested_at=requested_at,
+            deadline_at=decision_deadline(
+                requested_at, request.expires, rules.deadline, rules.deadline_margin
+            ),
+            expires=request.expires,
+            custom_data=request.custom_data,
+            external_entity_link=request.external_entity_link,
+            console_link=request.console_link,
+        )
+        if not store.create(approval):
+            duplicate = True
+            existing = store.get(approval_id)
+        else:
+            existing = approval
+    assert existing is not None
+    try:
+        sfn.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=request.execution_name,
+            input=json.dumps(workflow_input(existing)),
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            raise
+        duplicate = True
+    return Started(approval_id=approval_id, execution_name=request.execution_name, duplicate=duplicate)
+
+
+# --- ask ---------------------------------------------------------------------------------
+
+
+def ask(approval_id: str, task_token: str, *, store: ApprovalStore, slack: Any) -> dict[str, Any]:
+    """Post the request to Slack (or refresh it, on a retry) and keep the task token.
+
+    The token is stored before the message is posted, so no button exists whose click
+    could find no token. A retried step updates the message it posted before.
+    """
+    approval = store.save_task_token(approval_id, task_token)
+    blocks = request_blocks(approval)
+    text = request_text(approval)
+    if approval.channel and approval.message_ts:
+        slack.chat_update(channel=approval.channel, ts=approval.message_ts, text=text, blocks=blocks)
+        return {"channel": approval.channel, "ts": approval.message_ts, "posted": False}
+    response = slack.chat_postMessage(
+        channel=approval.rules.channel, text=text, blocks=blocks, unfurl_links=False
+    )
+    channel, ts = str(response["channel"]), str(response["ts"])
+    store.save_message(approval_id, channel, ts)
+    return {"channel": channel, "ts": ts, "posted": True}
+
+
+# --- decision ----------------------------------------------------------------------------
+
+
+def summary(approval: Approval) -> str:
+    """The one-line PutApprovalResult summary (≤ 512 characters, no Slack markup)."""
+    names = ", ".join(f"{approval.name_of(user)} ({user})" for user in approval.decided_by)
+    if approval.status == APPROVED:
+        text = f"Approved in Slack by {names}"
+    elif approval.status == REJECTED:
+        text = f"Rejected in Slack by {names}"
+    elif approval.status == EXPIRED:
+        text = approval.note or "No decision in time"
+    else:
+        text = approval.note or "Decided outside Slack"
+    if approval.reason:
+        text += f": {approval.reason}"
+    return one_line(text, MAX_SUMMARY)
+
+
+def codepipeline_status(approval: Approval) -> str:
+    if approval.status == APPROVED:
+        return "Approved"
+    if approval.status == EXPIRED and approval.rules.on_deadline == "approve":
+        return "Approved"
+    return "Rejected"
+
+
+def decision(approval: Approval) -> dict[str, Any]:
+    """What the workflow receives once the request is decided."""
+    return {
+        "outcome": approval.outcome,
+        "status": codepipeline_status(approval),
+        "summary": summary(approval),
+    }
+
+
+def at_deadline(approval_id: str, *, store: ApprovalStore, clock: Clock) -> dict[str, Any]:
+    """The deadline passed: apply the policy's outcome, unless a decision just won the race.
+
+    A click recorded an instant before the deadline whose SendTaskSuccess came too late is
+    still the decision: the conditional write tells us so.
+    """
+    approval = store.get(approval_id)
+    if approval is None:
+        raise KeyError(f"no approval {approval_id}")
+    if approval.status == PENDING:
+        waited = human_duration((approval.deadline_at - approval.requested_at).total_seconds())
+        verb = "approved" if approval.rules.on_deadline == "approve" else "rejected"
+        try:
+            approval = store.decide(
+                approval_id,
+                status=EXPIRED,
+                votes=(),
+                reason=None,
+                at=clock(),
+                note=f"No decision within {waited}: {verb} by policy",
+            )
+        except AlreadyDecided as already:
+            approval = already.approval
+    return decision(approval)
+
+
+# --- close -------------------------------------------------------------------------------
+
+_ELSEWHERE_NOTES = {
+    "CodePipeline.ApprovalAlreadyCompletedException": "Already decided in CodePipeline",
+    "CodePipeline.InvalidApprovalTokenException": (
+        "CodePipeline no longer waits for this approval (expired, superseded or stopped)"
+    ),
+}
+
+
+def close(
+    approval_id: str,
+    *,
+    report_error: str | None,
+    store: ApprovalStore,
+    slack: Any,
+    clock: Clock,
+) -> dict[str, Any]:
+    """Close the request: final status in the table, buttons gone in Slack, the record out.
+
+    `report_error` is the error CodePipeline gave to PutApprovalResult, if any: the
+    decision then did not count, and the request closes as decided elsewhere.
+    """
+    approval = store.get(approval_id)
+    if approval is None:
+        raise KeyError(f"no approval {approval_id}")
+    if report_error:
+        note = _ELSEWHERE_NOTES.get(report_error, "CodePipeline did not accept the decision")
+        approval = store.close(approval_id, at=clock(), status=DECIDED_ELSEWHERE, note=note)
+    else:
+        approval = store.close(approval_id, at=clock())
+    if approval.channel and approval.message_ts:
+        slack.chat_update(
+            channel=approval.channel,
+            ts=approval.message_ts,
+            text=closed_text(approval),
+            blocks=closed_blocks(approval),
+        )
+    return approval.decision_record()

@@ -1,0 +1,256 @@
+"""Slack interactivity: from a signed HTTP request to exactly one recorded decision.
+
+verify → parse → authorize → record (conditional write) → resume the workflow. The HTTP
+answer goes back well inside Slack's three seconds; what the clicker needs to know beyond
+the updated message (not an approver, already decided) comes as an ephemeral message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from botocore.exceptions import ClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from approval_gate.approvals import decision
+from approval_gate.clock import Clock
+from approval_gate.messages import APPROVE, REJECT, slack_date
+from approval_gate.store import (
+    APPROVED,
+    EXPIRED,
+    PENDING,
+    REJECTED,
+    AlreadyDecided,
+    Approval,
+    ApprovalStore,
+    Vote,
+)
+
+#: The same logger Powertools configures for the handlers (its service name).
+LOG = logging.getLogger("approval-gate")
+
+#: Slack's interactivity payloads are small; anything far larger is not from Slack.
+MAX_BODY = 64 * 1024
+_APPROVAL_ID_LENGTH = 32
+
+
+class BadRequest(ValueError):
+    """The request is not a well-formed Slack interaction (answered 400, changes nothing)."""
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    headers: dict[str, str]
+    body: bytes
+
+
+def http_request(event: Any) -> HttpRequest:
+    """Headers and raw body of an API Gateway HTTP API (v2) event; decodes base64 bodies."""
+    if not isinstance(event, dict):
+        raise BadRequest("not an HTTP API event")
+    raw_headers = event.get("headers") or {}
+    if not isinstance(raw_headers, dict):
+        raise BadRequest("headers are not a mapping")
+    headers = {str(k).lower(): str(v) for k, v in raw_headers.items()}
+    body = event.get("body") or ""
+    if not isinstance(body, str):
+        raise BadRequest("body is not text")
+    if len(body) > MAX_BODY * 2:
+        raise BadRequest("body too large")
+    if event.get("isBase64Encoded") is True:
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("body is not valid base64") from None
+    else:
+        raw = body.encode("utf-8", errors="surrogateescape")
+    if len(raw) > MAX_BODY:
+        raise BadRequest("body too large")
+    return HttpRequest(headers=headers, body=raw)
+
+
+@dataclass(frozen=True)
+class Click:
+    action: str  # APPROVE | REJECT
+    approval_id: str
+    user_id: str
+    user_name: str
+    team_id: str | None
+    app_id: str | None
+    channel: str | None
+
+
+def _field(doc: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def parse_interaction(body: bytes) -> dict[str, Any]:
+    """The JSON `payload` field of Slack's form-encoded interactivity request."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("body is not UTF-8") from None
+    try:
+        form = parse_qs(text, strict_parsing=True, max_num_fields=20)
+    except ValueError:
+        raise BadRequest("body is not form-encoded") from None
+    values = form.get("payload")
+    if not values or len(values) != 1:
+        raise BadRequest("no payload field")
+    try:
+        payload = json.loads(values[0])
+    except ValueError:
+        raise BadRequest("payload is not JSON") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("payload is not an object")
+    return payload
+
+
+def parse_click(payload: dict[str, Any]) -> Click | None:
+    """Our Approve / Reject click in a block_actions payload; None for anything else."""
+    if payload.get("type") != "block_actions":
+        return None
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
+        return None
+    action = actions[0]
+    action_id = action.get("action_id")
+    value = action.get("value")
+    if action_id not in (APPROVE, REJECT):
+        return None
+    if not isinstance(value, str) or len(value) != _APPROVAL_ID_LENGTH or not value.isalnum():
+        raise BadRequest("the button value is not an approval id")
+    user_id = _field(payload, "user", "id")
+    if not isinstance(user_id, str) or not user_id:
+        raise BadRequest("no user in the payload")
+    name = _field(payload, "user", "name") or _field(payload, "user", "username") or user_id
+    channel = _field(payload, "channel", "id") or _field(payload, "container", "channel_id")
+    team = _field(payload, "team", "id") or _field(payload, "user", "team_id")
+    app = payload.get("api_app_id")
+    return Click(
+        action=str(action_id),
+        approval_id=value,
+        user_id=user_id[:64],
+        user_name=str(name)[:80],
+        team_id=team if isinstance(team, str) else None,
+        app_id=app if isinstance(app, str) else None,
+        channel=channel if isinstance(channel, str) else None,
+    )
+
+
+def _who(approval: Approval) -> str:
+    return ", ".join(f"<@{user}>" for user in approval.decided_by) or "nobody"
+
+
+def already_decided_text(approval: Approval) -> str:
+    when = f" {slack_date(approval.decided_at)}" if approval.decided_at else ""
+    if approval.status == APPROVED:
+        return f"Already approved by {_who(approval)}{when}. Your click changed nothing."
+    if approval.status == REJECTED:
+        return f"Already rejected by {_who(approval)}{when}. Your click changed nothing."
+    if approval.status == EXPIRED:
+        return f"This request already expired{when}: {approval.note or 'no decision in time'}."
+    return f"This request was already closed: {approval.note or 'decided outside Slack'}."
+
+
+def not_an_approver_text(approval: Approval) -> str:
+    rules = approval.rules
+    who = [f"<@{u}>" for u in rules.approvers.users] + [
+        f"<!subteam^{g}>" for g in rules.approvers.groups
+    ]
+    return (
+        f"You are not an approver for {approval.pipeline} / {approval.stage}. "
+        f"Approvers: {', '.join(who)}. Nothing was recorded."
+    )
+
+
+UNKNOWN_APPROVAL_TEXT = (
+    "Approval Gate does not know this request (it may be older than the retention period). "
+    "Nothing was recorded; decide in the CodePipeline console if it is still waiting."
+)
+
+
+@dataclass(frozen=True)
+class ClickResult:
+    outcome: str  # recorded | not_approver | already_decided | unknown
+    ephemeral: str | None = None
+
+
+def record_click(
+    click: Click,
+    *,
+    store: ApprovalStore,
+    sfn: Any,
+    clock: Clock,
+) -> ClickResult:
+    """Authorize the clicker and record the decision exactly once; then resume the workflow."""
+    approval = store.get(click.approval_id)
+    if approval is None:
+        return ClickResult("unknown", UNKNOWN_APPROVAL_TEXT)
+    if approval.status != PENDING:
+        return ClickResult("already_decided", already_decided_text(approval))
+    if not approval.rules.may_decide(click.user_id, escalated=approval.escalated):
+        LOG.info("refused a click from a non-approver", extra={"approval_id": approval.approval_id})
+        return ClickResult("not_approver", not_an_approver_text(approval))
+    vote = "approve" if click.action == APPROVE else "reject"
+    status = APPROVED if click.action == APPROVE else REJECTED
+    now = clock()
+    try:
+        decided = store.decide(
+            click.approval_id,
+            status=status,
+            votes=(Vote(user_id=click.user_id, name=click.user_name, vote=vote, at=now),),
+            reason=None,
+            at=now,
+        )
+    except AlreadyDecided as already:
+        return ClickResult("already_decided", already_decided_text(already.approval))
+    resume_workflow(decided, sfn)
+    LOG.info(
+        "recorded a decision",
+        extra={"approval_id": decided.approval_id, "outcome": decided.outcome},
+    )
+    return ClickResult("recorded")
+
+
+def resume_workflow(approval: Approval, sfn: Any) -> bool:
+    """SendTaskSuccess with the decision; False if the task no longer waits.
+
+    The decision is recorded already, so a task that timed out meanwhile is not an error:
+    the deadline step reads the recorded decision and reports it.
+    """
+    if not approval.task_token:
+        LOG.error("decided an approval that has no task token", extra={"approval_id": approval.approval_id})
+        return False
+    try:
+        sfn.send_task_success(taskToken=approval.task_token, output=json.dumps(decision(approval)))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+            LOG.warning(
+                "the workflow no longer waits for this decision; the deadline step will report it",
+                extra={"approval_id": approval.approval_id, "error": code},
+            )
+            return False
+        raise
+    return True
+
+
+def tell(slack: Any, click: Click, text: str) -> None:
+    """An ephemeral message to the clicker; a Slack failure here is logged, not raised."""
+    if not click.channel:
+        return
+    try:
+        slack.chat_postEphemeral(channel=click.channel, user=click.user_id, text=text)
+    except (SlackApiError, SlackClientError) as exc:
+        LOG.warning("could not tell the clicker", extra={"error": type(exc).__name__})

@@ -1,0 +1,177 @@
+"""The Slack messages of an approval, built with slack_sdk's Block Kit models.
+
+Only the opaque approval id goes into a button; tokens and CodePipeline's review link
+(which embeds the approval token) never reach Slack.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from approval_gate.clock import iso
+from approval_gate.store import (
+    APPROVED,
+    DECIDED_ELSEWHERE,
+    EXPIRED,
+    REJECTED,
+    Approval,
+)
+from approval_gate.text import cut_at_word, escape_mrkdwn, human_duration
+
+APPROVE = "approve"
+REJECT = "reject"
+#: block_id of the actions block, so a click handler can tell our buttons apart.
+ACTIONS_BLOCK = "approval_gate_actions"
+
+_SECTION_LIMIT = 3000
+
+
+def slack_date(moment: datetime, fallback_format: str = "%Y-%m-%d %H:%M UTC") -> str:
+    """A time Slack renders in each reader's own time zone, with a UTC fallback."""
+    epoch = int(moment.timestamp())
+    fallback = moment.strftime(fallback_format)
+    return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def _execution_link(approval: Approval) -> str | None:
+    if not approval.pipeline_execution_id:
+        return None
+    region = approval.region
+    return (
+        f"https://{region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/"
+        f"{quote(approval.pipeline)}/executions/{quote(approval.pipeline_execution_id)}/timeline"
+        f"?region={region}"
+    )
+
+
+def _links(approval: Approval) -> str:
+    links = []
+    if approval.console_link:
+        links.append(f"<{approval.console_link}|Review in CodePipeline>")
+    execution = _execution_link(approval)
+    if execution:
+        links.append(f"<{execution}|Execution {escape_mrkdwn(approval.pipeline_execution_id or '')[:8]}>")
+    if approval.external_entity_link:
+        links.append(f"<{approval.external_entity_link}|Change to review>")
+    return " · ".join(links)
+
+
+def _summary_blocks(approval: Approval, title: str) -> list[Block]:
+    fields = [
+        MarkdownTextObject(text=f"*Pipeline*\n{escape_mrkdwn(approval.pipeline)}"),
+        MarkdownTextObject(text=f"*Stage / action*\n{escape_mrkdwn(approval.stage)} / "
+                           f"{escape_mrkdwn(approval.action)}"),
+    ]
+    blocks: list[Block] = [
+        HeaderBlock(text=cut_at_word(title, 150)),
+        SectionBlock(fields=fields),
+    ]
+    if approval.custom_data:
+        text = cut_at_word(escape_mrkdwn(approval.custom_data), _SECTION_LIMIT - 10)
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f">{text}")))
+    links = _links(approval)
+    if links:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=links)]))
+    return blocks
+
+
+def request_text(approval: Approval) -> str:
+    return f"Approval needed: {approval.pipeline} / {approval.stage} / {approval.action}"
+
+
+def request_blocks(approval: Approval) -> list[dict[str, Any]]:
+    """The open request: what, where, until when, and the Approve / Reject buttons."""
+    rules = approval.rules
+    outcome = "approved" if rules.on_deadline == "approve" else "rejected"
+    blocks = _summary_blocks(approval, f"Approval needed: {approval.pipeline}")
+    blocks.append(
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=(
+                    f"Decide by *{slack_date(approval.deadline_at)}*; "
+                    f"with no decision by then it is *{outcome}* by policy."
+                )
+            )
+        )
+    )
+    blocks.append(
+        ActionsBlock(
+            block_id=ACTIONS_BLOCK,
+            elements=[
+                ButtonElement(
+                    text="Approve", action_id=APPROVE, value=approval.approval_id, style="primary"
+                ),
+                ButtonElement(
+                    text="Reject", action_id=REJECT, value=approval.approval_id, style="danger"
+                ),
+            ],
+        )
+    )
+    return [block.to_dict() for block in blocks]
+
+
+def _who(approval: Approval) -> str:
+    return ", ".join(f"<@{user}>" for user in approval.decided_by) or "nobody"
+
+
+def outcome_line(approval: Approval) -> str:
+    """One line saying what was decided, by whom and when (Slack mrkdwn)."""
+    when = slack_date(approval.decided_at) if approval.decided_at else ""
+    status = approval.status
+    if status == APPROVED:
+        line = f":white_check_mark: *Approved* by {_who(approval)} {when}"
+    elif status == REJECTED:
+        line = f":no_entry: *Rejected* by {_who(approval)} {when}"
+    elif status == EXPIRED:
+        line = f":hourglass: *{escape_mrkdwn(approval.note or 'Expired')}* {when}"
+    elif status == DECIDED_ELSEWHERE:
+        line = f":arrow_right_hook: *{escape_mrkdwn(approval.note or 'Decided outside Slack')}*"
+    else:
+        line = "Waiting for a decision"
+    if approval.reason:
+        line += f"\n>{cut_at_word(escape_mrkdwn(approval.reason), 2500)}"
+    return line.strip()
+
+
+def closed_text(approval: Approval) -> str:
+    label = {
+        APPROVED: "Approved",
+        REJECTED: "Rejected",
+        EXPIRED: "Expired",
+        DECIDED_ELSEWHERE: "Decided outside Slack",
+    }.get(approval.status, approval.status.title())
+    return f"{label}: {approval.pipeline} / {approval.stage} / {approval.action}"
+
+
+def closed_blocks(approval: Approval) -> list[dict[str, Any]]:
+    """The request once decided: buttons gone; decision, who, when, reason, timings."""
+    blocks = _summary_blocks(approval, closed_text(approval))
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=outcome_line(approval))))
+    waited = ""
+    if approval.decided_at:
+        seconds = int((approval.decided_at - approval.requested_at).total_seconds())
+        waited = f" · waited {human_duration(seconds)}"
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"Requested {slack_date(approval.requested_at)}{waited}"
+                    f" · approval `{approval.approval_id[:12]}` · {iso(approval.requested_at)}"
+                )
+            ]
+        )
+    )
+    return [block.to_dict() for block in blocks]
+

@@ -1,0 +1,42 @@
+"""Environment variable names, defined once, and the settings a handler reads at import."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+TABLE_NAME = "APPROVAL_GATE_TABLE_NAME"
+STATE_MACHINE_ARN = "APPROVAL_GATE_STATE_MACHINE_ARN"
+SLACK_SECRET_ARN = "APPROVAL_GATE_SLACK_SECRET_ARN"
+SLACK_API_URL = "APPROVAL_GATE_SLACK_API_URL"
+POLICY_FILE = "APPROVAL_GATE_POLICY_FILE"
+RETENTION_DAYS = "APPROVAL_GATE_RETENTION_DAYS"
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_POLICY_FILE = "/opt/policy.yaml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str = ""
+    state_machine_arn: str = ""
+    slack_secret_arn: str = ""
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    policy_file: str = DEFAULT_POLICY_FILE
+    retention_days: int = 400
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            table_name=env.get(TABLE_NAME, ""),
+            state_machine_arn=env.get(STATE_MACHINE_ARN, ""),
+            slack_secret_arn=env.get(SLACK_SECRET_ARN, ""),
+            slack_api_url=env.get(SLACK_API_URL, DEFAULT_SLACK_API_URL),
+            policy_file=env.get(POLICY_FILE, DEFAULT_POLICY_FILE),
+            retention_days=int(env.get(RETENTION_DAYS, "400")),
+        )
+
+#: The Powertools service name, and so the logger name, of every function.
+SERVICE = "approval-gate"

@@ -1,0 +1,128 @@
+"""Slack credentials, the Web API client and request verification.
+
+Credentials live in one Secrets Manager secret (JSON: bot_token, signing_secret, team_id,
+app_id), read at run time through Powertools' parameters utility and cached.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+from slack_sdk.signature import SignatureVerifier
+
+#: How long a cached copy of the secret is trusted.
+SECRET_MAX_AGE = 300
+#: A failed signature may refresh the signing secret (rotation), at most this often.
+SECRET_REFRESH_INTERVAL = 60
+#: Slack's Web API answers in well under a second; never wait 30 s (the SDK's default).
+CLIENT_TIMEOUT = 5
+
+
+@dataclass(frozen=True)
+class SlackCredentials:
+    bot_token: str = field(repr=False)
+    signing_secret: str = field(repr=False)
+    team_id: str | None = None
+    app_id: str | None = None
+
+    @classmethod
+    def from_secret(cls, value: Any) -> SlackCredentials:
+        if not isinstance(value, dict):
+            raise ValueError("the Slack secret is not a JSON object")
+        missing = [k for k in ("bot_token", "signing_secret") if not value.get(k)]
+        if missing:
+            raise ValueError(f"the Slack secret lacks {', '.join(missing)}")
+        return cls(
+            bot_token=str(value["bot_token"]),
+            signing_secret=str(value["signing_secret"]),
+            team_id=value.get("team_id") or None,
+            app_id=value.get("app_id") or None,
+        )
+
+
+class SlackCredentialsSource:
+    """Fetches the Slack secret through Powertools (cached `SECRET_MAX_AGE` seconds)."""
+
+    def __init__(
+        self,
+        secret_arn: str,
+        secrets_client: Any = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._arn = secret_arn
+        self._client = secrets_client
+        self._provider: Any = None
+        self._monotonic = monotonic
+        self._last_forced = -float(SECRET_REFRESH_INTERVAL)
+
+    def _get_provider(self) -> Any:
+        if self._provider is None:
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+            self._provider = SecretsProvider(boto3_client=self._client)
+        return self._provider
+
+    def get(self) -> SlackCredentials:
+        value = self._get_provider().get(self._arn, transform="json", max_age=SECRET_MAX_AGE)
+        return SlackCredentials.from_secret(value)
+
+    def refreshed(self) -> SlackCredentials | None:
+        """A fresh copy for a rotated signing secret; None if one was fetched < 60 s ago."""
+        now = self._monotonic()
+        if now - self._last_forced < SECRET_REFRESH_INTERVAL:
+            return None
+        self._last_forced = now
+        value = self._get_provider().get(
+            self._arn, transform="json", max_age=SECRET_MAX_AGE, force_fetch=True
+        )
+        return SlackCredentials.from_secret(value)
+
+
+def web_client(token: str, base_url: str, timeout: int = CLIENT_TIMEOUT) -> WebClient:
+    """A Web API client with a short timeout that retries a 429 or a dropped connection once."""
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=timeout,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=1),
+            RateLimitErrorRetryHandler(max_retry_count=1),
+        ],
+    )
+
+
+def signature_is_valid(
+    signing_secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: Callable[[], float] = time.time,
+) -> bool:
+    """Slack's v0 signature over `v0:{timestamp}:{body}`, within five minutes of now.
+
+    Fails closed: a malformed timestamp or signature is simply invalid, never an exception.
+    """
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    timestamp = lowered.get("x-slack-request-timestamp")
+    signature = lowered.get("x-slack-signature")
+    if not timestamp or not signature or not timestamp.isdigit() or len(timestamp) > 12:
+        return False
+    if not signature.isascii():
+        return False
+
+    class _Clock:
+        def now(self) -> float:
+            return now()
+
+    verifier = SignatureVerifier(signing_secret, clock=_Clock())  # type: ignore[arg-type]
+    try:
+        return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+    except (ValueError, TypeError, UnicodeError):
+        return False

@@ -1,0 +1,327 @@
+"""The approvals table: one item per approval request, status changes by conditional write.
+
+The item holds the CodePipeline token and the current task token; neither is ever logged,
+returned in a decision record or sent to Slack (both are excluded from ``repr``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from approval_gate.clock import iso, parse_iso
+from approval_gate.policy import Rules
+
+PENDING = "PENDING"
+APPROVED = "APPROVED"
+REJECTED = "REJECTED"
+EXPIRED = "EXPIRED"
+DECIDED_ELSEWHERE = "DECIDED_ELSEWHERE"
+FINAL_STATUSES = (APPROVED, REJECTED, EXPIRED, DECIDED_ELSEWHERE)
+
+#: The index on the pipeline execution id (template.yaml names it the same).
+EXECUTION_INDEX = "by-pipeline-execution"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class AlreadyDecided(Exception):
+    """A conditional write lost: somebody (or something) decided first."""
+
+    def __init__(self, approval: Approval) -> None:
+        super().__init__(f"approval {approval.approval_id} is already {approval.status}")
+        self.approval = approval
+
+
+@dataclass(frozen=True)
+class Vote:
+    user_id: str
+    name: str
+    vote: str  # "approve" | "reject"
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Approval:
+    approval_id: str
+    pipeline: str
+    stage: str
+    action: str
+    pipeline_execution_id: str | None
+    region: str
+    token: str = field(repr=False)
+    rules: Rules
+    requested_at: datetime
+    deadline_at: datetime
+    expires: datetime
+    custom_data: str | None = None
+    external_entity_link: str | None = None
+    console_link: str | None = None
+    status: str = PENDING
+    task_token: str | None = field(default=None, repr=False)
+    channel: str | None = None
+    message_ts: str | None = None
+    votes: tuple[Vote, ...] = ()
+    decided_by: tuple[str, ...] = ()
+    reason: str | None = None
+    decided_at: datetime | None = None
+    note: str | None = None
+    reminders: int = 0
+    escalated: bool = False
+    closed_at: datetime | None = None
+
+    @property
+    def outcome(self) -> str | None:
+        return None if self.status == PENDING else self.status.lower()
+
+    def name_of(self, user_id: str) -> str:
+        for vote in self.votes:
+            if vote.user_id == user_id:
+                return vote.name
+        return user_id
+
+    def decision_record(self) -> dict[str, Any]:
+        """The decision record of DESIGN §4: the execution output and the audit entry."""
+        return {
+            "approval_id": self.approval_id,
+            "pipeline": self.pipeline,
+            "stage": self.stage,
+            "action": self.action,
+            "pipeline_execution_id": self.pipeline_execution_id,
+            "outcome": self.outcome,
+            "decided_by": list(self.decided_by),
+            "reason": self.reason,
+            "requested_at": iso(self.requested_at),
+            "decided_at": iso(self.decided_at) if self.decided_at else None,
+            "reminders": self.reminders,
+            "escalated": self.escalated,
+        }
+
+
+def _to_item(approval: Approval, retention_days: int) -> dict[str, Any]:
+    plain: dict[str, Any] = {
+        "approval_id": approval.approval_id,
+        "pipeline": approval.pipeline,
+        "stage": approval.stage,
+        "action": approval.action,
+        "region": approval.region,
+        "token": approval.token,
+        "rules": json.dumps(approval.rules.to_dict(), separators=(",", ":")),
+        "requested_at": iso(approval.requested_at),
+        "deadline_at": iso(approval.deadline_at),
+        "expires": iso(approval.expires),
+        "status": approval.status,
+        "votes": {},
+        "reminders": approval.reminders,
+        "escalated": approval.escalated,
+        # DynamoDB TTL: the item goes RetentionDays after the request.
+        "expire_at": int((approval.requested_at + timedelta(days=retention_days)).timestamp()),
+    }
+    optional = {
+        "pipeline_execution_id": approval.pipeline_execution_id,
+        "custom_data": approval.custom_data,
+        "external_entity_link": approval.external_entity_link,
+        "console_link": approval.console_link,
+    }
+    plain.update({k: v for k, v in optional.items() if v is not None})
+    return {k: _serializer.serialize(v) for k, v in plain.items()}
+
+
+def _from_item(item: dict[str, Any]) -> Approval:
+    data = {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+    def when(key: str) -> datetime | None:
+        return parse_iso(data[key]) if data.get(key) else None
+
+    votes = tuple(
+        Vote(
+            user_id=user_id,
+            name=str(vote.get("name", user_id)),
+            vote=str(vote["vote"]),
+            at=parse_iso(vote["at"]),
+            reason=vote.get("reason"),
+        )
+        for user_id, vote in sorted(data.get("votes", {}).items(), key=lambda kv: kv[1]["at"])
+    )
+    return Approval(
+        approval_id=data["approval_id"],
+        pipeline=data["pipeline"],
+        stage=data["stage"],
+        action=data["action"],
+        pipeline_execution_id=data.get("pipeline_execution_id"),
+        region=data["region"],
+        token=data["token"],
+        rules=Rules.from_dict(json.loads(data["rules"])),
+        requested_at=parse_iso(data["requested_at"]),
+        deadline_at=parse_iso(data["deadline_at"]),
+        expires=parse_iso(data["expires"]),
+        custom_data=data.get("custom_data"),
+        external_entity_link=data.get("external_entity_link"),
+        console_link=data.get("console_link"),
+        status=data["status"],
+        task_token=data.get("task_token"),
+        channel=data.get("channel"),
+        message_ts=data.get("message_ts"),
+        votes=votes,
+        decided_by=tuple(data.get("decided_by", ())),
+        reason=data.get("reason"),
+        decided_at=when("decided_at"),
+        note=data.get("note"),
+        reminders=int(data.get("reminders", 0)),
+        escalated=bool(data.get("escalated", False)),
+        closed_at=when("closed_at"),
+    )
+
+
+def _values(**values: Any) -> dict[str, Any]:
+    return {f":{k}": _serializer.serialize(v) for k, v in values.items()}
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class ApprovalStore:
+    """Reads and writes approvals; every status change is a conditional write."""
+
+    def __init__(self, table_name: str, client: Any, retention_days: int = 400) -> None:
+        self._table = table_name
+        self._client = client
+        self._retention_days = retention_days
+
+    def create(self, approval: Approval) -> bool:
+        """Store a new request; False when it exists already (a duplicate delivery)."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_to_item(approval, self._retention_days),
+                ConditionExpression="attribute_not_exists(approval_id)",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def get(self, approval_id: str) -> Approval | None:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"approval_id": {"S": approval_id}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _from_item(item) if item else None
+
+    def _update(self, approval_id: str, expression: str, condition: str | None, **values: Any) -> Approval:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"approval_id": {"S": approval_id}},
+            "UpdateExpression": expression,
+            "ReturnValues": "ALL_NEW",
+        }
+        if "#status" in expression or "#status" in (condition or ""):
+            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+        if values:
+            kwargs["ExpressionAttributeValues"] = _values(**values)
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        else:
+            kwargs["ConditionExpression"] = "attribute_exists(approval_id)"
+        try:
+            response = self._client.update_item(**kwargs)
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                current = self.get(approval_id)
+                if current is None:
+                    raise KeyError(approval_id) from None
+                raise AlreadyDecided(current) from None
+            raise
+        return _from_item(response["Attributes"])
+
+    def save_task_token(self, approval_id: str, task_token: str) -> Approval:
+        """Store the token of the task now waiting; only while the request is open."""
+        return self._update(
+            approval_id,
+            "SET task_token = :token",
+            "#status = :pending",
+            token=task_token,
+            pending=PENDING,
+        )
+
+    def save_message(self, approval_id: str, channel: str, ts: str) -> Approval:
+        return self._update(
+            approval_id,
+            "SET channel = :channel, message_ts = :ts",
+            None,
+            channel=channel,
+            ts=ts,
+        )
+
+    def decide(
+        self,
+        approval_id: str,
+        *,
+        status: str,
+        votes: tuple[Vote, ...],
+        reason: str | None,
+        at: datetime,
+        note: str | None = None,
+    ) -> Approval:
+        """Move PENDING → status exactly once; AlreadyDecided if anything decided first."""
+        vote_map = {
+            vote.user_id: {
+                "name": vote.name,
+                "vote": vote.vote,
+                "at": iso(vote.at),
+                **({"reason": vote.reason} if vote.reason else {}),
+            }
+            for vote in votes
+        }
+        deciders = [vote.user_id for vote in votes]
+        expression = (
+            "SET #status = :status, decided_by = :by, decided_at = :at, votes = :votes"
+            + (", reason = :reason" if reason else "")
+            + (", note = :note" if note else "")
+        )
+        values: dict[str, Any] = {
+            "status": status,
+            "by": deciders,
+            "at": iso(at),
+            "votes": vote_map,
+            "pending": PENDING,
+        }
+        if reason:
+            values["reason"] = reason
+        if note:
+            values["note"] = note
+        return self._update(approval_id, expression, "#status = :pending", **values)
+
+    def close(self, approval_id: str, *, at: datetime, status: str | None = None, note: str | None = None) -> Approval:
+        """Mark the request closed (once); optionally correct its final status.
+
+        A second close (a retried Lambda) changes nothing and returns the item as it is.
+        """
+        parts = ["closed_at = :closed"]
+        values: dict[str, Any] = {"closed": iso(at)}
+        if status:
+            parts.append("#status = :status")
+            values["status"] = status
+        if note:
+            parts.append("note = :note")
+            values["note"] = note
+        try:
+            return self._update(
+                approval_id,
+                "SET " + ", ".join(parts),
+                "attribute_exists(approval_id) AND attribute_not_exists(closed_at)",
+                **values,
+            )
+        except AlreadyDecided as already:
+            return already.approval

@@ -1,0 +1,60 @@
+"""Text that leaves the gate: Slack mrkdwn escaping and one-line plain summaries."""
+
+from __future__ import annotations
+
+import re
+
+#: CodePipeline's PutApprovalResult summary holds at most 512 characters.
+MAX_SUMMARY = 512
+
+_SLACK_LINK = re.compile(r"<([^<>|]*)\|([^<>]*)>")
+_SLACK_SPECIAL = re.compile(r"<[!@#]([^<>|]*)(\|[^<>]*)?>")
+_SLACK_BARE = re.compile(r"<([^<>]*)>")
+_SPACE = re.compile(r"\s+")
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Escape the three characters Slack treats as markup, so user text stays text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: str) -> str:
+    """Slack markup and control characters out: links become their label, mentions lose
+    their power (`<!channel>` → `channel`), and white space folds to single spaces."""
+    text = _SLACK_LINK.sub(lambda m: m.group(2), text)
+    text = _SLACK_SPECIAL.sub(lambda m: m.group(1), text)
+    text = _SLACK_BARE.sub(lambda m: m.group(1), text)
+    text = text.replace("<", "").replace(">", "").replace("@channel", "channel")
+    text = text.replace("@here", "here").replace("@everyone", "everyone")
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def cut_at_word(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def one_line(text: str, limit: int = MAX_SUMMARY) -> str:
+    return cut_at_word(plain(text), limit)
+
+
+def human_duration(seconds: float) -> str:
+    """A short human duration: 45s, 12m, 3h 20m, 4d 2h."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {sec}s" if sec else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"

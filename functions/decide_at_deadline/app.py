@@ -1,0 +1,26 @@
+"""Workflow step: the deadline passed; apply the policy's outcome (or a decision that won)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from approval_gate.approvals import at_deadline
+from approval_gate.clock import utc_now
+from approval_gate.runtime import logger as make_logger
+from approval_gate.settings import Settings
+from approval_gate.store import ApprovalStore
+
+SETTINGS = Settings.from_env()
+logger = make_logger()
+STORE = ApprovalStore(SETTINGS.table_name, boto3.client("dynamodb"), SETTINGS.retention_days)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    approval_id = event["approval_id"]
+    logger.append_keys(approval_id=approval_id)
+    result = at_deadline(approval_id, store=STORE, clock=utc_now)
+    logger.info("deadline reached", extra={"outcome": result["outcome"]})
+    return result

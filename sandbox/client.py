@@ -1,0 +1,94 @@
+"""A small client for the sandbox's HTTP paths, used by the demo, the tests and scripts."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class SandboxClient:
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - the sandbox is on loopback
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"} if data is not None else {},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                raw = response.read()
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            raw, status = exc.read(), exc.code
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def get(self, path: str) -> Any:
+        status, body = self.request("GET", path)
+        if status != 200:
+            raise RuntimeError(f"GET {path} answered {status}: {body}")
+        return body
+
+    def post(self, path: str, body: Any = None) -> Any:
+        status, answer = self.request("POST", path, {} if body is None else body)
+        if status != 200:
+            raise RuntimeError(f"POST {path} answered {status}: {answer}")
+        return answer
+
+    # --- the paths of DESIGN §6 --------------------------------------------------------
+
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.get("/_sandbox/slack/messages"))
+
+    def calls(self) -> list[dict[str, Any]]:
+        return list(self.get("/_sandbox/slack/calls"))
+
+    def approval_results(self) -> list[dict[str, Any]]:
+        return list(self.get("/_sandbox/codepipeline/approval-results"))
+
+    def approvals(self) -> list[dict[str, Any]]:
+        return list(self.get("/_sandbox/approvals"))
+
+    def start_run(self, pipeline: str, **body: Any) -> dict[str, Any]:
+        return dict(self.post(f"/_sandbox/pipelines/{pipeline}/runs", body))
+
+
+def wait_for(
+    probe: Callable[[], T | None], *, timeout: float = 10.0, interval: float = 0.02, what: str = ""
+) -> T:
+    """Poll `probe` until it returns something truthy; TimeoutError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"gave up after {timeout:g}s waiting for {what or 'a condition'}")
+        time.sleep(interval)
+
+
+def has_buttons(message: dict[str, Any]) -> bool:
+    return any(block.get("type") == "actions" for block in message.get("blocks") or [])
+
+
+def request_message(messages: list[dict[str, Any]], approval_id: str) -> dict[str, Any] | None:
+    """The top-level message whose buttons (or record) carry this approval id."""
+    for message in messages:
+        if message.get("thread_ts") or message.get("ephemeral_user"):
+            continue
+        if approval_id in json.dumps(message.get("blocks") or []):
+            return message
+    return None

@@ -1,0 +1,112 @@
+"""`approval-gate demo`: one pipeline run to its approval and back, on the sandbox.
+
+Everything goes over HTTP as it would for real: CodePipeline's notification starts the
+workflow, the request appears in the fake Slack, an approver's click is signed exactly as
+Slack signs it, and the demo exits 0 only when CodePipeline recorded the expected result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sandbox.client import SandboxClient, has_buttons, request_message, wait_for
+from sandbox.fake_slack import block_actions_payload
+from sandbox.server import SandboxServer, send_interaction
+
+DEMO_POLICY = Path(__file__).with_name("demo_policy.yaml")
+PIPELINE = "demo-web-app"
+APPROVER = "U0ALICE"
+
+
+def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port: int = 0) -> int:
+    expected = {"approve": "Approved", "reject": "Rejected"}[decision]
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        out(f"[{time.monotonic() - started:6.2f}s] {text}")
+
+    with SandboxServer(policy_file=DEMO_POLICY, port=port) as server:
+        client = SandboxClient(server.url)
+        say(f"sandbox ready on {server.url}")
+        run = client.start_run(
+            PIPELINE,
+            customData="Release 2.4.0: new checkout flow. Check the canary dashboard first.",
+            externalEntityLink="https://example.com/releases/2.4.0",
+            author="alice@example.com",
+            commit={"id": "9f2c1e7a", "message": "Add the new checkout flow"},
+        )
+        token = run["approvalToken"]
+        say(
+            f"pipeline {PIPELINE} run {run['pipelineExecutionId'][:8]} waits at its manual "
+            "approval; CodePipeline notified SNS"
+        )
+        approval = wait_for(
+            lambda: next((a for a in client.approvals() if a["pipeline"] == PIPELINE), None),
+            what="the approval to be recorded",
+        )
+        approval_id = approval["approval_id"]
+        message = wait_for(
+            lambda: _open_request(client, approval_id), what="the request in Slack"
+        )
+        say(f"Slack request posted in #{message['channel']} (ts {message['ts']}) with Approve / Reject")
+
+        workspace = server.sandbox.slack
+        key = workspace.new_response_url_key(
+            channel=message["channel"], message_ts=message["ts"], user=APPROVER
+        )
+        payload = block_actions_payload(
+            workspace,
+            message=message,
+            user_id=APPROVER,
+            action_id=decision,
+            response_url=f"{server.url}/_sandbox/slack/response-url/{key}",
+        )
+        status, _ = send_interaction(server.url, payload, server.sandbox.signing_secret)
+        say(f"{APPROVER} clicked {decision.title()}; signed request answered HTTP {status}")
+
+        result = wait_for(
+            lambda: next((r for r in client.approval_results() if r["token"] == token), None),
+            what="CodePipeline to hear the decision",
+        )
+        say(
+            f"CodePipeline PutApprovalResult recorded: {result['result']['status']} — "
+            f"\"{result['result']['summary']}\""
+        )
+        closed = wait_for(
+            lambda: _closed(client, message), what="the Slack message to close"
+        )
+        say(f"Slack message closed in place: \"{closed['text']}\" (buttons gone)")
+        record = wait_for(
+            lambda: next(
+                (a for a in client.approvals() if a["approval_id"] == approval_id and a["outcome"]),
+                None,
+            ),
+            what="the decision record",
+        )
+        say(
+            f"decision record: outcome={record['outcome']} decided_by={record['decided_by']} "
+            f"decided_at={record['decided_at']}"
+        )
+        server.sandbox.wait_for_executions(timeout=10)
+        ok = result["result"]["status"] == expected and result["source"] == "gate"
+        out(
+            f"CodePipeline recorded {result['result']['status']} by {APPROVER} "
+            f"(expected {expected}): {'OK' if ok else 'MISMATCH'}"
+        )
+        return 0 if ok else 1
+
+
+def _open_request(client: SandboxClient, approval_id: str) -> dict[str, Any] | None:
+    message = request_message(client.messages(), approval_id)
+    return message if message and has_buttons(message) else None
+
+
+def _closed(client: SandboxClient, request: dict[str, Any]) -> dict[str, Any] | None:
+    """The request message, once updated in place without its buttons."""
+    for message in client.messages():
+        if (message["channel"], message["ts"]) == (request["channel"], request["ts"]):
+            return None if has_buttons(message) else message
+    return None

@@ -1,0 +1,402 @@
+"""The sandbox: the real template, state machine and handlers on moto, in one process.
+
+`Sandbox` reads template.yaml, creates its resources in moto (table, topic, secret,
+functions, state machine), imports each handler with that function's environment, and
+wires a fake Slack and a fake CodePipeline in. The HTTP front (`sandbox.server`) exposes it.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from sandbox import patches
+from sandbox.fake_codepipeline import FakeCodePipeline
+from sandbox.fake_slack import FakeSlack
+from sandbox.template import (
+    FunctionSpec,
+    Resolver,
+    function_specs,
+    load_template,
+    parameter_defaults,
+    resources_of_type,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+DEFAULT_SIGNING_SECRET = "sandbox-signing-secret"
+BOT_TOKEN = "xoxb-sandbox-bot-token"
+SERVICE_LOGGER = "approval-gate"
+
+_counter = iter(range(1, 1_000_000))
+_DISCARD = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+_environ_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The few attributes of Lambda's context object that Powertools reads."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = ""
+    timeout_ms: int = 30_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_ms
+
+
+class CapturedLogs(io.TextIOBase):
+    """Where the functions' log lines go instead of stdout, kept for tests to read.
+
+    Powertools' Logger binds its handler to stdout when created, so redirecting stdout
+    catches nothing: the sandbox points that handler's stream here instead.
+    """
+
+    def __init__(self, echo: bool) -> None:
+        super().__init__()
+        self.lines: collections.deque[str] = collections.deque(maxlen=50_000)
+        self.echo = echo
+        self._partial = ""
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            *complete, self._partial = (self._partial + text).split("\n")
+            self.lines.extend(line for line in complete if line)
+        if self.echo:
+            sys.stderr.write(text)
+        return len(text)
+
+
+def layer_paths(template: dict[str, Any], layer_refs: list[Any] | None = None) -> list[str]:
+    """Where built layers' code is importable from, as the Lambda runtime's /opt/python.
+
+    A layer built with `sam build` (BuildMethod set) packages its ContentUri folder as
+    python/<folder name>, so its parent folder goes on sys.path. With `layer_refs`, only
+    those layers ({"Ref": name}); without, every built layer of the template.
+    """
+    layers = resources_of_type(template, "AWS::Serverless::LayerVersion")
+    if layer_refs is not None:
+        names = [ref.get("Ref") for ref in layer_refs if isinstance(ref, dict)]
+        layers = {name: layers[name] for name in names if name in layers}
+    paths = []
+    for resource in layers.values():
+        if (resource.get("Metadata") or {}).get("BuildMethod"):
+            content = (ROOT / resource["Properties"]["ContentUri"]).resolve()
+            paths.append(str(content.parent))
+    return paths
+
+
+def make_domain_importable(template_file: Path = ROOT / "template.yaml") -> None:
+    """Put the template's built layers on sys.path, as Lambda puts /opt/python."""
+    for path in layer_paths(load_template(template_file)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
+@contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """os.environ set to `variables` on top of the process's own, only while importing."""
+    with _environ_lock:
+        saved = dict(os.environ)
+        os.environ.update(variables)
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+class Sandbox:
+    """One running sandbox. Only one may run per process (moto patches are global)."""
+
+    def __init__(
+        self,
+        *,
+        policy_file: Path,
+        base_url: str,
+        signing_secret: str = DEFAULT_SIGNING_SECRET,
+        slack_fixture: dict[str, Any] | None = None,
+        template_file: Path = ROOT / "template.yaml",
+        echo_logs: bool = False,
+    ) -> None:
+        self.policy_file = Path(policy_file).resolve()
+        self.base_url = base_url.rstrip("/")
+        self.signing_secret = signing_secret
+        self.template_file = template_file
+        self.template = load_template(template_file)
+        make_domain_importable(template_file)
+        self.slack = FakeSlack(bot_token=BOT_TOKEN)
+        self.slack.permalink_base = self.base_url
+        self.codepipeline = FakeCodePipeline(region=REGION, account=ACCOUNT)
+        self.logs = CapturedLogs(echo_logs)
+        self._slack_fixture = slack_fixture
+        self._mock: Any = None
+        self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
+        self._functions: dict[str, FunctionSpec] = {}
+        self._physical: dict[str, str] = {}
+        self._arns: dict[str, str] = {}
+        self.routes: dict[tuple[str, str], str] = {}
+        self.topic_arn = ""
+        self.table_name = ""
+        self.state_machine_arn = ""
+        self.secret_arn = ""
+
+    # --- life -----------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        patches.apply()
+        for name in ("moto", "botocore", "urllib3", "werkzeug"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        patches.set_lambda_invoker(self.invoke)
+        patches.set_codepipeline(self.codepipeline.call)
+        self._seed_workspace()
+        self._create_resources()
+        self.codepipeline.publish = self._publish_approval
+        return self
+
+    def stop(self) -> None:
+        patches.set_lambda_invoker(None)
+        patches.set_codepipeline(None)
+        self._redirect_logs(_DISCARD)
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            region_name=REGION,
+            aws_access_key_id="sandbox",
+            aws_secret_access_key="sandbox",  # noqa: S106 - moto's stand-in credentials
+        )
+
+    # --- resources from the template ----------------------------------------------------
+
+    def _seed_workspace(self) -> None:
+        from approval_gate.policy import load_policy_file, policy_ids
+
+        users, groups = policy_ids(load_policy_file(self.policy_file))
+        for user in sorted(users):
+            self.slack.add_user(user)
+        for group in sorted(groups):
+            self.slack.add_group(group, users=sorted(users))
+        if self._slack_fixture:
+            self.slack.load_fixture(self._slack_fixture)
+
+    def _resolver(self) -> Resolver:
+        parameters = parameter_defaults(self.template)
+        parameters["SlackSecretArn"] = self.secret_arn
+        return Resolver(
+            parameters=parameters,
+            ref=lambda name: self._physical[name],
+            get_att=lambda name, attribute: self._arns[name],
+            pseudo={
+                "AWS::Region": REGION,
+                "AWS::AccountId": ACCOUNT,
+                "AWS::Partition": "aws",
+                "AWS::StackName": "approval-gate-sandbox",
+                "AWS::URLSuffix": "amazonaws.com",
+            },
+        )
+
+    def _create_resources(self) -> None:
+        secrets = self.client("secretsmanager")
+        self.secret_arn = secrets.create_secret(
+            Name="approval-gate/slack",
+            SecretString=json.dumps(
+                {
+                    "bot_token": self.slack.bot_token,
+                    "signing_secret": self.signing_secret,
+                    "team_id": self.slack.team_id,
+                    "app_id": self.slack.app_id,
+                }
+            ),
+        )["ARN"]
+        resolver = self._resolver()
+
+        for name, resource in resources_of_type(self.template, "AWS::DynamoDB::Table").items():
+            self._create_table(name, resolver.resolve(resource["Properties"]))
+        for name in resources_of_type(self.template, "AWS::SNS::Topic"):
+            arn = self.client("sns").create_topic(Name=f"approval-gate-{name}")["TopicArn"]
+            self._physical[name] = arn
+            self._arns[name] = arn
+            self.topic_arn = self.topic_arn or arn
+
+        role = self.client("iam").create_role(
+            RoleName="approval-gate-sandbox",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        specs = function_specs(self.template, ROOT)
+        lambda_client = self.client("lambda")
+        for spec in specs:
+            arn = lambda_client.create_function(
+                FunctionName=spec.logical_id,
+                Runtime="python3.12",
+                Role=role,
+                Handler=spec.handler,
+                Code={"ZipFile": _placeholder_zip()},
+                Timeout=spec.timeout,
+            )["FunctionArn"]
+            self._physical[spec.logical_id] = spec.logical_id
+            self._arns[spec.logical_id] = arn
+            self._functions[spec.logical_id] = spec
+
+        for name, resource in resources_of_type(
+            self.template, "AWS::Serverless::StateMachine"
+        ).items():
+            props = resource["Properties"]
+            definition = (ROOT / props["DefinitionUri"]).read_text(encoding="utf-8")
+            for key, value in resolver.resolve(props.get("DefinitionSubstitutions") or {}).items():
+                definition = definition.replace("${" + key + "}", str(value))
+            arn = self.client("stepfunctions").create_state_machine(
+                name=name, definition=definition, roleArn=role, type=props.get("Type", "STANDARD")
+            )["stateMachineArn"]
+            self._physical[name] = arn
+            self._arns[name] = arn
+            self.state_machine_arn = self.state_machine_arn or arn
+
+        for spec in specs:
+            self._import_handler(spec, resolver)
+            for event in spec.events.values():
+                props = event.get("Properties") or {}
+                if event.get("Type") == "SNS":
+                    self.client("sns").subscribe(
+                        TopicArn=resolver.resolve(props["Topic"]),
+                        Protocol="lambda",
+                        Endpoint=self._arns[spec.logical_id],
+                    )
+                elif event.get("Type") == "HttpApi":
+                    self.routes[(props["Method"].upper(), props["Path"])] = spec.logical_id
+
+    def _create_table(self, name: str, props: dict[str, Any]) -> None:
+        table_name = f"approval-gate-{name}"
+        kwargs: dict[str, Any] = {
+            "TableName": table_name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        dynamodb = self.client("dynamodb")
+        dynamodb.create_table(**kwargs)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+        self._physical[name] = table_name
+        self._arns[name] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table_name}"
+        self.table_name = self.table_name or table_name
+
+    def _import_handler(self, spec: FunctionSpec, resolver: Resolver) -> None:
+        environment = {k: str(v) for k, v in resolver.resolve(spec.environment).items()}
+        environment.update(
+            {
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+                "APPROVAL_GATE_SLACK_API_URL": f"{self.base_url}/slack/api/",
+                "APPROVAL_GATE_POLICY_FILE": str(self.policy_file),
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_NAMESPACE": "ApprovalGate",
+            }
+        )
+        for path in layer_paths(self.template, spec.layers):
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        module_file, _, function = spec.handler.rpartition(".")
+        path = spec.code_dir / f"{module_file.replace('.', '/')}.py"
+        unique = f"approval_gate_sandbox_{spec.logical_id}_{next(_counter)}"
+        module_spec = importlib.util.spec_from_file_location(unique, path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        with _environment(environment):
+            module_spec.loader.exec_module(module)
+        self._handlers[spec.logical_id] = getattr(module, function)
+        self._redirect_logs(self.logs)
+
+    @staticmethod
+    def _redirect_logs(stream: Any) -> None:
+        for handler in logging.getLogger(SERVICE_LOGGER).handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(stream)
+
+    # --- calling functions -------------------------------------------------------------
+
+    def invoke(self, function_name: str, event: Any) -> Any:
+        """Call a function's real handler, as Lambda would (patch 1 routes here)."""
+        handler = self._handlers[function_name]
+        context = LambdaContext(
+            function_name=function_name,
+            invoked_function_arn=self._arns[function_name],
+            aws_request_id=str(uuid.uuid4()),
+            timeout_ms=self._functions[function_name].timeout * 1000,
+        )
+        return handler(event, context)
+
+    def _publish_approval(self, message: str) -> None:
+        self.client("sns").publish(TopicArn=self.topic_arn, Message=message)
+
+    # --- views for the HTTP front ---------------------------------------------------------
+
+    def approvals(self) -> list[dict[str, Any]]:
+        """The decision record of every approval, oldest first."""
+        from approval_gate.store import ApprovalStore
+
+        store = ApprovalStore(self.table_name, self.client("dynamodb"))
+        items = []
+        paginator = self.client("dynamodb").get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table_name, ProjectionExpression="approval_id"):
+            items.extend(page.get("Items", []))
+        records = []
+        for item in items:
+            approval = store.get(item["approval_id"]["S"])
+            if approval is not None:
+                records.append(approval.decision_record())
+        return sorted(records, key=lambda record: record["requested_at"])
+
+    def executions(self) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        return sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
+
+    def wait_for_executions(self, timeout: float = 30.0) -> bool:
+        """True once no execution is running (bounded wait, for clean shutdowns)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(e["status"] != "RUNNING" for e in self.executions()):
+                return True
+            time.sleep(0.05)
+        return False
+
+
+def _placeholder_zip() -> bytes:
+    """moto wants code to create a function; the real handler runs in-process instead."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
+    return buffer.getvalue()

@@ -1,0 +1,987 @@
+"""A fake Slack workspace and Web API for the local sandbox.
+
+``FakeSlack`` holds the state Slack would hold (users, user groups, messages, opened views,
+response URLs, trigger ids) and answers Web API methods exactly as Slack's Web API would,
+so the real handlers run unchanged against it through
+``slack_sdk.WebClient(base_url="http://127.0.0.1:PORT/slack/api/")``. It has no HTTP server
+of its own: the sandbox's HTTP front merges a request's query, form and JSON arguments and
+calls :meth:`FakeSlack.api`. Tests read what Slack would now show with
+:meth:`FakeSlack.messages`, :meth:`FakeSlack.calls` and :meth:`FakeSlack.views`.
+
+The module also acts as Slack towards the app: :func:`block_actions_payload` builds the
+payload Slack sends when a person clicks a button, and :func:`signed_request` /
+:func:`form_body` sign and encode it as Slack's interactivity requests are.
+
+All state is guarded by one lock; nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+__all__ = [
+    "FakeSlack",
+    "block_actions_payload",
+    "form_body",
+    "signed_request",
+]
+
+#: The Web API methods the fake answers.
+METHODS = frozenset(
+    {
+        "chat.postMessage",
+        "chat.update",
+        "chat.postEphemeral",
+        "chat.getPermalink",
+        "views.open",
+        "usergroups.users.list",
+        "users.info",
+        "users.lookupByEmail",
+        "auth.test",
+    }
+)
+
+SANDBOX_BOT_TOKEN = "xoxb-sandbox-token"
+REDACTED = "[redacted]"
+TEXT_LIMIT = 40_000
+MESSAGE_BLOCK_LIMIT = 50
+VIEW_BLOCK_LIMIT = 100
+RESPONSE_URL_USES = 5
+RESPONSE_URL_TTL = 30 * 60.0
+DEFAULT_TZ = "Europe/London"
+
+_CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]+$")
+_TOKEN_RE = re.compile(r"xox[a-z]-[A-Za-z0-9-]+")
+_JSON_ARGS = ("blocks", "view", "attachments")
+
+# A per-process sequence for the fractional part of message timestamps, so two messages
+# posted within the same second (even by two fakes) never share a ts.
+_TS_SEQ = itertools.count(1)
+_TS_SEQ_LOCK = threading.Lock()
+
+Reply = tuple[int, dict[str, str], dict[str, Any]]
+
+
+class _Failure(Exception):
+    """A Slack API error: answered as ``{"ok": false, "error": ...}``."""
+
+    def __init__(self, error: str, messages: list[str] | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.messages = messages or []
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"ok": False, "error": self.error}
+        if self.messages:
+            body["errors"] = list(self.messages)
+            body["response_metadata"] = {"messages": [f"[ERROR] {m}" for m in self.messages]}
+        return body
+
+
+def _derive_name(object_id: str) -> str:
+    """``U0ALICE`` -> ``alice``; ``S0RELEASE`` -> ``release``; ``U123`` -> ``123``."""
+    stem = object_id[1:].lstrip("0") if len(object_id) > 1 else object_id
+    return (stem or object_id).lower()
+
+
+def _derive_real_name(name: str) -> str:
+    words = re.split(r"[._\-\s]+", name)
+    return " ".join(w.capitalize() for w in words if w) or name
+
+
+def _iso(at: float) -> str:
+    return (
+        datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def _redact(value: Any, secret: str) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if k == "token" and value[k] not in (None, "") else _redact(v, secret)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(v, secret) for v in value]
+    if isinstance(value, str):
+        if secret and secret in value:
+            value = value.replace(secret, REDACTED)
+        return _TOKEN_RE.sub(REDACTED, value)
+    return value
+
+
+def _maybe_json(value: Any) -> Any:
+    """Form bodies carry ``blocks`` and ``view`` as JSON strings; decode them if possible."""
+    if isinstance(value, str | bytes):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _as_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode()
+    text = str(value).strip()
+    return text or None
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _plain_text(obj: Any) -> str | None:
+    if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+        return str(obj["text"])
+    return None
+
+
+def _check_text_object(obj: Any, pointer: str, limit: int, errors: list[str]) -> None:
+    text = _plain_text(obj)
+    if text is None:
+        errors.append(f"must provide an object with a text string [json-pointer:{pointer}]")
+    elif len(text) > limit:
+        errors.append(f"must be less than {limit + 1} characters [json-pointer:{pointer}/text]")
+
+
+def _check_element(element: Any, pointer: str, errors: list[str]) -> None:
+    if not isinstance(element, dict) or not isinstance(element.get("type"), str):
+        errors.append(f"must provide a valid element [json-pointer:{pointer}]")
+        return
+    action_id = element.get("action_id")
+    if action_id is not None and (not isinstance(action_id, str) or len(action_id) > 255):
+        errors.append(
+            f"must be a string of at most 255 characters [json-pointer:{pointer}/action_id]"
+        )
+    if element["type"] == "button":
+        _check_text_object(element.get("text"), f"{pointer}/text", 75, errors)
+        value = element.get("value")
+        if value is not None and (not isinstance(value, str) or len(value) > 2000):
+            errors.append(f"must be less than 2001 characters [json-pointer:{pointer}/value]")
+        url = element.get("url")
+        if url is not None and (not isinstance(url, str) or len(url) > 3000):
+            errors.append(f"must be less than 3001 characters [json-pointer:{pointer}/url]")
+
+
+def _check_blocks(blocks: Any, limit: int, root: str = "/blocks") -> list[str]:
+    """A light version of Slack's Block Kit validation: the limits the gate can hit."""
+    if not isinstance(blocks, list):
+        return [f"must be an array [json-pointer:{root}]"]
+    errors: list[str] = []
+    if len(blocks) > limit:
+        errors.append(f"must be at most {limit} items [json-pointer:{root}]")
+    block_ids: set[str] = set()
+    for i, block in enumerate(blocks):
+        pointer = f"{root}/{i}"
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            errors.append(f"must provide a valid block [json-pointer:{pointer}]")
+            continue
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if not isinstance(block_id, str) or not block_id or len(block_id) > 255:
+                errors.append(f"invalid block_id [json-pointer:{pointer}/block_id]")
+            elif block_id in block_ids:
+                errors.append(f"duplicate block_id [json-pointer:{pointer}/block_id]")
+            else:
+                block_ids.add(block_id)
+        kind = block["type"]
+        if kind == "section":
+            if "text" not in block and "fields" not in block:
+                errors.append(f"must provide text or fields [json-pointer:{pointer}]")
+            if "text" in block:
+                _check_text_object(block["text"], f"{pointer}/text", 3000, errors)
+            fields = block.get("fields")
+            if fields is not None:
+                if not isinstance(fields, list) or len(fields) > 10:
+                    errors.append(f"must be at most 10 items [json-pointer:{pointer}/fields]")
+                else:
+                    for j, field in enumerate(fields):
+                        _check_text_object(field, f"{pointer}/fields/{j}", 2000, errors)
+            if "accessory" in block:
+                _check_element(block["accessory"], f"{pointer}/accessory", errors)
+        elif kind == "header":
+            _check_text_object(block.get("text"), f"{pointer}/text", 150, errors)
+        elif kind == "actions":
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not elements or len(elements) > 25:
+                errors.append(f"must provide 1 to 25 elements [json-pointer:{pointer}/elements]")
+                continue
+            action_ids: set[str] = set()
+            for j, element in enumerate(elements):
+                _check_element(element, f"{pointer}/elements/{j}", errors)
+                action_id = element.get("action_id") if isinstance(element, dict) else None
+                if isinstance(action_id, str):
+                    if action_id in action_ids:
+                        errors.append(
+                            f"duplicate action_id [json-pointer:{pointer}/elements/{j}/action_id]"
+                        )
+                    action_ids.add(action_id)
+        elif kind == "context":
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not elements or len(elements) > 10:
+                errors.append(f"must provide 1 to 10 elements [json-pointer:{pointer}/elements]")
+        elif kind == "input":
+            _check_text_object(block.get("label"), f"{pointer}/label", 2000, errors)
+            if not isinstance(block.get("element"), dict):
+                errors.append(f"must provide an element [json-pointer:{pointer}/element]")
+            else:
+                _check_element(block["element"], f"{pointer}/element", errors)
+    return errors
+
+
+def _check_view(view: Any) -> list[str]:
+    if not isinstance(view, dict):
+        return ["must provide an object [json-pointer:/view]"]
+    errors: list[str] = []
+    if view.get("type") != "modal":
+        errors.append("must be modal [json-pointer:/view/type]")
+    _check_text_object(view.get("title"), "/view/title", 24, errors)
+    for key in ("submit", "close"):
+        if key in view:
+            _check_text_object(view[key], f"/view/{key}", 24, errors)
+    for key, limit in (("callback_id", 255), ("private_metadata", 3000), ("external_id", 255)):
+        value = view.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            errors.append(f"must be less than {limit + 1} characters [json-pointer:/view/{key}]")
+    errors.extend(_check_blocks(view.get("blocks"), VIEW_BLOCK_LIMIT, "/view/blocks"))
+    if "submit" not in view and any(
+        isinstance(b, dict) and b.get("type") == "input" for b in view.get("blocks") or []
+    ):
+        errors.append("must provide submit when the view has input blocks [json-pointer:/view]")
+    return errors
+
+
+class FakeSlack:
+    """A Slack workspace and Web API, in memory. Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = SANDBOX_BOT_TOKEN,
+        team_id: str = "T0SANDBOX",
+        app_id: str = "A0SANDBOX",
+        bot_user_id: str = "U0GATEBOT",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.bot_token = bot_token
+        self.team_id = team_id
+        self.app_id = app_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = "B" + bot_user_id[1:]
+        self.team_domain = "sandbox"
+        self.team_name = "Approval Gate Sandbox"
+        #: Base of ``chat.getPermalink`` links (the HTTP front may point it at itself).
+        self.permalink_base = "https://sandbox.slack.local"
+        #: How long a ``trigger_id`` may be used for ``views.open`` (Slack: 3 seconds).
+        self.trigger_ttl = 3.0
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._users: dict[str, dict[str, Any]] = {}
+        self._groups: dict[str, dict[str, Any]] = {}
+        self._messages: list[dict[str, Any]] = []
+        self._calls: list[dict[str, Any]] = []
+        self._views: list[dict[str, Any]] = []
+        self._triggers: dict[str, dict[str, Any]] = {}
+        self._response_urls: dict[str, dict[str, Any]] = {}
+        self._last_ts = 0
+        self._view_seq = itertools.count(1)
+        self._trigger_seq = itertools.count(1)
+
+    # ------------------------------------------------------------------ workspace
+
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        real_name: str | None = None,
+        email: str | None = None,
+    ) -> None:
+        """Add a user, or update the fields given for a known one (idempotent)."""
+        with self._lock:
+            self._add_user(user_id, name=name, real_name=real_name, email=email)
+
+    def _add_user(
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        real_name: str | None = None,
+        email: str | None = None,
+    ) -> None:
+        if not user_id:
+            raise ValueError("a user needs an id")
+        existing = self._users.get(user_id)
+        if existing is None:
+            derived = name or _derive_name(user_id)
+            self._users[user_id] = {
+                "id": user_id,
+                "name": derived,
+                "real_name": real_name or _derive_real_name(derived),
+                "email": email or f"{derived}@example.com",
+            }
+            return
+        if name:
+            existing["name"] = name
+        if real_name:
+            existing["real_name"] = real_name
+        if email:
+            existing["email"] = email
+
+    def add_group(
+        self, group_id: str, *, handle: str | None = None, users: Iterable[str] = ()
+    ) -> None:
+        """Add a user group (members are added as users); a known group gains the members."""
+        members = [u for u in users if u]
+        with self._lock:
+            if not group_id:
+                raise ValueError("a user group needs an id")
+            group = self._groups.get(group_id)
+            if group is None:
+                group = {"id": group_id, "handle": handle or _derive_name(group_id), "users": []}
+                self._groups[group_id] = group
+            elif handle:
+                group["handle"] = handle
+            for user_id in members:
+                self._add_user(user_id)
+                if user_id not in group["users"]:
+                    group["users"].append(user_id)
+
+    def load_fixture(self, doc: dict[str, Any]) -> None:
+        """Load ``{"users": [{id, name, real_name, email}], "groups": [{id, handle, users}]}``."""
+        if not isinstance(doc, dict):
+            raise ValueError("a Slack fixture must be an object")
+        users = doc.get("users") or []
+        groups = doc.get("groups") or []
+        if not isinstance(users, list) or not isinstance(groups, list):
+            raise ValueError("a Slack fixture's users and groups must be lists")
+        for user in users:
+            if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+                raise ValueError(f"a fixture user needs an id: {user!r}")
+            self.add_user(
+                user["id"],
+                name=user.get("name"),
+                real_name=user.get("real_name"),
+                email=user.get("email"),
+            )
+        for group in groups:
+            if not isinstance(group, dict) or not isinstance(group.get("id"), str):
+                raise ValueError(f"a fixture group needs an id: {group!r}")
+            members = group.get("users") or []
+            if not isinstance(members, list):
+                raise ValueError(f"a fixture group's users must be a list: {group!r}")
+            self.add_group(group["id"], handle=group.get("handle"), users=members)
+
+    def workspace(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "team_id": self.team_id,
+                "app_id": self.app_id,
+                "bot_user_id": self.bot_user_id,
+                "users": [self._user_object(u) for u in self._users.values()],
+                "groups": [copy.deepcopy(g) for g in self._groups.values()],
+            }
+
+    def user(self, user_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._users.get(user_id)
+            return self._user_object(found) if found else None
+
+    def _user_object(self, user: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": user["id"],
+            "team_id": self.team_id,
+            "name": user["name"],
+            "real_name": user["real_name"],
+            "deleted": False,
+            "tz": DEFAULT_TZ,
+            "is_bot": False,
+            "profile": {
+                "email": user["email"],
+                "real_name": user["real_name"],
+                "display_name": user["name"],
+            },
+        }
+
+    def _bot_user_object(self) -> dict[str, Any]:
+        return {
+            "id": self.bot_user_id,
+            "team_id": self.team_id,
+            "name": "approval-gate",
+            "real_name": "Approval Gate",
+            "deleted": False,
+            "tz": DEFAULT_TZ,
+            "is_bot": True,
+            "profile": {
+                "email": None,
+                "real_name": "Approval Gate",
+                "display_name": "approval-gate",
+                "bot_id": self.bot_id,
+            },
+        }
+
+    # ------------------------------------------------------------------ reading state
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message as Slack would show it now, oldest first."""
+        with self._lock:
+            return [self._public(m) for m in self._messages]
+
+    def find_message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """One message as :meth:`messages` shows it, plus its ``reply_count``."""
+        with self._lock:
+            found = self._find(channel, ts)
+            if found is None:
+                return None
+            shown = self._public(found)
+            shown["reply_count"] = found["reply_count"]
+            return shown
+
+    def calls(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._calls)
+
+    def views(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._views)
+
+    def reset(self) -> None:
+        """Forget messages, calls, views, triggers and response URLs; keep the workspace."""
+        with self._lock:
+            self._messages.clear()
+            self._calls.clear()
+            self._views.clear()
+            self._triggers.clear()
+            self._response_urls.clear()
+
+    @staticmethod
+    def _public(message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "channel": message["channel"],
+            "ts": message["ts"],
+            "thread_ts": message["thread_ts"],
+            "text": message["text"],
+            "blocks": copy.deepcopy(message["blocks"]),
+            "ephemeral_user": message["ephemeral_user"],
+        }
+
+    def _find(self, channel: str | None, ts: str | None) -> dict[str, Any] | None:
+        if channel is None or ts is None:
+            return None
+        for message in self._messages:
+            if message["channel"] == channel and message["ts"] == ts:
+                return message
+        return None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _next_ts(self) -> str:
+        with _TS_SEQ_LOCK:
+            seq = next(_TS_SEQ)
+        micros = int(self._clock()) * 1_000_000 + seq % 1_000_000
+        if micros <= self._last_ts:
+            micros = self._last_ts + 1
+        self._last_ts = micros
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _record(self, method: str, args: dict[str, Any]) -> None:
+        shown = {k: _maybe_json(v) if k in _JSON_ARGS else v for k, v in args.items()}
+        self._calls.append(
+            {
+                "method": method,
+                "args": _redact(copy.deepcopy(shown), self.bot_token),
+                "at": _iso(self._clock()),
+            }
+        )
+
+    @staticmethod
+    def _channel(args: dict[str, Any]) -> str:
+        channel = _as_str(args.get("channel"))
+        if channel is None or not _CHANNEL_RE.match(channel):
+            raise _Failure("channel_not_found")
+        return channel
+
+    @staticmethod
+    def _blocks(value: Any, *, required: bool = False) -> list[dict[str, Any]] | None:
+        if value is None or value == "":
+            if required:
+                raise _Failure("invalid_blocks", ["must provide an array [json-pointer:/blocks]"])
+            return None
+        blocks = _maybe_json(value)
+        if isinstance(value, str | bytes) and blocks is value:
+            raise _Failure("invalid_blocks_format")
+        errors = _check_blocks(blocks, MESSAGE_BLOCK_LIMIT)
+        if errors:
+            raise _Failure("invalid_blocks", errors)
+        return copy.deepcopy(blocks)
+
+    @staticmethod
+    def _text(value: Any) -> str | None:
+        if value is None:
+            return None
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        if len(text) > TEXT_LIMIT:
+            raise _Failure("msg_too_long")
+        return text
+
+    def _thread_root(self, channel: str, thread_ts: Any) -> str | None:
+        wanted = _as_str(thread_ts)
+        if wanted is None:
+            return None
+        parent = self._find(channel, wanted)
+        if parent is None or parent["ephemeral_user"] is not None:
+            raise _Failure("thread_not_found")
+        return str(parent["thread_ts"] or parent["ts"])
+
+    def _store(
+        self,
+        *,
+        channel: str,
+        text: str | None,
+        blocks: list[dict[str, Any]] | None,
+        thread_ts: str | None,
+        ephemeral_user: str | None,
+    ) -> dict[str, Any]:
+        message = {
+            "channel": channel,
+            "ts": self._next_ts(),
+            "thread_ts": thread_ts,
+            "text": text or "",
+            "blocks": blocks or [],
+            "ephemeral_user": ephemeral_user,
+            "reply_count": 0,
+        }
+        self._messages.append(message)
+        if thread_ts is not None:
+            parent = self._find(channel, thread_ts)
+            if parent is not None:
+                parent["reply_count"] += 1
+        return message
+
+    def _message_object(self, message: dict[str, Any]) -> dict[str, Any]:
+        shown: dict[str, Any] = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "team": self.team_id,
+            "ts": message["ts"],
+            "text": message["text"],
+            "blocks": copy.deepcopy(message["blocks"]),
+        }
+        if message["thread_ts"] is not None:
+            shown["thread_ts"] = message["thread_ts"]
+        return shown
+
+    def _permalink(self, channel: str, message: dict[str, Any]) -> str:
+        base = self.permalink_base.rstrip("/")
+        link = f"{base}/archives/{channel}/p{message['ts'].replace('.', '')}"
+        if message["thread_ts"] is not None:
+            link += f"?thread_ts={message['thread_ts']}&cid={channel}"
+        return link
+
+    # ------------------------------------------------------------------ the Web API
+
+    def api(self, method: str, args: dict[str, Any], authorization: str | None) -> Reply:
+        """Answer one Web API request: ``(status, extra headers, JSON body)``."""
+        method = (method or "").strip().strip("/")
+        args = dict(args or {})
+        with self._lock:
+            self._record(method, args)
+            try:
+                if method not in METHODS:
+                    raise _Failure("unknown_method")
+                self._authenticate(args, authorization)
+                body = self._dispatch(method, args)
+            except _Failure as failure:
+                return 200, {}, failure.body()
+        return (
+            200,
+            {"X-OAuth-Scopes": "chat:write,users:read,users:read.email,usergroups:read"},
+            body,
+        )
+
+    def _authenticate(self, args: dict[str, Any], authorization: str | None) -> None:
+        token: str | None = None
+        header = _as_str(authorization)
+        if header is not None:
+            scheme, _, rest = header.partition(" ")
+            token = rest.strip() if scheme.lower() == "bearer" else header
+        if not token:
+            token = _as_str(args.get("token"))
+        if not token:
+            raise _Failure("not_authed")
+        if not secrets.compare_digest(token.encode(), self.bot_token.encode()):
+            raise _Failure("invalid_auth")
+
+    def _dispatch(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "chat.getPermalink": self._get_permalink,
+            "views.open": self._views_open,
+            "usergroups.users.list": self._usergroup_users,
+            "users.info": self._users_info,
+            "users.lookupByEmail": self._lookup_by_email,
+            "auth.test": self._auth_test,
+        }
+        return handlers[method](args)
+
+    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        text = self._text(args.get("text"))
+        blocks = self._blocks(args.get("blocks"))
+        if not text and not blocks and not args.get("attachments"):
+            raise _Failure("no_text")
+        thread_ts = self._thread_root(channel, args.get("thread_ts"))
+        message = self._store(
+            channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, ephemeral_user=None
+        )
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": message["ts"],
+            "message": self._message_object(message),
+        }
+
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        message = self._find(channel, _as_str(args.get("ts")))
+        if message is None or message["ephemeral_user"] is not None:
+            raise _Failure("message_not_found")
+        text = self._text(args.get("text"))
+        blocks = self._blocks(args.get("blocks"))
+        if text is not None:
+            message["text"] = text
+        if "blocks" in args and args["blocks"] is not None:
+            message["blocks"] = blocks or []
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": message["ts"],
+            "text": message["text"],
+            "message": self._message_object(message),
+        }
+
+    def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        user = _as_str(args.get("user"))
+        if user is None or user not in self._users:
+            raise _Failure("user_not_found")
+        text = self._text(args.get("text"))
+        blocks = self._blocks(args.get("blocks"))
+        if not text and not blocks and not args.get("attachments"):
+            raise _Failure("no_text")
+        thread_ts = self._thread_root(channel, args.get("thread_ts"))
+        message = self._store(
+            channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, ephemeral_user=user
+        )
+        return {"ok": True, "message_ts": message["ts"]}
+
+    def _get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        message = self._find(channel, _as_str(args.get("message_ts")))
+        if message is None or message["ephemeral_user"] is not None:
+            raise _Failure("message_not_found")
+        return {"ok": True, "channel": channel, "permalink": self._permalink(channel, message)}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = _maybe_json(args.get("view"))
+        errors = _check_view(view)
+        if errors:
+            raise _Failure("invalid_arguments", errors)
+        trigger_id = _as_str(args.get("trigger_id"))
+        if trigger_id is None:
+            raise _Failure("invalid_arguments", ["missing required field: trigger_id"])
+        trigger = self._triggers.get(trigger_id)
+        if trigger is None:
+            raise _Failure("invalid_trigger_id")
+        if trigger["used"] or self._clock() - trigger["issued_at"] > self.trigger_ttl:
+            trigger["used"] = True
+            raise _Failure("expired_trigger_id")
+        trigger["used"] = True
+        view_id = f"V{next(self._view_seq):010d}"
+        shown: dict[str, Any] = {
+            "id": view_id,
+            "team_id": self.team_id,
+            "type": view["type"],
+            "title": copy.deepcopy(view.get("title")),
+            "submit": copy.deepcopy(view.get("submit")),
+            "close": copy.deepcopy(view.get("close")),
+            "blocks": copy.deepcopy(view.get("blocks") or []),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "external_id": view.get("external_id", ""),
+            "state": {"values": {}},
+            "hash": secrets.token_hex(8),
+            "clear_on_close": bool(view.get("clear_on_close", False)),
+            "notify_on_close": bool(view.get("notify_on_close", False)),
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "app_id": self.app_id,
+            "bot_id": self.bot_id,
+        }
+        entry: dict[str, Any] = {"id": view_id, "trigger_id": trigger_id, "view": shown}
+        if trigger.get("user"):
+            entry["user"] = trigger["user"]
+        self._views.append(entry)
+        return {"ok": True, "view": copy.deepcopy(shown)}
+
+    def _usergroup_users(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = self._groups.get(_as_str(args.get("usergroup")) or "")
+        if group is None:
+            raise _Failure("no_such_subteam")
+        return {"ok": True, "users": list(group["users"])}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = _as_str(args.get("user"))
+        if user_id == self.bot_user_id:
+            return {"ok": True, "user": self._bot_user_object()}
+        user = self._users.get(user_id or "")
+        if user is None:
+            raise _Failure("user_not_found")
+        return {"ok": True, "user": self._user_object(user)}
+
+    def _lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = (_as_str(args.get("email")) or "").lower()
+        for user in self._users.values():
+            if email and user["email"].lower() == email:
+                return {"ok": True, "user": self._user_object(user)}
+        raise _Failure("users_not_found")
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": f"{self.permalink_base.rstrip('/')}/",
+            "team": self.team_name,
+            "user": "approval-gate",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    # ------------------------------------------------------------------ triggers
+
+    def now(self) -> float:
+        """The fake's clock (injected for tests)."""
+        return self._clock()
+
+    def issue_trigger_id(self, user: str | None = None) -> str:
+        """Hand out a ``trigger_id`` that ``views.open`` accepts once within ``trigger_ttl``."""
+        with self._lock:
+            now = self._clock()
+            trigger_id = f"{int(now)}.{next(self._trigger_seq)}.{secrets.token_hex(16)}"
+            self._triggers[trigger_id] = {"issued_at": now, "used": False, "user": user}
+            return trigger_id
+
+    # ------------------------------------------------------------------ response URLs
+
+    def new_response_url_key(self, *, channel: str, message_ts: str | None, user: str) -> str:
+        """Remember a response URL's context; the key goes in ``…/response-url/{key}``."""
+        with self._lock:
+            key = secrets.token_urlsafe(24)
+            self._response_urls[key] = {
+                "channel": channel,
+                "message_ts": message_ts,
+                "user": user,
+                "created_at": self._clock(),
+                "uses": 0,
+            }
+            return key
+
+    def apply_response_url(self, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Apply what arrived at a response URL, as Slack would."""
+        body = dict(body or {})
+        with self._lock:
+            self._record("response_url", body)
+            context = self._response_urls.get(key)
+            if context is None:
+                return 404, {"ok": False, "error": "expired_url"}
+            if (
+                context["uses"] >= RESPONSE_URL_USES
+                or self._clock() - context["created_at"] > RESPONSE_URL_TTL
+            ):
+                return 404, {"ok": False, "error": "expired_url"}
+            context["uses"] += 1
+            try:
+                self._respond(context, body)
+            except _Failure as failure:
+                status = 404 if failure.error == "message_not_found" else 400
+                return status, failure.body()
+            return 200, {"ok": True}
+
+    def _respond(self, context: dict[str, Any], body: dict[str, Any]) -> None:
+        channel: str = context["channel"]
+        original_ts: str | None = context["message_ts"]
+        if _as_bool(body.get("delete_original")):
+            original = self._find(channel, original_ts)
+            if original is None:
+                raise _Failure("message_not_found")
+            self._messages.remove(original)
+            if original["thread_ts"] is not None:
+                parent = self._find(channel, original["thread_ts"])
+                if parent is not None:
+                    parent["reply_count"] = max(0, parent["reply_count"] - 1)
+            return
+        text = self._text(body.get("text"))
+        blocks = self._blocks(body.get("blocks"))
+        if not text and not blocks and not body.get("attachments"):
+            raise _Failure("no_text")
+        if _as_bool(body.get("replace_original")) and original_ts is not None:
+            original = self._find(channel, original_ts)
+            if original is None:
+                raise _Failure("message_not_found")
+            original["text"] = text or ""
+            original["blocks"] = blocks or []
+            return
+        thread_ts = self._thread_root(channel, body.get("thread_ts"))
+        in_channel = _as_str(body.get("response_type")) == "in_channel"
+        self._store(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            ephemeral_user=None if in_channel else context["user"],
+        )
+
+
+# ---------------------------------------------------------------------- acting as Slack
+
+
+def _find_button(blocks: Any, action_id: str, message_ts: str) -> tuple[dict[str, Any], str] | None:
+    for index, block in enumerate(blocks or []):
+        if not isinstance(block, dict):
+            continue
+        candidates: list[Any] = []
+        if block.get("type") == "actions":
+            candidates = list(block.get("elements") or [])
+        elif block.get("type") == "section" and isinstance(block.get("accessory"), dict):
+            candidates = [block["accessory"]]
+        for element in candidates:
+            if (
+                isinstance(element, dict)
+                and element.get("type") == "button"
+                and element.get("action_id") == action_id
+            ):
+                # Slack gives every block a block_id; invent a stable one if the app did not.
+                block_id = (
+                    block.get("block_id")
+                    or hashlib.sha256(f"{message_ts}:{index}".encode()).hexdigest()[:5]
+                )
+                return element, str(block_id)
+    return None
+
+
+def block_actions_payload(
+    fake: FakeSlack,
+    *,
+    message: dict[str, Any],
+    user_id: str,
+    action_id: str,
+    response_url: str,
+    trigger_id: str | None = None,
+) -> dict[str, Any]:
+    """The ``block_actions`` payload Slack sends when ``user_id`` clicks a button in ``message``.
+
+    ``message`` is a dict from :meth:`FakeSlack.messages`. Without ``trigger_id`` a fresh one is
+    issued (valid for ``views.open`` once, within ``fake.trigger_ttl``); a given one is used as
+    is. Raises ``ValueError`` if the message has no button with that ``action_id``.
+    """
+    found = _find_button(message.get("blocks"), action_id, str(message.get("ts")))
+    if found is None:
+        raise ValueError(f"no button with action_id {action_id!r} in message {message.get('ts')}")
+    button, block_id = found
+    fake.add_user(user_id)  # whoever can click is a member of the workspace
+    person = fake.user(user_id) or {"name": user_id}
+    if trigger_id is None:
+        trigger_id = fake.issue_trigger_id(user=user_id)
+    channel = str(message["channel"])
+    shown: dict[str, Any] = {
+        "type": "message",
+        "user": fake.bot_user_id,
+        "bot_id": fake.bot_id,
+        "app_id": fake.app_id,
+        "team": fake.team_id,
+        "ts": message["ts"],
+        "text": message.get("text") or "",
+        "blocks": copy.deepcopy(message.get("blocks") or []),
+    }
+    if message.get("thread_ts"):
+        shown["thread_ts"] = message["thread_ts"]
+    action: dict[str, Any] = {
+        "action_id": action_id,
+        "block_id": block_id,
+        "text": copy.deepcopy(button.get("text")),
+        "type": "button",
+        "action_ts": f"{fake.now():.6f}",
+    }
+    if "value" in button:
+        action["value"] = button["value"]
+    if "style" in button:
+        action["style"] = button["style"]
+    return {
+        "type": "block_actions",
+        "user": {
+            "id": user_id,
+            "username": person["name"],
+            "name": person["name"],
+            "team_id": fake.team_id,
+        },
+        "api_app_id": fake.app_id,
+        "token": "legacy-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": message["ts"],
+            "channel_id": channel,
+            "is_ephemeral": bool(message.get("ephemeral_user")),
+        },
+        "trigger_id": trigger_id,
+        "team": {"id": fake.team_id, "domain": fake.team_domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": channel.lower()},
+        "message": shown,
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [action],
+    }
+
+
+def signed_request(
+    body: bytes, signing_secret: str, timestamp: int | None = None
+) -> dict[str, str]:
+    """The headers Slack sends with an interactivity request whose raw body is ``body``."""
+    ts = int(time.time()) if timestamp is None else int(timestamp)
+    signature = SignatureVerifier(signing_secret).generate_signature(timestamp=str(ts), body=body)
+    if signature is None:  # pragma: no cover - only when timestamp is None
+        raise ValueError("could not sign the request")
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": signature,
+    }
+
+
+def form_body(payload: dict[str, Any]) -> bytes:
+    """The form body of an interactivity request: ``payload=<JSON>``."""
+    return urlencode({"payload": json.dumps(payload)}).encode()

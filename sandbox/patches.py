@@ -1,0 +1,301 @@
+"""Small, named corrections to moto 5.2.5, so the real state machine runs in-process.
+
+Each patch says which moto behaviour it corrects. ``tests/sandbox/test_patches.py`` holds a
+test per patch that fails if moto changes underneath it: moto is pinned exactly
+(``requirements/dev.txt``) because these reach into its internals.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import botocore.session
+import jsonata
+from moto.awslambda import models as lambda_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk as aws_sdk_task,
+)
+from moto.stepfunctions.parser.asl.eval import states as sfn_states
+from moto.stepfunctions.parser.asl.eval import variable_store as sfn_variable_store
+from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+#: Called as ``invoke(function_name, event) -> result``; raises to report a function error.
+LambdaInvoker = Callable[[str, Any], Any]
+
+_applied = False
+_apply_lock = threading.Lock()
+_invoker: LambdaInvoker | None = None
+
+
+def set_lambda_invoker(invoker: LambdaInvoker | None) -> None:
+    """Route every moto Lambda invocation to ``invoker`` (patch 1)."""
+    global _invoker
+    _invoker = invoker
+
+
+def apply() -> None:
+    """Apply every patch once per process; later calls do nothing."""
+    global _applied
+    with _apply_lock:
+        if _applied:
+            return
+        _patch_in_process_lambda()
+        _patch_sns_envelope()
+        _patch_aws_sdk_integrations()
+        _patch_jsonata()
+        _patch_dynamodb_atomicity()
+        _patch_codepipeline()
+        _applied = True
+
+
+# --- Patch 1: in-process Lambda --------------------------------------------------------
+# moto runs Lambda code in a Docker container (LambdaFunction._invoke_lambda). No Docker
+# engine runs here, so call the real handler in this process instead. The return shape is
+# moto's: (payload as JSON text, errored, log text).
+
+
+def _invoke_lambda_in_process(self: Any, event: Any = None) -> tuple[str, bool, str]:
+    if _invoker is None:
+        raise RuntimeError("the sandbox has no Lambda invoker; call set_lambda_invoker")
+    if isinstance(event, str):
+        event = json.loads(event) if event else {}
+    try:
+        result = _invoker(self.function_name, event)
+    except Exception as exc:  # reported to the caller as a function error, as Lambda does
+        payload = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+        return json.dumps(payload), True, ""
+    return json.dumps(result), False, ""
+
+
+def _patch_in_process_lambda() -> None:
+    lambda_models.LambdaFunction._invoke_lambda = _invoke_lambda_in_process
+
+
+# --- Patch 1b: SNS → Lambda envelope ----------------------------------------------------
+# moto hands a subscribed function an envelope with fixed placeholders (Timestamp 1970,
+# one MessageId for every message, TopicArn "arn:aws:sns:EXAMPLE"). Build the envelope
+# AWS documents, with the real topic, a fresh id and the time of publication.
+
+
+def _send_sns_message(
+    self: Any,
+    function_name: str,
+    message: str,
+    subject: str | None = None,
+    qualifier: str | None = None,
+) -> None:
+    func = self._lambdas.get_function_by_name_or_arn_with_qualifier(function_name, qualifier)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    topic_arn = _publishing.topic.arn if _publishing.topic is not None else ""
+    event = {
+        "Records": [
+            {
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": f"{topic_arn}:{uuid.uuid4()}",
+                "EventSource": "aws:sns",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": str(uuid.uuid4()),
+                    "TopicArn": topic_arn,
+                    "Subject": subject,
+                    "Message": message,
+                    "Timestamp": now,
+                    "SignatureVersion": "1",
+                    "Signature": "",
+                    "SigningCertUrl": "",
+                    "UnsubscribeUrl": "",
+                    "MessageAttributes": {},
+                },
+            }
+        ]
+    }
+    func.invoke(json.dumps(event), {}, {})
+
+
+class _Publishing(threading.local):
+    topic: Any = None
+
+
+_publishing = _Publishing()
+
+
+def _patch_sns_envelope() -> None:
+    from moto.sns import models as sns_models
+
+    original_publish = sns_models.Topic.publish
+
+    def publish(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _publishing.topic = self
+        try:
+            return original_publish(self, *args, **kwargs)
+        finally:
+            _publishing.topic = None
+
+    sns_models.Topic.publish = publish
+    lambda_models.LambdaBackend.send_sns_message = _send_sns_message
+
+
+# --- Patch 3: aws-sdk service integrations ----------------------------------------------
+# moto's `aws-sdk:<service>:<action>` tasks (a) skip the request normalisation AWS applies,
+# so PascalCase arguments never get checked against the API's shape, (b) name errors with
+# the lower-case service (`codepipeline.X`) where AWS uses the service id
+# (`CodePipeline.InvalidApprovalTokenException`), and (c) hand back boto's datetimes,
+# which the interpreter cannot serialise. We normalise the request against the botocore
+# model, name errors by the service id, and turn datetimes into ISO text.
+
+_service_ids: dict[str, str] = {}
+
+
+def _service_id(service: str) -> str:
+    if service not in _service_ids:
+        model = botocore.session.get_session().get_service_model(service)
+        _service_ids[service] = model.service_id.replace(" ", "")
+    return _service_ids[service]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _patch_aws_sdk_integrations() -> None:
+    cls = aws_sdk_task.StateTaskServiceAwsSdk
+
+    def normalise_parameters(
+        self: Any,
+        parameters: dict,
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        service = self._get_boto_service_name(boto_service_name)
+        action = service_action_name or self.resource.api_action
+        model = botocore.session.get_session().get_service_model(service)
+        operation = action[0].upper() + action[1:]
+        shape = model.operation_model(operation).input_shape
+        if shape is not None:
+            self._to_boto_request(parameters, shape)
+
+    def normalise_service_error_name(service_name: str) -> str:
+        return _service_id(service_name)
+
+    original_eval = cls._eval_service_task
+
+    def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        original_eval(self, env, *args, **kwargs)
+        env.stack.append(_jsonable(env.stack.pop()))
+
+    cls._normalise_parameters = normalise_parameters
+    cls._normalise_service_error_name = staticmethod(normalise_service_error_name)
+    cls._eval_service_task = eval_service_task
+
+
+# --- Patch 4: CodePipeline -------------------------------------------------------------
+# moto implements neither GetPipelineState, PutApprovalResult nor ListActionExecutions, and
+# its GetPipelineExecution answers "Succeeded" with no artifact revisions. Route these
+# operations to the sandbox's fake pipeline (set_codepipeline), which answers them as
+# CodePipeline does and records every call.
+
+#: Called as ``handle(operation, params) -> response``; raises an error with ``code``.
+CodePipelineHandler = Callable[[str, dict], dict]
+_codepipeline: CodePipelineHandler | None = None
+_CODEPIPELINE_OPERATIONS = (
+    "GetPipelineState",
+    "PutApprovalResult",
+    "ListActionExecutions",
+    "GetPipelineExecution",
+)
+
+
+def set_codepipeline(handler: CodePipelineHandler | None) -> None:
+    global _codepipeline
+    _codepipeline = handler
+
+
+def _patch_codepipeline() -> None:
+    from moto.codepipeline.responses import CodePipelineResponse
+    from moto.core.exceptions import JsonRESTError
+
+    def operation(name: str) -> Callable[[Any], str]:
+        def respond(self: Any) -> str:
+            if _codepipeline is None:
+                raise JsonRESTError("ValidationException", "the sandbox has no pipelines")
+            params = json.loads(self.body or "{}")
+            try:
+                return json.dumps(_codepipeline(name, params))
+            except Exception as exc:
+                code = getattr(exc, "code", None)
+                if code is None:
+                    raise
+                raise JsonRESTError(code, str(exc)) from None
+
+        return respond
+
+    for name in _CODEPIPELINE_OPERATIONS:
+        snake = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+        setattr(CodePipelineResponse, snake, operation(name))
+
+
+# --- Patch 5: JSONata -------------------------------------------------------------------
+# moto leaves its JSONata evaluator as `None` (LocalStack runs a JVM for it), so any
+# JSONata state fails. Plug in jsonata-python. moto also writes string variables into the
+# expression as `"value"` without escaping, so a quote or newline in a value (a reason, a
+# commit message) breaks the expression: encode every binding as JSON.
+
+
+def _eval_jsonata(expression: str) -> Any:
+    try:
+        return jsonata.Jsonata(expression).evaluate(None)
+    except Exception as exc:
+        raise moto_jsonata.JSONataException("UNKNOWN", str(exc)) from exc
+
+
+def _encode_variable_declarations(bindings: dict[str, Any]) -> str:
+    return "".join(
+        f"{name}:={to_json_str(value, separators=(',', ':'))};" for name, value in bindings.items()
+    )
+
+
+def _patch_jsonata() -> None:
+    moto_jsonata._eval_jsonata = _eval_jsonata
+    for module in (moto_jsonata, sfn_states, sfn_variable_store):
+        module.encode_jsonata_variable_declarations = _encode_variable_declarations
+
+
+# --- Patch 7: DynamoDB atomicity --------------------------------------------------------
+# moto's conditional writes are not atomic across threads: two racing conditional
+# UpdateItems can both succeed. Serialise every DynamoDB operation with one lock, so a
+# race test proves what it claims.
+
+_dynamodb_lock = threading.RLock()
+_DYNAMODB_OPERATIONS = (
+    "put_item",
+    "get_item",
+    "update_item",
+    "delete_item",
+    "query",
+    "scan",
+    "transact_write_items",
+)
+
+
+def _patch_dynamodb_atomicity() -> None:
+    for name in _DYNAMODB_OPERATIONS:
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _dynamodb_lock:
+                return __original(*args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)

@@ -1,0 +1,306 @@
+"""The sandbox's HTTP front: Slack's and CodePipeline's stand-ins, and API Gateway.
+
+Paths are a public interface (DESIGN §6, docs/sandbox.md): extend, never break.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from sandbox.engine import ACCOUNT, DEFAULT_SIGNING_SECRET, Sandbox
+from sandbox.fake_codepipeline import CodePipelineError
+from sandbox.fake_slack import block_actions_payload, form_body, signed_request
+
+PAGE = Path(__file__).with_name("page.html")
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data, default=str), status=status, mimetype="application/json")
+
+
+def _body_json(request: Request) -> dict[str, Any]:
+    if not request.get_data():
+        return {}
+    try:
+        data = json.loads(request.get_data(as_text=True))
+    except ValueError:
+        raise _BadJson() from None
+    if not isinstance(data, dict):
+        raise _BadJson()
+    return data
+
+
+class _BadJson(HTTPException):
+    code = 400
+    description = "the body must be a JSON object"
+
+
+def http_api_event(request: Request, route_key: str) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event, as API Gateway builds it.
+
+    Form and other non-text bodies are base64-encoded with isBase64Encoded true.
+    """
+    raw = request.get_data()
+    content_type = request.headers.get("Content-Type", "")
+    textual = content_type.startswith(("application/json", "text/"))
+    now = datetime.now(UTC)
+    return {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": request.path,
+        "rawQueryString": request.query_string.decode("latin-1"),
+        "headers": {key.lower(): value for key, value in request.headers.items()},
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "sandbox",
+            "domainName": request.host,
+            "http": {
+                "method": request.method,
+                "path": request.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": request.remote_addr or "127.0.0.1",
+                "userAgent": request.headers.get("User-Agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": raw.decode("utf-8", errors="replace") if textual else base64.b64encode(raw).decode(),
+        "isBase64Encoded": not textual,
+    }
+
+
+class SandboxServer:
+    """Binds a loopback port, starts the sandbox behind it, and serves until stopped."""
+
+    def __init__(
+        self,
+        *,
+        policy_file: Path,
+        port: int = 8400,
+        host: str = "127.0.0.1",
+        signing_secret: str = DEFAULT_SIGNING_SECRET,
+        slack_fixture: dict[str, Any] | None = None,
+        echo_logs: bool = False,
+    ) -> None:
+        self._server: BaseWSGIServer = make_server(host, port, self._wsgi, threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://{host}:{self.port}"
+        self.sandbox = Sandbox(
+            policy_file=policy_file,
+            base_url=self.url,
+            signing_secret=signing_secret,
+            slack_fixture=slack_fixture,
+            echo_logs=echo_logs,
+        )
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._map = Map(
+            [
+                Rule("/", endpoint="page", methods=["GET"]),
+                Rule("/slack/api/<method>", endpoint="slack_api", methods=["POST", "GET"]),
+                Rule("/_sandbox/health", endpoint="health", methods=["GET"]),
+                Rule("/_sandbox/reset", endpoint="reset", methods=["POST"]),
+                Rule("/_sandbox/slack/workspace", endpoint="workspace", methods=["GET"]),
+                Rule("/_sandbox/slack/messages", endpoint="messages", methods=["GET"]),
+                Rule("/_sandbox/slack/calls", endpoint="slack_calls", methods=["GET"]),
+                Rule("/_sandbox/slack/response-url/<key>", endpoint="response_url", methods=["POST"]),
+                Rule("/_sandbox/slack/click", endpoint="click", methods=["POST"]),
+                Rule("/_sandbox/pipelines/<name>/runs", endpoint="start_run", methods=["POST"]),
+                Rule(
+                    "/_sandbox/pipelines/<name>/approvals/<token>",
+                    endpoint="console_decision",
+                    methods=["POST"],
+                ),
+                Rule(
+                    "/_sandbox/codepipeline/approval-results",
+                    endpoint="approval_results",
+                    methods=["GET"],
+                ),
+                Rule("/_sandbox/approvals", endpoint="approvals", methods=["GET"]),
+            ]
+        )
+
+    # --- life -------------------------------------------------------------------------
+
+    def start(self) -> SandboxServer:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sandbox-http", daemon=True
+        )
+        self._thread.start()
+        self.sandbox.start()
+        self._ready.set()
+        return self
+
+    def stop(self) -> None:
+        self._ready.clear()
+        self._server.shutdown()
+        self._server.server_close()
+        self.sandbox.stop()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- WSGI ---------------------------------------------------------------------------
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        try:
+            response = self._dispatch(request)
+        except HTTPException as exc:
+            response = _json({"error": exc.description}, exc.code or 500)
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        route = (request.method, request.path)
+        if route in self.sandbox.routes:
+            return self._api_gateway(request, self.sandbox.routes[route])
+        adapter = self._map.bind_to_environ(request.environ)
+        endpoint, args = adapter.match()
+        if endpoint != "health" and not self._ready.is_set():
+            return _json({"error": "starting"}, 503)
+        result: Response = getattr(self, f"_on_{endpoint}")(request, **args)
+        return result
+
+    # --- API Gateway → Lambda ---------------------------------------------------------
+
+    def _api_gateway(self, request: Request, function: str) -> Response:
+        if not self._ready.is_set():
+            return _json({"message": "Service Unavailable"}, 503)
+        event = http_api_event(request, f"{request.method} {request.path}")
+        try:
+            result = self.sandbox.invoke(function, event)
+        except Exception:  # API Gateway answers 500 for a crashed integration
+            return _json({"message": "Internal Server Error"}, 500)
+        if not isinstance(result, dict) or "statusCode" not in result:
+            return _json(result)
+        body = result.get("body") or ""
+        raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+        return Response(raw, status=int(result["statusCode"]), headers=result.get("headers") or {})
+
+    # --- fake Slack ---------------------------------------------------------------------
+
+    def _on_slack_api(self, request: Request, method: str) -> Response:
+        args: dict[str, Any] = {k: v for k, v in request.args.items()}
+        content_type = request.headers.get("Content-Type", "")
+        if content_type.startswith("application/json"):
+            args.update(_body_json(request))
+        else:
+            args.update({k: v for k, v in request.form.items()})
+        status, headers, body = self.sandbox.slack.api(
+            method, args, request.headers.get("Authorization")
+        )
+        response = _json(body, status)
+        for key, value in headers.items():
+            response.headers[key] = value
+        return response
+
+    def _on_workspace(self, request: Request) -> Response:
+        return _json(self.sandbox.slack.workspace())
+
+    def _on_messages(self, request: Request) -> Response:
+        return _json(self.sandbox.slack.messages())
+
+    def _on_slack_calls(self, request: Request) -> Response:
+        return _json(self.sandbox.slack.calls())
+
+    def _on_response_url(self, request: Request, key: str) -> Response:
+        status, body = self.sandbox.slack.apply_response_url(key, _body_json(request))
+        return _json(body, status)
+
+    def _on_click(self, request: Request) -> Response:
+        """The page's buttons: Slack builds and signs the payload, then calls the app."""
+        body = _body_json(request)
+        message = self.sandbox.slack.find_message(str(body.get("channel")), str(body.get("ts")))
+        if message is None:
+            raise NotFound("no such message")
+        user = str(body.get("user") or "")
+        key = self.sandbox.slack.new_response_url_key(
+            channel=message["channel"], message_ts=message["ts"], user=user
+        )
+        try:
+            payload = block_actions_payload(
+                self.sandbox.slack,
+                message=message,
+                user_id=user,
+                action_id=str(body.get("action_id")),
+                response_url=f"{self.url}/_sandbox/slack/response-url/{key}",
+            )
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        status, text = send_interaction(self.url, payload, self.sandbox.signing_secret)
+        return _json({"status": status, "body": text})
+
+    # --- fake CodePipeline ------------------------------------------------------------
+
+    def _on_start_run(self, request: Request, name: str) -> Response:
+        run = self.sandbox.codepipeline.start_run(name, _body_json(request))
+        return _json({"pipelineExecutionId": run.execution_id, "approvalToken": run.token})
+
+    def _on_console_decision(self, request: Request, name: str, token: str) -> Response:
+        try:
+            result = self.sandbox.codepipeline.decide_in_console(name, token, _body_json(request))
+        except CodePipelineError as exc:
+            return _json({"error": exc.code, "message": exc.message}, 400)
+        return _json(result)
+
+    def _on_approval_results(self, request: Request) -> Response:
+        return _json(self.sandbox.codepipeline.approval_results())
+
+    # --- the sandbox itself -------------------------------------------------------------
+
+    def _on_health(self, request: Request) -> Response:
+        if self._ready.is_set():
+            return _json({"ok": True})
+        return _json({"ok": False}, 503)
+
+    def _on_reset(self, request: Request) -> Response:
+        self.sandbox.slack.reset()
+        self.sandbox.codepipeline.reset()
+        return _json({"ok": True})
+
+    def _on_approvals(self, request: Request) -> Response:
+        return _json(self.sandbox.approvals())
+
+    def _on_page(self, request: Request) -> Response:
+        return Response(PAGE.read_text(encoding="utf-8"), mimetype="text/html")
+
+
+def send_interaction(
+    base_url: str, payload: dict[str, Any], signing_secret: str, timestamp: int | None = None
+) -> tuple[int, str]:
+    """POST a payload to the sandbox's Slack interactivity URL, signed exactly as Slack signs."""
+    body = form_body(payload)
+    headers = signed_request(body, signing_secret, timestamp or int(time.time()))
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        f"{base_url}/slack/interactions", data=body, headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def parse_form_payload(body: bytes) -> dict[str, Any]:
+    """The JSON payload in a form-encoded Slack request (for tests)."""
+    return dict(json.loads(parse_qs(body.decode())["payload"][0]))

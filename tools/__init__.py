@@ -1,0 +1,1 @@
+"""Developer tools for the repository (not shipped with the functions)."""
