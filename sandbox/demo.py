@@ -48,10 +48,11 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
             what="the approval to be recorded",
         )
         approval_id = approval["approval_id"]
-        message = wait_for(
-            lambda: _open_request(client, approval_id), what="the request in Slack"
+        message = wait_for(lambda: _open_request(client, approval_id), what="the request in Slack")
+        say(
+            f"Slack request posted in #{message['channel']} (ts {message['ts']}) "
+            "with Approve / Reject"
         )
-        say(f"Slack request posted in #{message['channel']} (ts {message['ts']}) with Approve / Reject")
 
         workspace = server.sandbox.slack
         key = workspace.new_response_url_key(
@@ -73,12 +74,10 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
         )
         say(
             f"CodePipeline PutApprovalResult recorded: {result['result']['status']} — "
-            f"\"{result['result']['summary']}\""
+            f'"{result["result"]["summary"]}"'
         )
-        closed = wait_for(
-            lambda: _closed(client, message), what="the Slack message to close"
-        )
-        say(f"Slack message closed in place: \"{closed['text']}\" (buttons gone)")
+        closed = wait_for(lambda: _closed(client, message), what="the Slack message to close")
+        say(f'Slack message closed in place: "{closed["text"]}" (buttons gone)')
         record = wait_for(
             lambda: next(
                 (a for a in client.approvals() if a["approval_id"] == approval_id and a["outcome"]),

@@ -193,7 +193,7 @@ class Sandbox:
             service,
             region_name=REGION,
             aws_access_key_id="sandbox",
-            aws_secret_access_key="sandbox",  # noqa: S106 - moto's stand-in credentials
+            aws_secret_access_key="sandbox",
         )
 
     # --- resources from the template ----------------------------------------------------
@@ -330,9 +330,9 @@ class Sandbox:
             if path not in sys.path:
                 sys.path.insert(0, path)
         module_file, _, function = spec.handler.rpartition(".")
-        path = spec.code_dir / f"{module_file.replace('.', '/')}.py"
+        source = spec.code_dir / f"{module_file.replace('.', '/')}.py"
         unique = f"approval_gate_sandbox_{spec.logical_id}_{next(_counter)}"
-        module_spec = importlib.util.spec_from_file_location(unique, path)
+        module_spec = importlib.util.spec_from_file_location(unique, source)
         assert module_spec is not None and module_spec.loader is not None
         module = importlib.util.module_from_spec(module_spec)
         with _environment(environment):
@@ -371,7 +371,9 @@ class Sandbox:
         store = ApprovalStore(self.table_name, self.client("dynamodb"))
         items = []
         paginator = self.client("dynamodb").get_paginator("scan")
-        for page in paginator.paginate(TableName=self.table_name, ProjectionExpression="approval_id"):
+        for page in paginator.paginate(
+            TableName=self.table_name, ProjectionExpression="approval_id"
+        ):
             items.extend(page.get("Items", []))
         records = []
         for item in items:

@@ -115,9 +115,7 @@ class FakeCodePipeline:
             "token": run.token,
             "expires": run.expires.strftime("%Y-%m-%dT%H:%MZ"),
             "externalEntityLink": run.external_entity_link,
-            "approvalReviewLink": (
-                f"{console}/{run.stage}/{run.action}/approve/{run.token}"
-            ),
+            "approvalReviewLink": (f"{console}/{run.stage}/{run.action}/approve/{run.token}"),
             "customData": run.custom_data,
         }
         return {"region": self.region, "consoleLink": console, "approval": approval}
@@ -184,7 +182,10 @@ class FakeCodePipeline:
             stages.append(
                 {
                     "stageName": name,
-                    "latestExecution": {"pipelineExecutionId": run.execution_id, "status": "Succeeded"},
+                    "latestExecution": {
+                        "pipelineExecutionId": run.execution_id,
+                        "status": "Succeeded",
+                    },
                     "actionStates": [
                         {"actionName": name, "latestExecution": {"status": "Succeeded"}}
                     ],
@@ -293,7 +294,9 @@ class FakeCodePipeline:
                     "ApprovalAlreadyCompletedException", "The approval action has already completed"
                 )
             if result.get("status") not in ("Approved", "Rejected"):
-                raise CodePipelineError("InvalidApprovalTokenException", "status must be Approved or Rejected")
+                raise CodePipelineError(
+                    "InvalidApprovalTokenException", "status must be Approved or Rejected"
+                )
             now = self.clock()
             run.approval_status = "Succeeded" if result["status"] == "Approved" else "Failed"
             run.status = "Succeeded" if result["status"] == "Approved" else "Failed"

@@ -81,7 +81,9 @@ def http_api_event(request: Request, route_key: str) -> dict[str, Any]:
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
         },
-        "body": raw.decode("utf-8", errors="replace") if textual else base64.b64encode(raw).decode(),
+        "body": raw.decode("utf-8", errors="replace")
+        if textual
+        else base64.b64encode(raw).decode(),
         "isBase64Encoded": not textual,
     }
 
@@ -120,7 +122,9 @@ class SandboxServer:
                 Rule("/_sandbox/slack/workspace", endpoint="workspace", methods=["GET"]),
                 Rule("/_sandbox/slack/messages", endpoint="messages", methods=["GET"]),
                 Rule("/_sandbox/slack/calls", endpoint="slack_calls", methods=["GET"]),
-                Rule("/_sandbox/slack/response-url/<key>", endpoint="response_url", methods=["POST"]),
+                Rule(
+                    "/_sandbox/slack/response-url/<key>", endpoint="response_url", methods=["POST"]
+                ),
                 Rule("/_sandbox/slack/click", endpoint="click", methods=["POST"]),
                 Rule("/_sandbox/pipelines/<name>/runs", endpoint="start_run", methods=["POST"]),
                 Rule(

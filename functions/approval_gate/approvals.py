@@ -37,7 +37,9 @@ LOG = logging.getLogger("approval-gate")
 # --- start ------------------------------------------------------------------------------
 
 
-def decision_deadline(requested_at: datetime, expires: datetime, deadline: int, margin: int) -> datetime:
+def decision_deadline(
+    requested_at: datetime, expires: datetime, deadline: int, margin: int
+) -> datetime:
     """The policy's deadline, capped by CodePipeline's expiry less the safety margin.
 
     So the gate always decides before CodePipeline fails the action by itself. Never
@@ -161,7 +163,9 @@ def start(
         if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
             raise
         duplicate = True
-    return Started(approval_id=approval_id, execution_name=request.execution_name, duplicate=duplicate)
+    return Started(
+        approval_id=approval_id, execution_name=request.execution_name, duplicate=duplicate
+    )
 
 
 # --- ask ---------------------------------------------------------------------------------
@@ -177,7 +181,9 @@ def ask(approval_id: str, task_token: str, *, store: ApprovalStore, slack: Any) 
     blocks = request_blocks(approval)
     text = request_text(approval)
     if approval.channel and approval.message_ts:
-        slack.chat_update(channel=approval.channel, ts=approval.message_ts, text=text, blocks=blocks)
+        slack.chat_update(
+            channel=approval.channel, ts=approval.message_ts, text=text, blocks=blocks
+        )
         return {"channel": approval.channel, "ts": approval.message_ts, "posted": False}
     response = slack.chat_postMessage(
         channel=approval.rules.channel, text=text, blocks=blocks, unfurl_links=False

@@ -230,7 +230,10 @@ def resume_workflow(approval: Approval, sfn: Any) -> bool:
     the deadline step reads the recorded decision and reports it.
     """
     if not approval.task_token:
-        LOG.error("decided an approval that has no task token", extra={"approval_id": approval.approval_id})
+        LOG.error(
+            "decided an approval that has no task token",
+            extra={"approval_id": approval.approval_id},
+        )
         return False
     try:
         sfn.send_task_success(taskToken=approval.task_token, output=json.dumps(decision(approval)))

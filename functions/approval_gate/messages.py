@@ -62,7 +62,9 @@ def _links(approval: Approval) -> str:
         links.append(f"<{approval.console_link}|Review in CodePipeline>")
     execution = _execution_link(approval)
     if execution:
-        links.append(f"<{execution}|Execution {escape_mrkdwn(approval.pipeline_execution_id or '')[:8]}>")
+        links.append(
+            f"<{execution}|Execution {escape_mrkdwn(approval.pipeline_execution_id or '')[:8]}>"
+        )
     if approval.external_entity_link:
         links.append(f"<{approval.external_entity_link}|Change to review>")
     return " · ".join(links)
@@ -71,8 +73,10 @@ def _links(approval: Approval) -> str:
 def _summary_blocks(approval: Approval, title: str) -> list[Block]:
     fields = [
         MarkdownTextObject(text=f"*Pipeline*\n{escape_mrkdwn(approval.pipeline)}"),
-        MarkdownTextObject(text=f"*Stage / action*\n{escape_mrkdwn(approval.stage)} / "
-                           f"{escape_mrkdwn(approval.action)}"),
+        MarkdownTextObject(
+            text=f"*Stage / action*\n{escape_mrkdwn(approval.stage)} / "
+            f"{escape_mrkdwn(approval.action)}"
+        ),
     ]
     blocks: list[Block] = [
         HeaderBlock(text=cut_at_word(title, 150)),
@@ -174,4 +178,3 @@ def closed_blocks(approval: Approval) -> list[dict[str, Any]]:
         )
     )
     return [block.to_dict() for block in blocks]
-

@@ -23,7 +23,9 @@ from typing import Any
 from approval_gate.clock import parse_iso
 
 _NAME = re.compile(r"^[A-Za-z0-9.@\-_]{1,100}$")
-_TOKEN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_TOKEN = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _EXPIRES = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]00:00)$")
 _LINK = re.compile(r"^https?://[^\s<>|]{1,2040}$")
@@ -105,7 +107,7 @@ def parse_approval_message(message: Any) -> ApprovalRequest:
         raise InvalidNotification("the SNS message is larger than SNS allows")
     try:
         doc = json.loads(message)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidNotification(f"the SNS message is not JSON ({exc.msg})") from None
     if not isinstance(doc, dict):
         raise InvalidNotification("the SNS message is not a JSON object")
@@ -127,7 +129,9 @@ def parse_approval_message(message: Any) -> ApprovalRequest:
     try:
         expires = parse_iso(expires_text)
     except ValueError:
-        raise InvalidNotification(f"approval.expires is not a valid time: {expires_text!r}") from None
+        raise InvalidNotification(
+            f"approval.expires is not a valid time: {expires_text!r}"
+        ) from None
 
     region = _text(doc.get("region"), "region")
     assert region is not None
@@ -148,7 +152,9 @@ def parse_approval_message(message: Any) -> ApprovalRequest:
         expires=expires,
         region=region,
         console_link=_link(doc.get("consoleLink"), "consoleLink"),
-        external_entity_link=_link(approval.get("externalEntityLink"), "approval.externalEntityLink"),
+        external_entity_link=_link(
+            approval.get("externalEntityLink"), "approval.externalEntityLink"
+        ),
         custom_data=custom_data,
     )
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 TABLE_NAME = "APPROVAL_GATE_TABLE_NAME"
 STATE_MACHINE_ARN = "APPROVAL_GATE_STATE_MACHINE_ARN"
-SLACK_SECRET_ARN = "APPROVAL_GATE_SLACK_SECRET_ARN"
+SLACK_SECRET_ARN = "APPROVAL_GATE_SLACK_SECRET_ARN"  # noqa: S105 - a variable name
 SLACK_API_URL = "APPROVAL_GATE_SLACK_API_URL"
 POLICY_FILE = "APPROVAL_GATE_POLICY_FILE"
 RETENTION_DAYS = "APPROVAL_GATE_RETENTION_DAYS"
@@ -37,6 +37,7 @@ class Settings:
             policy_file=env.get(POLICY_FILE, DEFAULT_POLICY_FILE),
             retention_days=int(env.get(RETENTION_DAYS, "400")),
         )
+
 
 #: The Powertools service name, and so the logger name, of every function.
 SERVICE = "approval-gate"

@@ -219,7 +219,9 @@ class ApprovalStore:
         item = response.get("Item")
         return _from_item(item) if item else None
 
-    def _update(self, approval_id: str, expression: str, condition: str | None, **values: Any) -> Approval:
+    def _update(
+        self, approval_id: str, expression: str, condition: str | None, **values: Any
+    ) -> Approval:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"approval_id": {"S": approval_id}},
@@ -303,7 +305,9 @@ class ApprovalStore:
             values["note"] = note
         return self._update(approval_id, expression, "#status = :pending", **values)
 
-    def close(self, approval_id: str, *, at: datetime, status: str | None = None, note: str | None = None) -> Approval:
+    def close(
+        self, approval_id: str, *, at: datetime, status: str | None = None, note: str | None = None
+    ) -> Approval:
         """Mark the request closed (once); optionally correct its final status.
 
         A second close (a retried Lambda) changes nothing and returns the item as it is.

@@ -47,7 +47,7 @@ def one_line(text: str, limit: int = MAX_SUMMARY) -> str:
 
 def human_duration(seconds: float) -> str:
     """A short human duration: 45s, 12m, 3h 20m, 4d 2h."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds}s"
     minutes, sec = divmod(seconds, 60)

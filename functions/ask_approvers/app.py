@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-
 from approval_gate.approvals import ask
 from approval_gate.runtime import SlackAccess
 from approval_gate.runtime import logger as make_logger
@@ -23,5 +22,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     approval_id = event["approval_id"]
     logger.append_keys(approval_id=approval_id)
     result = ask(approval_id, event["task_token"], store=STORE, slack=SLACK.client())
-    logger.info("asked approvers in Slack", extra={"channel": result["channel"], "posted": result["posted"]})
+    logger.info(
+        "asked approvers in Slack", extra={"channel": result["channel"], "posted": result["posted"]}
+    )
     return result

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-
 from approval_gate.clock import utc_now
 from approval_gate.interactions import (
     BadRequest,
@@ -47,7 +46,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if not signature_is_valid(credentials.signing_secret, request.headers, request.body):
         # The signing secret may have been rotated: look again, at most once a minute.
         fresh = SLACK.credentials.refreshed()
-        if fresh is None or not signature_is_valid(fresh.signing_secret, request.headers, request.body):
+        if fresh is None or not signature_is_valid(
+            fresh.signing_secret, request.headers, request.body
+        ):
             logger.warning("rejected a request with an invalid or stale Slack signature")
             return _response(401, "invalid request signature")
         credentials = fresh

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-
 from approval_gate.approvals import start
 from approval_gate.clock import utc_now
 from approval_gate.policy import Policy, PolicyError, load_policy_file
@@ -35,7 +34,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         messages = sns_messages(event)
     except InvalidNotification as exc:
-        logger.error("rejected an event that is not an SNS notification", extra={"reason": str(exc)})
+        logger.error(
+            "rejected an event that is not an SNS notification", extra={"reason": str(exc)}
+        )
         return {"started": 0, "duplicates": 0, "rejected": 1}
     started = duplicates = rejected = 0
     for message in messages:
