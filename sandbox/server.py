@@ -9,6 +9,7 @@ import base64
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from datetime import UTC, datetime
@@ -294,7 +295,13 @@ def send_interaction(
 ) -> tuple[int, str]:
     """POST a payload to the sandbox's Slack interactivity URL, signed exactly as Slack signs."""
     body = form_body(payload)
-    headers = signed_request(body, signing_secret, timestamp or int(time.time()))
+    return post_interaction(
+        base_url, body, signed_request(body, signing_secret, timestamp or int(time.time()))
+    )
+
+
+def post_interaction(base_url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """POST raw bytes with the given headers to /slack/interactions: (status, body text)."""
     request = urllib.request.Request(  # noqa: S310 - loopback only
         f"{base_url}/slack/interactions", data=body, headers=headers, method="POST"
     )

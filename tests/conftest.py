@@ -13,7 +13,7 @@ import pytest
 
 from sandbox.client import SandboxClient, has_buttons, request_message, wait_for
 from sandbox.fake_slack import block_actions_payload, form_body, signed_request
-from sandbox.server import SandboxServer
+from sandbox.server import SandboxServer, post_interaction
 
 TESTS = Path(__file__).parent
 POLICIES = TESTS / "policies"
@@ -119,21 +119,9 @@ class Gate:
         body: bytes | None = None,
     ) -> tuple[int, str]:
         """POST to /slack/interactions, signed as Slack signs (or as told)."""
-        import urllib.error
-        import urllib.request
-
         raw = body if body is not None else form_body(payload)
         sent = signed_request(raw, secret or self.secret, timestamp or int(time.time()))
-        if headers is not None:
-            sent = headers
-        request = urllib.request.Request(
-            f"{self.url}/slack/interactions", data=raw, headers=sent, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
+        return post_interaction(self.url, raw, sent if headers is None else headers)
 
     def click(self, message: dict[str, Any], user: str, action: str, **kwargs: Any) -> int:
         status, _ = self.post_interaction(self.click_payload(message, user, action), **kwargs)

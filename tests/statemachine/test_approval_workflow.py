@@ -202,7 +202,7 @@ def test_on_deadline_approve_approves_when_the_policy_says_so(gate):
 
 
 def test_the_workflow_waits_for_the_time_left_it_is_given(gate):
-    run, approval, message = gate.open_approval("short-web-app")
+    _, approval, _ = gate.open_approval("short-web-app")
 
     history = gate.history(approval["approval_id"])
     scheduled = next(e for e in history if e["type"] == "TaskScheduled")

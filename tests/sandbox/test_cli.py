@@ -1,0 +1,95 @@
+"""The `approval-gate` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "sandbox.cli"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'functions'}"}
+
+
+def test_sandbox_prints_its_ready_line_and_serves_until_terminated(tmp_path):
+    fixture = tmp_path / "slack.json"
+    fixture.write_text(json.dumps({"users": [{"id": "U0CAROL", "name": "carol"}]}))
+    process = subprocess.Popen(
+        [
+            *CLI,
+            "sandbox",
+            "--port",
+            "0",
+            "--policy",
+            str(ROOT / "tests/policies/standard.yaml"),
+            "--slack-fixture",
+            str(fixture),
+            "--signing-secret",
+            "s3cret",
+        ],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        match = re.fullmatch(r"sandbox ready on (http://127\.0\.0\.1:\d+)\n", line)
+        assert match, line
+        with urllib.request.urlopen(match.group(1) + "/_sandbox/slack/workspace", timeout=5) as r:
+            users = {u["id"] for u in json.loads(r.read())["users"]}
+        assert {"U0ALICE", "U0CAROL"} <= users
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+    assert process.returncode == 0
+
+
+def test_sandbox_refuses_an_invalid_policy_with_a_clear_error(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("defaults:\n  channel: not-a-channel\n  approvers: {users: [U0ALICE]}\n")
+
+    done = subprocess.run(
+        [*CLI, "sandbox", "--port", "0", "--policy", str(policy)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 2
+    assert "defaults.channel" in done.stderr
+
+
+def test_demo_shows_codepipeline_recording_the_decision():
+    approve = subprocess.run(
+        [*CLI, "demo"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120
+    )
+    reject = subprocess.run(
+        [*CLI, "demo", "--decision", "reject"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert approve.returncode == 0, approve.stderr
+    assert (
+        approve.stdout.strip()
+        .splitlines()[-1]
+        .startswith("CodePipeline recorded Approved by U0ALICE")
+    )
+    assert "Slack request posted" in approve.stdout and "closed in place" in approve.stdout
+    assert reject.returncode == 0, reject.stderr
+    assert "CodePipeline recorded Rejected" in reject.stdout

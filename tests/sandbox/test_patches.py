@@ -1,0 +1,239 @@
+"""One test per moto patch (sandbox/patches.py): each fails if moto changes underneath.
+
+moto is pinned exactly because the patches reach into its internals.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from importlib.metadata import version
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from sandbox import patches
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    patches.apply()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield
+    patches.set_lambda_invoker(None)
+    patches.set_codepipeline(None)
+
+
+def client(service: str):
+    return boto3.client(service, region_name=REGION)
+
+
+def _role() -> str:
+    return client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+
+
+def _function(name: str, role: str) -> str:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "")
+    return client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": buffer.getvalue()},
+    )["FunctionArn"]
+
+
+def _run(definition: dict, payload: dict, role: str) -> dict:
+    sfn = client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}", definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, name="e", input=json.dumps(payload))[
+        "executionArn"
+    ]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.02)
+    raise TimeoutError("execution still running")
+
+
+def test_moto_is_the_pinned_version():
+    assert version("moto") == "5.2.5"
+
+
+def test_patch_1_lambda_runs_the_handler_in_this_process(aws):
+    calls = []
+
+    def invoke(name, event):
+        calls.append((name, event))
+        if event.get("fail"):
+            raise ValueError("boom")
+        return {"answer": event["n"] * 2}
+
+    patches.set_lambda_invoker(invoke)
+    _function("double", _role())
+    ok = client("lambda").invoke(FunctionName="double", Payload=json.dumps({"n": 21}))
+    failed = client("lambda").invoke(FunctionName="double", Payload=json.dumps({"fail": True}))
+
+    assert json.loads(ok["Payload"].read()) == {"answer": 42}
+    assert calls[0] == ("double", {"n": 21})
+    assert failed["FunctionError"]
+    assert json.loads(failed["Payload"].read())["errorType"] == "ValueError"
+
+
+def test_patch_1b_sns_delivers_the_envelope_aws_documents(aws):
+    seen = []
+    patches.set_lambda_invoker(lambda name, event: seen.append(event))
+    arn = _function("listener", _role())
+    topic = client("sns").create_topic(Name="t")["TopicArn"]
+    client("sns").subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
+
+    client("sns").publish(TopicArn=topic, Message="one")
+    client("sns").publish(TopicArn=topic, Message="two")
+
+    first, second = (event["Records"][0]["Sns"] for event in seen)
+    assert first["TopicArn"] == topic
+    assert first["MessageId"] != second["MessageId"]
+    sent = datetime.fromisoformat(first["Timestamp"].replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - sent).total_seconds()) < 60
+
+
+def test_patch_3_and_4_aws_sdk_codepipeline_with_aws_error_names(aws):
+    received = []
+
+    def codepipeline(operation, params):
+        received.append((operation, params))
+        if params["token"] == "bad":
+            error = Exception("token not valid")
+            error.code = "InvalidApprovalTokenException"  # type: ignore[attr-defined]
+            raise error
+        return {"approvedAt": datetime.now(UTC).timestamp()}
+
+    patches.set_codepipeline(codepipeline)
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Report",
+        "States": {
+            "Report": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:codepipeline:putApprovalResult",
+                "Arguments": {
+                    "PipelineName": "p",
+                    "StageName": "s",
+                    "ActionName": "a",
+                    "Token": "{% $states.input.token %}",
+                    "Result": {"Status": "Approved", "Summary": "ok"},
+                },
+                "Catch": [
+                    {
+                        "ErrorEquals": ["CodePipeline.InvalidApprovalTokenException"],
+                        "Next": "Caught",
+                        "Output": "{% $states.errorOutput %}",
+                    }
+                ],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    role = _role()
+
+    ok = _run(definition, {"token": "good"}, role)
+    bad = _run(definition, {"token": "bad"}, role)
+
+    assert ok["status"] == "SUCCEEDED"
+    assert "ApprovedAt" in json.loads(ok["output"]) or "approvedAt" in json.loads(ok["output"])
+    assert received[0] == (
+        "PutApprovalResult",
+        {
+            "pipelineName": "p",
+            "stageName": "s",
+            "actionName": "a",
+            "token": "good",
+            "result": {"summary": "ok", "status": "Approved"},
+        },
+    )
+    assert json.loads(bad["output"])["Error"] == "CodePipeline.InvalidApprovalTokenException"
+
+
+def test_patch_4_codepipeline_reads_reach_the_fake(aws):
+    patches.set_codepipeline(lambda op, params: {"pipelineName": params["name"], "stageStates": []})
+
+    state = client("codepipeline").get_pipeline_state(name="web")
+
+    assert state["pipelineName"] == "web"
+
+
+def test_patch_5_jsonata_evaluates_with_quotes_and_newlines_in_values(aws):
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Say",
+        "States": {
+            "Say": {
+                "Type": "Pass",
+                "Assign": {"said": "{% $states.input.text %}"},
+                "Output": "{% {'echo': $said & '!', 'n': $count($split($said, ' '))} %}",
+                "End": True,
+            }
+        },
+    }
+
+    done = _run(definition, {"text": 'he said "ship it"\nand left \\ there'}, _role())
+
+    assert done["status"] == "SUCCEEDED"
+    assert json.loads(done["output"])["echo"] == 'he said "ship it"\nand left \\ there!'
+
+
+def test_patch_7_racing_conditional_writes_have_exactly_one_winner(aws):
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(
+        TableName="t",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+    )
+    for trial in range(10):
+        key = {"k": {"S": f"item{trial}"}}
+        dynamodb.put_item(TableName="t", Item={**key, "status": {"S": "PENDING"}})
+        winners = []
+        barrier = threading.Barrier(20)
+
+        def decide(who: int, key=key, winners=winners, barrier=barrier) -> None:
+            barrier.wait()
+            try:
+                dynamodb.update_item(
+                    TableName="t",
+                    Key=key,
+                    UpdateExpression="SET #s = :done, who = :who",
+                    ConditionExpression="#s = :pending",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":done": {"S": "DONE"},
+                        ":pending": {"S": "PENDING"},
+                        ":who": {"N": str(who)},
+                    },
+                )
+                winners.append(who)
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+        threads = [threading.Thread(target=decide, args=(n,)) for n in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(winners) == 1, f"trial {trial}: {len(winners)} winners"
