@@ -41,7 +41,7 @@ def test_a_run_answers_with_its_execution_and_token_once_slack_is_asked(gate):
 
 
 def test_calls_are_recorded_with_tokens_redacted(gate):
-    run, approval, message = gate.open_approval()
+    _run, approval, message = gate.open_approval()
     gate.click(message, "U0ALICE", "approve")
     gate.wait_execution(approval["approval_id"])
 
@@ -67,7 +67,7 @@ def test_approval_results_and_approvals_show_the_decision(gate):
 
 
 def test_the_response_url_applies_what_arrives_like_slack(gate):
-    run, approval, message = gate.open_approval()
+    _run, approval, message = gate.open_approval()
     payload = gate.click_payload(message, "U0MALLORY", "approve")
 
     status, _ = gate.client.request(
@@ -145,7 +145,7 @@ def test_the_page_lets_a_person_click_as_an_approver(gate):
 
 
 def test_reset_forgets_messages_calls_runs_and_results(gate):
-    run, approval, message = gate.open_approval()
+    _run, approval, message = gate.open_approval()
     gate.click(message, "U0ALICE", "approve")
     gate.wait_execution(approval["approval_id"])
 

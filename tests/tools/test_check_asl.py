@@ -640,7 +640,7 @@ def test_unreadable_template_raises(tmp_path: Path) -> None:
 
 
 def run_cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - fixed interpreter and script, arguments from the test
+    return subprocess.run(
         [sys.executable, str(SCRIPT), *map(str, args)],
         cwd=cwd,
         capture_output=True,

@@ -321,9 +321,7 @@ def test_errors_from_a_file_name_the_file_and_the_key(tmp_path: Path) -> None:
 
 def test_importing_the_module_does_not_import_yaml() -> None:
     code = "import sys, approval_gate.policy; assert 'yaml' not in sys.modules"
-    subprocess.run(  # noqa: S603
-        [sys.executable, "-c", code], cwd=REPO / "functions", check=True, timeout=60
-    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO / "functions", check=True, timeout=60)
 
 
 # --------------------------------------------------------------------------- matching
