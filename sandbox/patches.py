@@ -49,6 +49,7 @@ def apply() -> None:
             return
         _patch_in_process_lambda()
         _patch_sns_envelope()
+        _patch_heartbeat_error_name()
         _patch_aws_sdk_integrations()
         _patch_jsonata()
         _patch_dynamodb_atomicity()
@@ -141,6 +142,67 @@ def _patch_sns_envelope() -> None:
 
     sns_models.Topic.publish = publish
     lambda_models.LambdaBackend.send_sns_message = _send_sns_message
+
+
+# --- Patch 2: heartbeat error name -------------------------------------------------------
+# moto reports a missed heartbeat as `States.Timeout`; AWS reports `States.HeartbeatTimeout`
+# (and a catcher or retrier on `States.Timeout` also matches it). Without this, the
+# reminder loop's `States.HeartbeatTimeout` catcher never fires locally.
+
+
+def _patch_heartbeat_error_name() -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name import (
+        error_equals_decl,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import (
+        StateTask,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    heartbeat = StatesErrorName(typ=StatesErrorNameType.StatesHeartbeatTimeout)
+    timeout = StatesErrorName(typ=StatesErrorNameType.StatesTimeout)
+    original_from_error = StateTask._from_error
+
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, HeartbeatTimeoutError):
+            return FailureEvent(
+                env=env,
+                error_name=heartbeat,
+                event_type=HistoryEventType.TaskTimedOut,
+                event_details=EventDetails(
+                    taskTimedOutEventDetails=TaskTimedOutEventDetails(
+                        resourceType=self._get_sfn_resource_type(),
+                        resource=self._get_sfn_resource(),
+                        error=heartbeat.error_name,
+                    )
+                ),
+            )
+        return original_from_error(self, env, ex)
+
+    decl = error_equals_decl.ErrorEqualsDecl
+    original_eval = decl._eval_body
+
+    def eval_body(self: Any, env: Any) -> None:
+        error_name = env.stack[-1]
+        if error_name == heartbeat and timeout in self.error_names:
+            env.stack.pop()
+            env.stack.append(True)
+            return
+        original_eval(self, env)
+
+    StateTask._from_error = from_error
+    decl._eval_body = eval_body
 
 
 # --- Patch 3: aws-sdk service integrations ----------------------------------------------

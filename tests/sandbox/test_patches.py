@@ -237,3 +237,54 @@ def test_patch_7_racing_conditional_writes_have_exactly_one_winner(aws):
         for thread in threads:
             thread.join()
         assert len(winners) == 1, f"trial {trial}: {len(winners)} winners"
+
+
+def test_patch_2_a_missed_heartbeat_is_states_heartbeattimeout(aws):
+    patches.set_lambda_invoker(lambda name, event: None)
+    role = _role()
+    _function("wait", role)
+
+    def waiting(catchers: list[dict]) -> dict:
+        return {
+            "QueryLanguage": "JSONata",
+            "StartAt": "Wait",
+            "States": {
+                "Wait": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "Arguments": {"FunctionName": "wait", "Payload": {}},
+                    "HeartbeatSeconds": 1,
+                    "TimeoutSeconds": 30,
+                    "Catch": catchers,
+                    "End": True,
+                },
+                "Caught": {"Type": "Pass", "Output": "{% $states.input %}", "End": True},
+            },
+        }
+
+    heartbeat_first = waiting(
+        [
+            {
+                "ErrorEquals": ["States.HeartbeatTimeout"],
+                "Next": "Caught",
+                "Output": {"by": "heartbeat", "error": "{% $states.errorOutput.Error %}"},
+            },
+            {"ErrorEquals": ["States.Timeout"], "Next": "Caught", "Output": {"by": "timeout"}},
+        ]
+    )
+    timeout_only = waiting(
+        [
+            {
+                "ErrorEquals": ["States.Timeout"],
+                "Next": "Caught",
+                "Output": {"by": "timeout", "error": "{% $states.errorOutput.Error %}"},
+            }
+        ]
+    )
+
+    first = json.loads(_run(heartbeat_first, {}, role)["output"])
+    second = json.loads(_run(timeout_only, {}, role)["output"])
+
+    assert first == {"by": "heartbeat", "error": "States.HeartbeatTimeout"}
+    # As on AWS, a catcher on States.Timeout also matches a heartbeat timeout.
+    assert second == {"by": "timeout", "error": "States.HeartbeatTimeout"}
