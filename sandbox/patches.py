@@ -1,4 +1,4 @@
-# mypy: disable-error-code="method-assign,attr-defined"
+# mypy: disable-error-code="method-assign,attr-defined,typeddict-item"
 """Small, named corrections to moto 5.2.5, so the real state machine runs in-process.
 
 Each patch says which moto behaviour it corrects. ``tests/sandbox/test_patches.py`` holds a
