@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from approval_gate.clock import Clock, iso
-from approval_gate.messages import closed_blocks, closed_text, request_blocks, request_text
+from approval_gate.clock import Clock, iso, utc_now
+from approval_gate.messages import (
+    closed_blocks,
+    closed_text,
+    escalation_note,
+    escalation_text,
+    reminder_text,
+    request_blocks,
+    request_text,
+)
 from approval_gate.policy import Policy
 from approval_gate.request import ApprovalRequest
 from approval_gate.store import (
@@ -94,6 +102,7 @@ def workflow_input(approval: Approval) -> dict[str, Any]:
         "action": approval.action,
         "token": approval.token,
         "deadline": iso(approval.deadline_at),
+        "heartbeat": next_reminder_in(approval.rules.reminder_every, 0, None),
     }
 
 
@@ -171,14 +180,22 @@ def start(
 # --- ask ---------------------------------------------------------------------------------
 
 
-def ask(approval_id: str, task_token: str, *, store: ApprovalStore, slack: Any) -> dict[str, Any]:
-    """Post the request to Slack (or refresh it, on a retry) and keep the task token.
+def ask(
+    approval_id: str,
+    task_token: str,
+    *,
+    store: ApprovalStore,
+    slack: Any,
+    clock: Clock = utc_now,
+) -> dict[str, Any]:
+    """Post the request to Slack (or refresh it, on a retry or after a reminder) and keep
+    the task token.
 
     The token is stored before the message is posted, so no button exists whose click
-    could find no token. A retried step updates the message it posted before.
+    could find no token. Asking again updates the message it posted before.
     """
     approval = store.save_task_token(approval_id, task_token)
-    blocks = request_blocks(approval)
+    blocks = request_blocks(approval, clock())
     text = request_text(approval)
     if approval.channel and approval.message_ts:
         slack.chat_update(
@@ -191,6 +208,105 @@ def ask(approval_id: str, task_token: str, *, store: ApprovalStore, slack: Any) 
     channel, ts = str(response["channel"]), str(response["ts"])
     store.save_message(approval_id, channel, ts)
     return {"channel": channel, "ts": ts, "posted": True}
+
+
+# --- reminders and escalation -----------------------------------------------------------
+
+#: Reminders go out every `reminder_every` for this many; after that the rest of the wait
+#: is shared out so that no approval sends more than MAX_REMINDERS. One reminder cycle
+#: costs 13 history events (docs/operations.md), so MAX_REMINDERS keeps the longest wait
+#: CodePipeline allows (60 days) far below Step Functions' 25,000-event limit.
+REMINDERS_AT_FULL_RATE = 100
+MAX_REMINDERS = 500
+#: A heartbeat cut short by the deadline leaves less than this: no reminder, and the
+#: workflow decides at the deadline (at most this early) instead of waiting again.
+LAST_CALL = 2.0
+
+
+def next_reminder_in(reminder_every: int, reminders_sent: int, seconds_left: float | None) -> int:
+    """Seconds until the next reminder (the waiting task's HeartbeatSeconds)."""
+    if reminders_sent < REMINDERS_AT_FULL_RATE or seconds_left is None:
+        return reminder_every
+    remaining = max(1, MAX_REMINDERS - reminders_sent)
+    return max(reminder_every, int(seconds_left / remaining) + 1)
+
+
+def remind(approval_id: str, *, store: ApprovalStore, slack: Any, clock: Clock) -> dict[str, Any]:
+    """The heartbeat ran out: remind the approvers in the thread, escalate once when due.
+
+    Doubles as a reconciler: a decision recorded but never delivered to the workflow (its
+    SendTaskSuccess failed) is found here and handed on (`decided`).
+    """
+    approval = store.get(approval_id)
+    if approval is None:
+        raise KeyError(f"no approval {approval_id}")
+    if approval.status != PENDING:
+        return {
+            "decided": True,
+            "out_of_time": False,
+            "decision": decision(approval),
+            "heartbeat": 1,
+        }
+    now = clock()
+    left = (approval.deadline_at - now).total_seconds()
+    rules = approval.rules
+    if left <= LAST_CALL:
+        return {"decided": False, "out_of_time": True, "heartbeat": 1, "reminded": False}
+    heartbeat = next_reminder_in(rules.reminder_every, approval.reminders, left)
+    if approval.reminders >= MAX_REMINDERS:
+        return {"decided": False, "out_of_time": False, "heartbeat": heartbeat, "reminded": False}
+    try:
+        approval = store.record_reminder(approval_id)
+    except AlreadyDecided as already:
+        decided = decision(already.approval)
+        return {"decided": True, "out_of_time": False, "decision": decided, "heartbeat": 1}
+    if approval.channel and approval.message_ts:
+        slack.chat_postMessage(
+            channel=approval.channel,
+            thread_ts=approval.message_ts,
+            text=reminder_text(approval, now),
+        )
+    escalated = _escalate_if_due(approval, store=store, slack=slack, now=now)
+    return {
+        "decided": False,
+        "out_of_time": False,
+        "heartbeat": next_reminder_in(rules.reminder_every, approval.reminders, left),
+        "reminded": True,
+        "reminders": approval.reminders,
+        "escalated": escalated,
+    }
+
+
+def _escalate_if_due(
+    approval: Approval, *, store: ApprovalStore, slack: Any, now: datetime
+) -> bool:
+    """Escalate once, after `escalate_after_reminders` reminders (0 = never)."""
+    rules = approval.rules
+    after = rules.escalate_after_reminders
+    escalation = rules.escalation
+    configured = escalation.channel or escalation.mention_groups or escalation.approvers
+    if approval.escalated or not after or approval.reminders < after or not configured:
+        return approval.escalated
+    if not store.mark_escalated(approval.approval_id):
+        return True
+    approval = replace(approval, escalated=True)
+    permalink = None
+    if approval.channel and approval.message_ts:
+        permalink = slack.chat_getPermalink(
+            channel=approval.channel, message_ts=approval.message_ts
+        ).get("permalink")
+    if escalation.channel:
+        slack.chat_postMessage(
+            channel=escalation.channel, text=escalation_text(approval, permalink, now)
+        )
+    if approval.channel and approval.message_ts:
+        slack.chat_postMessage(
+            channel=approval.channel,
+            thread_ts=approval.message_ts,
+            text=escalation_note(approval),
+        )
+    LOG.info("escalated", extra={"approval_id": approval.approval_id})
+    return True
 
 
 # --- decision ----------------------------------------------------------------------------

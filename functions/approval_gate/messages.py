@@ -95,21 +95,48 @@ def request_text(approval: Approval) -> str:
     return f"Approval needed: {approval.pipeline} / {approval.stage} / {approval.action}"
 
 
-def request_blocks(approval: Approval) -> list[dict[str, Any]]:
-    """The open request: what, where, until when, and the Approve / Reject buttons."""
+def deadline_outcome(approval: Approval) -> str:
+    """What happens at the deadline, in the words every message uses."""
+    return "approved" if approval.rules.on_deadline == "approve" else "rejected"
+
+
+def approvers_mention(approval: Approval) -> str:
+    """Everyone who may decide now: users and user groups, as Slack mentions."""
     rules = approval.rules
-    outcome = "approved" if rules.on_deadline == "approve" else "rejected"
+    users = list(rules.approvers.users)
+    groups = list(rules.approvers.groups)
+    extra = rules.escalation.approvers
+    if approval.escalated and extra is not None:
+        users += [u for u in extra.users if u not in users]
+        groups += [g for g in extra.groups if g not in groups]
+    return ", ".join([f"<@{u}>" for u in users] + [f"<!subteam^{g}>" for g in groups])
+
+
+def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The open request: what, where, until when, and the Approve / Reject buttons.
+
+    With `now`, a context line says how many reminders went out and how long is left.
+    """
     blocks = _summary_blocks(approval, f"Approval needed: {approval.pipeline}")
     blocks.append(
         SectionBlock(
             text=MarkdownTextObject(
                 text=(
                     f"Decide by *{slack_date(approval.deadline_at)}*; "
-                    f"with no decision by then it is *{outcome}* by policy."
+                    f"with no decision by then it is *{deadline_outcome(approval)}* by policy."
                 )
             )
         )
     )
+    if now is not None and (approval.reminders or approval.escalated):
+        left = human_duration((approval.deadline_at - now).total_seconds())
+        reminders = "1 reminder" if approval.reminders == 1 else f"{approval.reminders} reminders"
+        escalated = " · escalated" if approval.escalated else ""
+        blocks.append(
+            ContextBlock(
+                elements=[MarkdownTextObject(text=f"{reminders} sent{escalated} · {left} left")]
+            )
+        )
     blocks.append(
         ActionsBlock(
             block_id=ACTIONS_BLOCK,
@@ -124,6 +151,39 @@ def request_blocks(approval: Approval) -> list[dict[str, Any]]:
         )
     )
     return [block.to_dict() for block in blocks]
+
+
+def reminder_text(approval: Approval, now: datetime) -> str:
+    """The reminder posted in the request's thread."""
+    left = human_duration((approval.deadline_at - now).total_seconds())
+    return (
+        f":bell: Reminder: still waiting for a decision from {approvers_mention(approval)}. "
+        f"{left} left: at {slack_date(approval.deadline_at)} it is "
+        f"*{deadline_outcome(approval)}* by policy."
+    )
+
+
+def escalation_text(approval: Approval, permalink: str | None, now: datetime) -> str:
+    """Posted once in the escalation channel."""
+    groups = " ".join(f"<!subteam^{g}>" for g in approval.rules.escalation.mention_groups)
+    left = human_duration((approval.deadline_at - now).total_seconds())
+    link = f"<{permalink}|the request>" if permalink else "the request"
+    who = f"{groups} " if groups else ""
+    return (
+        f":rotating_light: {who}Escalated: {escape_mrkdwn(approval.pipeline)} / "
+        f"{escape_mrkdwn(approval.stage)} has waited through {approval.reminders} reminders. "
+        f"See {link}; {left} left before it is *{deadline_outcome(approval)}* by policy."
+    )
+
+
+def escalation_note(approval: Approval) -> str:
+    """Said in the request's thread when the request escalates."""
+    channel = approval.rules.escalation.channel
+    where = f" to <#{channel}>" if channel else ""
+    return (
+        f":rotating_light: Escalated{where} after {approval.reminders} reminders. "
+        f"May decide now: {approvers_mention(approval)}."
+    )
 
 
 def _who(approval: Approval) -> str:

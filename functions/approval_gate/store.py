@@ -305,6 +305,31 @@ class ApprovalStore:
             values["note"] = note
         return self._update(approval_id, expression, "#status = :pending", **values)
 
+    def record_reminder(self, approval_id: str) -> Approval:
+        """One more reminder sent, while the request is open; AlreadyDecided otherwise."""
+        return self._update(
+            approval_id,
+            "SET reminders = reminders + :one",
+            "#status = :pending",
+            one=1,
+            pending=PENDING,
+        )
+
+    def mark_escalated(self, approval_id: str) -> bool:
+        """Escalate once: True for the one caller that flips the flag, False for the rest."""
+        try:
+            self._update(
+                approval_id,
+                "SET escalated = :yes",
+                "#status = :pending AND escalated = :no",
+                yes=True,
+                no=False,
+                pending=PENDING,
+            )
+        except AlreadyDecided:
+            return False
+        return True
+
     def close(
         self, approval_id: str, *, at: datetime, status: str | None = None, note: str | None = None
     ) -> Approval:

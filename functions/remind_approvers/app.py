@@ -1,0 +1,31 @@
+"""Workflow step: the heartbeat ran out; remind the approvers, escalate once when due."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+from approval_gate.approvals import remind
+from approval_gate.clock import utc_now
+from approval_gate.runtime import SlackAccess
+from approval_gate.runtime import logger as make_logger
+from approval_gate.settings import Settings
+from approval_gate.store import ApprovalStore
+
+SETTINGS = Settings.from_env()
+logger = make_logger()
+STORE = ApprovalStore(SETTINGS.table_name, boto3.client("dynamodb"), SETTINGS.retention_days)
+SLACK = SlackAccess(SETTINGS, boto3.client("secretsmanager"))
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    approval_id = event["approval_id"]
+    logger.append_keys(approval_id=approval_id)
+    result = remind(approval_id, store=STORE, slack=SLACK.client(), clock=utc_now)
+    logger.info(
+        "reminder cycle",
+        extra={k: result.get(k) for k in ("decided", "reminded", "reminders", "escalated")},
+    )
+    return result
