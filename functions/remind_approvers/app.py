@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-
 from approval_gate.approvals import remind
 from approval_gate.clock import utc_now
 from approval_gate.runtime import SlackAccess

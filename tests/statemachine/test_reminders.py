@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 from sandbox.client import wait_for
@@ -22,9 +21,7 @@ def _thread(gate, message):
 def _escalations(gate, message):
     """Escalation posts that link (by permalink) to this request."""
     link = message["ts"].replace(".", "")
-    return [
-        m for m in gate.client.messages() if m["channel"] == "C0ONCALL" and link in m["text"]
-    ]
+    return [m for m in gate.client.messages() if m["channel"] == "C0ONCALL" and link in m["text"]]
 
 
 def _reminders(gate, message):
