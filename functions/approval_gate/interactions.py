@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -37,7 +38,8 @@ LOG = logging.getLogger("approval-gate")
 
 #: Slack's interactivity payloads are small; anything far larger is not from Slack.
 MAX_BODY = 64 * 1024
-_APPROVAL_ID_LENGTH = 32
+#: The opaque approval id a button carries: 32 hex digits (see request.ApprovalRequest).
+_APPROVAL_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class BadRequest(ValueError):
@@ -109,7 +111,7 @@ def parse_interaction(body: bytes) -> dict[str, Any]:
         raise BadRequest("no payload field")
     try:
         payload = json.loads(values[0])
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadRequest("payload is not JSON") from None
     if not isinstance(payload, dict):
         raise BadRequest("payload is not an object")
@@ -128,7 +130,7 @@ def parse_click(payload: dict[str, Any]) -> Click | None:
     value = action.get("value")
     if action_id not in (APPROVE, REJECT):
         return None
-    if not isinstance(value, str) or len(value) != _APPROVAL_ID_LENGTH or not value.isalnum():
+    if not isinstance(value, str) or not _APPROVAL_ID.fullmatch(value):
         raise BadRequest("the button value is not an approval id")
     user_id = _field(payload, "user", "id")
     if not isinstance(user_id, str) or not user_id:
@@ -174,6 +176,22 @@ def not_an_approver_text(approval: Approval) -> str:
     )
 
 
+def approved_so_far(approval: Approval) -> str:
+    """Who has approved so far, and how many more approvals are needed."""
+    approving = [f"<@{v.user_id}>" for v in approval.votes if v.vote == "approve"]
+    more = max(0, approval.rules.required_approvals - len(approving))
+    who = ", ".join(approving) or "nobody"
+    return f"Approved so far by {who}; {more} more approval{'s' if more != 1 else ''} needed."
+
+
+def tally_text(approval: Approval) -> str:
+    return f"Your approval is recorded. {approved_so_far(approval)}"
+
+
+def already_voted_text(approval: Approval) -> str:
+    return f"You already voted; a second click does not count. {approved_so_far(approval)}"
+
+
 UNKNOWN_APPROVAL_TEXT = (
     "Approval Gate does not know this request (it may be older than the retention period). "
     "Nothing was recorded; decide in the CodePipeline console if it is still waiting."
@@ -202,16 +220,31 @@ def record_click(
     if not approval.rules.may_decide(click.user_id, escalated=approval.escalated):
         LOG.info("refused a click from a non-approver", extra={"approval_id": approval.approval_id})
         return ClickResult("not_approver", not_an_approver_text(approval))
-    vote = "approve" if click.action == APPROVE else "reject"
-    status = APPROVED if click.action == APPROVE else REJECTED
     now = clock()
+    vote = Vote(
+        user_id=click.user_id,
+        name=click.user_name,
+        vote="approve" if click.action == APPROVE else "reject",
+        at=now,
+    )
+    try:
+        voted = store.add_vote(click.approval_id, vote)
+    except AlreadyDecided as already:
+        if already.approval.status != PENDING:
+            return ClickResult("already_decided", already_decided_text(already.approval))
+        return ClickResult("already_voted", already_voted_text(already.approval))
+    approving = tuple(v.user_id for v in voted.votes if v.vote == "approve")
+    needed = voted.rules.required_approvals
+    if vote.vote == "approve" and len(approving) < needed:
+        LOG.info("recorded a vote", extra={"approval_id": voted.approval_id})
+        return ClickResult("vote_recorded", tally_text(voted))
+    # One rejection rejects; enough distinct approvals approve.
+    status, deciders = (
+        (APPROVED, approving) if vote.vote == "approve" else (REJECTED, (vote.user_id,))
+    )
     try:
         decided = store.decide(
-            click.approval_id,
-            status=status,
-            votes=(Vote(user_id=click.user_id, name=click.user_name, vote=vote, at=now),),
-            reason=None,
-            at=now,
+            click.approval_id, status=status, decided_by=deciders, reason=vote.reason, at=now
         )
     except AlreadyDecided as already:
         return ClickResult("already_decided", already_decided_text(already.approval))

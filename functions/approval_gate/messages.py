@@ -56,18 +56,18 @@ def _execution_link(approval: Approval) -> str | None:
     )
 
 
-def _links(approval: Approval) -> str:
+def _links(approval: Approval) -> list[str]:
+    """One mrkdwn link per element, so each stays far inside Slack's 3,000 characters."""
     links = []
     if approval.console_link:
         links.append(f"<{approval.console_link}|Review in CodePipeline>")
     execution = _execution_link(approval)
     if execution:
-        links.append(
-            f"<{execution}|Execution {escape_mrkdwn(approval.pipeline_execution_id or '')[:8]}>"
-        )
+        short = escape_mrkdwn(approval.pipeline_execution_id or "")[:8]
+        links.append(f"<{execution}|Execution {short}>")
     if approval.external_entity_link:
         links.append(f"<{approval.external_entity_link}|Change to review>")
-    return " · ".join(links)
+    return links
 
 
 def _summary_blocks(approval: Approval, title: str) -> list[Block]:
@@ -87,7 +87,7 @@ def _summary_blocks(approval: Approval, title: str) -> list[Block]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f">{text}")))
     links = _links(approval)
     if links:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=links)]))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=link) for link in links]))
     return blocks
 
 
@@ -201,7 +201,10 @@ def outcome_line(approval: Approval) -> str:
     elif status == EXPIRED:
         line = f":hourglass: *{escape_mrkdwn(approval.note or 'Expired')}* {when}"
     elif status == DECIDED_ELSEWHERE:
-        line = f":arrow_right_hook: *{escape_mrkdwn(approval.note or 'Decided outside Slack')}*"
+        settled = approval.closed_at or approval.decided_at
+        when = slack_date(settled) if settled else ""
+        note = escape_mrkdwn(approval.note or "Decided outside Slack")
+        line = f":arrow_right_hook: *{note}* {when}"
     else:
         line = "Waiting for a decision"
     if approval.reason:

@@ -81,20 +81,24 @@ def _text(value: Any, where: str, *, required: bool = True) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidNotification(f"{where} must be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidNotification(f"{where} is not valid Unicode text") from None
     return value
 
 
 def _name(value: Any, where: str) -> str:
     text = _text(value, where)
     assert text is not None
-    if not _NAME.match(text):
+    if not _NAME.fullmatch(text):
         raise InvalidNotification(f"{where} is not a CodePipeline name: {text[:100]!r}")
     return text
 
 
 def _link(value: Any, where: str) -> str | None:
     text = _text(value, where, required=False)
-    if text is not None and not _LINK.match(text):
+    if text is not None and not _LINK.fullmatch(text):
         raise InvalidNotification(f"{where} is not an http(s) link")
     return text
 
@@ -109,6 +113,8 @@ def parse_approval_message(message: Any) -> ApprovalRequest:
         doc = json.loads(message)
     except json.JSONDecodeError as exc:
         raise InvalidNotification(f"the SNS message is not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise InvalidNotification("the SNS message nests too deeply to be a notification") from None
     if not isinstance(doc, dict):
         raise InvalidNotification("the SNS message is not a JSON object")
     approval = doc.get("approval")
@@ -117,12 +123,12 @@ def parse_approval_message(message: Any) -> ApprovalRequest:
 
     token = _text(approval.get("token"), "approval.token")
     assert token is not None
-    if not _TOKEN.match(token):
+    if not _TOKEN.fullmatch(token):
         raise InvalidNotification("approval.token is not a CodePipeline approval token")
 
     expires_text = _text(approval.get("expires"), "approval.expires")
     assert expires_text is not None
-    if not _EXPIRES.match(expires_text):
+    if not _EXPIRES.fullmatch(expires_text):
         raise InvalidNotification(
             f"approval.expires is not a UTC time like 2016-07-07T20:22Z: {expires_text[:40]!r}"
         )
@@ -135,7 +141,7 @@ def parse_approval_message(message: Any) -> ApprovalRequest:
 
     region = _text(doc.get("region"), "region")
     assert region is not None
-    if not _REGION.match(region):
+    if not _REGION.fullmatch(region):
         raise InvalidNotification(f"region is not an AWS region: {region[:40]!r}")
 
     custom_data = _text(approval.get("customData"), "approval.customData", required=False)

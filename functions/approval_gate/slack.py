@@ -37,7 +37,11 @@ class SlackCredentials:
     def from_secret(cls, value: Any) -> SlackCredentials:
         if not isinstance(value, dict):
             raise ValueError("the Slack secret is not a JSON object")
-        missing = [k for k in ("bot_token", "signing_secret") if not value.get(k)]
+        missing = [
+            k
+            for k in ("bot_token", "signing_secret")
+            if not isinstance(value.get(k), str) or not value[k].strip()
+        ]
         if missing:
             raise ValueError(f"the Slack secret lacks {', '.join(missing)}")
         return cls(

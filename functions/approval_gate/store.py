@@ -180,6 +180,15 @@ def _from_item(item: dict[str, Any]) -> Approval:
     )
 
 
+def _vote_item(vote: Vote) -> dict[str, Any]:
+    return {
+        "name": vote.name,
+        "vote": vote.vote,
+        "at": iso(vote.at),
+        **({"reason": vote.reason} if vote.reason else {}),
+    }
+
+
 def _values(**values: Any) -> dict[str, Any]:
     return {f":{k}": _serializer.serialize(v) for k, v in values.items()}
 
@@ -220,7 +229,12 @@ class ApprovalStore:
         return _from_item(item) if item else None
 
     def _update(
-        self, approval_id: str, expression: str, condition: str | None, **values: Any
+        self,
+        approval_id: str,
+        expression: str,
+        condition: str | None,
+        names: dict[str, str] | None = None,
+        **values: Any,
     ) -> Approval:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -228,8 +242,11 @@ class ApprovalStore:
             "UpdateExpression": expression,
             "ReturnValues": "ALL_NEW",
         }
+        names = dict(names or {})
         if "#status" in expression or "#status" in (condition or ""):
-            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+            names["#status"] = "status"
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
         if values:
             kwargs["ExpressionAttributeValues"] = _values(**values)
         if condition:
@@ -271,39 +288,46 @@ class ApprovalStore:
         approval_id: str,
         *,
         status: str,
-        votes: tuple[Vote, ...],
+        votes: tuple[Vote, ...] | None = None,
+        decided_by: tuple[str, ...] | None = None,
         reason: str | None,
         at: datetime,
         note: str | None = None,
     ) -> Approval:
-        """Move PENDING → status exactly once; AlreadyDecided if anything decided first."""
-        vote_map = {
-            vote.user_id: {
-                "name": vote.name,
-                "vote": vote.vote,
-                "at": iso(vote.at),
-                **({"reason": vote.reason} if vote.reason else {}),
-            }
-            for vote in votes
-        }
-        deciders = [vote.user_id for vote in votes]
-        expression = (
-            "SET #status = :status, decided_by = :by, decided_at = :at, votes = :votes"
-            + (", reason = :reason" if reason else "")
-            + (", note = :note" if note else "")
-        )
-        values: dict[str, Any] = {
-            "status": status,
-            "by": deciders,
-            "at": iso(at),
-            "votes": vote_map,
-            "pending": PENDING,
-        }
+        """Move PENDING → status exactly once; AlreadyDecided if anything decided first.
+
+        With `votes`, these become the whole vote record and their users the deciders;
+        with `decided_by`, the votes already recorded (add_vote) stay as they are.
+        """
+        expression = "SET #status = :status, decided_by = :by, decided_at = :at"
+        values: dict[str, Any] = {"status": status, "at": iso(at), "pending": PENDING}
+        if votes is not None:
+            expression += ", votes = :votes"
+            values["votes"] = {vote.user_id: _vote_item(vote) for vote in votes}
+            values["by"] = [vote.user_id for vote in votes]
+        else:
+            values["by"] = list(decided_by or ())
+        expression += (", reason = :reason" if reason else "") + (", note = :note" if note else "")
         if reason:
             values["reason"] = reason
         if note:
             values["note"] = note
         return self._update(approval_id, expression, "#status = :pending", **values)
+
+    def add_vote(self, approval_id: str, vote: Vote) -> Approval:
+        """Record one person's vote, once, while the request is open.
+
+        AlreadyDecided (carrying the item) if the request is decided or the person has
+        voted already: the item's status tells which.
+        """
+        return self._update(
+            approval_id,
+            "SET votes.#user = :vote",
+            "#status = :pending AND attribute_not_exists(votes.#user)",
+            names={"#user": vote.user_id},
+            vote=_vote_item(vote),
+            pending=PENDING,
+        )
 
     def record_reminder(self, approval_id: str) -> Approval:
         """One more reminder sent, while the request is open; AlreadyDecided otherwise."""
@@ -339,16 +363,23 @@ class ApprovalStore:
         """
         parts = ["closed_at = :closed"]
         values: dict[str, Any] = {"closed": iso(at)}
+        removals = ""
         if status:
             parts.append("#status = :status")
             values["status"] = status
+        if status == DECIDED_ELSEWHERE:
+            # The gate's own decision did not count: the record says nobody decided in
+            # Slack, when the gate learnt it, and why (the votes stay, for the audit).
+            parts += ["decided_by = :nobody", "decided_at = :closed"]
+            values["nobody"] = []
+            removals = " REMOVE reason"
         if note:
             parts.append("note = :note")
             values["note"] = note
         try:
             return self._update(
                 approval_id,
-                "SET " + ", ".join(parts),
+                "SET " + ", ".join(parts) + removals,
                 "attribute_exists(approval_id) AND attribute_not_exists(closed_at)",
                 **values,
             )

@@ -11,6 +11,7 @@ _SLACK_LINK = re.compile(r"<([^<>|]*)\|([^<>]*)>")
 _SLACK_SPECIAL = re.compile(r"<[!@#]([^<>|]*)(\|[^<>]*)?>")
 _SLACK_BARE = re.compile(r"<([^<>]*)>")
 _SPACE = re.compile(r"\s+")
+_BROADCAST = re.compile(r"@+(channel|here|everyone)", re.IGNORECASE)
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -24,8 +25,8 @@ def plain(text: str) -> str:
     text = _SLACK_LINK.sub(lambda m: m.group(2), text)
     text = _SLACK_SPECIAL.sub(lambda m: m.group(1), text)
     text = _SLACK_BARE.sub(lambda m: m.group(1), text)
-    text = text.replace("<", "").replace(">", "").replace("@channel", "channel")
-    text = text.replace("@here", "here").replace("@everyone", "everyone")
+    text = text.replace("<", "").replace(">", "")
+    text = _BROADCAST.sub(r"\1", text)
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     return _SPACE.sub(" ", text).strip()
 
@@ -34,10 +35,13 @@ def cut_at_word(text: str, limit: int) -> str:
     """At most `limit` characters, cut at a word boundary with an ellipsis when cut."""
     if len(text) <= limit:
         return text
+    if limit <= 1:
+        return "…"[:limit]
     cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
+    if not text[limit - 1].isspace():  # the cut falls inside a word: drop that word
+        space = cut.rfind(" ")
+        if space > limit // 2:
+            cut = cut[:space]
     return cut.rstrip() + "…"
 
 

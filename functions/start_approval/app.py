@@ -62,7 +62,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             )
         except PolicyError as exc:
             # A broken policy must not silently drop requests: fail so SNS retries and
-            # the error alarm fires; the approval still waits in CodePipeline.
+            # the error is logged; the approval still waits in CodePipeline.
             logger.error("the policy is invalid", extra={"reason": str(exc)})
             raise
         if result.duplicate:

@@ -11,6 +11,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from sandbox.client import SandboxClient, wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "sandbox.cli"]
 
@@ -93,3 +95,35 @@ def test_demo_shows_codepipeline_recording_the_decision():
     assert "Slack request posted" in approve.stdout and "closed in place" in approve.stdout
     assert reject.returncode == 0, reject.stderr
     assert "CodePipeline recorded Rejected" in reject.stdout
+
+
+def test_a_second_scale_policy_shows_reminders_escalation_and_expiry_over_http():
+    process = subprocess.Popen(
+        [*CLI, "sandbox", "--port", "0", "--policy", str(ROOT / "tests/policies/reminders.yaml")],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = re.fullmatch(r"sandbox ready on (\S+)\n", process.stdout.readline()).group(1)
+        client = SandboxClient(url)
+        client.start_run("web-app", customData="second-scale waiting")
+
+        def expired():
+            messages = client.messages()
+            closed = [m for m in messages if (m["text"] or "").startswith("Expired")]
+            return messages if closed else None
+
+        messages = wait_for(expired, timeout=30, what="the request to expire")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+
+    texts = [m["text"] or "" for m in messages]
+    assert sum(t.startswith(":bell: Reminder") for t in texts) >= 3
+    assert sum(m["channel"] == "C0ONCALL" for m in messages) == 1
+    assert any(
+        "No decision within 6s: rejected by policy" in json.dumps(m["blocks"]) for m in messages
+    )

@@ -132,3 +132,24 @@ def test_a_click_after_a_reminder_uses_the_fresh_task_token(gate):
 
     assert gate.wait_result(run["approvalToken"])["result"]["status"] == "Rejected"
     gate.wait_execution(approval["approval_id"])
+
+
+def test_votes_cast_before_a_reminder_still_count_after_it(gate):
+    run, approval, message = gate.open_approval("quorum-web-app")
+
+    assert gate.click(message, "U0ALICE", "approve") == 200
+    tally = wait_for(lambda: gate.ephemerals("U0ALICE"), what="the tally")
+    assert "1 more approval needed" in tally[-1]["text"]
+    wait_for(lambda: _reminders(gate, message), timeout=10, what="a reminder after the vote")
+    assert gate.results_for(run["approvalToken"]) == []
+
+    assert gate.click(message, "U0ALICE", "approve") == 200  # a second click counts once
+    assert gate.click(message, "U0BOB", "approve") == 200
+
+    result = gate.wait_result(run["approvalToken"])
+    assert result["result"]["status"] == "Approved"
+    assert "U0ALICE" in result["result"]["summary"] and "U0BOB" in result["result"]["summary"]
+    record = json.loads(gate.wait_execution(approval["approval_id"])["output"])
+    assert record["decided_by"] == ["U0ALICE", "U0BOB"]
+    assert record["reminders"] >= 1
+    assert len(gate.results_for(run["approvalToken"])) == 1

@@ -392,14 +392,6 @@ def test_an_unexpected_step_functions_error_is_not_swallowed(asked: ApprovalStor
     assert stored.status == APPROVED  # recorded; the reminder cycle will deliver it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG/GAP: interactions.py record_click decides on the first approve click; "
-        "rules.required_approvals (DESIGN §3: distinct approvers needed) is never read, "
-        "so a policy requiring 2 approvals is approved by one person"
-    ),
-)
 def test_one_click_does_not_approve_when_two_approvals_are_required(store: ApprovalStore) -> None:
     rules = make_rules(required_approvals=2)
     store.create(make_approval(approval_id=SAMPLE_APPROVAL_ID, rules=rules))

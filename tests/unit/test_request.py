@@ -261,14 +261,6 @@ def test_a_message_that_is_not_a_notification_is_rejected(message: Any, says: st
     assert says in error_of(message)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: request.py validates with re.match and '$', which also matches before a "
-        "trailing newline, so 'prod-web\\n', a token + '\\n', 'us-east-2\\n' and links "
-        "ending in '\\n' are accepted; use fullmatch (or \\Z)"
-    ),
-)
 @pytest.mark.parametrize(
     "change",
     [
@@ -285,25 +277,10 @@ def test_a_trailing_newline_is_an_illegal_character(change: Change) -> None:
     error_of(json.dumps(document))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason=(
-        "BUG: request.py parse_approval_message catches only JSONDecodeError; a deeply "
-        "nested body (well under the size limit) raises RecursionError out of json.loads"
-    ),
-)
 def test_a_deeply_nested_hostile_body_is_rejected_as_invalid() -> None:
     error_of("[" * 50_000 + "]" * 50_000)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: request.py accepts text that cannot be encoded as UTF-8 (a lone surrogate, "
-        "'\\ud800', in customData); storing it later raises UnicodeEncodeError in boto3"
-    ),
-)
 def test_text_that_is_not_valid_unicode_is_rejected() -> None:
     message = json.dumps(with_approval(customData="deploy \ud800 now"))
     assert "approval.customData" in error_of(message)

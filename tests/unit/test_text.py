@@ -50,13 +50,6 @@ def test_plain_output_is_one_printable_line_without_markup(text: str) -> None:
     assert result == result.strip()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: text.py plain() replaces '@channel' with 'channel' once, so '@@channel' "
-        "becomes '@channel' (same for @here, @everyone); use a regex like @+(channel|here|everyone)"
-    ),
-)
 @pytest.mark.parametrize("text", ["@@channel", "@@here", "@@everyone", "@@<!channel>"])
 def test_plain_leaves_no_broadcast_mention_however_it_is_spelled(text: str) -> None:
     result = plain(text)
