@@ -145,6 +145,14 @@ class RecordingSlack:
         self._record("chat_postEphemeral", kwargs)
         return {"ok": True, "message_ts": "1796144999.000200"}
 
+    def chat_getPermalink(self, **kwargs: Any) -> dict[str, Any]:
+        self._record("chat_getPermalink", kwargs)
+        ts = str(kwargs["message_ts"]).replace(".", "")
+        return {
+            "ok": True,
+            "permalink": f"https://example.slack.com/archives/{kwargs['channel']}/p{ts}",
+        }
+
     def methods(self) -> list[str]:
         return [method for method, _ in self.calls]
 

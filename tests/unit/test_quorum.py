@@ -1,0 +1,108 @@
+"""Quorum: distinct approvers, a second click counts once, one rejection rejects."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+
+from approval_gate.interactions import Click, record_click
+from approval_gate.store import APPROVED, PENDING, REJECTED, ApprovalStore
+
+from tests.unit.fakes import (
+    APPROVAL_ID,
+    FIXED,
+    TASK_TOKEN,
+    RecordingSfn,
+    clock_at,
+    make_approval,
+    make_rules,
+)
+
+NOW = clock_at(FIXED + timedelta(minutes=5))
+
+
+def _click(user: str, action: str = "approve") -> Click:
+    return Click(
+        action=action,
+        approval_id=APPROVAL_ID,
+        user_id=user,
+        user_name=user[2:].lower(),
+        team_id="T0SANDBOX",
+        app_id="A0SANDBOX",
+        channel="C0DEPLOYS",
+    )
+
+
+def _open(store: ApprovalStore, users=("U0ALICE", "U0BOB", "U0CAROL"), quorum=2) -> None:
+    from approval_gate.policy import Approvers
+
+    store.create(
+        make_approval(rules=make_rules(approvers=Approvers(users=users), required_approvals=quorum))
+    )
+    store.save_task_token(APPROVAL_ID, TASK_TOKEN)
+
+
+def test_two_distinct_approvers_are_needed_and_a_second_click_counts_once(store):
+    _open(store)
+    sfn = RecordingSfn()
+
+    first = record_click(_click("U0ALICE"), store=store, sfn=sfn, clock=NOW)
+    again = record_click(_click("U0ALICE"), store=store, sfn=sfn, clock=NOW)
+
+    assert first.outcome == "vote_recorded"
+    assert "Approved so far by <@U0ALICE>; 1 more approval needed." in first.ephemeral
+    assert again.outcome == "already_voted"
+    assert "does not count" in again.ephemeral
+    assert store.get(APPROVAL_ID).status == PENDING
+    assert sfn.task_successes == []
+
+    second = record_click(_click("U0BOB"), store=store, sfn=sfn, clock=NOW)
+
+    assert second.outcome == "recorded"
+    decided = store.get(APPROVAL_ID)
+    assert decided.status == APPROVED
+    assert decided.decided_by == ("U0ALICE", "U0BOB")
+    (success,) = sfn.task_successes
+    assert json.loads(success["output"])["summary"] == (
+        "Approved in Slack by alice (U0ALICE), bob (U0BOB)"
+    )
+
+
+def test_one_rejection_rejects_even_after_approvals(store):
+    _open(store, quorum=3)
+    sfn = RecordingSfn()
+    record_click(_click("U0ALICE"), store=store, sfn=sfn, clock=NOW)
+
+    result = record_click(_click("U0BOB", "reject"), store=store, sfn=sfn, clock=NOW)
+
+    assert result.outcome == "recorded"
+    decided = store.get(APPROVAL_ID)
+    assert decided.status == REJECTED
+    assert decided.decided_by == ("U0BOB",)
+    assert {v.user_id: v.vote for v in decided.votes} == {"U0ALICE": "approve", "U0BOB": "reject"}
+    assert len(sfn.task_successes) == 1
+
+
+def test_racing_approvers_reach_the_quorum_exactly_once(store):
+    users = tuple(f"U0USER{n}" for n in range(8))
+    _open(store, users=users, quorum=2)
+    sfn = RecordingSfn()
+    barrier = threading.Barrier(len(users) * 2)
+    outcomes: list[str] = []
+
+    def click(user: str) -> None:
+        barrier.wait()
+        outcomes.append(record_click(_click(user), store=store, sfn=sfn, clock=NOW).outcome)
+
+    threads = [threading.Thread(target=click, args=(u,)) for u in users * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(sfn.task_successes) == 1
+    assert outcomes.count("recorded") == 1
+    decided = store.get(APPROVAL_ID)
+    assert decided.status == APPROVED
+    assert len(decided.decided_by) >= 2
