@@ -1,0 +1,86 @@
+"""Each handler called as Lambda calls it, with the sample events of tests/events/."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+from approval_gate.request import parse_approval_message
+
+from sandbox.client import wait_for
+from sandbox.fake_slack import signed_request
+from tests.unit.events import SAMPLE_APPROVAL_ID, load_event
+
+
+def _finish(gate, approval_id: str) -> dict:
+    """These requests have no run in the fake pipeline: a click closes them as decided
+    elsewhere (CodePipeline answers InvalidApprovalToken), which ends the execution."""
+    message = gate.request_message(approval_id)
+    assert gate.click(message, "U0ALICE", "approve") == 200
+    return gate.wait_execution(approval_id)
+
+
+def test_start_approval_starts_one_workflow_per_request_and_ignores_a_redelivery(gate):
+    event = load_event("sns_approval")
+
+    first = gate.server.sandbox.invoke("StartApprovalFunction", event)
+    again = gate.server.sandbox.invoke("StartApprovalFunction", event)
+
+    assert first == {"started": 1, "duplicates": 0, "rejected": 0}
+    assert again == {"started": 0, "duplicates": 1, "rejected": 0}
+    names = [e["name"] for e in gate.server.sandbox.executions()]
+    assert sum(name.endswith(SAMPLE_APPROVAL_ID) for name in names) == 1
+    execution = _finish(gate, SAMPLE_APPROVAL_ID)
+    assert json.loads(execution["output"])["outcome"] == "decided_elsewhere"
+
+
+def test_start_approval_handles_every_record_of_an_event(gate):
+    event = load_event("sns_two_records")
+    requests = [parse_approval_message(r["Sns"]["Message"]) for r in event["Records"]]
+
+    result = gate.server.sandbox.invoke("StartApprovalFunction", event)
+
+    assert result["started"] + result["duplicates"] == 2
+    for request in requests:
+        record = json.loads(_finish(gate, request.approval_id)["output"])
+        assert record["pipeline"] == request.pipeline
+    assert all(request.token not in gate.logs() for request in requests)
+
+
+def test_start_approval_rejects_a_message_that_is_not_an_approval_request(gate):
+    before = len(gate.server.sandbox.executions())
+
+    result = gate.server.sandbox.invoke("StartApprovalFunction", load_event("sns_not_approval"))
+
+    assert result == {"started": 0, "duplicates": 0, "rejected": 1}
+    assert len(gate.server.sandbox.executions()) == before
+    assert "rejected a notification that is not a CodePipeline approval request" in gate.logs()
+
+
+def test_a_captured_click_replayed_later_is_refused(gate):
+    event = load_event("http_api_slack_interaction")
+
+    answer = gate.server.sandbox.invoke("SlackInteractionsFunction", event)
+
+    assert answer["statusCode"] == 401
+
+
+def test_a_fresh_signature_on_a_click_for_an_unknown_request_gets_an_explanation(gate):
+    event = load_event("http_api_slack_interaction")
+    body = base64.b64decode(event["body"])
+    approval_id = "f" * 32
+    payload_body = body.replace(SAMPLE_APPROVAL_ID.encode(), approval_id.encode())
+    event["body"] = base64.b64encode(payload_body).decode()
+    event["headers"].update(
+        {
+            k.lower(): v
+            for k, v in signed_request(payload_body, gate.secret, int(time.time())).items()
+        }
+    )
+
+    answer = gate.server.sandbox.invoke("SlackInteractionsFunction", event)
+
+    assert answer["statusCode"] == 200
+    told = wait_for(lambda: gate.ephemerals("U0ALICE"), what="an ephemeral answer")
+    assert "does not know this request" in told[-1]["text"]
