@@ -42,9 +42,11 @@ def test_start_approval_handles_every_record_of_an_event(gate):
     result = gate.server.sandbox.invoke("StartApprovalFunction", event)
 
     assert result["started"] + result["duplicates"] == 2
+    records = {a["approval_id"]: a for a in gate.client.approvals()}
     for request in requests:
-        record = json.loads(_finish(gate, request.approval_id)["output"])
-        assert record["pipeline"] == request.pipeline
+        assert records[request.approval_id]["pipeline"] == request.pipeline
+        if records[request.approval_id]["outcome"] is None:  # not one an earlier test closed
+            _finish(gate, request.approval_id)
     assert all(request.token not in gate.logs() for request in requests)
 
 
