@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.client import SandboxClient, has_buttons, request_message, wait_for
-from sandbox.fake_slack import block_actions_payload
+from sandbox.fake_slack import block_actions_payload, view_submission_payload
 from sandbox.server import SandboxServer, send_interaction
 
 DEMO_POLICY = Path(__file__).with_name("demo_policy.yaml")
@@ -35,7 +35,7 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
             PIPELINE,
             customData="Release 2.4.0: new checkout flow. Check the canary dashboard first.",
             externalEntityLink="https://example.com/releases/2.4.0",
-            author="alice@example.com",
+            author="carol@example.com",
             commit={"id": "9f2c1e7a", "message": "Add the new checkout flow"},
         )
         token = run["approvalToken"]
@@ -67,6 +67,17 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
         )
         status, _ = send_interaction(server.url, payload, server.sandbox.signing_secret)
         say(f"{APPROVER} clicked {decision.title()}; signed request answered HTTP {status}")
+        view = _modal_for(server, approval_id)
+        if view is not None:  # the policy asks a reason (or a comment): answer it
+            reason = "Checkout errors on the canary" if decision == "reject" else "Looks good"
+            answer = view_submission_payload(
+                workspace,
+                view_id=view["id"],
+                user_id=APPROVER,
+                values={"reason": {"reason": reason}},
+            )
+            status, _ = send_interaction(server.url, answer, server.sandbox.signing_secret)
+            say(f'{APPROVER} gave the reason "{reason}" in the modal; HTTP {status}')
 
         result = wait_for(
             lambda: next((r for r in client.approval_results() if r["token"] == token), None),
@@ -96,6 +107,15 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
             f"(expected {expected}): {'OK' if ok else 'MISMATCH'}"
         )
         return 0 if ok else 1
+
+
+def _modal_for(server: SandboxServer, approval_id: str) -> dict[str, Any] | None:
+    """The modal the gate opened for this approval, if it opened one (views.open is
+    synchronous, so it exists by the time the click was answered)."""
+    views = [
+        v for v in server.sandbox.slack.views() if v["view"].get("private_metadata") == approval_id
+    ]
+    return views[-1] if views else None
 
 
 def _open_request(client: SandboxClient, approval_id: str) -> dict[str, Any] | None:

@@ -175,6 +175,7 @@ class Sandbox:
         self._mock.start()
         patches.set_lambda_invoker(self.invoke)
         patches.set_codepipeline(self.codepipeline.call)
+        patches.set_codecommit(self.codepipeline.call)
         self._seed_workspace()
         self._create_resources()
         self.codepipeline.publish = self._publish_approval
@@ -183,6 +184,7 @@ class Sandbox:
     def stop(self) -> None:
         patches.set_lambda_invoker(None)
         patches.set_codepipeline(None)
+        patches.set_codecommit(None)
         self._redirect_logs(_DISCARD)
         if self._mock is not None:
             self._mock.stop()

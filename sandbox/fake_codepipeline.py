@@ -4,11 +4,22 @@ moto implements neither GetPipelineState, PutApprovalResult nor ListActionExecut
 its GetPipelineExecution knows nothing of approvals (DESIGN §5, patch 4). This fake
 answers every CodePipeline read and write the product makes, records each call, and
 publishes the approval notification to SNS exactly as CodePipeline does.
+
+Each pipeline's source is a CodeCommit repository named ``{pipeline}-repo`` (it exists once
+the pipeline has a run). A run started with an ``author`` comes from a commit in that
+repository: GetPipelineExecution names it in ``artifactRevisions`` and CodeCommit's
+GetCommit (moto lacks it; patch 4 routes it here) gives its author. A run without an
+``author`` models a source that names no author: no revision, no commit. A run with
+``triggered_by`` (an IAM principal ARN) was started by that person
+(StartPipelineExecution); otherwise the source change's EventBridge rule started it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import secrets
 import threading
 import uuid
 from collections.abc import Callable
@@ -22,13 +33,24 @@ SOURCE_STAGES = ("Source", "Build")
 AFTER_STAGES = ("Deploy",)
 
 
-class CodePipelineError(Exception):
-    """An error CodePipeline would answer, by its API error code."""
+#: The message of a run's commit when the run gives an ``author`` but no commit message.
+DEFAULT_COMMIT_MESSAGE = "Update the application"
+
+
+class FakeAwsError(Exception):
+    """An error an AWS API (CodePipeline, CodeCommit) would answer, by its error code.
+
+    Patch 4 turns ``code`` into the error code botocore raises on the client side.
+    """
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+#: The historical name; the same class.
+CodePipelineError = FakeAwsError
 
 
 def _now() -> datetime:
@@ -49,7 +71,10 @@ class Run:
     started_at: datetime
     expires: datetime
     author: str | None = None
+    #: ``{"id", "message"}``: the commit the source produced (only with ``author``), or what
+    #: the request gave without an author (then nothing shows it).
     commit: dict[str, Any] | None = None
+    triggered_by: str | None = None
     custom_data: str | None = None
     external_entity_link: str | None = None
     status: str = "InProgress"  # InProgress | Succeeded | Failed | Stopped | Superseded
@@ -75,14 +100,30 @@ class FakeCodePipeline:
     # --- the sandbox's side ------------------------------------------------------------
 
     def start_run(self, pipeline: str, body: dict[str, Any]) -> Run:
-        """A run reaches its manual approval: CodePipeline notifies the topic."""
+        """A run reaches its manual approval: CodePipeline notifies the topic.
+
+        Raises ``ValueError`` for a body CodePipeline could not have produced.
+        """
         now = self.clock()
         expires = now + timedelta(days=7)
         if body.get("expires"):
             expires = datetime.fromisoformat(str(body["expires"]).replace("Z", "+00:00"))
             if expires.tzinfo is None:
                 expires = expires.replace(tzinfo=UTC)
-        commit = body.get("commit") if isinstance(body.get("commit"), dict) else None
+        author = _optional_text(body, "author")
+        triggered_by = _optional_text(body, "triggered_by")
+        commit = body.get("commit")
+        if commit is not None and not isinstance(commit, dict):
+            raise ValueError("commit must be an object {id, message}")
+        commit_id = _optional_text(commit or {}, "id")
+        message = _optional_text(commit or {}, "message")
+        if author is not None:  # a CodeCommit source: the commit exists, with an id
+            commit = {
+                "id": commit_id or secrets.token_hex(20),
+                "message": DEFAULT_COMMIT_MESSAGE if message is None else message,
+            }
+        elif commit is not None:
+            commit = {"id": commit_id, "message": message}
         run = Run(
             pipeline=pipeline,
             execution_id=str(uuid.uuid4()),
@@ -91,8 +132,9 @@ class FakeCodePipeline:
             action=str(body.get("action") or DEFAULT_ACTION),
             started_at=now,
             expires=expires,
-            author=body.get("author"),
+            author=author,
             commit=commit,
+            triggered_by=triggered_by,
             custom_data=body.get("customData"),
             external_entity_link=body.get("externalEntityLink"),
         )
@@ -238,14 +280,25 @@ class FakeCodePipeline:
                 "PipelineExecutionNotFoundException", f"execution {execution_id} not found"
             )
         revisions = []
-        if run.commit:
+        if run.author is not None and run.commit is not None:
+            commit_id = str(run.commit["id"])
             revisions.append(
                 {
                     "name": "SourceArtifact",
-                    "revisionId": str(run.commit.get("id", "")),
-                    "revisionSummary": str(run.commit.get("message", "")),
+                    "revisionId": commit_id,
+                    "revisionSummary": str(run.commit["message"]),
+                    "revisionUrl": self.commit_url(run.pipeline, commit_id),
                 }
             )
+        if run.triggered_by is not None:
+            trigger = {"triggerType": "StartPipelineExecution", "triggerDetail": run.triggered_by}
+        else:
+            trigger = {
+                "triggerType": "CloudWatchEvent",
+                "triggerDetail": (
+                    f"arn:aws:events:{self.region}:{self.account}:rule/{run.pipeline}-source-change"
+                ),
+            }
         return {
             "pipelineExecution": {
                 "pipelineName": run.pipeline,
@@ -253,7 +306,64 @@ class FakeCodePipeline:
                 "pipelineExecutionId": run.execution_id,
                 "status": run.status,
                 "artifactRevisions": revisions,
-                "trigger": {"triggerType": "StartPipelineExecution", "triggerDetail": ""},
+                "trigger": trigger,
+            }
+        }
+
+    # --- CodeCommit, the pipelines' source -----------------------------------------------
+
+    @staticmethod
+    def repository_name(pipeline: str) -> str:
+        """The CodeCommit repository a pipeline's source reads."""
+        return f"{pipeline}-repo"
+
+    def commit_url(self, pipeline: str, commit_id: str) -> str:
+        """The console link CodePipeline gives as a CodeCommit revision's ``revisionUrl``."""
+        return (
+            f"https://{self.region}.console.aws.amazon.com/codesuite/codecommit/repositories/"
+            f"{self.repository_name(pipeline)}/commit/{commit_id}?region={self.region}"
+        )
+
+    def _op_GetCommit(self, params: dict[str, Any]) -> dict[str, Any]:
+        repository = params.get("repositoryName")
+        commit_id = params.get("commitId")
+        if not repository:
+            raise FakeAwsError("RepositoryNameRequiredException", "A repository name is required.")
+        if not commit_id:
+            raise FakeAwsError("CommitIdRequiredException", "A commit ID is required.")
+        with self._lock:
+            runs = [
+                r for r in self._runs.values() if self.repository_name(r.pipeline) == repository
+            ]
+        if not runs:
+            raise FakeAwsError("RepositoryDoesNotExistException", f"{repository} does not exist")
+        run = next(
+            (
+                r
+                for r in sorted(runs, key=lambda r: r.started_at)
+                if r.author is not None and r.commit is not None and r.commit["id"] == commit_id
+            ),
+            None,
+        )
+        if run is None or run.author is None or run.commit is None:
+            raise FakeAwsError(
+                "CommitDoesNotExistException",
+                f"Could not find commit {commit_id} in repository {repository}",
+            )
+        person = {
+            "name": _name_from_email(run.author),
+            "email": run.author,
+            "date": f"{int(_epoch(run.started_at))} +0000",
+        }
+        return {
+            "commit": {
+                "commitId": commit_id,
+                "treeId": hashlib.sha1(f"tree:{commit_id}".encode()).hexdigest(),  # noqa: S324
+                "parents": [],
+                "message": run.commit["message"],
+                "author": person,
+                "committer": dict(person),
+                "additionalData": "",
             }
         }
 
@@ -317,6 +427,22 @@ class FakeCodePipeline:
                 }
             )
         return {"approvedAt": _epoch(now)}
+
+
+def _optional_text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value
+
+
+def _name_from_email(email: str) -> str:
+    """``jane.doe@example.com`` -> ``Jane Doe``: a plausible git author name."""
+    local = email.partition("@")[0]
+    words = re.split(r"[._+\-]+", local)
+    return " ".join(w.capitalize() for w in words if w) or email
 
 
 def _redacted(params: dict[str, Any]) -> dict[str, Any]:

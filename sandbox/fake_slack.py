@@ -9,8 +9,9 @@ calls :meth:`FakeSlack.api`. Tests read what Slack would now show with
 :meth:`FakeSlack.messages`, :meth:`FakeSlack.calls` and :meth:`FakeSlack.views`.
 
 The module also acts as Slack towards the app: :func:`block_actions_payload` builds the
-payload Slack sends when a person clicks a button, and :func:`signed_request` /
-:func:`form_body` sign and encode it as Slack's interactivity requests are.
+payload Slack sends when a person clicks a button, :func:`view_submission_payload` the one
+it sends when a person submits a modal the app opened, and :func:`signed_request` /
+:func:`form_body` sign and encode them as Slack's interactivity requests are.
 
 All state is guarded by one lock; nothing happens at import time.
 """
@@ -37,6 +38,7 @@ __all__ = [
     "block_actions_payload",
     "form_body",
     "signed_request",
+    "view_submission_payload",
 ]
 
 #: The Web API methods the fake answers.
@@ -66,6 +68,8 @@ DEFAULT_TZ = "Europe/London"
 _CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]+$")
 _TOKEN_RE = re.compile(r"xox[a-z]-[A-Za-z0-9-]+")
 _JSON_ARGS = ("blocks", "view", "attachments")
+#: Input elements whose state is the text typed (``{"type": ..., "value": ...}``).
+_TEXT_INPUTS = frozenset({"plain_text_input", "email_text_input", "url_text_input", "number_input"})
 
 # A per-process sequence for the fractional part of message timestamps, so two messages
 # posted within the same second (even by two fakes) never share a ts.
@@ -460,8 +464,19 @@ class FakeSlack:
             return copy.deepcopy(self._calls)
 
     def views(self) -> list[dict[str, Any]]:
+        """Every view opened, oldest first: ``{id, trigger_id, view, closed[, user]}``."""
         with self._lock:
             return copy.deepcopy(self._views)
+
+    def close_view(self, view_id: str) -> None:
+        """Close an open modal, as Slack does when the app answers a ``view_submission`` with
+        an empty body (or one without ``response_action``). Closing a closed view does
+        nothing; an unknown view raises ``ValueError``."""
+        with self._lock:
+            entry = next((v for v in self._views if v["id"] == view_id), None)
+            if entry is None:
+                raise ValueError(f"no view {view_id!r} was opened")
+            entry["closed"] = True
 
     def reset(self) -> None:
         """Forget messages, calls, views, triggers and response URLs; keep the workspace."""
@@ -720,6 +735,8 @@ class FakeSlack:
             raise _Failure("expired_trigger_id")
         trigger["used"] = True
         view_id = f"V{next(self._view_seq):010d}"
+        blocks = copy.deepcopy(view.get("blocks") or [])
+        _name_inputs(blocks, view_id)
         shown: dict[str, Any] = {
             "id": view_id,
             "team_id": self.team_id,
@@ -727,7 +744,7 @@ class FakeSlack:
             "title": copy.deepcopy(view.get("title")),
             "submit": copy.deepcopy(view.get("submit")),
             "close": copy.deepcopy(view.get("close")),
-            "blocks": copy.deepcopy(view.get("blocks") or []),
+            "blocks": blocks,
             "private_metadata": view.get("private_metadata", ""),
             "callback_id": view.get("callback_id", ""),
             "external_id": view.get("external_id", ""),
@@ -740,7 +757,12 @@ class FakeSlack:
             "app_id": self.app_id,
             "bot_id": self.bot_id,
         }
-        entry: dict[str, Any] = {"id": view_id, "trigger_id": trigger_id, "view": shown}
+        entry: dict[str, Any] = {
+            "id": view_id,
+            "trigger_id": trigger_id,
+            "view": shown,
+            "closed": False,
+        }
         if trigger.get("user"):
             entry["user"] = trigger["user"]
         self._views.append(entry)
@@ -868,6 +890,42 @@ class FakeSlack:
 # ---------------------------------------------------------------------- acting as Slack
 
 
+def _generated_id(*parts: object) -> str:
+    """A short, stable id like those Slack invents for blocks and actions the app left unnamed."""
+    return hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()[:5]
+
+
+def _name_inputs(blocks: list[Any], view_id: str) -> None:
+    """Give input blocks (and their elements) the ids Slack gives them if the app did not.
+
+    Slack names every block and action; the view's ``state.values`` is keyed by those names,
+    so a test needs them (they show in :meth:`FakeSlack.views`).
+    """
+    for index, block in enumerate(blocks):
+        if not isinstance(block, dict) or block.get("type") != "input":
+            continue
+        if not block.get("block_id"):
+            block["block_id"] = _generated_id(view_id, index)
+        element = block.get("element")
+        if isinstance(element, dict) and not element.get("action_id"):
+            element["action_id"] = _generated_id(view_id, index, "action")
+
+
+def _empty_state(element_type: str) -> dict[str, Any]:
+    """The state Slack reports for an input element left untouched."""
+    if element_type in _TEXT_INPUTS:
+        return {"type": element_type, "value": None}
+    if element_type.startswith("multi_") or element_type in ("checkboxes",):
+        return {"type": element_type, "selected_options": []}
+    if element_type.endswith("_select") or element_type == "radio_buttons":
+        return {"type": element_type, "selected_option": None}
+    if element_type == "datepicker":
+        return {"type": element_type, "selected_date": None}
+    if element_type == "timepicker":
+        return {"type": element_type, "selected_time": None}
+    return {"type": element_type, "value": None}
+
+
 def _find_button(blocks: Any, action_id: str, message_ts: str) -> tuple[dict[str, Any], str] | None:
     for index, block in enumerate(blocks or []):
         if not isinstance(block, dict):
@@ -964,6 +1022,103 @@ def block_actions_payload(
         "state": {"values": {}},
         "response_url": response_url,
         "actions": [action],
+    }
+
+
+def view_submission_payload(
+    fake: FakeSlack,
+    *,
+    view_id: str,
+    user_id: str,
+    values: dict[str, dict[str, str]],
+) -> dict[str, Any]:
+    """The ``view_submission`` payload Slack sends when ``user_id`` submits an open modal.
+
+    ``view_id`` names a view the app opened with ``views.open`` (see :meth:`FakeSlack.views`).
+    ``values`` maps block_id -> action_id -> the text typed into that input block's text
+    element; input blocks not filled (or filled with ``""``) report ``value: None``, as Slack
+    does for an empty optional input. Slack's client would refuse to submit an empty required
+    input; the fake lets a test send one anyway, so the app's own checks can be exercised.
+
+    A fresh ``trigger_id`` is issued (valid for ``views.open`` once, within
+    ``fake.trigger_ttl``). Raises ``ValueError`` if the view is unknown, closed, shown to
+    another user, or if ``values`` names an input the view does not have. The view stays
+    open: the caller closes it (:meth:`FakeSlack.close_view`) if the app's answer says so.
+    """
+    entry = next((v for v in fake.views() if v["id"] == view_id), None)
+    if entry is None:
+        raise ValueError(f"no view {view_id!r} was opened")
+    if entry.get("closed"):
+        raise ValueError(f"view {view_id!r} is already closed")
+    if entry.get("user") and entry["user"] != user_id:
+        raise ValueError(f"view {view_id!r} was opened for {entry['user']}, not {user_id}")
+    view: dict[str, Any] = entry["view"]
+    state: dict[str, dict[str, Any]] = {}
+    inputs: dict[str, tuple[str, str]] = {}
+    for block in view.get("blocks") or []:
+        if not isinstance(block, dict) or block.get("type") != "input":
+            continue
+        element = block.get("element")
+        if not isinstance(element, dict):
+            continue
+        block_id, action_id = str(block["block_id"]), str(element["action_id"])
+        element_type = str(element.get("type"))
+        inputs[block_id] = (action_id, element_type)
+        state[block_id] = {action_id: _empty_state(element_type)}
+    for block_id, typed in values.items():
+        if block_id not in inputs:
+            raise ValueError(f"view {view_id!r} has no input block {block_id!r}")
+        if not isinstance(typed, dict):
+            raise ValueError(f"values[{block_id!r}] must map action_id to the text typed")
+        action_id, element_type = inputs[block_id]
+        for given_action, text in typed.items():
+            if given_action != action_id:
+                raise ValueError(f"input block {block_id!r} has no element {given_action!r}")
+            if not isinstance(text, str):
+                raise ValueError(f"input {block_id}/{action_id}: the text typed must be a string")
+            if element_type not in _TEXT_INPUTS:
+                raise ValueError(f"input {block_id}/{action_id} is a {element_type}, not text")
+            state[block_id][action_id] = {"type": element_type, "value": text or None}
+    fake.add_user(user_id)  # whoever sees the modal is a member of the workspace
+    person = fake.user(user_id) or {"name": user_id}
+    trigger_id = fake.issue_trigger_id(user=user_id)
+    submitted: dict[str, Any] = {
+        "id": view["id"],
+        "team_id": view["team_id"],
+        "type": "modal",
+        "blocks": copy.deepcopy(view.get("blocks") or []),
+        "private_metadata": view.get("private_metadata", ""),
+        "callback_id": view.get("callback_id", ""),
+        "state": {"values": state},
+        "hash": view["hash"],
+        "title": copy.deepcopy(view.get("title")),
+        "clear_on_close": view.get("clear_on_close", False),
+        "notify_on_close": view.get("notify_on_close", False),
+        "close": copy.deepcopy(view.get("close")),
+        "submit": copy.deepcopy(view.get("submit")),
+        "previous_view_id": None,
+        "root_view_id": view.get("root_view_id", view["id"]),
+        "app_id": fake.app_id,
+        "external_id": view.get("external_id", ""),
+        "app_installed_team_id": fake.team_id,
+        "bot_id": fake.bot_id,
+    }
+    return {
+        "type": "view_submission",
+        "team": {"id": fake.team_id, "domain": fake.team_domain},
+        "user": {
+            "id": user_id,
+            "username": person["name"],
+            "name": person["name"],
+            "team_id": fake.team_id,
+        },
+        "api_app_id": fake.app_id,
+        "token": "legacy-verification-token",
+        "trigger_id": trigger_id,
+        "view": submitted,
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
     }
 
 

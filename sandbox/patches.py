@@ -264,21 +264,27 @@ def _patch_aws_sdk_integrations() -> None:
     cls._eval_service_task = eval_service_task
 
 
-# --- Patch 4: CodePipeline -------------------------------------------------------------
+# --- Patch 4: CodePipeline and its CodeCommit source --------------------------------------
 # moto implements neither GetPipelineState, PutApprovalResult nor ListActionExecutions, and
 # its GetPipelineExecution answers "Succeeded" with no artifact revisions. Route these
 # operations to the sandbox's fake pipeline (set_codepipeline), which answers them as
-# CodePipeline does and records every call.
+# CodePipeline does and records every call. moto's CodeCommit has no GetCommit (the only
+# place a commit's author is found): route it too (set_codecommit), to the fake pipeline's
+# source repositories.
 
 #: Called as ``handle(operation, params) -> response``; raises an error with ``code``.
 CodePipelineHandler = Callable[[str, dict], dict]
+#: The same shape, for CodeCommit operations.
+CodeCommitHandler = Callable[[str, dict], dict]
 _codepipeline: CodePipelineHandler | None = None
+_codecommit: CodeCommitHandler | None = None
 _CODEPIPELINE_OPERATIONS = (
     "GetPipelineState",
     "PutApprovalResult",
     "ListActionExecutions",
     "GetPipelineExecution",
 )
+_CODECOMMIT_OPERATIONS = ("GetCommit",)
 
 
 def set_codepipeline(handler: CodePipelineHandler | None) -> None:
@@ -286,28 +292,49 @@ def set_codepipeline(handler: CodePipelineHandler | None) -> None:
     _codepipeline = handler
 
 
-def _patch_codepipeline() -> None:
-    from moto.codepipeline.responses import CodePipelineResponse
+def set_codecommit(handler: CodeCommitHandler | None) -> None:
+    """Route CodeCommit's GetCommit to ``handler`` (patch 4); ``None`` unsets it."""
+    global _codecommit
+    _codecommit = handler
+
+
+def _json_operation(
+    name: str, handler: Callable[[], Callable[[str, dict], dict] | None], missing: str
+) -> Callable[[Any], str]:
+    """A moto response method answering ``name`` with ``handler()``: JSON body in, JSON out,
+    an error's ``code`` out as the AWS error code (moto's ``JsonRESTError``)."""
     from moto.core.exceptions import JsonRESTError
 
-    def operation(name: str) -> Callable[[Any], str]:
-        def respond(self: Any) -> str:
-            if _codepipeline is None:
-                raise JsonRESTError("ValidationException", "the sandbox has no pipelines")
-            params = json.loads(self.body or "{}")
-            try:
-                return json.dumps(_codepipeline(name, params))
-            except Exception as exc:
-                code = getattr(exc, "code", None)
-                if code is None:
-                    raise
-                raise JsonRESTError(code, str(exc)) from None
+    def respond(self: Any) -> str:
+        handle = handler()
+        if handle is None:
+            raise JsonRESTError("ValidationException", missing)
+        params = json.loads(self.body or "{}")
+        try:
+            return json.dumps(handle(name, params))
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            if code is None:
+                raise
+            raise JsonRESTError(code, str(exc)) from None
 
-        return respond
+    return respond
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _patch_codepipeline() -> None:
+    from moto.codecommit.responses import CodeCommitResponse
+    from moto.codepipeline.responses import CodePipelineResponse
 
     for name in _CODEPIPELINE_OPERATIONS:
-        snake = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-        setattr(CodePipelineResponse, snake, operation(name))
+        operation = _json_operation(name, lambda: _codepipeline, "the sandbox has no pipelines")
+        setattr(CodePipelineResponse, _snake(name), operation)
+    for name in _CODECOMMIT_OPERATIONS:
+        operation = _json_operation(name, lambda: _codecommit, "the sandbox has no repositories")
+        setattr(CodeCommitResponse, _snake(name), operation)
 
 
 # --- Patch 5: JSONata -------------------------------------------------------------------

@@ -258,7 +258,10 @@ class SandboxServer:
     # --- fake CodePipeline ------------------------------------------------------------
 
     def _on_start_run(self, request: Request, name: str) -> Response:
-        run = self.sandbox.codepipeline.start_run(name, _body_json(request))
+        try:
+            run = self.sandbox.codepipeline.start_run(name, _body_json(request))
+        except ValueError as exc:  # a body CodePipeline could not have produced
+            return _json({"error": str(exc)}, 400)
         return _json({"pipelineExecutionId": run.execution_id, "approvalToken": run.token})
 
     def _on_console_decision(self, request: Request, name: str, token: str) -> Response:

@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from sandbox.client import SandboxClient, has_buttons, request_message, wait_for
-from sandbox.fake_slack import block_actions_payload, form_body, signed_request
+from sandbox.fake_slack import (
+    block_actions_payload,
+    form_body,
+    signed_request,
+    view_submission_payload,
+)
 from sandbox.server import SandboxServer, post_interaction
 
 TESTS = Path(__file__).parent
@@ -127,6 +132,37 @@ class Gate:
         status, _ = self.post_interaction(self.click_payload(message, user, action), **kwargs)
         return status
 
+    def opened_view(self, approval_id: str, user: str) -> dict[str, Any]:
+        """The newest modal the gate opened for `user` about this approval."""
+
+        def probe() -> dict[str, Any] | None:
+            views = [
+                v
+                for v in self.server.sandbox.slack.views()
+                if v["view"].get("private_metadata") == approval_id
+                and v.get("user") in (user, None)
+            ]
+            return views[-1] if views else None
+
+        return wait_for(probe, what="the modal to open")
+
+    def submit_view(self, view: dict[str, Any], user: str, reason: str | None) -> tuple[int, str]:
+        """Submit a modal as `user` typing `reason` (None leaves it empty)."""
+        payload = view_submission_payload(
+            self.server.sandbox.slack,
+            view_id=view["id"],
+            user_id=user,
+            values={"reason": {"reason": reason}} if reason is not None else {},
+        )
+        return self.post_interaction(payload)
+
+    def reject(self, message: dict[str, Any], user: str, reason: str) -> int:
+        """Click Reject, then say why in the modal that opens, as a person would."""
+        assert self.click(message, user, "reject") == 200
+        approval_id = button_value(message)
+        status, _ = self.submit_view(self.opened_view(approval_id, user), user, reason)
+        return status
+
     # --- the workflow -----------------------------------------------------------------
 
     def execution_for(self, approval_id: str) -> dict[str, Any]:
@@ -160,6 +196,14 @@ class Gate:
         return "\n".join(self.server.sandbox.logs.lines)
 
 
+def button_value(message: dict[str, Any]) -> str:
+    """The approval id a request message's buttons carry."""
+    for block in message["blocks"]:
+        if block["type"] == "actions":
+            return str(block["elements"][0]["value"])
+    raise ValueError("the message has no buttons")
+
+
 def start_sandbox(policy: Path, fixture: dict[str, Any] | None = SLACK_FIXTURE) -> SandboxServer:
     return SandboxServer(policy_file=policy, port=0, slack_fixture=fixture).start()
 
@@ -168,10 +212,11 @@ def start_sandbox(policy: Path, fixture: dict[str, Any] | None = SLACK_FIXTURE) 
 def sandbox_server(request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
     """One sandbox per test module (moto's patches are process-wide: one at a time).
 
-    A module may set SANDBOX_POLICY to run with another policy.
+    A module may set SANDBOX_POLICY and SLACK_FIXTURE to run with another policy or
+    workspace.
     """
     policy = getattr(request.module, "SANDBOX_POLICY", POLICIES / "standard.yaml")
-    server = start_sandbox(policy)
+    server = start_sandbox(policy, getattr(request.module, "SLACK_FIXTURE", SLACK_FIXTURE))
     try:
         yield server
     finally:

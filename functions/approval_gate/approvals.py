@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
+from approval_gate.authors import ChangeAuthors
 from approval_gate.clock import Clock, iso, utc_now
 from approval_gate.messages import (
     closed_blocks,
@@ -116,6 +119,7 @@ def start(
     sfn: Any,
     state_machine_arn: str,
     clock: Clock,
+    find_authors: Callable[[str | None], ChangeAuthors] | None = None,
 ) -> Started:
     """Record the request and start its workflow, exactly once per request.
 
@@ -138,6 +142,7 @@ def start(
                 extra={"error": exc.response.get("Error", {}).get("Code")},
             )
             execution_id = None
+        authors = find_authors(execution_id) if find_authors else ChangeAuthors()
         approval = Approval(
             approval_id=approval_id,
             pipeline=request.pipeline,
@@ -155,7 +160,16 @@ def start(
             custom_data=request.custom_data,
             external_entity_link=request.external_entity_link,
             console_link=request.console_link,
+            authors=authors.identities,
+            author_users=authors.slack_users,
+            change=authors.change,
         )
+        if approval.deadline_at - requested_at < timedelta(seconds=rules.deadline):
+            LOG.warning(
+                "CodePipeline's own expiry, less deadline_margin, comes before the policy's "
+                "deadline: the gate decides earlier",
+                extra={"approval_id": approval_id, "deadline": iso(approval.deadline_at)},
+            )
         if not store.create(approval):
             duplicate = True
             existing = store.get(approval_id)
@@ -261,7 +275,11 @@ def remind(approval_id: str, *, store: ApprovalStore, slack: Any, clock: Clock) 
         decided = decision(already.approval)
         return {"decided": True, "out_of_time": False, "decision": decided, "heartbeat": 1}
     if approval.channel and approval.message_ts:
-        slack.chat_postMessage(
+        # The reminder is counted already: a failed post is logged, not retried, so a
+        # retry of this step can never count one reminder twice.
+        _post(
+            slack,
+            "reminder",
             channel=approval.channel,
             thread_ts=approval.message_ts,
             text=reminder_text(approval, now),
@@ -292,20 +310,43 @@ def _escalate_if_due(
     approval = replace(approval, escalated=True)
     permalink = None
     if approval.channel and approval.message_ts:
-        permalink = slack.chat_getPermalink(
-            channel=approval.channel, message_ts=approval.message_ts
-        ).get("permalink")
-    if escalation.channel:
-        slack.chat_postMessage(
-            channel=escalation.channel, text=escalation_text(approval, permalink, now)
-        )
+        try:
+            permalink = slack.chat_getPermalink(
+                channel=approval.channel, message_ts=approval.message_ts
+            ).get("permalink")
+        except (SlackApiError, SlackClientError, OSError):
+            permalink = None  # the escalation still goes out, without the link
+    if escalation.channel and not _post(
+        slack,
+        "escalation",
+        channel=escalation.channel,
+        text=escalation_text(approval, permalink, now),
+    ):
+        # Not escalated after all: the next reminder cycle tries again.
+        store.clear_escalated(approval.approval_id)
+        return False
     if approval.channel and approval.message_ts:
-        slack.chat_postMessage(
+        _post(
+            slack,
+            "escalation note",
             channel=approval.channel,
             thread_ts=approval.message_ts,
             text=escalation_note(approval),
         )
     LOG.info("escalated", extra={"approval_id": approval.approval_id})
+    return True
+
+
+def _post(slack: Any, what: str, **message: Any) -> bool:
+    """chat.postMessage; a failure is logged as an error (and alarmed), never raised."""
+    try:
+        slack.chat_postMessage(**message)
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+        LOG.error(
+            f"could not post the {what}", extra={"error": error, "channel": message.get("channel")}
+        )
+        return False
     return True
 
 
@@ -361,7 +402,7 @@ def at_deadline(approval_id: str, *, store: ApprovalStore, clock: Clock) -> dict
             approval = store.decide(
                 approval_id,
                 status=EXPIRED,
-                votes=(),
+                decided_by=(),  # keeps the votes cast short of a quorum, for the audit
                 reason=None,
                 at=clock(),
                 note=f"No decision within {waited}: {verb} by policy",

@@ -21,7 +21,17 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from approval_gate.approvals import decision
 from approval_gate.clock import Clock
-from approval_gate.messages import APPROVE, REJECT, slack_date
+from approval_gate.groups import GroupDirectory, GroupLookupFailed, is_member
+from approval_gate.messages import (
+    APPROVE,
+    APPROVE_VIEW,
+    MAX_REASON,
+    REASON_BLOCK,
+    REJECT,
+    REJECT_VIEW,
+    decision_view,
+    slack_date,
+)
 from approval_gate.store import (
     APPROVED,
     EXPIRED,
@@ -86,6 +96,10 @@ class Click:
     team_id: str | None
     app_id: str | None
     channel: str | None
+    trigger_id: str | None = None
+    #: From a submitted modal: the text typed (None when empty), and that it was asked.
+    reason: str | None = None
+    submitted: bool = False
 
 
 def _field(doc: Any, *path: str) -> Any:
@@ -119,16 +133,30 @@ def parse_interaction(body: bytes) -> dict[str, Any]:
 
 
 def parse_click(payload: dict[str, Any]) -> Click | None:
-    """Our Approve / Reject click in a block_actions payload; None for anything else."""
-    if payload.get("type") != "block_actions":
-        return None
-    actions = payload.get("actions")
-    if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
-        return None
-    action = actions[0]
-    action_id = action.get("action_id")
-    value = action.get("value")
-    if action_id not in (APPROVE, REJECT):
+    """Our Approve / Reject click (block_actions) or the submission of our reason modal
+    (view_submission); None for anything else."""
+    kind = payload.get("type")
+    trigger = payload.get("trigger_id")
+    reason: str | None = None
+    if kind == "block_actions":
+        actions = payload.get("actions")
+        if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
+            return None
+        action_id = actions[0].get("action_id")
+        value = actions[0].get("value")
+        if action_id not in (APPROVE, REJECT):
+            return None
+    elif kind == "view_submission":
+        callback = _field(payload, "view", "callback_id")
+        if callback not in (REJECT_VIEW, APPROVE_VIEW):
+            return None
+        action_id = REJECT if callback == REJECT_VIEW else APPROVE
+        value = _field(payload, "view", "private_metadata")
+        typed = _field(payload, "view", "state", "values", REASON_BLOCK, REASON_BLOCK, "value")
+        if typed is not None and not isinstance(typed, str):
+            raise BadRequest("the reason is not text")
+        reason = typed.strip()[:MAX_REASON] if typed and typed.strip() else None
+    else:
         return None
     if not isinstance(value, str) or not _APPROVAL_ID.fullmatch(value):
         raise BadRequest("the button value is not an approval id")
@@ -147,6 +175,9 @@ def parse_click(payload: dict[str, Any]) -> Click | None:
         team_id=team if isinstance(team, str) else None,
         app_id=app if isinstance(app, str) else None,
         channel=channel if isinstance(channel, str) else None,
+        trigger_id=trigger if isinstance(trigger, str) else None,
+        reason=reason,
+        submitted=kind == "view_submission",
     )
 
 
@@ -198,10 +229,87 @@ UNKNOWN_APPROVAL_TEXT = (
 )
 
 
+SELF_APPROVAL_TEXT = (
+    "You made this change, so you cannot approve it: this policy requires a second person "
+    "(four-eyes). Nothing was recorded. You may still reject it."
+)
+UNKNOWN_AUTHOR_TEXT = (
+    "The author of this change could not be determined, and this policy does not allow "
+    "approval in Slack then (unknown_author: block). Nothing was recorded; reject here, or "
+    "decide in the CodePipeline console."
+)
+REASON_REQUIRED_TEXT = "Say why you reject this deployment: the reason goes to CodePipeline."
+
+
+def group_failure_text(failure: GroupLookupFailed) -> str:
+    return (
+        f"Approval Gate could not check whether you are in <!subteam^{failure.group_id}> "
+        f"(Slack said: {failure.reason}). Nothing was recorded; the request stays open. "
+        "Ask an approver listed by name, or try again later."
+    )
+
+
 @dataclass(frozen=True)
 class ClickResult:
-    outcome: str  # recorded | not_approver | already_decided | unknown
+    #: recorded | vote_recorded | already_voted | already_decided | unknown | not_approver
+    #: | self_approval | unknown_author | group_lookup_failed | modal | reason_required
+    outcome: str
     ephemeral: str | None = None
+    view: dict[str, Any] | None = None  # a modal to open (outcome "modal")
+    approval: Approval | None = None  # the approval as it now stands, when known
+
+
+def may_decide(approval: Approval, user_id: str, groups: GroupDirectory | None) -> bool:
+    """Listed by id, or a member of a listed group (escalation's too, once escalated).
+
+    Raises GroupLookupFailed when membership matters and Slack cannot say: fail closed.
+    """
+    rules = approval.rules
+    if rules.may_decide(user_id, escalated=approval.escalated):
+        return True
+    group_ids = list(rules.approvers.groups)
+    extra = rules.escalation.approvers
+    if approval.escalated and extra is not None:
+        group_ids += [g for g in extra.groups if g not in group_ids]
+    if not group_ids or groups is None:
+        return False
+    return is_member(groups, user_id, tuple(group_ids))
+
+
+def refusal(approval: Approval, click: Click, groups: GroupDirectory | None) -> ClickResult | None:
+    """Why this click may not count, if it may not; None when it may."""
+    if approval.status != PENDING:
+        return ClickResult("already_decided", already_decided_text(approval), approval=approval)
+    try:
+        allowed = may_decide(approval, click.user_id, groups)
+    except GroupLookupFailed as failure:
+        LOG.warning(
+            "could not read an approver group; refused the click (fail closed)",
+            extra={"group": failure.group_id, "reason": failure.reason},
+        )
+        return ClickResult("group_lookup_failed", group_failure_text(failure))
+    if not allowed:
+        LOG.info("refused a click from a non-approver", extra={"approval_id": approval.approval_id})
+        return ClickResult("not_approver", not_an_approver_text(approval))
+    if click.action == APPROVE:
+        rules = approval.rules
+        if not rules.allow_self_approval and click.user_id in approval.author_users:
+            LOG.info("refused a self-approval", extra={"approval_id": approval.approval_id})
+            return ClickResult("self_approval", SELF_APPROVAL_TEXT)
+        if not approval.authors and rules.unknown_author == "block":
+            return ClickResult("unknown_author", UNKNOWN_AUTHOR_TEXT)
+    if any(v.user_id == click.user_id for v in approval.votes):
+        return ClickResult("already_voted", already_voted_text(approval))
+    return None
+
+
+def needs_modal(approval: Approval, click: Click) -> bool:
+    rules = approval.rules
+    if click.submitted:
+        return False
+    if click.action == REJECT:
+        return rules.require_reason_on_reject
+    return rules.ask_comment_on_approve
 
 
 def record_click(
@@ -210,22 +318,33 @@ def record_click(
     store: ApprovalStore,
     sfn: Any,
     clock: Clock,
+    groups: GroupDirectory | None = None,
 ) -> ClickResult:
-    """Authorize the clicker and record the decision exactly once; then resume the workflow."""
+    """Authorize the clicker and record the vote exactly once; decide when the policy
+    says so, and resume the workflow. A click that needs a reason first answers with
+    the modal to open."""
     approval = store.get(click.approval_id)
     if approval is None:
         return ClickResult("unknown", UNKNOWN_APPROVAL_TEXT)
-    if approval.status != PENDING:
-        return ClickResult("already_decided", already_decided_text(approval))
-    if not approval.rules.may_decide(click.user_id, escalated=approval.escalated):
-        LOG.info("refused a click from a non-approver", extra={"approval_id": approval.approval_id})
-        return ClickResult("not_approver", not_an_approver_text(approval))
+    refused = refusal(approval, click, groups)
+    if refused is not None:
+        return refused
+    if needs_modal(approval, click):
+        return ClickResult("modal", view=decision_view(approval, click.action))
+    if (
+        click.submitted
+        and click.action == REJECT
+        and approval.rules.require_reason_on_reject
+        and not click.reason
+    ):
+        return ClickResult("reason_required", REASON_REQUIRED_TEXT)
     now = clock()
     vote = Vote(
         user_id=click.user_id,
         name=click.user_name,
         vote="approve" if click.action == APPROVE else "reject",
         at=now,
+        reason=click.reason,
     )
     try:
         voted = store.add_vote(click.approval_id, vote)
@@ -237,7 +356,7 @@ def record_click(
     needed = voted.rules.required_approvals
     if vote.vote == "approve" and len(approving) < needed:
         LOG.info("recorded a vote", extra={"approval_id": voted.approval_id})
-        return ClickResult("vote_recorded", tally_text(voted))
+        return ClickResult("vote_recorded", tally_text(voted), approval=voted)
     # One rejection rejects; enough distinct approvals approve.
     status, deciders = (
         (APPROVED, approving) if vote.vote == "approve" else (REJECTED, (vote.user_id,))
@@ -253,7 +372,7 @@ def record_click(
         "recorded a decision",
         extra={"approval_id": decided.approval_id, "outcome": decided.outcome},
     )
-    return ClickResult("recorded")
+    return ClickResult("recorded", approval=decided)
 
 
 def resume_workflow(approval: Approval, sfn: Any) -> bool:

@@ -16,9 +16,13 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ContextBlock,
     HeaderBlock,
+    InputBlock,
     MarkdownTextObject,
+    PlainTextInputElement,
+    PlainTextObject,
     SectionBlock,
 )
+from slack_sdk.models.views import View
 
 from approval_gate.clock import iso
 from approval_gate.store import (
@@ -32,6 +36,11 @@ from approval_gate.text import cut_at_word, escape_mrkdwn, human_duration
 
 APPROVE = "approve"
 REJECT = "reject"
+#: callback_ids of the modals, and the block (and action) id of their text input.
+REJECT_VIEW = "approval_gate_reject"
+APPROVE_VIEW = "approval_gate_approve"
+REASON_BLOCK = "reason"
+MAX_REASON = 2000
 #: block_id of the actions block, so a click handler can tell our buttons apart.
 ACTIONS_BLOCK = "approval_gate_actions"
 
@@ -128,6 +137,9 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
             )
         )
     )
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=author_line(approval))))
+    if approval.rules.required_approvals > 1:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=tally_line(approval))]))
     if now is not None and (approval.reminders or approval.escalated):
         left = human_duration((approval.deadline_at - now).total_seconds())
         reminders = "1 reminder" if approval.reminders == 1 else f"{approval.reminders} reminders"
@@ -151,6 +163,66 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
         )
     )
     return [block.to_dict() for block in blocks]
+
+
+def author_line(approval: Approval) -> str:
+    """Who made the change, and what four-eyes means for this request."""
+    rules = approval.rules
+    change = f" `{escape_mrkdwn(approval.change)}`" if approval.change else ""
+    if approval.authors:
+        who = ", ".join(
+            [f"<@{user}>" for user in approval.author_users]
+            or [escape_mrkdwn(identity) for identity in approval.authors]
+        )
+        rule = "" if rules.allow_self_approval else " They may not approve it themselves."
+        return f"Change{change} by {who}.{rule}"
+    if rules.unknown_author == "block":
+        return (
+            f"Change{change}: *author unknown*. This policy does not allow approval in Slack "
+            "then (unknown_author: block): reject here, or decide in CodePipeline."
+        )
+    return (
+        f"Change{change}: *author unknown*, so anyone listed may approve it, "
+        "including whoever made it (unknown_author: allow)."
+    )
+
+
+def tally_line(approval: Approval) -> str:
+    approving = [f"<@{v.user_id}>" for v in approval.votes if v.vote == "approve"]
+    needed = approval.rules.required_approvals
+    so_far = ", ".join(approving) if approving else "nobody yet"
+    return f"Approvals: {len(approving)} of {needed} ({so_far})"
+
+
+def decision_view(approval: Approval, action: str) -> dict[str, Any]:
+    """The modal that asks why (Reject) or for an optional comment (Approve)."""
+    rejecting = action == REJECT
+    required = rejecting and approval.rules.require_reason_on_reject
+    view = View(
+        type="modal",
+        callback_id=REJECT_VIEW if rejecting else APPROVE_VIEW,
+        private_metadata=approval.approval_id,
+        title=PlainTextObject(text="Reject deployment" if rejecting else "Approve deployment"),
+        submit=PlainTextObject(text="Reject" if rejecting else "Approve"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f"*{escape_mrkdwn(approval.pipeline)}* / {escape_mrkdwn(approval.stage)}"
+                    f" / {escape_mrkdwn(approval.action)}"
+                )
+            ),
+            InputBlock(
+                block_id=REASON_BLOCK,
+                label=PlainTextObject(text="Why?" if rejecting else "Comment"),
+                optional=not required,
+                element=PlainTextInputElement(
+                    action_id=REASON_BLOCK, multiline=True, max_length=MAX_REASON
+                ),
+            ),
+        ],
+    )
+    return view.to_dict()
 
 
 def reminder_text(approval: Approval, now: datetime) -> str:

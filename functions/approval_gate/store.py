@@ -76,6 +76,10 @@ class Approval:
     reminders: int = 0
     escalated: bool = False
     closed_at: datetime | None = None
+    #: Who made the change (commit author emails, IAM principals) and their Slack users.
+    authors: tuple[str, ...] = ()
+    author_users: tuple[str, ...] = ()
+    change: str | None = None
 
     @property
     def outcome(self) -> str | None:
@@ -121,6 +125,8 @@ def _to_item(approval: Approval, retention_days: int) -> dict[str, Any]:
         "votes": {},
         "reminders": approval.reminders,
         "escalated": approval.escalated,
+        "authors": list(approval.authors),
+        "author_users": list(approval.author_users),
         # DynamoDB TTL: the item goes RetentionDays after the request.
         "expire_at": int((approval.requested_at + timedelta(days=retention_days)).timestamp()),
     }
@@ -129,6 +135,7 @@ def _to_item(approval: Approval, retention_days: int) -> dict[str, Any]:
         "custom_data": approval.custom_data,
         "external_entity_link": approval.external_entity_link,
         "console_link": approval.console_link,
+        "change": approval.change,
     }
     plain.update({k: v for k, v in optional.items() if v is not None})
     return {k: _serializer.serialize(v) for k, v in plain.items()}
@@ -177,6 +184,9 @@ def _from_item(item: dict[str, Any]) -> Approval:
         reminders=int(data.get("reminders", 0)),
         escalated=bool(data.get("escalated", False)),
         closed_at=when("closed_at"),
+        authors=tuple(data.get("authors", ())),
+        author_users=tuple(data.get("author_users", ())),
+        change=data.get("change"),
     )
 
 
@@ -353,6 +363,10 @@ class ApprovalStore:
         except AlreadyDecided:
             return False
         return True
+
+    def clear_escalated(self, approval_id: str) -> None:
+        """Undo mark_escalated when the escalation could not be posted."""
+        self._update(approval_id, "SET escalated = :no", None, no=False)
 
     def close(
         self, approval_id: str, *, at: datetime, status: str | None = None, note: str | None = None

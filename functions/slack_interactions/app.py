@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
 from approval_gate.clock import utc_now
+from approval_gate.groups import GroupDirectory
 from approval_gate.interactions import (
     BadRequest,
+    Click,
+    ClickResult,
     http_request,
     parse_click,
     parse_interaction,
     record_click,
     tell,
 )
+from approval_gate.messages import REASON_BLOCK, request_blocks, request_text
 from approval_gate.runtime import SlackAccess
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
 from approval_gate.slack import signature_is_valid
 from approval_gate.store import ApprovalStore
+from slack_sdk.errors import SlackApiError
 
 SETTINGS = Settings.from_env()
 logger = make_logger()
 STORE = ApprovalStore(SETTINGS.table_name, boto3.client("dynamodb"), SETTINGS.retention_days)
 SFN = boto3.client("stepfunctions")
 SLACK = SlackAccess(SETTINGS, boto3.client("secretsmanager"))
+_groups: GroupDirectory | None = None
+
+
+def _json_response(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+    }
 
 
 def _response(status: int, text: str = "") -> dict[str, Any]:
@@ -65,8 +80,50 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         logger.warning("rejected an interaction from another workspace or app")
         return _response(403, "wrong workspace or app")
     logger.append_keys(approval_id=click.approval_id)
-    result = record_click(click, store=STORE, sfn=SFN, clock=utc_now)
-    if result.ephemeral:
-        tell(SLACK.client(credentials), click, result.ephemeral)
+    slack = SLACK.client(credentials)
+    result = record_click(click, store=STORE, sfn=SFN, clock=utc_now, groups=groups(slack))
     logger.info("handled a click", extra={"result": result.outcome, "user": click.user_id})
+    return answer(result, click, slack)
+
+
+def groups(slack: Any) -> GroupDirectory:
+    """User-group membership, cached per container for as long as the client lives."""
+    global _groups
+    if _groups is None or _groups.slack is not slack:
+        _groups = GroupDirectory(slack)
+    return _groups
+
+
+def answer(result: ClickResult, click: Click, slack: Any) -> dict[str, Any]:
+    """What the clicker sees: a modal, an ephemeral word, or errors inside the modal."""
+    if result.outcome == "modal" and result.view is not None:
+        try:
+            slack.views_open(trigger_id=click.trigger_id, view=result.view)
+        except SlackApiError as exc:
+            logger.warning("could not open the modal", extra={"error": exc.response.get("error")})
+            tell(slack, click, "The form could not open in time: please click again.")
+        return _response(200)
+    if result.outcome == "vote_recorded" and result.approval is not None:
+        show_tally(slack, result.approval)
+    if click.submitted:
+        if result.outcome == "recorded" or not result.ephemeral:
+            return _response(200)  # closes the modal
+        errors = {"response_action": "errors", "errors": {REASON_BLOCK: result.ephemeral[:150]}}
+        return _json_response(errors)
+    if result.ephemeral:
+        tell(slack, click, result.ephemeral)
     return _response(200)
+
+
+def show_tally(slack: Any, approval: Any) -> None:
+    if not (approval.channel and approval.message_ts):
+        return
+    try:
+        slack.chat_update(
+            channel=approval.channel,
+            ts=approval.message_ts,
+            text=request_text(approval),
+            blocks=request_blocks(approval, utc_now()),
+        )
+    except SlackApiError as exc:
+        logger.warning("could not update the tally", extra={"error": exc.response.get("error")})

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import boto3
 from approval_gate.approvals import start
+from approval_gate.authors import ChangeAuthors, change_authors
 from approval_gate.clock import utc_now
 from approval_gate.policy import Policy, PolicyError, load_policy_file
 from approval_gate.request import InvalidNotification, parse_approval_message, sns_messages
+from approval_gate.runtime import SlackAccess
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
 from approval_gate.store import ApprovalStore
@@ -17,7 +20,9 @@ SETTINGS = Settings.from_env()
 logger = make_logger()
 STORE = ApprovalStore(SETTINGS.table_name, boto3.client("dynamodb"), SETTINGS.retention_days)
 CODEPIPELINE = boto3.client("codepipeline")
+CODECOMMIT = boto3.client("codecommit")
 SFN = boto3.client("stepfunctions")
+SLACK = SlackAccess(SETTINGS, boto3.client("secretsmanager"))
 _policy: Policy | None = None
 
 
@@ -27,6 +32,18 @@ def policy() -> Policy:
     if _policy is None:
         _policy = load_policy_file(SETTINGS.policy_file)
     return _policy
+
+
+def authors_of(pipeline: str, execution_id: str | None) -> ChangeAuthors:
+    """Who made the change (for four-eyes); unknown rather than an error when not found."""
+    return change_authors(
+        codepipeline=CODEPIPELINE,
+        codecommit=CODECOMMIT,
+        slack=SLACK.client(),
+        people=policy().people,
+        pipeline=pipeline,
+        execution_id=execution_id,
+    )
 
 
 @logger.inject_lambda_context
@@ -59,6 +76,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
                 sfn=SFN,
                 state_machine_arn=SETTINGS.state_machine_arn,
                 clock=utc_now,
+                find_authors=partial(authors_of, request.pipeline),
             )
         except PolicyError as exc:
             # A broken policy must not silently drop requests: fail so SNS retries and

@@ -20,7 +20,13 @@ from slack_sdk.webhook import WebhookClient
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from sandbox.fake_slack import FakeSlack, block_actions_payload, form_body, signed_request
+from sandbox.fake_slack import (
+    FakeSlack,
+    block_actions_payload,
+    form_body,
+    signed_request,
+    view_submission_payload,
+)
 
 TOKEN = "xoxb-test-token-123"
 START = 1_700_000_000.25
@@ -490,6 +496,124 @@ def test_views_open_rejects_expired_and_unknown_triggers(sb: Sandbox) -> None:
         f"Bearer {TOKEN}",
     )
     assert (status, body["ok"]) == (200, True)
+
+
+REASON_MODAL: dict[str, Any] = {
+    "type": "modal",
+    "callback_id": "reject_reason",
+    "private_metadata": '{"approval_id": "a-1"}',
+    "title": {"type": "plain_text", "text": "Reject deploy"},
+    "submit": {"type": "plain_text", "text": "Reject"},
+    "close": {"type": "plain_text", "text": "Cancel"},
+    "blocks": [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "Rejecting *web*"}},
+        {
+            "type": "input",
+            "block_id": "reason",
+            "label": {"type": "plain_text", "text": "Why?"},
+            "element": {"type": "plain_text_input", "action_id": "reason", "multiline": True},
+        },
+        {
+            "type": "input",
+            "block_id": "ticket",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Ticket"},
+            "element": {"type": "plain_text_input", "action_id": "ticket"},
+        },
+        {
+            "type": "input",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Note"},
+            "element": {"type": "plain_text_input"},
+        },
+    ],
+}
+
+
+def _opened(sb: Sandbox, user: str = "U0BOB") -> str:
+    clicked = _clicked(sb, user)
+    return str(
+        sb.client().views_open(trigger_id=clicked["trigger_id"], view=REASON_MODAL)["view"]["id"]
+    )
+
+
+def test_view_submission_payload_carries_the_typed_values(sb: Sandbox) -> None:
+    view_id = _opened(sb)
+    [listed] = sb.fake.views()
+    assert listed["closed"] is False
+    # Slack names the input block (and element) the app left unnamed
+    unnamed = listed["view"]["blocks"][3]
+    note_block, note_action = unnamed["block_id"], unnamed["element"]["action_id"]
+    assert note_block and note_action and "block_id" not in listed["view"]["blocks"][0]
+
+    payload = view_submission_payload(
+        sb.fake,
+        view_id=view_id,
+        user_id="U0BOB",
+        values={"reason": {"reason": "canary is red\nsee dashboard"}, "ticket": {"ticket": ""}},
+    )
+
+    assert payload["type"] == "view_submission"
+    assert payload["team"] == {"id": "T0SANDBOX", "domain": "sandbox"}
+    assert payload["user"] == {
+        "id": "U0BOB",
+        "username": "bob",
+        "name": "bob",
+        "team_id": "T0SANDBOX",
+    }
+    assert payload["api_app_id"] == "A0SANDBOX"
+    assert payload["token"] == "legacy-verification-token"
+    assert payload["response_urls"] == [] and payload["enterprise"] is None
+    assert payload["is_enterprise_install"] is False
+    view = payload["view"]
+    assert view["id"] == view_id and view["type"] == "modal" and view["team_id"] == "T0SANDBOX"
+    assert view["callback_id"] == "reject_reason"
+    assert view["private_metadata"] == '{"approval_id": "a-1"}'
+    assert view["title"] == REASON_MODAL["title"] and view["submit"] == REASON_MODAL["submit"]
+    assert view["close"] == REASON_MODAL["close"] and view["previous_view_id"] is None
+    assert view["root_view_id"] == view_id and view["app_id"] == "A0SANDBOX"
+    assert view["bot_id"] == "B0GATEBOT" and view["app_installed_team_id"] == "T0SANDBOX"
+    assert view["external_id"] == "" and view["hash"] == listed["view"]["hash"]
+    assert view["blocks"] == listed["view"]["blocks"]
+    assert view["state"] == {
+        "values": {
+            "reason": {
+                "reason": {"type": "plain_text_input", "value": "canary is red\nsee dashboard"}
+            },
+            "ticket": {"ticket": {"type": "plain_text_input", "value": None}},
+            note_block: {note_action: {"type": "plain_text_input", "value": None}},
+        }
+    }
+    # the payload's trigger_id is fresh: it opens another modal, once
+    assert payload["trigger_id"] != listed["trigger_id"]
+    assert sb.client().views_open(trigger_id=payload["trigger_id"], view=MODAL)["ok"] is True
+    # and the payload travels as Slack sends it
+    assert json.loads(parse_qs(form_body(payload).decode())["payload"][0]) == payload
+
+
+def test_view_submission_payload_refuses_unknown_closed_and_foreign_views(sb: Sandbox) -> None:
+    with pytest.raises(ValueError, match="no view"):
+        view_submission_payload(sb.fake, view_id="V404", user_id="U0BOB", values={})
+    view_id = _opened(sb)
+    wrong: list[Any] = [
+        {"nope": {"reason": "x"}},  # no such block
+        {"reason": {"other": "x"}},  # no such element
+        {"reason": "x"},  # not block -> action -> text
+        {"reason": {"reason": 42}},  # not text
+    ]
+    for values in wrong:
+        with pytest.raises(ValueError):
+            view_submission_payload(sb.fake, view_id=view_id, user_id="U0BOB", values=values)
+    with pytest.raises(ValueError, match="opened for U0BOB"):
+        view_submission_payload(sb.fake, view_id=view_id, user_id="U0ALICE", values={})
+    # an empty answer (no response_action) closes the modal; it cannot be submitted again
+    sb.fake.close_view(view_id)
+    sb.fake.close_view(view_id)  # closing twice is harmless
+    assert sb.fake.views()[0]["closed"] is True
+    with pytest.raises(ValueError, match="closed"):
+        view_submission_payload(sb.fake, view_id=view_id, user_id="U0BOB", values={})
+    with pytest.raises(ValueError):
+        sb.fake.close_view("V404")
 
 
 # ---------------------------------------------------------------------- response_url

@@ -31,6 +31,7 @@ def aws() -> Iterator[None]:
         yield
     patches.set_lambda_invoker(None)
     patches.set_codepipeline(None)
+    patches.set_codecommit(None)
 
 
 def client(service: str):
@@ -176,6 +177,49 @@ def test_patch_4_codepipeline_reads_reach_the_fake(aws):
     state = client("codepipeline").get_pipeline_state(name="web")
 
     assert state["pipelineName"] == "web"
+
+
+def test_patch_4_codecommit_get_commit_reaches_the_fake_with_its_error_codes(aws):
+    received = []
+
+    def codecommit(operation, params):
+        received.append((operation, params))
+        if params["repositoryName"] != "web-repo":
+            error = Exception("no such repository")
+            error.code = "RepositoryDoesNotExistException"  # type: ignore[attr-defined]
+            raise error
+        if params["commitId"] != "c" * 40:
+            error = Exception("no such commit")
+            error.code = "CommitDoesNotExistException"  # type: ignore[attr-defined]
+            raise error
+        person = {"name": "Alice", "email": "alice@example.com", "date": "1700000000 +0000"}
+        return {
+            "commit": {
+                "commitId": params["commitId"],
+                "treeId": "t" * 40,
+                "parents": [],
+                "message": "Ship it",
+                "author": person,
+                "committer": person,
+            }
+        }
+
+    codecommit_client = client("codecommit")
+    with pytest.raises(ClientError) as unset:
+        codecommit_client.get_commit(repositoryName="web-repo", commitId="c" * 40)
+    assert unset.value.response["Error"]["Code"] == "ValidationException"
+
+    patches.set_codecommit(codecommit)
+    found = codecommit_client.get_commit(repositoryName="web-repo", commitId="c" * 40)
+
+    assert received[-1] == ("GetCommit", {"repositoryName": "web-repo", "commitId": "c" * 40})
+    assert found["commit"]["author"]["email"] == "alice@example.com"
+    assert found["commit"]["message"] == "Ship it"
+    with pytest.raises(codecommit_client.exceptions.CommitDoesNotExistException):
+        codecommit_client.get_commit(repositoryName="web-repo", commitId="0" * 40)
+    with pytest.raises(ClientError) as missing:
+        codecommit_client.get_commit(repositoryName="api-repo", commitId="c" * 40)
+    assert missing.value.response["Error"]["Code"] == "RepositoryDoesNotExistException"
 
 
 def test_patch_5_jsonata_evaluates_with_quotes_and_newlines_in_values(aws):

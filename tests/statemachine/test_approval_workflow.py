@@ -50,11 +50,13 @@ def test_an_approver_clicks_approve_and_codepipeline_hears_approved(gate):
 def test_an_approver_clicks_reject_and_the_deploy_stops(gate):
     run, approval, message = gate.open_approval()
 
-    assert gate.click(message, "U0BOB", "reject") == 200
+    assert gate.reject(message, "U0BOB", "The canary's error rate doubled.") == 200
 
     result = gate.wait_result(run["approvalToken"])
     assert result["result"]["status"] == "Rejected"
-    assert result["result"]["summary"].startswith("Rejected in Slack by bob (U0BOB)")
+    assert result["result"]["summary"] == (
+        "Rejected in Slack by bob (U0BOB): The canary's error rate doubled."
+    )
     assert "Rejected" in gate.wait_closed(message)["text"]
     assert (
         json.loads(gate.wait_execution(approval["approval_id"])["output"])["outcome"] == "rejected"

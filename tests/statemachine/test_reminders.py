@@ -128,7 +128,7 @@ def test_a_click_after_a_reminder_uses_the_fresh_task_token(gate):
     first, second = wait_for(task_tokens, timeout=10, what="a second ask")[:2]
     assert first != second
 
-    assert gate.click(message, "U0ALICE", "reject") == 200
+    assert gate.reject(message, "U0ALICE", "not today") == 200
 
     assert gate.wait_result(run["approvalToken"])["result"]["status"] == "Rejected"
     gate.wait_execution(approval["approval_id"])

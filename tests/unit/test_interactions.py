@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -178,6 +179,7 @@ def test_the_sample_click_parses() -> None:
         team_id="T0SANDBOX",
         app_id="A0SANDBOX",
         channel="C0DEPLOYS",
+        trigger_id="9876543210123.1234567890123.0a1b2c3d4e5f60718293a4b5c6d7e8f9",
     )
 
 
@@ -274,11 +276,13 @@ def test_an_approvers_click_is_recorded_and_resumes_the_workflow_once(
 def test_a_reject_click_is_recorded_as_a_rejection(asked: ApprovalStore) -> None:
     sfn = RecordingSfn()
 
-    record_click(click("reject", "U0BOB", "bob"), store=asked, sfn=sfn, clock=clock_at(CLICKED_AT))
+    reject = replace(click("reject", "U0BOB", "bob"), submitted=True, reason="canary is red")
+
+    record_click(reject, store=asked, sfn=sfn, clock=clock_at(CLICKED_AT))
 
     output = json.loads(sfn.task_successes[0]["output"])
     assert (output["outcome"], output["status"]) == ("rejected", "Rejected")
-    assert output["summary"] == "Rejected in Slack by bob (U0BOB)"
+    assert output["summary"] == "Rejected in Slack by bob (U0BOB): canary is red"
     stored = asked.get(SAMPLE_APPROVAL_ID)
     assert stored is not None
     assert stored.status == REJECTED

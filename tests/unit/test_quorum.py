@@ -23,7 +23,10 @@ NOW = clock_at(FIXED + timedelta(minutes=5))
 
 
 def _click(user: str, action: str = "approve") -> Click:
+    """A click; a Reject comes as the submitted reason modal (reasons are required)."""
     return Click(
+        reason="not now" if action == "reject" else None,
+        submitted=action == "reject",
         action=action,
         approval_id=APPROVAL_ID,
         user_id=user,

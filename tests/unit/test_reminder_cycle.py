@@ -141,3 +141,48 @@ def test_a_decision_recorded_but_not_delivered_is_handed_on(store):
     assert result["decision"]["status"] == "Approved"
     assert "bob (U0BOB)" in result["decision"]["summary"]
     assert slack.calls == []
+
+
+class FailingChannel(RecordingSlack):
+    """Slack refuses posts to one channel (the bot was not invited there)."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__()
+        self.failing = channel
+
+    def chat_postMessage(self, **kwargs):
+        if kwargs["channel"] == self.failing:
+            from slack_sdk.errors import SlackApiError
+
+            raise SlackApiError("not in channel", {"ok": False, "error": "not_in_channel"})
+        return super().chat_postMessage(**kwargs)
+
+
+def test_an_escalation_that_cannot_be_posted_is_tried_again_next_cycle(store):
+    _open(store, escalate_after_reminders=1, escalation=Escalation(channel="C0ONCALL"))
+    failing = FailingChannel("C0ONCALL")
+
+    first = remind(
+        APPROVAL_ID, store=store, slack=failing, clock=clock_at(FIXED + timedelta(minutes=1))
+    )
+
+    assert first["escalated"] is False and first["reminders"] == 1
+    assert store.get(APPROVAL_ID).escalated is False
+    working = RecordingSlack()
+    second = remind(
+        APPROVAL_ID, store=store, slack=working, clock=clock_at(FIXED + timedelta(minutes=2))
+    )
+    assert second["escalated"] is True and second["reminders"] == 2
+    assert any(kw["channel"] == "C0ONCALL" for _, kw in working.calls)
+
+
+def test_votes_short_of_the_quorum_survive_the_deadline(store):
+    from approval_gate.approvals import at_deadline
+
+    _open(store, required_approvals=2)
+    store.add_vote(APPROVAL_ID, Vote("U0ALICE", "alice", "approve", FIXED))
+
+    decision = at_deadline(APPROVAL_ID, store=store, clock=clock_at(FIXED + timedelta(hours=1)))
+
+    assert decision["outcome"] == "expired"
+    assert [v.user_id for v in store.get(APPROVAL_ID).votes] == ["U0ALICE"]

@@ -1,0 +1,122 @@
+"""Who made the change a pipeline run deploys, for four-eyes.
+
+CodePipeline's artifact revisions carry no author. Where the platform really has one:
+the commit's author for a CodeCommit source (`codecommit:GetCommit`), and the IAM
+principal of a run a person started (`GetPipelineExecution`'s trigger). Each is mapped to
+a Slack user through the policy's `people` map, else by email (`users.lookupByEmail`).
+Anything that cannot be found leaves the author unknown; the policy's `unknown_author`
+then decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+LOG = logging.getLogger("approval-gate")
+
+_CODECOMMIT_URL = re.compile(
+    r"/(?:repositories|repository)/([A-Za-z0-9._-]{1,100})/commit/([0-9a-f]{7,40})"
+)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class ChangeAuthors:
+    identities: tuple[str, ...] = ()  # commit author emails and IAM principal ARNs
+    slack_users: tuple[str, ...] = ()  # the Slack users they map to
+    change: str | None = None  # "9f2c1e7 Add the new checkout flow", for the message
+
+    @property
+    def known(self) -> bool:
+        return bool(self.identities)
+
+
+def _session_email(arn: str) -> str | None:
+    """The session name of an assumed-role ARN when it is an email (SSO users' usually is)."""
+    if ":assumed-role/" not in arn:
+        return None
+    session = arn.rsplit("/", 1)[-1]
+    return session if _EMAIL.match(session) else None
+
+
+def find_identities(
+    codepipeline: Any, codecommit: Any, pipeline: str, execution_id: str
+) -> tuple[list[str], str | None]:
+    """(author identities, change description) of a pipeline execution; ([], None) if unknown."""
+    execution = codepipeline.get_pipeline_execution(
+        pipelineName=pipeline, pipelineExecutionId=execution_id
+    )["pipelineExecution"]
+    identities: list[str] = []
+    change = None
+    for revision in execution.get("artifactRevisions") or []:
+        commit_id = str(revision.get("revisionId") or "")
+        summary = str(revision.get("revisionSummary") or "")
+        if commit_id:
+            change = f"{commit_id[:7]} {summary}".strip()[:200]
+        found = _CODECOMMIT_URL.search(str(revision.get("revisionUrl") or ""))
+        if found:
+            commit = codecommit.get_commit(repositoryName=found.group(1), commitId=found.group(2))
+            email = (((commit.get("commit") or {}).get("author")) or {}).get("email")
+            if email:
+                identities.append(str(email))
+        break  # the first source revision is the change being deployed
+    trigger = execution.get("trigger") or {}
+    detail = str(trigger.get("triggerDetail") or "")
+    if trigger.get("triggerType") == "StartPipelineExecution" and detail.startswith("arn:"):
+        identities.append(detail)
+    return identities, change
+
+
+def slack_user_for(identity: str, people: dict[str, str], slack: Any) -> str | None:
+    """The Slack user of an email or IAM principal ARN: the policy's map, else by email."""
+    lowered = {key.lower(): value for key, value in people.items()}
+    if identity.lower() in lowered:
+        return lowered[identity.lower()]
+    email = _session_email(identity) if identity.startswith("arn:") else identity
+    if email is None or not _EMAIL.match(email):
+        return None
+    if email.lower() in lowered:
+        return lowered[email.lower()]
+    try:
+        response = slack.users_lookupByEmail(email=email)
+    except SlackApiError:
+        return None  # users_not_found, or missing users:read.email
+    user = response.get("user") or {}
+    return str(user["id"]) if user.get("id") else None
+
+
+def change_authors(
+    *,
+    codepipeline: Any,
+    codecommit: Any,
+    slack: Any,
+    people: dict[str, str],
+    pipeline: str,
+    execution_id: str | None,
+) -> ChangeAuthors:
+    """Everything known about who made the change; an unknown author is not an error."""
+    if not execution_id:
+        return ChangeAuthors()
+    try:
+        identities, change = find_identities(codepipeline, codecommit, pipeline, execution_id)
+    except (ClientError, BotoCoreError) as exc:
+        LOG.warning("could not find the change's author", extra={"error": type(exc).__name__})
+        return ChangeAuthors()
+    users: list[str] = []
+    for identity in identities:
+        try:
+            user = slack_user_for(identity, people, slack)
+        except (SlackClientError, OSError) as exc:
+            LOG.warning(
+                "could not look the author up in Slack", extra={"error": type(exc).__name__}
+            )
+            user = None
+        if user and user not in users:
+            users.append(user)
+    return ChangeAuthors(tuple(identities), tuple(users), change)

@@ -1,0 +1,66 @@
+"""Slack user-group membership, for approvers named by group.
+
+Membership comes from `usergroups.users.list`, cached briefly per Lambda container. When
+Slack cannot answer (an error, `plan_upgrade_required` on a free workspace, a timeout),
+the lookup fails closed: nobody is let in on a group whose members are unknown.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+#: Seconds a group's members are trusted before Slack is asked again.
+GROUP_CACHE_SECONDS = 60
+
+
+class GroupLookupFailed(Exception):
+    """Slack did not say who is in a group; the message says why, without secrets."""
+
+    def __init__(self, group_id: str, reason: str) -> None:
+        super().__init__(f"could not read the members of {group_id}: {reason}")
+        self.group_id = group_id
+        self.reason = reason
+
+
+class GroupDirectory:
+    def __init__(
+        self,
+        slack: Any,
+        ttl: float = GROUP_CACHE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.slack = slack
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def members(self, group_id: str) -> frozenset[str]:
+        now = self._monotonic()
+        cached = self._cache.get(group_id)
+        if cached and now - cached[0] < self._ttl:
+            return cached[1]
+        try:
+            response = self.slack.usergroups_users_list(usergroup=group_id)
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            raise GroupLookupFailed(
+                group_id, str(error or "Slack answered with an error")
+            ) from None
+        except (SlackClientError, OSError) as exc:
+            raise GroupLookupFailed(
+                group_id, f"Slack did not answer ({type(exc).__name__})"
+            ) from None
+        users = frozenset(str(u) for u in response.get("users") or [])
+        self._cache[group_id] = (now, users)
+        return users
+
+
+def is_member(directory: GroupDirectory, user_id: str, groups: tuple[str, ...]) -> bool:
+    """True if the user is in any of the groups. Raises GroupLookupFailed when a group
+    that could matter cannot be read (fail closed): groups are tried in order and the
+    first failure stops the check unless an earlier group already answered yes."""
+    return any(user_id in directory.members(group) for group in groups)

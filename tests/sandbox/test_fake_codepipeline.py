@@ -1,0 +1,395 @@
+"""The fake CodePipeline and its CodeCommit-style source (sandbox/fake_codepipeline.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from sandbox import patches
+from sandbox.fake_codepipeline import CodePipelineError, FakeAwsError, FakeCodePipeline
+
+REGION = "eu-west-1"
+ACCOUNT = "111122223333"
+START = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+COMMIT = "9f2c1e7a5b3d4c6e8f0a1b2c3d4e5f6a7b8c9d0e"
+PERSON = "arn:aws:iam::111122223333:user/jane"
+HEX40 = re.compile(r"^[0-9a-f]{40}$")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture
+def published() -> list[dict[str, Any]]:
+    return []
+
+
+@pytest.fixture
+def fake(published: list[dict[str, Any]]) -> FakeCodePipeline:
+    return FakeCodePipeline(
+        region=REGION,
+        account=ACCOUNT,
+        publish=lambda message: published.append(json.loads(message)),
+        clock=Clock(),
+    )
+
+
+def _error(call: Any) -> str:
+    with pytest.raises(FakeAwsError) as caught:
+        call()
+    return caught.value.code
+
+
+def _execution(fake: FakeCodePipeline, pipeline: str, execution_id: str) -> dict[str, Any]:
+    answer = fake.call(
+        "GetPipelineExecution", {"pipelineName": pipeline, "pipelineExecutionId": execution_id}
+    )
+    execution: dict[str, Any] = answer["pipelineExecution"]
+    return execution
+
+
+def _approve(fake: FakeCodePipeline, pipeline: str, token: str, **result: Any) -> dict[str, Any]:
+    return fake.call(
+        "PutApprovalResult",
+        {
+            "pipelineName": pipeline,
+            "stageName": "Approval",
+            "actionName": "Approve",
+            "token": token,
+            "result": result or {"status": "Approved", "summary": "ok"},
+        },
+    )
+
+
+# ---------------------------------------------------------------------- runs
+
+
+def test_a_run_notifies_as_codepipeline_does(
+    fake: FakeCodePipeline, published: list[dict[str, Any]]
+) -> None:
+    run = fake.start_run(
+        "web",
+        {
+            "customData": "Release 2.4",
+            "externalEntityLink": "https://example.com/r/2.4",
+            "expires": "2024-05-08T09:30Z",
+        },
+    )
+    [note] = published
+    assert note["region"] == REGION
+    assert note["consoleLink"].endswith("#/view/web")
+    approval = note["approval"]
+    assert approval["pipelineName"] == "web" and approval["token"] == run.token
+    assert (approval["stageName"], approval["actionName"]) == ("Approval", "Approve")
+    assert approval["expires"] == "2024-05-08T09:30Z"
+    assert approval["customData"] == "Release 2.4"
+    assert approval["externalEntityLink"] == "https://example.com/r/2.4"
+    assert approval["approvalReviewLink"].endswith(f"/Approval/Approve/approve/{run.token}")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"commit": "abc"},
+        {"author": 42},
+        {"triggered_by": ["arn"]},
+        {"commit": {"id": 7}},
+        {"expires": "next tuesday"},
+    ],
+)
+def test_a_run_body_codepipeline_could_not_produce_is_refused(
+    fake: FakeCodePipeline, body: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError):
+        fake.start_run("web", body)
+    assert fake.runs() == []
+
+
+# ---------------------------------------------------------------------- revisions and triggers
+
+
+def test_a_commit_by_an_author_is_a_codecommit_revision(fake: FakeCodePipeline) -> None:
+    run = fake.start_run(
+        "web",
+        {"author": "jane.doe@example.com", "commit": {"id": COMMIT, "message": "Add checkout"}},
+    )
+
+    execution = _execution(fake, "web", run.execution_id)
+
+    assert execution["pipelineExecutionId"] == run.execution_id
+    assert execution["status"] == "InProgress"
+    assert execution["artifactRevisions"] == [
+        {
+            "name": "SourceArtifact",
+            "revisionId": COMMIT,
+            "revisionSummary": "Add checkout",
+            "revisionUrl": (
+                f"https://{REGION}.console.aws.amazon.com/codesuite/codecommit/repositories/"
+                f"web-repo/commit/{COMMIT}?region={REGION}"
+            ),
+        }
+    ]
+    assert execution["trigger"] == {
+        "triggerType": "CloudWatchEvent",
+        "triggerDetail": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/web-source-change",
+    }
+
+
+def test_an_author_without_a_commit_gets_a_generated_commit(fake: FakeCodePipeline) -> None:
+    run = fake.start_run("web", {"author": "sam@example.com"})
+
+    [revision] = _execution(fake, "web", run.execution_id)["artifactRevisions"]
+    found = fake.call(
+        "GetCommit", {"repositoryName": "web-repo", "commitId": revision["revisionId"]}
+    )
+
+    assert HEX40.match(revision["revisionId"])
+    assert revision["revisionSummary"] == found["commit"]["message"] != ""
+    assert found["commit"]["author"]["email"] == "sam@example.com"
+
+
+def test_a_run_started_by_a_person_names_the_principal(fake: FakeCodePipeline) -> None:
+    run = fake.start_run("web", {"triggered_by": PERSON})
+
+    execution = _execution(fake, "web", run.execution_id)
+
+    assert execution["trigger"] == {
+        "triggerType": "StartPipelineExecution",
+        "triggerDetail": PERSON,
+    }
+    assert execution["artifactRevisions"] == []
+
+
+def test_a_person_can_start_a_run_of_an_authored_commit(fake: FakeCodePipeline) -> None:
+    run = fake.start_run(
+        "web",
+        {"triggered_by": PERSON, "author": "jane@example.com", "commit": {"id": COMMIT}},
+    )
+
+    execution = _execution(fake, "web", run.execution_id)
+
+    assert execution["trigger"]["triggerDetail"] == PERSON
+    assert [r["revisionId"] for r in execution["artifactRevisions"]] == [COMMIT]
+
+
+def test_a_run_without_author_has_no_revision_and_no_commit(fake: FakeCodePipeline) -> None:
+    plain = fake.start_run("web", {})
+    # a commit without an author models a source that names no author: nothing shows it
+    unauthored = fake.start_run("web", {"commit": {"id": COMMIT, "message": "from S3"}})
+
+    for run in (plain, unauthored):
+        execution = _execution(fake, "web", run.execution_id)
+        assert execution["artifactRevisions"] == []
+        assert execution["trigger"]["triggerType"] == "CloudWatchEvent"
+    # the repository exists, the commit does not
+    assert (
+        _error(lambda: fake.call("GetCommit", {"repositoryName": "web-repo", "commitId": COMMIT}))
+        == "CommitDoesNotExistException"
+    )
+
+
+def test_get_pipeline_execution_of_an_unknown_execution(fake: FakeCodePipeline) -> None:
+    run = fake.start_run("web", {})
+    assert (
+        _error(lambda: _execution(fake, "api", run.execution_id))
+        == "PipelineExecutionNotFoundException"
+    )
+    assert (
+        _error(lambda: _execution(fake, "web", "no-such-id"))
+        == "PipelineExecutionNotFoundException"
+    )
+
+
+# ---------------------------------------------------------------------- CodeCommit
+
+
+def test_get_commit_gives_the_author(fake: FakeCodePipeline) -> None:
+    run = fake.start_run(
+        "web",
+        {"author": "jane.doe@example.com", "commit": {"id": COMMIT, "message": "Add checkout"}},
+    )
+
+    commit = fake.call("GetCommit", {"repositoryName": "web-repo", "commitId": COMMIT})["commit"]
+
+    assert commit["commitId"] == COMMIT and commit["message"] == "Add checkout"
+    assert HEX40.match(commit["treeId"]) and commit["parents"] == []
+    assert commit["author"] == {
+        "name": "Jane Doe",
+        "email": "jane.doe@example.com",
+        "date": f"{int(run.started_at.timestamp())} +0000",
+    }
+    assert commit["committer"] == commit["author"]
+    # the same commit run again keeps its author
+    fake.start_run("web", {"author": "jane.doe@example.com", "commit": {"id": COMMIT}})
+    again = fake.call("GetCommit", {"repositoryName": "web-repo", "commitId": COMMIT})
+    assert again["commit"]["author"]["email"] == "jane.doe@example.com"
+    assert [c["method"] for c in fake.calls()] == ["GetCommit", "GetCommit"]
+
+
+def test_get_commit_error_codes(fake: FakeCodePipeline) -> None:
+    fake.start_run("web", {"author": "jane@example.com", "commit": {"id": COMMIT}})
+
+    def get(params: dict[str, Any]) -> str:
+        return _error(lambda: fake.call("GetCommit", params))
+
+    assert get({"repositoryName": "api-repo", "commitId": COMMIT}) == (
+        "RepositoryDoesNotExistException"
+    )
+    assert get({"repositoryName": "web", "commitId": COMMIT}) == "RepositoryDoesNotExistException"
+    assert get({"repositoryName": "web-repo", "commitId": "0" * 40}) == (
+        "CommitDoesNotExistException"
+    )
+    assert get({"commitId": COMMIT}) == "RepositoryNameRequiredException"
+    assert get({"repositoryName": "web-repo"}) == "CommitIdRequiredException"
+    fake.reset()  # forgets the runs, and with them the repository
+    assert get({"repositoryName": "web-repo", "commitId": COMMIT}) == (
+        "RepositoryDoesNotExistException"
+    )
+
+
+def test_unsupported_operations_and_the_old_error_name(fake: FakeCodePipeline) -> None:
+    assert CodePipelineError is FakeAwsError
+    assert _error(lambda: fake.call("DeletePipeline", {"name": "web"})) == "ValidationException"
+    assert _error(lambda: fake.call("GetPipelineState", {"name": "web"})) == (
+        "PipelineNotFoundException"
+    )
+
+
+# ---------------------------------------------------------------------- approvals
+
+
+def test_the_token_is_in_the_pipeline_state_and_the_action_executions(
+    fake: FakeCodePipeline,
+) -> None:
+    run = fake.start_run("web", {})
+
+    state = fake.call("GetPipelineState", {"name": "web"})
+    actions = fake.call("ListActionExecutions", {"pipelineName": "web"})
+
+    approval = state["stageStates"][-1]
+    assert approval["stageName"] == "Approval"
+    assert approval["actionStates"][0]["latestExecution"] == {
+        "status": "InProgress",
+        "token": run.token,
+    }
+    [detail] = actions["actionExecutionDetails"]
+    assert detail["output"]["executionResult"]["externalExecutionId"] == run.token
+
+
+def test_put_approval_result_records_and_completes(fake: FakeCodePipeline) -> None:
+    run = fake.start_run("web", {})
+
+    answer = _approve(fake, "web", run.token, status="Rejected", summary="canary red")
+
+    assert answer["approvedAt"] > START.timestamp()
+    [result] = fake.approval_results()
+    assert result["result"] == {"status": "Rejected", "summary": "canary red"}
+    assert (result["source"], result["by"], result["token"]) == ("gate", None, run.token)
+    assert result["pipelineExecutionId"] == run.execution_id
+    assert _execution(fake, "web", run.execution_id)["status"] == "Failed"
+    latest = fake.call("GetPipelineState", {"name": "web"})["stageStates"][-1]["actionStates"]
+    assert latest[0]["latestExecution"] == {"status": "Failed"}  # no token once decided
+    assert [c["args"]["token"] for c in fake.calls() if c["method"] == "PutApprovalResult"] == [
+        "[redacted]"
+    ]
+
+
+def test_put_approval_result_errors(fake: FakeCodePipeline) -> None:
+    run = fake.start_run("web", {})
+    invalid = "InvalidApprovalTokenException"
+
+    assert _error(lambda: _approve(fake, "web", "not-a-token")) == invalid
+    assert _error(lambda: _approve(fake, "api", run.token)) == invalid  # another pipeline
+    wrong_action = {
+        "pipelineName": "web",
+        "stageName": "Approval",
+        "actionName": "Other",
+        "token": run.token,
+        "result": {"status": "Approved", "summary": ""},
+    }
+    assert _error(lambda: fake.call("PutApprovalResult", wrong_action)) == invalid
+    assert _error(lambda: _approve(fake, "web", run.token, status="Maybe")) == invalid
+    assert fake.approval_results() == []
+
+    _approve(fake, "web", run.token)
+    assert _error(lambda: _approve(fake, "web", run.token)) == "ApprovalAlreadyCompletedException"
+    assert len(fake.approval_results()) == 1
+
+
+def test_a_decision_in_the_console_completes_the_approval(fake: FakeCodePipeline) -> None:
+    run = fake.start_run("web", {})
+
+    fake.decide_in_console("web", run.token, {"status": "Approved", "summary": "LGTM", "by": "ops"})
+
+    [result] = fake.approval_results()
+    assert (result["source"], result["by"]) == ("console", "ops")
+    assert result["result"] == {"status": "Approved", "summary": "LGTM"}
+    assert fake.run_by_token(run.token) is not None
+    assert _execution(fake, "web", run.execution_id)["status"] == "Succeeded"
+    # the gate's late answer meets a completed approval, and so does a second console click
+    assert _error(lambda: _approve(fake, "web", run.token)) == "ApprovalAlreadyCompletedException"
+    assert (
+        _error(lambda: fake.decide_in_console("web", run.token, {"status": "Rejected"}))
+        == "ApprovalAlreadyCompletedException"
+    )
+    assert (
+        _error(lambda: fake.decide_in_console("web", "not-a-token", {}))
+        == "InvalidApprovalTokenException"
+    )
+    assert len(fake.approval_results()) == 1
+
+
+# ---------------------------------------------------------------------- through boto3
+
+
+@pytest.fixture
+def routed(fake: FakeCodePipeline) -> Iterator[FakeCodePipeline]:
+    patches.apply()
+    with mock_aws():
+        patches.set_codepipeline(fake.call)
+        patches.set_codecommit(fake.call)
+        try:
+            yield fake
+        finally:
+            patches.set_codepipeline(None)
+            patches.set_codecommit(None)
+
+
+def test_botocore_parses_what_the_fake_answers(routed: FakeCodePipeline) -> None:
+    run = routed.start_run(
+        "web",
+        {"author": "jane@example.com", "commit": {"id": COMMIT, "message": "Add checkout"}},
+    )
+    other = routed.start_run("web", {"triggered_by": PERSON})
+    codepipeline = boto3.client("codepipeline", region_name=REGION)
+    codecommit = boto3.client("codecommit", region_name=REGION)
+
+    authored = codepipeline.get_pipeline_execution(
+        pipelineName="web", pipelineExecutionId=run.execution_id
+    )["pipelineExecution"]
+    started = codepipeline.get_pipeline_execution(
+        pipelineName="web", pipelineExecutionId=other.execution_id
+    )["pipelineExecution"]
+    commit = codecommit.get_commit(repositoryName="web-repo", commitId=COMMIT)["commit"]
+
+    assert authored["artifactRevisions"][0]["revisionUrl"].endswith(f"{COMMIT}?region={REGION}")
+    assert authored["trigger"]["triggerType"] == "CloudWatchEvent"
+    assert started["trigger"] == {"triggerType": "StartPipelineExecution", "triggerDetail": PERSON}
+    assert commit["author"]["email"] == "jane@example.com"
+    with pytest.raises(codecommit.exceptions.CommitDoesNotExistException):
+        codecommit.get_commit(repositoryName="web-repo", commitId="0" * 40)
+    with pytest.raises(codecommit.exceptions.RepositoryDoesNotExistException):
+        codecommit.get_commit(repositoryName="api-repo", commitId=COMMIT)
