@@ -24,7 +24,12 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.engine import ACCOUNT, DEFAULT_SIGNING_SECRET, Sandbox
 from sandbox.fake_codepipeline import CodePipelineError
-from sandbox.fake_slack import block_actions_payload, form_body, signed_request
+from sandbox.fake_slack import (
+    block_actions_payload,
+    form_body,
+    signed_request,
+    view_submission_payload,
+)
 
 PAGE = Path(__file__).with_name("page.html")
 
@@ -127,6 +132,8 @@ class SandboxServer:
                     "/_sandbox/slack/response-url/<key>", endpoint="response_url", methods=["POST"]
                 ),
                 Rule("/_sandbox/slack/click", endpoint="click", methods=["POST"]),
+                Rule("/_sandbox/slack/submit", endpoint="submit", methods=["POST"]),
+                Rule("/_sandbox/slack/views", endpoint="views", methods=["GET"]),
                 Rule("/_sandbox/pipelines/<name>/runs", endpoint="start_run", methods=["POST"]),
                 Rule(
                     "/_sandbox/pipelines/<name>/approvals/<token>",
@@ -254,6 +261,35 @@ class SandboxServer:
             return _json({"error": str(exc)}, 400)
         status, text = send_interaction(self.url, payload, self.sandbox.signing_secret)
         return _json({"status": status, "body": text})
+
+    def _on_submit(self, request: Request) -> Response:
+        """The page's modals: Slack builds and signs the view_submission, then closes the
+        modal unless the app answered with errors (as Slack does)."""
+        body = _body_json(request)
+        slack = self.sandbox.slack
+        view_id = str(body.get("view_id"))
+        values = body.get("values") if isinstance(body.get("values"), dict) else {}
+        try:
+            payload = view_submission_payload(
+                slack, view_id=view_id, user_id=str(body.get("user") or ""), values=values
+            )
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        status, text = send_interaction(self.url, payload, self.sandbox.signing_secret)
+        errors = None
+        if text:
+            try:
+                answer = json.loads(text)
+            except ValueError:
+                answer = {}
+            if isinstance(answer, dict) and answer.get("response_action") == "errors":
+                errors = answer.get("errors")
+        if status == 200 and errors is None:
+            slack.close_view(view_id)
+        return _json({"status": status, "errors": errors})
+
+    def _on_views(self, request: Request) -> Response:
+        return _json(self.sandbox.slack.views())
 
     # --- fake CodePipeline ------------------------------------------------------------
 

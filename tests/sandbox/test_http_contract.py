@@ -156,3 +156,30 @@ def test_reset_forgets_messages_calls_runs_and_results(gate):
     assert gate.client.approval_results() == []
     assert gate.server.sandbox.codepipeline.runs() == []
     assert wait_for(lambda: gate.client.get("/_sandbox/health"))["ok"] is True
+
+
+def test_the_page_modal_path_asks_a_reason_and_closes_once_answered(gate):
+    run, approval, message = gate.open_approval()
+    where = {"channel": message["channel"], "ts": message["ts"], "user": "U0BOB"}
+    gate.client.post("/_sandbox/slack/click", {**where, "action_id": "reject"})
+    (view,) = [
+        v
+        for v in gate.client.get("/_sandbox/slack/views")
+        if v["view"]["private_metadata"] == approval["approval_id"]
+    ]
+
+    empty = gate.client.post(
+        "/_sandbox/slack/submit", {"view_id": view["id"], "user": "U0BOB", "values": {}}
+    )
+    assert empty["status"] == 200 and "reason" in empty["errors"]
+    answered = gate.client.post(
+        "/_sandbox/slack/submit",
+        {"view_id": view["id"], "user": "U0BOB", "values": {"reason": {"reason": "Too risky"}}},
+    )
+
+    assert answered == {"status": 200, "errors": None}
+    closed = [v for v in gate.client.get("/_sandbox/slack/views") if v["id"] == view["id"]]
+    assert closed[0]["closed"] is True
+    result = gate.wait_result(run["approvalToken"])
+    assert result["result"]["summary"] == "Rejected in Slack by bob (U0BOB): Too risky"
+    gate.wait_execution(approval["approval_id"])
