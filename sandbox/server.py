@@ -268,7 +268,8 @@ class SandboxServer:
         body = _body_json(request)
         slack = self.sandbox.slack
         view_id = str(body.get("view_id"))
-        values = body.get("values") if isinstance(body.get("values"), dict) else {}
+        raw = body.get("values")
+        values: dict[str, dict[str, str]] = raw if isinstance(raw, dict) else {}
         try:
             payload = view_submission_payload(
                 slack, view_id=view_id, user_id=str(body.get("user") or ""), values=values
