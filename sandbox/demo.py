@@ -43,6 +43,11 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
             f"pipeline {PIPELINE} run {run['pipelineExecutionId'][:8]} waits at its manual "
             "approval; CodePipeline notified SNS"
         )
+        first = wait_for(
+            lambda: _status_message(client, PIPELINE, ("started", "in progress", "running")),
+            what="the pipeline status message",
+        )
+        say(f'status feed in #{first["channel"]}: "{first["text"]}"')
         approval = wait_for(
             lambda: next((a for a in client.approvals() if a["pipeline"] == PIPELINE), None),
             what="the approval to be recorded",
@@ -100,6 +105,15 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
             f"decision record: outcome={record['outcome']} decided_by={record['decided_by']} "
             f"decided_at={record['decided_at']}"
         )
+        status = wait_for(
+            lambda: _status_message(client, PIPELINE, ("succeeded", "failed")),
+            what="the pipeline status message",
+        )
+        thread = [m for m in client.messages() if m["thread_ts"] == status["ts"]]
+        say(
+            f'status feed in #{status["channel"]}: "{status["text"]}" '
+            f"({len(thread)} stage and action updates in its thread)"
+        )
         server.sandbox.wait_for_executions(timeout=10)
         ok = result["result"]["status"] == expected and result["source"] == "gate"
         out(
@@ -107,6 +121,18 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
             f"(expected {expected}): {'OK' if ok else 'MISMATCH'}"
         )
         return 0 if ok else 1
+
+
+def _status_message(
+    client: SandboxClient, pipeline: str, words: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """The status feed's message for the pipeline's run, once it says one of `words`."""
+    for message in client.messages():
+        text = (message["text"] or "").lower()
+        about = message["thread_ts"] is None and text.split(" ")[1:2] == [pipeline]
+        if about and any(word in text for word in words):
+            return message
+    return None
 
 
 def _modal_for(server: SandboxServer, approval_id: str) -> dict[str, Any] | None:

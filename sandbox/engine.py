@@ -179,6 +179,7 @@ class Sandbox:
         self._seed_workspace()
         self._create_resources()
         self.codepipeline.publish = self._publish_approval
+        self.codepipeline.emit = self._emit_pipeline_event
         return self
 
     def stop(self) -> None:
@@ -285,7 +286,7 @@ class Sandbox:
 
         for spec in specs:
             self._import_handler(spec, resolver)
-            for event in spec.events.values():
+            for name, event in spec.events.items():
                 props = event.get("Properties") or {}
                 if event.get("Type") == "SNS":
                     self.client("sns").subscribe(
@@ -295,6 +296,13 @@ class Sandbox:
                     )
                 elif event.get("Type") == "HttpApi":
                     self.routes[(props["Method"].upper(), props["Path"])] = spec.logical_id
+                elif event.get("Type") == "EventBridgeRule":
+                    events = self.client("events")
+                    rule = f"{spec.logical_id}-{name}"
+                    events.put_rule(Name=rule, EventPattern=json.dumps(props["Pattern"]))
+                    events.put_targets(
+                        Rule=rule, Targets=[{"Id": "1", "Arn": self._arns[spec.logical_id]}]
+                    )
 
     def _create_table(self, name: str, props: dict[str, Any]) -> None:
         table_name = f"approval-gate-{name}"
@@ -364,6 +372,19 @@ class Sandbox:
     def _publish_approval(self, message: str) -> None:
         self.client("sns").publish(TopicArn=self.topic_arn, Message=message)
 
+    def _emit_pipeline_event(self, detail_type: str, detail: dict[str, Any]) -> None:
+        """A CodePipeline state-change event on the default bus, as CodePipeline sends it."""
+        self.client("events").put_events(
+            Entries=[
+                {
+                    "Source": "aws.codepipeline",
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail),
+                    "Resources": [f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:{detail['pipeline']}"],
+                }
+            ]
+        )
+
     # --- views for the HTTP front ---------------------------------------------------------
 
     def approvals(self) -> list[dict[str, Any]]:
@@ -379,6 +400,8 @@ class Sandbox:
             items.extend(page.get("Items", []))
         records = []
         for item in items:
+            if item["approval_id"]["S"].startswith("feed#"):  # the status feed's items
+                continue
             approval = store.get(item["approval_id"]["S"])
             if approval is not None:
                 records.append(approval.decision_record())

@@ -31,6 +31,9 @@ DEFAULT_STAGE = "Approval"
 DEFAULT_ACTION = "Approve"
 SOURCE_STAGES = ("Source", "Build")
 AFTER_STAGES = ("Deploy",)
+#: (stage, provider, category) of the one action each stage runs.
+SOURCE_ACTIONS = (("Source", "CodeCommit", "Source"), ("Build", "CodeBuild", "Build"))
+AFTER_ACTIONS = (("Deploy", "CodeDeploy", "Deploy"),)
 
 
 #: The message of a run's commit when the run gives an ``author`` but no commit message.
@@ -82,6 +85,10 @@ class Run:
     approval_summary: str | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
+    #: A stage that fails in this run ("Build" or "Deploy"), as the request asked.
+    fail_at: str | None = None
+    #: Every action execution so far: ListActionExecutions answers from it.
+    actions: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -91,6 +98,8 @@ class FakeCodePipeline:
     region: str = "us-east-1"
     account: str = "123456789012"
     publish: Callable[[str], None] | None = None
+    #: Sends a CodePipeline state-change event: emit(detail_type, detail).
+    emit: Callable[[str, dict[str, Any]], None] | None = None
     clock: Callable[[], datetime] = _now
     _runs: dict[str, Run] = field(default_factory=dict)
     _results: list[dict[str, Any]] = field(default_factory=list)
@@ -137,11 +146,142 @@ class FakeCodePipeline:
             triggered_by=triggered_by,
             custom_data=body.get("customData"),
             external_entity_link=body.get("externalEntityLink"),
+            fail_at=_optional_text(body, "fail_at"),
         )
         with self._lock:
             self._runs[run.execution_id] = run
+        events = [self._pipeline_event(run, "STARTED")]
+        for stage, provider, category in SOURCE_ACTIONS:
+            events += self._stage_events(run, stage, provider, category)
+            if run.status != "InProgress":
+                self._send(events)
+                return run
+        events += [
+            self._stage_event(run, run.stage, "STARTED"),
+            self._action_event(run, run.stage, run.action, "STARTED", "Manual", "Approval"),
+        ]
+        self._send(events)
         if self.publish is not None:
             self.publish(json.dumps(self.notification(run)))
+        return run
+
+    # --- the run's life, as EventBridge sees it ------------------------------------------
+
+    def _send(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        if self.emit is None:
+            return
+        for detail_type, detail in events:
+            self.emit(detail_type, detail)
+
+    def _pipeline_event(self, run: Run, state: str) -> tuple[str, dict[str, Any]]:
+        detail: dict[str, Any] = {
+            "pipeline": run.pipeline,
+            "version": 1,
+            "state": state,
+            "execution-id": run.execution_id,
+        }
+        if state == "STARTED":
+            trigger = self._trigger(run)
+            detail["execution-trigger"] = {
+                "trigger-type": trigger["triggerType"],
+                "trigger-detail": trigger["triggerDetail"],
+            }
+        return "CodePipeline Pipeline Execution State Change", detail
+
+    def _stage_event(self, run: Run, stage: str, state: str) -> tuple[str, dict[str, Any]]:
+        detail = {
+            "pipeline": run.pipeline,
+            "version": 1,
+            "execution-id": run.execution_id,
+            "stage": stage,
+            "state": state,
+        }
+        return "CodePipeline Stage Execution State Change", detail
+
+    def _action_event(
+        self, run: Run, stage: str, action: str, state: str, provider: str, category: str
+    ) -> tuple[str, dict[str, Any]]:
+        detail = {
+            "pipeline": run.pipeline,
+            "version": 1,
+            "execution-id": run.execution_id,
+            "stage": stage,
+            "action": action,
+            "state": state,
+            "region": self.region,
+            "type": {"owner": "AWS", "provider": provider, "category": category, "version": "1"},
+        }
+        return "CodePipeline Action Execution State Change", detail
+
+    def _stage_events(
+        self, run: Run, stage: str, provider: str, category: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """One stage with one action, run to its end (failing where the run says so)."""
+        failed = run.fail_at == stage
+        state = "FAILED" if failed else "SUCCEEDED"
+        logs = (
+            f"https://console.aws.amazon.com/cloudwatch/home?region={self.region}"
+            f"#logsV2:log-groups/log-group/{run.pipeline}-{stage.lower()}"
+        )
+        record: dict[str, Any] = {
+            "stageName": stage,
+            "actionName": stage,
+            "status": "Failed" if failed else "Succeeded",
+            "output": {"executionResult": {"externalExecutionUrl": logs}},
+        }
+        if failed:
+            record["output"]["executionResult"]["externalExecutionSummary"] = (
+                f"{stage} failed: exit status 2 in phase BUILD"
+            )
+            record["errorDetails"] = {"code": "JobFailed", "message": f"{stage} failed"}
+        with self._lock:
+            run.actions.append(record)
+            if failed:
+                run.status = "Failed"
+        events = [
+            self._stage_event(run, stage, "STARTED"),
+            self._action_event(run, stage, stage, "STARTED", provider, category),
+            self._action_event(run, stage, stage, state, provider, category),
+            self._stage_event(run, stage, state),
+        ]
+        if failed:
+            events.append(self._pipeline_event(run, "FAILED"))
+        return events
+
+    def _trigger(self, run: Run) -> dict[str, str]:
+        """A person's StartPipelineExecution, or the source change rule."""
+        if run.triggered_by is not None:
+            return {"triggerType": "StartPipelineExecution", "triggerDetail": run.triggered_by}
+        rule = f"arn:aws:events:{self.region}:{self.account}:rule/{run.pipeline}-source-change"
+        return {"triggerType": "CloudWatchEvent", "triggerDetail": rule}
+
+    def end_run(self, pipeline: str, execution_id: str, how: str) -> Run:
+        """Supersede or stop a run, as CodePipeline does; KeyError if there is no such run."""
+        with self._lock:
+            run = self._runs.get(execution_id)
+            if run is None or run.pipeline != pipeline:
+                raise KeyError(execution_id)
+            if run.status != "InProgress":
+                raise ValueError(f"the run is {run.status.lower()} already")
+            waiting = run.approval_status == "InProgress"
+            if waiting:
+                run.approval_status = "Abandoned"
+            run.status = "Superseded" if how == "supersede" else "Stopped"
+        if how == "supersede":
+            events = [self._pipeline_event(run, "SUPERSEDED")]
+        else:
+            events = [self._pipeline_event(run, "STOPPING")]
+            if waiting:
+                events.append(
+                    self._action_event(
+                        run, run.stage, run.action, "ABANDONED", "Manual", "Approval"
+                    )
+                )
+            events += [
+                self._stage_event(run, run.stage, "STOPPED"),
+                self._pipeline_event(run, "STOPPED"),
+            ]
+        self._send(events)
         return run
 
     def notification(self, run: Run) -> dict[str, Any]:
@@ -258,8 +398,13 @@ class FakeCodePipeline:
         pipeline = str(params.get("pipelineName"))
         with self._lock:
             runs = [r for r in self._runs.values() if r.pipeline == pipeline]
-        details = [
-            {
+        wanted = ((params.get("filter") or {}).get("pipelineExecutionId")) or None
+        details = []
+        for run in runs:
+            if wanted and run.execution_id != wanted:
+                continue
+            details += [{"pipelineExecutionId": run.execution_id, **a} for a in run.actions]
+            approval: dict[str, Any] = {
                 "pipelineExecutionId": run.execution_id,
                 "actionExecutionId": str(uuid.uuid5(uuid.NAMESPACE_URL, run.token)),
                 "stageName": run.stage,
@@ -267,8 +412,11 @@ class FakeCodePipeline:
                 "status": run.approval_status,
                 "output": {"executionResult": {"externalExecutionId": run.token}},
             }
-            for run in runs
-        ]
+            if run.approval_summary:
+                approval["output"]["executionResult"]["externalExecutionSummary"] = (
+                    run.approval_summary
+                )
+            details.append(approval)
         return {"actionExecutionDetails": details}
 
     def _op_GetPipelineExecution(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -290,15 +438,7 @@ class FakeCodePipeline:
                     "revisionUrl": self.commit_url(run.pipeline, commit_id),
                 }
             )
-        if run.triggered_by is not None:
-            trigger = {"triggerType": "StartPipelineExecution", "triggerDetail": run.triggered_by}
-        else:
-            trigger = {
-                "triggerType": "CloudWatchEvent",
-                "triggerDetail": (
-                    f"arn:aws:events:{self.region}:{self.account}:rule/{run.pipeline}-source-change"
-                ),
-            }
+        trigger = self._trigger(run)
         return {
             "pipelineExecution": {
                 "pipelineName": run.pipeline,
@@ -408,8 +548,9 @@ class FakeCodePipeline:
                     "InvalidApprovalTokenException", "status must be Approved or Rejected"
                 )
             now = self.clock()
-            run.approval_status = "Succeeded" if result["status"] == "Approved" else "Failed"
-            run.status = "Succeeded" if result["status"] == "Approved" else "Failed"
+            approved = result["status"] == "Approved"
+            run.approval_status = "Succeeded" if approved else "Failed"
+            run.status = "InProgress" if approved else "Failed"
             run.approval_summary = result.get("summary")
             run.decided_by = by
             run.decided_at = now
@@ -426,6 +567,21 @@ class FakeCodePipeline:
                     "at": now.isoformat(),
                 }
             )
+        state = "SUCCEEDED" if approved else "FAILED"
+        events = [
+            self._action_event(run, run.stage, run.action, state, "Manual", "Approval"),
+            self._stage_event(run, run.stage, state),
+        ]
+        if approved:
+            for stage, provider, category in AFTER_ACTIONS:
+                events += self._stage_events(run, stage, provider, category)
+            if run.status == "InProgress":
+                with self._lock:
+                    run.status = "Succeeded"
+                events.append(self._pipeline_event(run, "SUCCEEDED"))
+        else:
+            events.append(self._pipeline_event(run, "FAILED"))
+        self._send(events)
         return {"approvedAt": _epoch(now)}
 
 

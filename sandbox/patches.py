@@ -54,6 +54,7 @@ def apply() -> None:
         _patch_jsonata()
         _patch_dynamodb_atomicity()
         _patch_codepipeline()
+        _patch_eventbridge_to_lambda()
         _applied = True
 
 
@@ -361,6 +362,41 @@ def _patch_jsonata() -> None:
     moto_jsonata._eval_jsonata = _eval_jsonata
     for module in (moto_jsonata, sfn_states, sfn_variable_store):
         module.encode_jsonata_variable_declarations = _encode_variable_declarations
+
+
+# --- Patch 6: EventBridge → Lambda ---------------------------------------------------------
+# moto's EventBridge rules deliver to logs, archives, SQS and event buses, and raise
+# NotImplementedError for a Lambda target. Deliver a matching event to the function as
+# EventBridge does (asynchronously on AWS; in-process and at once here), and leave every
+# other target to moto.
+
+_targets_lock = threading.Lock()
+
+
+def _patch_eventbridge_to_lambda() -> None:
+    from moto.awslambda.utils import get_backend
+    from moto.events.models import Rule
+    from moto.utilities.arns import parse_arn
+
+    original = Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        to_lambda = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
+        others = [t for t in self.targets if t not in to_lambda]
+        if to_lambda and self.event_pattern.matches_event(original_event):
+            for target in to_lambda:
+                arn = parse_arn(target["Arn"])
+                function = get_backend(arn.account, arn.region).get_function(target["Arn"])
+                function.invoke(json.dumps(original_event), {}, {})
+        if others:
+            with _targets_lock:
+                saved, self.targets = self.targets, others
+                try:
+                    original(self, original_event, transform_input)
+                finally:
+                    self.targets = saved
+
+    Rule.send_to_targets = send_to_targets
 
 
 # --- Patch 7: DynamoDB atomicity --------------------------------------------------------

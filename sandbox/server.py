@@ -136,6 +136,12 @@ class SandboxServer:
                 Rule("/_sandbox/slack/views", endpoint="views", methods=["GET"]),
                 Rule("/_sandbox/pipelines/<name>/runs", endpoint="start_run", methods=["POST"]),
                 Rule(
+                    "/_sandbox/pipelines/<name>/executions/<execution_id>"
+                    "/<any(supersede, stop):how>",
+                    endpoint="end_run",
+                    methods=["POST"],
+                ),
+                Rule(
                     "/_sandbox/pipelines/<name>/approvals/<token>",
                     endpoint="console_decision",
                     methods=["POST"],
@@ -299,7 +305,18 @@ class SandboxServer:
             run = self.sandbox.codepipeline.start_run(name, _body_json(request))
         except ValueError as exc:  # a body CodePipeline could not have produced
             return _json({"error": str(exc)}, 400)
-        return _json({"pipelineExecutionId": run.execution_id, "approvalToken": run.token})
+        # A run that failed before its approval (fail_at) never asked for one.
+        token = run.token if run.status == "InProgress" else None
+        return _json({"pipelineExecutionId": run.execution_id, "approvalToken": token})
+
+    def _on_end_run(self, request: Request, name: str, execution_id: str, how: str) -> Response:
+        try:
+            run = self.sandbox.codepipeline.end_run(name, execution_id, how)
+        except KeyError:
+            raise NotFound("no such pipeline execution") from None
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 409)
+        return _json({"pipelineExecutionId": run.execution_id, "status": run.status})
 
     def _on_console_decision(self, request: Request, name: str, token: str) -> Response:
         try:

@@ -254,6 +254,8 @@ def remind(approval_id: str, *, store: ApprovalStore, slack: Any, clock: Clock) 
     approval = store.get(approval_id)
     if approval is None:
         raise KeyError(f"no approval {approval_id}")
+    if approval.status == DECIDED_ELSEWHERE:  # settled by CodePipeline: close, report nothing
+        return {"decided": False, "elsewhere": True, "out_of_time": False, "heartbeat": 1}
     if approval.status != PENDING:
         return {
             "decided": True,
@@ -410,6 +412,67 @@ def at_deadline(approval_id: str, *, store: ApprovalStore, clock: Clock) -> dict
         except AlreadyDecided as already:
             approval = already.approval
     return decision(approval)
+
+
+# --- decided outside Slack ----------------------------------------------------------------
+
+#: The error a workflow's waiting task fails with when its approval was settled outside
+#: Slack; the workflow catches it and closes the request without PutApprovalResult.
+DECIDED_ELSEWHERE_ERROR = "DecidedElsewhere"
+
+
+def settle_elsewhere(
+    *,
+    pipeline_execution_id: str,
+    stage: str | None,
+    action: str | None,
+    note: str,
+    store: ApprovalStore,
+    sfn: Any,
+    clock: Clock,
+) -> list[str]:
+    """Close the open approvals of a pipeline execution that CodePipeline settled itself
+    (approved or rejected in the console, superseded, stopped, expired).
+
+    Found through the pipeline execution id start_approval stored (CodePipeline's events
+    carry no approval token). Each is marked DECIDED_ELSEWHERE by conditional write, so a
+    click racing it cannot also win, and its waiting task fails with DecidedElsewhere,
+    so the workflow ends now instead of at its deadline. Returns the approval ids closed.
+    """
+    closed = []
+    for approval in store.by_pipeline_execution(pipeline_execution_id):
+        if approval.status != PENDING:
+            continue
+        if stage is not None and (approval.stage, approval.action) != (stage, action):
+            continue
+        try:
+            settled = store.decide(
+                approval.approval_id,
+                status=DECIDED_ELSEWHERE,
+                decided_by=(),
+                reason=None,
+                at=clock(),
+                note=note,
+            )
+        except AlreadyDecided:
+            continue
+        closed.append(settled.approval_id)
+        if settled.task_token:
+            try:
+                sfn.send_task_failure(
+                    taskToken=settled.task_token, error=DECIDED_ELSEWHERE_ERROR, cause=note[:256]
+                )
+            except ClientError as exc:
+                # Between two asks no task waits: the next ask finds the request settled.
+                LOG.info(
+                    "no task waited for the approval settled elsewhere",
+                    extra={
+                        "approval_id": settled.approval_id,
+                        "error": exc.response.get("Error", {}).get("Code"),
+                    },
+                )
+        LOG.info("approval settled outside Slack", extra={"approval_id": settled.approval_id})
+    return closed
 
 
 # --- close -------------------------------------------------------------------------------

@@ -274,6 +274,17 @@ class ApprovalStore:
             raise
         return _from_item(response["Attributes"])
 
+    def by_pipeline_execution(self, pipeline_execution_id: str) -> list[Approval]:
+        """The approvals a pipeline execution asked for (through the execution index)."""
+        response = self._client.query(
+            TableName=self._table,
+            IndexName=EXECUTION_INDEX,
+            KeyConditionExpression="pipeline_execution_id = :id",
+            ExpressionAttributeValues={":id": {"S": pipeline_execution_id}},
+        )
+        found = [self.get(item["approval_id"]["S"]) for item in response.get("Items", [])]
+        return [approval for approval in found if approval is not None]
+
     def save_task_token(self, approval_id: str, task_token: str) -> Approval:
         """Store the token of the task now waiting; only while the request is open."""
         return self._update(

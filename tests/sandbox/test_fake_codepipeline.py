@@ -285,7 +285,7 @@ def test_the_token_is_in_the_pipeline_state_and_the_action_executions(
         "status": "InProgress",
         "token": run.token,
     }
-    [detail] = actions["actionExecutionDetails"]
+    [detail] = [d for d in actions["actionExecutionDetails"] if d["stageName"] == "Approval"]
     assert detail["output"]["executionResult"]["externalExecutionId"] == run.token
 
 

@@ -163,11 +163,18 @@ def test_a_duplicate_sns_delivery_starts_nothing_new(gate):
 
 
 def test_a_decision_codepipeline_already_has_closes_as_decided_elsewhere(gate):
+    """The console decision's events are late (EventBridge guarantees no timing), so the
+    gate only learns of it from PutApprovalResult's ApprovalAlreadyCompleted."""
     run, approval, message = gate.open_approval()
-    gate.client.post(
-        f"/_sandbox/pipelines/web-app/approvals/{run['approvalToken']}",
-        {"status": "Rejected", "summary": "stopped by hand", "by": "ops@example.com"},
-    )
+    pipeline = gate.server.sandbox.codepipeline
+    emit, pipeline.emit = pipeline.emit, None  # the events are still on their way
+    try:
+        gate.client.post(
+            f"/_sandbox/pipelines/web-app/approvals/{run['approvalToken']}",
+            {"status": "Rejected", "summary": "stopped by hand", "by": "ops@example.com"},
+        )
+    finally:
+        pipeline.emit = emit
 
     assert gate.click(message, "U0ALICE", "approve") == 200
 
