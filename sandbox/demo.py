@@ -105,13 +105,13 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
             f"decision record: outcome={record['outcome']} decided_by={record['decided_by']} "
             f"decided_at={record['decided_at']}"
         )
-        status = wait_for(
+        feed = wait_for(
             lambda: _status_message(client, PIPELINE, ("succeeded", "failed")),
             what="the pipeline status message",
         )
-        thread = [m for m in client.messages() if m["thread_ts"] == status["ts"]]
+        thread = [m for m in client.messages() if m["thread_ts"] == feed["ts"]]
         say(
-            f'status feed in #{status["channel"]}: "{status["text"]}" '
+            f'status feed in #{feed["channel"]}: "{feed["text"]}" '
             f"({len(thread)} stage and action updates in its thread)"
         )
         server.sandbox.wait_for_executions(timeout=10)
