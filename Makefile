@@ -4,15 +4,20 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt functions/approval_gate/requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt requirements/constraints.txt functions/approval_gate/requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 PIP_FLAGS := --quiet --disable-pip-version-check
 DECISION ?= approve
 PORT ?= 8400
 PYTEST_ARGS ?=
 
-# Tools whose pins clash with the app's get virtual environments of their own.
+# Tools whose pins clash with the app's get virtual environments of their own, each
+# installed from its own frozen requirement file.
 SAM_VENV := .tools/sam
-SAM_VERSION := 1.170.0
+CHECKOV_VENV := .tools/checkov
+TEMPLATES := template.yaml examples/pipeline.yaml
+# checkov must not phone home (no network but the package registries; only loopback).
+CHECKOV := BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --framework cloudformation \
+	--compact --quiet --skip-download
 # `sam build` runs the runtime's Python (python3.12) from pyenv when it is there.
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
@@ -20,8 +25,8 @@ export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
 help:
 	@echo "make demo      run one approval end to end in the local sandbox (DECISION=approve|reject)"
-	@echo "make test      lint (ruff, cfn-lint, ASL check) and the whole test suite"
-	@echo "make lint      the full lint: ruff, mypy, cfn-lint, ASL check"
+	@echo "make test      the full lint and the whole test suite"
+	@echo "make lint      ruff, mypy, cfn-lint and checkov on both templates, the ASL check"
 	@echo "make sandbox   run the sandbox on http://127.0.0.1:$(PORT) (PORT=…)"
 	@echo "make build     sam build (needs the runtime's Python, 3.12)"
 
@@ -43,21 +48,29 @@ sandbox: venv
 lint-fast: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint $(TEMPLATES)
 	$(BIN)/python tools/check_asl.py --template template.yaml statemachine/*.asl.json
 
-lint: lint-fast
+lint: lint-fast $(CHECKOV_VENV)/bin/checkov
 	$(BIN)/mypy functions sandbox tools
+	$(foreach t,$(TEMPLATES),$(CHECKOV) -f $(t) &&) true
 
-test: lint-fast
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-$(SAM_VENV)/bin/sam:
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install $(PIP_FLAGS) aws-sam-cli==$(SAM_VERSION)
+$(CHECKOV_VENV)/bin/checkov: requirements/checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements/checkov.txt
+	touch $@
+
+$(SAM_VENV)/bin/sam: requirements/sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements/sam.txt
+	touch $@
 
 build: $(SAM_VENV)/bin/sam
 	$(SAM_VENV)/bin/sam build --template-file template.yaml
+	@echo "Built size of each function and layer (boto3 is the runtime's, not packaged):"
 	@du -sh .aws-sam/build/*/ | sed 's|.aws-sam/build/||'
 
 clean:
