@@ -61,7 +61,13 @@ def find_identities(
             change = f"{commit_id[:7]} {summary}".strip()[:200]
         found = _CODECOMMIT_URL.search(str(revision.get("revisionUrl") or ""))
         if found:
-            commit = codecommit.get_commit(repositoryName=found.group(1), commitId=found.group(2))
+            try:
+                commit = codecommit.get_commit(
+                    repositoryName=found.group(1), commitId=found.group(2)
+                )
+            except ClientError as exc:  # the run's starter may still be known
+                LOG.warning("could not read the commit's author", extra={"error": _code(exc)})
+                commit = {}
             email = (((commit.get("commit") or {}).get("author")) or {}).get("email")
             if email:
                 identities.append(str(email))
@@ -71,6 +77,12 @@ def find_identities(
     if trigger.get("triggerType") == "StartPipelineExecution" and detail.startswith("arn:"):
         identities.append(detail)
     return identities, change
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
 
 
 def slack_user_for(identity: str, people: dict[str, str], slack: Any) -> str | None:
@@ -106,7 +118,7 @@ def change_authors(
     try:
         identities, change = find_identities(codepipeline, codecommit, pipeline, execution_id)
     except (ClientError, BotoCoreError) as exc:
-        LOG.warning("could not find the change's author", extra={"error": type(exc).__name__})
+        LOG.warning("could not find the change's author", extra={"error": _code(exc)})
         return ChangeAuthors()
     users: list[str] = []
     for identity in identities:

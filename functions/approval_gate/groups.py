@@ -47,12 +47,10 @@ class GroupDirectory:
             response = self.slack.usergroups_users_list(usergroup=group_id)
         except SlackApiError as exc:
             error = exc.response.get("error") if exc.response is not None else None
-            raise GroupLookupFailed(
-                group_id, str(error or "Slack answered with an error")
-            ) from None
+            raise GroupLookupFailed(group_id, f"Slack said: {error or 'an error'}") from None
         except (SlackClientError, OSError) as exc:
             raise GroupLookupFailed(
-                group_id, f"Slack did not answer ({type(exc).__name__})"
+                group_id, f"Slack did not answer: {type(exc).__name__}"
             ) from None
         users = frozenset(str(u) for u in response.get("users") or [])
         self._cache[group_id] = (now, users)

@@ -29,6 +29,7 @@ from approval_gate.messages import (
     REASON_BLOCK,
     REJECT,
     REJECT_VIEW,
+    approvers_mention,
     decision_view,
     slack_date,
 )
@@ -197,13 +198,9 @@ def already_decided_text(approval: Approval) -> str:
 
 
 def not_an_approver_text(approval: Approval) -> str:
-    rules = approval.rules
-    who = [f"<@{u}>" for u in rules.approvers.users] + [
-        f"<!subteam^{g}>" for g in rules.approvers.groups
-    ]
     return (
         f"You are not an approver for {approval.pipeline} / {approval.stage}. "
-        f"Approvers: {', '.join(who)}. Nothing was recorded."
+        f"Approvers: {approvers_mention(approval)}. Nothing was recorded."
     )
 
 
@@ -244,7 +241,7 @@ REASON_REQUIRED_TEXT = "Say why you reject this deployment: the reason goes to C
 def group_failure_text(failure: GroupLookupFailed) -> str:
     return (
         f"Approval Gate could not check whether you are in <!subteam^{failure.group_id}> "
-        f"(Slack said: {failure.reason}). Nothing was recorded; the request stays open. "
+        f"({failure.reason}). Nothing was recorded; the request stays open. "
         "Ask an approver listed by name, or try again later."
     )
 
@@ -296,7 +293,9 @@ def refusal(approval: Approval, click: Click, groups: GroupDirectory | None) -> 
         if not rules.allow_self_approval and click.user_id in approval.author_users:
             LOG.info("refused a self-approval", extra={"approval_id": approval.approval_id})
             return ClickResult("self_approval", SELF_APPROVAL_TEXT)
-        if not approval.authors and rules.unknown_author == "block":
+        # An author who maps to no Slack user cannot be held to four-eyes: that is an
+        # unknown author as far as Slack goes.
+        if not approval.author_users and rules.unknown_author == "block":
             return ClickResult("unknown_author", UNKNOWN_AUTHOR_TEXT)
     if any(v.user_id == click.user_id for v in approval.votes):
         return ClickResult("already_voted", already_voted_text(approval))

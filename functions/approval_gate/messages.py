@@ -169,13 +169,18 @@ def author_line(approval: Approval) -> str:
     """Who made the change, and what four-eyes means for this request."""
     rules = approval.rules
     change = f" `{escape_mrkdwn(approval.change)}`" if approval.change else ""
-    if approval.authors:
-        who = ", ".join(
-            [f"<@{user}>" for user in approval.author_users]
-            or [escape_mrkdwn(identity) for identity in approval.authors]
-        )
+    if approval.author_users:
+        who = ", ".join(f"<@{user}>" for user in approval.author_users)
         rule = "" if rules.allow_self_approval else " They may not approve it themselves."
         return f"Change{change} by {who}.{rule}"
+    if approval.authors:
+        who = ", ".join(escape_mrkdwn(identity) for identity in approval.authors)
+        then = (
+            "approval in Slack is not possible (unknown_author: block)"
+            if rules.unknown_author == "block"
+            else "anyone listed may approve it (unknown_author: allow)"
+        )
+        return f"Change{change} by {who}, who has no Slack user here: {then}."
     if rules.unknown_author == "block":
         return (
             f"Change{change}: *author unknown*. This policy does not allow approval in Slack "

@@ -24,7 +24,8 @@ from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
 from approval_gate.slack import signature_is_valid
 from approval_gate.store import ApprovalStore
-from slack_sdk.errors import SlackApiError
+from approval_gate.text import cut_at_word, plain
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 SETTINGS = Settings.from_env()
 logger = make_logger()
@@ -99,17 +100,21 @@ def answer(result: ClickResult, click: Click, slack: Any) -> dict[str, Any]:
     if result.outcome == "modal" and result.view is not None:
         try:
             slack.views_open(trigger_id=click.trigger_id, view=result.view)
-        except SlackApiError as exc:
-            logger.warning("could not open the modal", extra={"error": exc.response.get("error")})
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            error = (
+                exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            )
+            logger.warning("could not open the modal", extra={"error": error})
             tell(slack, click, "The form could not open in time: please click again.")
         return _response(200)
     if result.outcome == "vote_recorded" and result.approval is not None:
         show_tally(slack, result.approval)
     if click.submitted:
-        if result.outcome == "recorded" or not result.ephemeral:
+        if result.outcome in ("recorded", "vote_recorded") or not result.ephemeral:
             return _response(200)  # closes the modal
-        errors = {"response_action": "errors", "errors": {REASON_BLOCK: result.ephemeral[:150]}}
-        return _json_response(errors)
+        # Slack shows these words under the input, as plain text.
+        words = cut_at_word(plain(result.ephemeral), 150)
+        return _json_response({"response_action": "errors", "errors": {REASON_BLOCK: words}})
     if result.ephemeral:
         tell(slack, click, result.ephemeral)
     return _response(200)

@@ -43,7 +43,7 @@ def test_a_group_slack_cannot_list_fails_closed_and_names_the_group(error):
         is_member(directory, "U0CAROL", ("S0RELEASE",))
 
     assert failed.value.group_id == "S0RELEASE"
-    assert failed.value.reason == error
+    assert failed.value.reason == f"Slack said: {error}"
 
 
 def test_a_timeout_fails_closed_too():

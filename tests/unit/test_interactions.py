@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from approval_gate.groups import GroupDirectory
 from approval_gate.interactions import (
     MAX_BODY,
     UNKNOWN_APPROVAL_TEXT,
@@ -410,23 +411,21 @@ def test_one_click_does_not_approve_when_two_approvals_are_required(store: Appro
     assert sfn.task_successes == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG/GAP: interactions.py record_click calls rules.may_decide(user) which checks "
-        "user ids only ('groups are resolved by the caller') and nobody resolves them, so "
-        "members of approvers.groups are refused, and a groups-only policy can never be "
-        "approved in Slack"
-    ),
-)
 def test_a_member_of_an_approver_group_may_decide(store: ApprovalStore) -> None:
     rules = make_rules(approvers=Approvers(groups=("S0RELEASE",)))
     store.create(make_approval(approval_id=SAMPLE_APPROVAL_ID, rules=rules))
     store.save_task_token(SAMPLE_APPROVAL_ID, TASK_TOKEN)
 
-    # U0CAROL is in S0RELEASE; record_click has no way to be told, which is the point.
+    class Members:  # Slack's usergroups.users.list: U0CAROL is in S0RELEASE
+        def usergroups_users_list(self, usergroup: str) -> dict[str, Any]:
+            return {"ok": True, "users": ["U0CAROL"] if usergroup == "S0RELEASE" else []}
+
     result = record_click(
-        click(user="U0CAROL"), store=store, sfn=RecordingSfn(), clock=clock_at(CLICKED_AT)
+        click(user="U0CAROL"),
+        store=store,
+        sfn=RecordingSfn(),
+        clock=clock_at(CLICKED_AT),
+        groups=GroupDirectory(Members()),
     )
 
     assert result.outcome == "recorded"
