@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 from approval_gate.clock import utc_now
 from approval_gate.feed import FeedStore, InvalidEvent, handle_event, parse_event
-from approval_gate.policy import Policy, PolicyError, load_policy_file
-from approval_gate.runtime import SlackAccess
+from approval_gate.policy import Policy, PolicyError
+from approval_gate.runtime import SlackAccess, shipped_policy
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
 from approval_gate.store import ApprovalStore
@@ -22,15 +22,10 @@ APPROVALS = ApprovalStore(SETTINGS.table_name, _dynamodb, SETTINGS.retention_day
 CODEPIPELINE = boto3.client("codepipeline")
 SFN = boto3.client("stepfunctions")
 SLACK = SlackAccess(SETTINGS, boto3.client("secretsmanager"))
-_policy: Policy | None = None
 
 
 def policy() -> Policy:
-    """The policy shipped with the function, loaded on first use and kept."""
-    global _policy
-    if _policy is None:
-        _policy = load_policy_file(SETTINGS.policy_file)
-    return _policy
+    return shipped_policy(SETTINGS.policy_file)
 
 
 @logger.inject_lambda_context

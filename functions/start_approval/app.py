@@ -9,9 +9,9 @@ import boto3
 from approval_gate.approvals import start
 from approval_gate.authors import ChangeAuthors, change_authors
 from approval_gate.clock import utc_now
-from approval_gate.policy import Policy, PolicyError, load_policy_file
+from approval_gate.policy import Policy, PolicyError
 from approval_gate.request import InvalidNotification, parse_approval_message, sns_messages
-from approval_gate.runtime import SlackAccess
+from approval_gate.runtime import SlackAccess, shipped_policy
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
 from approval_gate.store import ApprovalStore
@@ -23,15 +23,10 @@ CODEPIPELINE = boto3.client("codepipeline")
 CODECOMMIT = boto3.client("codecommit")
 SFN = boto3.client("stepfunctions")
 SLACK = SlackAccess(SETTINGS, boto3.client("secretsmanager"))
-_policy: Policy | None = None
 
 
 def policy() -> Policy:
-    """The policy shipped with the function, loaded on first use and kept."""
-    global _policy
-    if _policy is None:
-        _policy = load_policy_file(SETTINGS.policy_file)
-    return _policy
+    return shipped_policy(SETTINGS.policy_file)
 
 
 def authors_of(pipeline: str, execution_id: str | None) -> ChangeAuthors:
