@@ -50,6 +50,7 @@ lint-fast: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint $(TEMPLATES)
 	$(BIN)/python tools/check_asl.py --template template.yaml statemachine/*.asl.json
+	$(BIN)/python -m tools.check_policy config/policy.yaml
 
 lint: lint-fast $(CHECKOV_VENV)/bin/checkov
 	$(BIN)/mypy functions sandbox tools
@@ -68,7 +69,8 @@ $(SAM_VENV)/bin/sam: requirements/sam.txt
 	$(SAM_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements/sam.txt
 	touch $@
 
-build: $(SAM_VENV)/bin/sam
+build: $(SAM_VENV)/bin/sam venv
+	$(BIN)/python -m tools.check_policy config/policy.yaml
 	$(SAM_VENV)/bin/sam build --template-file template.yaml
 	@echo "Built size of each function and layer (boto3 is the runtime's, not packaged):"
 	@du -sh .aws-sam/build/*/ | sed 's|.aws-sam/build/||'

@@ -1,0 +1,149 @@
+"""Benchmark 1: cold start per function, against its floor (boto3 and the same clients).
+
+Each sample is a fresh `python -c` process with the function's environment as the sandbox
+sets it; the process times its own imports (and everything they build) with perf_counter
+and prints the seconds. Handler and floor runs are interleaved, so drift hits both alike.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+from bench import ROOT, Row, median
+
+FUNCTIONS = ROOT / "functions"
+
+#: The boto3 clients each handler creates at import (read from functions/*/app.py).
+CLIENTS: dict[str, tuple[str, ...]] = {
+    "ask_approvers": ("dynamodb", "secretsmanager"),
+    "close_request": ("dynamodb", "secretsmanager"),
+    "decide_at_deadline": ("dynamodb",),
+    "pipeline_events": ("dynamodb", "codepipeline", "stepfunctions", "secretsmanager"),
+    "remind_approvers": ("dynamodb", "secretsmanager"),
+    "slack_interactions": ("dynamodb", "stepfunctions", "secretsmanager"),
+    "start_approval": ("dynamodb", "codepipeline", "codecommit", "stepfunctions", "secretsmanager"),
+}
+TARGETS = {"slack_interactions": 1.2}
+DEFAULT_TARGET = 1.5
+
+ENVIRONMENT = {
+    "APPROVAL_GATE_TABLE_NAME": "approval-gate-approvals",
+    "APPROVAL_GATE_STATE_MACHINE_ARN": (
+        "arn:aws:states:us-east-1:123456789012:stateMachine:approval-gate"
+    ),
+    "APPROVAL_GATE_SLACK_SECRET_ARN": (
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:approval-gate-slack"
+    ),
+    "APPROVAL_GATE_SLACK_API_URL": "http://127.0.0.1:9/slack/api/",
+    "APPROVAL_GATE_POLICY_FILE": str(ROOT / "tests" / "policies" / "standard.yaml"),
+    "APPROVAL_GATE_RETENTION_DAYS": "400",
+    "POWERTOOLS_SERVICE_NAME": "approval-gate",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "ApprovalGate",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - fake, never leaves the machine
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def _environment(function: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "APPROVAL_GATE_"))}
+    env.pop("PYTHONPATH", None)
+    env.update(ENVIRONMENT, AWS_LAMBDA_FUNCTION_NAME=function)
+    return env
+
+
+def _prelude(function: str) -> str:
+    paths = [str(FUNCTIONS / function), str(FUNCTIONS)]
+    return f"import sys, time; sys.path[:0] = {paths!r}; t = time.perf_counter(); "
+
+
+def handler_code(function: str) -> str:
+    return _prelude(function) + "import app; print(time.perf_counter() - t)"
+
+
+def floor_code(function: str) -> str:
+    clients = "; ".join(f"boto3.client({c!r})" for c in CLIENTS[function])
+    return _prelude(function) + f"import boto3; {clients}; print(time.perf_counter() - t)"
+
+
+def _time(code: str, env: dict[str, str]) -> float:
+    done = subprocess.run(  # noqa: S603 - our own interpreter, our own code
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _imports(code: str, env: dict[str, str]) -> dict[str, float]:
+    """Every module a process imports, with its cumulative seconds (python -X importtime)."""
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-X", "importtime", "-c", code], env=env, capture_output=True, text=True
+    )
+    found: dict[str, float] = {}
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "cumulative" not in line:
+            _, cumulative, name = (p.strip() for p in line[len("import time:") :].split("|"))
+            found[name] = int(cumulative) / 1e6
+    return found
+
+
+def dominant_imports(function: str, top: int = 5) -> list[tuple[str, float]]:
+    """The heaviest imports the handler adds to its floor: per top-level package, its
+    costliest import by cumulative time."""
+    env = _environment(function)
+    floor = _imports(floor_code(function), env)
+    added = {
+        name: seconds
+        for name, seconds in _imports(handler_code(function), env).items()
+        if name not in floor and name != "app"
+    }
+    heaviest: dict[str, tuple[str, float]] = {}  # per top-level package, its costliest import
+    for name, seconds in added.items():
+        root = name.split(".")[0]
+        if seconds > heaviest.get(root, ("", -1.0))[1]:
+            heaviest[root] = (name, seconds)
+    return sorted(heaviest.values(), key=lambda item: -item[1])[:top]
+
+
+def run(pairs: int = 15, out: Callable[[str], None] = print) -> tuple[list[Row], float]:
+    """Rows per function, and the median floor of slack_interactions (a machine baseline)."""
+    rows: list[Row] = []
+    baseline = 0.0
+    for function in CLIENTS:
+        env = _environment(function)
+        _time(handler_code(function), env)  # warm the OS file cache once, uncounted
+        _time(floor_code(function), env)
+        handler, floor = [], []
+        for _ in range(pairs):
+            handler.append(_time(handler_code(function), env))
+            floor.append(_time(floor_code(function), env))
+        ratios = [h / f for h, f in zip(handler, floor, strict=True)]
+        target = TARGETS.get(function, DEFAULT_TARGET)
+        met = median(ratios) <= target
+        if function == "slack_interactions":
+            baseline = median(floor)
+        out(
+            f"  {function:<20} handler {median(handler) * 1000:6.0f} ms  "
+            f"floor {median(floor) * 1000:6.0f} ms  ratio {median(ratios):.2f}x "
+            f"(target ≤ {target}x: {'MET' if met else 'MISSED'})"
+        )
+        if not met:
+            for name, seconds in dominant_imports(function):
+                out(f"      {seconds * 1000:7.1f} ms cumulative  {name}")
+        rows.append(
+            Row(
+                figure=f"cold start {function}",
+                median=f"{median(ratios):.2f}x floor",
+                spread=f"{min(ratios):.2f}–{max(ratios):.2f}x",
+                target=f"≤ {target}x",
+                met=met,
+                ratio=f"{median(handler) * 1000:.0f} / {median(floor) * 1000:.0f} ms",
+            )
+        )
+    return rows, baseline
