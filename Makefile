@@ -21,7 +21,7 @@ CHECKOV := BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --framework cloudfor
 # `sam build` runs the runtime's Python (python3.12) from pyenv when it is there.
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: help venv demo test lint lint-fast sandbox build clean
+.PHONY: help venv demo test lint lint-fast sandbox build bench clean
 
 help:
 	@echo "make demo      run one approval end to end in the local sandbox (DECISION=approve|reject)"
@@ -29,6 +29,7 @@ help:
 	@echo "make lint      ruff, mypy, cfn-lint and checkov on both templates, the ASL check"
 	@echo "make sandbox   run the sandbox on http://127.0.0.1:$(PORT) (PORT=…)"
 	@echo "make build     sam build (needs the runtime's Python, 3.12)"
+	@echo "make bench     the benchmarks and their targets (docs/performance.md; ~10 min)"
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +75,9 @@ build: $(SAM_VENV)/bin/sam venv
 	$(SAM_VENV)/bin/sam build --template-file template.yaml
 	@echo "Built size of each function and layer (boto3 is the runtime's, not packaged):"
 	@du -sh .aws-sam/build/*/ | sed 's|.aws-sam/build/||'
+
+bench: venv
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

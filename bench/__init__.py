@@ -19,7 +19,7 @@ class Row:
 
     figure: str
     median: str
-    spread: str  # p99 or min–max
+    spread: str  # p99 or min-max
     target: str
     met: bool | None  # None: informative only, no target
     ratio: str = ""  # against a baseline measured in the same run, for machine-speed figures

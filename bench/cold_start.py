@@ -47,7 +47,7 @@ ENVIRONMENT = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - fake, never leaves the machine
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 
@@ -140,7 +140,7 @@ def run(pairs: int = 15, out: Callable[[str], None] = print) -> tuple[list[Row],
             Row(
                 figure=f"cold start {function}",
                 median=f"{median(ratios):.2f}x floor",
-                spread=f"{min(ratios):.2f}–{max(ratios):.2f}x",
+                spread=f"{min(ratios):.2f}-{max(ratios):.2f}x",
                 target=f"≤ {target}x",
                 met=met,
                 ratio=f"{median(handler) * 1000:.0f} / {median(floor) * 1000:.0f} ms",

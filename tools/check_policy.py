@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
 
-from approval_gate.policy import PolicyError, load_policy_file  # noqa: E402
+from approval_gate.policy import PolicyError, load_policy_file
 
 
 def main(paths: list[str]) -> int:

@@ -1,0 +1,87 @@
+"""Benchmark 2: click to acknowledgement, warm — signed block_actions through
+POST /slack/interactions on loopback, one at a time and then 20 at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from bench import Row, median, ms, percentile
+from bench.driver import STANDARD_POLICY, Driver, button_value, sandbox
+
+SEQUENTIAL_TARGET = 0.050
+CONCURRENT_TARGET = 0.250
+
+
+def _health_roundtrip(driver: Driver, samples: int = 30) -> float:
+    """Baseline: median loopback round trip to the sandbox's trivial health path."""
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        driver.client.get("/_sandbox/health")
+        times.append(time.perf_counter() - started)
+    return median(times)
+
+
+def _concurrent(driver: Driver, pipelines: list[str]) -> list[float]:
+    """One click on each open approval, all released at the same instant."""
+    messages = driver.open(pipelines)
+    requests = [driver.click_body(messages[p]) for p in pipelines]
+    barrier = threading.Barrier(len(requests))
+    latencies: list[float] = []
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def one(body: bytes, headers: dict[str, str]) -> None:
+        barrier.wait(timeout=30)
+        status, seconds = driver.send(body, headers)
+        with lock:
+            latencies.append(seconds)
+            statuses.append(status)
+
+    threads = [threading.Thread(target=one, args=request) for request in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    if statuses.count(200) != len(requests):
+        raise RuntimeError(f"concurrent clicks answered {statuses}")
+    for message in messages.values():
+        driver.wait_finished(button_value(message))
+    return latencies
+
+
+def run(
+    sequential: int = 30, concurrent: int = 20, out: Callable[[str], None] = print
+) -> list[Row]:
+    with sandbox(STANDARD_POLICY) as driver:
+        baseline = _health_roundtrip(driver)
+        names = [f"click-{i}" for i in range(sequential + 1)]
+        messages = driver.open(names)
+        driver.click(messages[names[0]])  # warm-up click, not counted
+        one_at_a_time = [driver.click(messages[name]) for name in names[1:]]
+        for message in messages.values():
+            driver.wait_finished(button_value(message))
+        at_once = _concurrent(driver, [f"burst-{i}" for i in range(concurrent)])
+    rows = []
+    for label, latencies, target in (
+        (f"click→ack, {sequential} one at a time", one_at_a_time, SEQUENTIAL_TARGET),
+        (f"click→ack, {concurrent} at once", at_once, CONCURRENT_TARGET),
+    ):
+        p99 = percentile(latencies, 99)
+        out(
+            f"  {label}: p50 {ms(percentile(latencies, 50))}, p99 {ms(p99)}, "
+            f"max {ms(max(latencies))} (loopback baseline {ms(baseline)})"
+        )
+        rows.append(
+            Row(
+                figure=label,
+                median=ms(percentile(latencies, 50)),
+                spread=f"p99 {ms(p99)}",
+                target=f"p99 ≤ {target * 1000:.0f} ms",
+                met=p99 <= target,
+                ratio=f"p99 = {p99 / baseline:.0f}x loopback GET ({ms(baseline)})",
+            )
+        )
+    return rows

@@ -1,0 +1,123 @@
+"""Benchmark 4: throughput and scale — n approvals started at once, each clicked once its
+request appears; all decided, none lost, none decided twice."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from bench import Row
+from bench.driver import STANDARD_POLICY, Driver, sandbox
+from sandbox.client import has_buttons
+
+GROWTH_TARGET = 2.2
+TIMEOUT = 200.0
+BUDGET = 180.0  # seconds for all sizes; a size projected past it is not run
+
+
+def _round(driver: Driver, n: int, tag: str) -> tuple[float, float]:
+    """Seconds from the first start to the last PutApprovalResult for n approvals, and the
+    slowest start request (POST …/runs answered)."""
+    pipelines = [f"{tag}-{i}" for i in range(n)]
+    barrier = threading.Barrier(n)
+    tokens: list[str] = []
+    start_latency: list[float] = []
+    lock = threading.Lock()
+
+    def start(pipeline: str) -> None:
+        barrier.wait(timeout=30)
+        started = time.perf_counter()
+        token = driver.start_run(pipeline)["approvalToken"]
+        with lock:
+            tokens.append(token)
+            start_latency.append(time.perf_counter() - started)
+
+    first = datetime.now().astimezone()
+    starters = [threading.Thread(target=start, args=(p,)) for p in pipelines]
+    for thread in starters:
+        thread.start()
+    clicked: set[tuple[str, str]] = set()
+    ours = set(pipelines)
+    deadline = time.monotonic() + TIMEOUT
+    with ThreadPoolExecutor(max_workers=8) as clickers:
+        while True:
+            results = [r for r in driver.client.approval_results() if r["pipelineName"] in ours]
+            if len(results) >= n or time.monotonic() > deadline:
+                break
+            for message in driver.client.messages():
+                key = (message["channel"], message["ts"])
+                text = message.get("text") or ""
+                if key in clicked or not has_buttons(message) or tag not in text + str(message):
+                    continue
+                clicked.add(key)
+                clickers.submit(driver.click, message)
+            time.sleep(0.1)  # poll interval, bounded by TIMEOUT above
+    for thread in starters:
+        thread.join(timeout=30)
+    per_token = Counter(r["token"] for r in results)
+    lost = [t for t in tokens if per_token[t] == 0]
+    twice = [t for t, count in per_token.items() if count > 1]
+    if lost or twice or len(tokens) != n:
+        raise RuntimeError(
+            f"{n} approvals: {len(tokens)} started, {len(lost)} lost, {len(twice)} decided twice"
+        )
+    last = max(datetime.fromisoformat(r["at"]) for r in results)
+    if last.tzinfo is None:
+        last = last.astimezone()
+    return (last - first).total_seconds(), max(start_latency)
+
+
+def run(sizes: tuple[int, ...] = (50, 100, 200), out: Callable[[str], None] = print) -> list[Row]:
+    times: dict[int, float] = {}
+    rows: list[Row] = []
+    spent = 0.0
+    for n in sizes:
+        if times:
+            last = max(times)
+            projected = times[last] * n / last
+            if spent + projected > BUDGET:
+                out(f"  {n} at once: not run (projected {projected:.0f} s, past the budget)")
+                rows.append(
+                    Row(
+                        f"throughput {n} at once",
+                        "not run",
+                        f"~{projected:.0f} s projected",
+                        f"within {BUDGET:.0f} s budget",
+                        False,
+                    )
+                )
+                continue
+        with sandbox(STANDARD_POLICY) as driver:  # one sandbox per size: no leftovers
+            times[n], slowest_start = _round(driver, n, f"load{n}")
+        spent += times[n]
+        out(
+            f"  {n} at once: all decided exactly once in {times[n]:.1f} s "
+            f"({n / times[n]:.2f} approvals/s; slowest start request {slowest_start:.1f} s)"
+        )
+        rows.append(
+            Row(
+                figure=f"throughput {n} at once",
+                median=f"{times[n]:.1f} s",
+                spread=f"{n / times[n]:.2f} /s",
+                target="all decided, once each",
+                met=True,
+            )
+        )
+    done = sorted(times)
+    for small, big in itertools.pairwise(done):
+        growth = times[big] / times[small]
+        rows.append(
+            Row(
+                figure=f"growth {big}/{small}",
+                median=f"{growth:.2f}x",
+                spread=f"size x{big / small:g}",
+                target=f"≤ {GROWTH_TARGET}x",
+                met=growth <= GROWTH_TARGET,
+            )
+        )
+    return rows
