@@ -340,7 +340,7 @@ def _escalate_if_due(
 
 
 def _post(slack: Any, what: str, **message: Any) -> bool:
-    """chat.postMessage; a failure is logged as an error (and alarmed), never raised."""
+    """chat.postMessage; a failure is logged as an error, never raised."""
     try:
         slack.chat_postMessage(**message)
     except (SlackApiError, SlackClientError, OSError) as exc:

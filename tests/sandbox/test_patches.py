@@ -332,3 +332,34 @@ def test_patch_2_a_missed_heartbeat_is_states_heartbeattimeout(aws):
     assert first == {"by": "heartbeat", "error": "States.HeartbeatTimeout"}
     # As on AWS, a catcher on States.Timeout also matches a heartbeat timeout.
     assert second == {"by": "timeout", "error": "States.HeartbeatTimeout"}
+
+
+def test_patch_6_eventbridge_delivers_matching_events_to_a_lambda_target(aws):
+    seen = []
+    patches.set_lambda_invoker(lambda name, event: seen.append((name, event)))
+    arn = _function("feed", _role())
+    events = client("events")
+    events.put_rule(
+        Name="codepipeline",
+        EventPattern=json.dumps({"source": ["aws.codepipeline"], "detail-type": ["X Changed"]}),
+    )
+    events.put_targets(Rule="codepipeline", Targets=[{"Id": "1", "Arn": arn}])
+
+    events.put_events(
+        Entries=[
+            {
+                "Source": "aws.codepipeline",
+                "DetailType": "X Changed",
+                "Detail": '{"state": "STARTED"}',
+            },
+            {"Source": "aws.codepipeline", "DetailType": "Y Changed", "Detail": "{}"},
+            {"Source": "custom", "DetailType": "X Changed", "Detail": "{}"},
+        ]
+    )
+
+    assert len(seen) == 1
+    name, event = seen[0]
+    assert name == "feed"
+    assert event["source"] == "aws.codepipeline"
+    assert event["detail-type"] == "X Changed"
+    assert event["detail"] == {"state": "STARTED"}
