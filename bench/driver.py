@@ -13,7 +13,6 @@ from typing import Any
 from bench import ROOT
 from sandbox.client import SandboxClient, has_buttons, request_message, wait_for
 from sandbox.fake_slack import (
-    block_actions_payload,
     form_body,
     signed_request,
     view_submission_payload,
@@ -68,18 +67,7 @@ class Driver:
         self, message: dict[str, Any], action: str = "approve", user: str = APPROVER
     ) -> tuple[bytes, dict[str, str]]:
         """A signed block_actions request, ready to send (built outside any timing)."""
-        slack = self.server.sandbox.slack
-        key = slack.new_response_url_key(
-            channel=message["channel"], message_ts=message["ts"], user=user
-        )
-        payload = block_actions_payload(
-            slack,
-            message=message,
-            user_id=user,
-            action_id=action,
-            response_url=f"{self.url}/_sandbox/slack/response-url/{key}",
-        )
-        return self._signed(payload)
+        return self._signed(self.server.click_payload(message, user, action))
 
     def _signed(self, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         body = form_body(payload)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.client import SandboxClient, has_buttons, request_message, wait_for
-from sandbox.fake_slack import block_actions_payload, view_submission_payload
+from sandbox.fake_slack import view_submission_payload
 from sandbox.server import SandboxServer, send_interaction
 
 DEMO_POLICY = Path(__file__).with_name("demo_policy.yaml")
@@ -60,16 +60,7 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
         )
 
         workspace = server.sandbox.slack
-        key = workspace.new_response_url_key(
-            channel=message["channel"], message_ts=message["ts"], user=APPROVER
-        )
-        payload = block_actions_payload(
-            workspace,
-            message=message,
-            user_id=APPROVER,
-            action_id=decision,
-            response_url=f"{server.url}/_sandbox/slack/response-url/{key}",
-        )
+        payload = server.click_payload(message, APPROVER, decision)
         status, _ = send_interaction(server.url, payload, server.sandbox.signing_secret)
         say(f"{APPROVER} clicked {decision.title()}; signed request answered HTTP {status}")
         view = _modal_for(server, approval_id)

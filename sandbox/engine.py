@@ -392,19 +392,7 @@ class Sandbox:
         from approval_gate.store import ApprovalStore
 
         store = ApprovalStore(self.table_name, self.client("dynamodb"))
-        items = []
-        paginator = self.client("dynamodb").get_paginator("scan")
-        for page in paginator.paginate(
-            TableName=self.table_name, ProjectionExpression="approval_id"
-        ):
-            items.extend(page.get("Items", []))
-        records = []
-        for item in items:
-            if item["approval_id"]["S"].startswith("feed#"):  # the status feed's items
-                continue
-            approval = store.get(item["approval_id"]["S"])
-            if approval is not None:
-                records.append(approval.decision_record())
+        records = [approval.decision_record() for approval in store.all()]
         return sorted(records, key=lambda record: record["requested_at"])
 
     def executions(self) -> list[dict[str, Any]]:

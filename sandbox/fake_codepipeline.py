@@ -29,8 +29,6 @@ from typing import Any
 
 DEFAULT_STAGE = "Approval"
 DEFAULT_ACTION = "Approve"
-SOURCE_STAGES = ("Source", "Build")
-AFTER_STAGES = ("Deploy",)
 #: (stage, provider, category) of the one action each stage runs.
 SOURCE_ACTIONS = (("Source", "CodeCommit", "Source"), ("Build", "CodeBuild", "Build"))
 AFTER_ACTIONS = (("Deploy", "CodeDeploy", "Deploy"),)
@@ -360,7 +358,7 @@ class FakeCodePipeline:
     def _op_GetPipelineState(self, params: dict[str, Any]) -> dict[str, Any]:
         run = self._latest_run(str(params.get("name")))
         stages = []
-        for name in SOURCE_STAGES:
+        for name, _, _ in SOURCE_ACTIONS:
             stages.append(
                 {
                     "stageName": name,

@@ -15,7 +15,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
@@ -251,22 +250,28 @@ class SandboxServer:
         message = self.sandbox.slack.find_message(str(body.get("channel")), str(body.get("ts")))
         if message is None:
             raise NotFound("no such message")
-        user = str(body.get("user") or "")
-        key = self.sandbox.slack.new_response_url_key(
-            channel=message["channel"], message_ts=message["ts"], user=user
-        )
         try:
-            payload = block_actions_payload(
-                self.sandbox.slack,
-                message=message,
-                user_id=user,
-                action_id=str(body.get("action_id")),
-                response_url=f"{self.url}/_sandbox/slack/response-url/{key}",
+            payload = self.click_payload(
+                message, str(body.get("user") or ""), str(body.get("action_id"))
             )
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
         status, text = send_interaction(self.url, payload, self.sandbox.signing_secret)
         return _json({"status": status, "body": text})
+
+    def click_payload(self, message: dict[str, Any], user: str, action: str) -> dict[str, Any]:
+        """The block_actions payload Slack sends when `user` clicks `action` on `message`,
+        with a response_url this sandbox serves. ValueError if there is no such button."""
+        key = self.sandbox.slack.new_response_url_key(
+            channel=message["channel"], message_ts=message["ts"], user=user
+        )
+        return block_actions_payload(
+            self.sandbox.slack,
+            message=message,
+            user_id=user,
+            action_id=action,
+            response_url=f"{self.url}/_sandbox/slack/response-url/{key}",
+        )
 
     def _on_submit(self, request: Request) -> Response:
         """The page's modals: Slack builds and signs the view_submission, then closes the
@@ -367,8 +372,3 @@ def post_interaction(base_url: str, body: bytes, headers: dict[str, str]) -> tup
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
-
-
-def parse_form_payload(body: bytes) -> dict[str, Any]:
-    """The JSON payload in a form-encoded Slack request (for tests)."""
-    return dict(json.loads(parse_qs(body.decode())["payload"][0]))

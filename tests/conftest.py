@@ -3,7 +3,6 @@ the way Slack and CodePipeline would."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ import pytest
 
 from sandbox.client import SandboxClient, has_buttons, request_message, wait_for
 from sandbox.fake_slack import (
-    block_actions_payload,
     form_body,
     signed_request,
     view_submission_payload,
@@ -102,17 +100,7 @@ class Gate:
         return [m for m in self.client.messages() if m["ephemeral_user"] == user]
 
     def click_payload(self, message: dict[str, Any], user: str, action: str) -> dict[str, Any]:
-        slack = self.server.sandbox.slack
-        key = slack.new_response_url_key(
-            channel=message["channel"], message_ts=message["ts"], user=user
-        )
-        return block_actions_payload(
-            slack,
-            message=message,
-            user_id=user,
-            action_id=action,
-            response_url=f"{self.url}/_sandbox/slack/response-url/{key}",
-        )
+        return self.server.click_payload(message, user, action)
 
     def post_interaction(
         self,
@@ -228,7 +216,3 @@ def sandbox_server(request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
 @pytest.fixture
 def gate(sandbox_server: SandboxServer) -> Gate:
     return Gate(sandbox_server)
-
-
-def decoded(text: str) -> Any:
-    return json.loads(text)

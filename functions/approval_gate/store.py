@@ -274,6 +274,22 @@ class ApprovalStore:
             raise
         return _from_item(response["Attributes"])
 
+    def all(self) -> list[Approval]:
+        """Every approval in the table: a scan, for the sandbox and audits, never a hot path.
+
+        The status feed's items share the table; only approvals carry a CodePipeline token.
+        """
+        approvals: list[Approval] = []
+        paginator = self._client.get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=self._table,
+            FilterExpression="attribute_exists(#token)",
+            ExpressionAttributeNames={"#token": "token"},
+            ConsistentRead=True,
+        ):
+            approvals.extend(_from_item(item) for item in page.get("Items", []))
+        return approvals
+
     def by_pipeline_execution(self, pipeline_execution_id: str) -> list[Approval]:
         """The approvals a pipeline execution asked for (through the execution index)."""
         response = self._client.query(

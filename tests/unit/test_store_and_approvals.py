@@ -669,3 +669,15 @@ def test_closing_an_unknown_request_is_an_error(store: ApprovalStore) -> None:
         approvals.close(
             "f" * 32, report_error=None, store=store, slack=RecordingSlack(), clock=clock_at(FIXED)
         )
+
+
+def test_listing_every_approval_skips_the_status_feed_items(
+    store: ApprovalStore, dynamodb: Any
+) -> None:
+    store.create(make_approval())
+    dynamodb.put_item(
+        TableName="approval-gate-approvals",
+        Item={"approval_id": {"S": "feed#b7a0e5f2"}, "record_type": {"S": "feed"}},
+    )
+
+    assert [approval.approval_id for approval in store.all()] == [APPROVAL_ID]
