@@ -73,6 +73,7 @@ $(SAM_VENV)/bin/sam: requirements/sam.txt
 build: $(SAM_VENV)/bin/sam venv
 	$(BIN)/python -m tools.check_policy config/policy.yaml
 	$(SAM_VENV)/bin/sam build --template-file template.yaml
+	$(BIN)/python -m tools.check_layer .aws-sam/build
 	@echo "Built size of each function and layer (boto3 is the runtime's, not packaged):"
 	@du -sh .aws-sam/build/*/ | sed 's|.aws-sam/build/||'
 
