@@ -65,6 +65,30 @@ class SandboxClient:
     def start_run(self, pipeline: str, **body: Any) -> dict[str, Any]:
         return dict(self.post(f"/_sandbox/pipelines/{pipeline}/runs", body))
 
+    def reset(self) -> None:
+        self.post("/_sandbox/reset")
+
+    def set_fault(
+        self,
+        service: str,
+        method: str,
+        kind: str,
+        rate: float,
+        seed: int | str,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """``POST /_sandbox/faults``; ``options``: ``retry_after``, ``status`` or ``delay``.
+        Answers ``{faults, injected, calls}``; RuntimeError (with the 400's error) if refused."""
+        body = {"service": service, "method": method, "kind": kind, "rate": rate, "seed": seed}
+        return dict(self.post("/_sandbox/faults", {**body, **options}))
+
+    def faults(self) -> dict[str, Any]:
+        """``GET /_sandbox/faults``: ``{faults, injected, calls}``."""
+        return dict(self.get("/_sandbox/faults"))
+
+    def codepipeline_calls(self) -> list[dict[str, Any]]:
+        return list(self.get("/_sandbox/codepipeline/calls"))
+
 
 def wait_for(
     probe: Callable[[], T | None], *, timeout: float = 10.0, interval: float = 0.02, what: str = ""

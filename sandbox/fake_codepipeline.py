@@ -25,7 +25,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sandbox.faults import Faults
 
 DEFAULT_STAGE = "Approval"
 DEFAULT_ACTION = "Approve"
@@ -33,6 +36,11 @@ DEFAULT_ACTION = "Approve"
 SOURCE_ACTIONS = (("Source", "CodeCommit", "Source"), ("Build", "CodeBuild", "Build"))
 AFTER_ACTIONS = (("Deploy", "CodeDeploy", "Deploy"),)
 
+
+#: The CodePipeline operations the fake answers (``GetCommit`` is CodeCommit's).
+CODEPIPELINE_OPERATIONS = frozenset(
+    {"GetPipelineState", "PutApprovalResult", "ListActionExecutions", "GetPipelineExecution"}
+)
 
 #: The message of a run's commit when the run gives an ``author`` but no commit message.
 DEFAULT_COMMIT_MESSAGE = "Update the application"
@@ -99,6 +107,9 @@ class FakeCodePipeline:
     #: Sends a CodePipeline state-change event: emit(detail_type, detail).
     emit: Callable[[str, dict[str, Any]], None] | None = None
     clock: Callable[[], datetime] = _now
+    #: Injected faults (``sandbox.faults``), asked on each CodePipeline operation the
+    #: product calls; ``None``: nothing fails on purpose.
+    faults: Faults | None = None
     _runs: dict[str, Run] = field(default_factory=dict)
     _results: list[dict[str, Any]] = field(default_factory=list)
     _calls: list[dict[str, Any]] = field(default_factory=list)
@@ -338,10 +349,21 @@ class FakeCodePipeline:
     # --- the API the product calls -----------------------------------------------------
 
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Answer one operation (patch 4 routes boto3's and the state machine's calls here).
+
+        An injected fault is recorded with its ``fault`` kind and raised instead: the
+        operation is not carried out, so a faulted ``PutApprovalResult`` is no result.
+        """
+        fault = None
+        if self.faults is not None and operation in CODEPIPELINE_OPERATIONS:
+            fault = self.faults.choose("codepipeline", operation, params)
         with self._lock:
-            self._calls.append(
-                {"method": operation, "args": _redacted(params), "at": self.clock().isoformat()}
-            )
+            call = {"method": operation, "args": _redacted(params), "at": self.clock().isoformat()}
+            if fault is not None:
+                call["fault"] = fault.kind
+            self._calls.append(call)
+        if fault is not None:
+            raise fault.aws_error()
         handler = getattr(self, f"_op_{operation}", None)
         if handler is None:
             raise CodePipelineError("ValidationException", f"{operation} is not supported here")

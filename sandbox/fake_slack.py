@@ -28,10 +28,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
+
+if TYPE_CHECKING:
+    from sandbox.faults import Faults
 
 __all__ = [
     "FakeSlack",
@@ -125,6 +128,11 @@ def _redact(value: Any, secret: str) -> Any:
             value = value.replace(secret, REDACTED)
         return _TOKEN_RE.sub(REDACTED, value)
     return value
+
+
+def _fault_body(args: dict[str, Any]) -> dict[str, Any]:
+    """A call's arguments as a fault draws on them: no token; blocks and views decoded."""
+    return {k: _maybe_json(v) if k in _JSON_ARGS else v for k, v in args.items() if k != "token"}
 
 
 def _maybe_json(value: Any) -> Any:
@@ -284,6 +292,7 @@ class FakeSlack:
         app_id: str = "A0SANDBOX",
         bot_user_id: str = "U0GATEBOT",
         clock: Callable[[], float] = time.time,
+        faults: Faults | None = None,
     ) -> None:
         self.bot_token = bot_token
         self.team_id = team_id
@@ -296,6 +305,9 @@ class FakeSlack:
         self.permalink_base = "https://sandbox.slack.local"
         #: How long a ``trigger_id`` may be used for ``views.open`` (Slack: 3 seconds).
         self.trigger_ttl = 3.0
+        #: Injected faults (``sandbox.faults``), asked on each Web API call;
+        #: ``None``: nothing fails on purpose.
+        self.faults = faults
         self._clock = clock
         self._lock = threading.Lock()
         self._users: dict[str, dict[str, Any]] = {}
@@ -517,15 +529,16 @@ class FakeSlack:
         self._last_ts = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
-    def _record(self, method: str, args: dict[str, Any]) -> None:
+    def _record(self, method: str, args: dict[str, Any], fault: str | None = None) -> None:
         shown = {k: _maybe_json(v) if k in _JSON_ARGS else v for k, v in args.items()}
-        self._calls.append(
-            {
-                "method": method,
-                "args": _redact(copy.deepcopy(shown), self.bot_token),
-                "at": _iso(self._clock()),
-            }
-        )
+        call = {
+            "method": method,
+            "args": _redact(copy.deepcopy(shown), self.bot_token),
+            "at": _iso(self._clock()),
+        }
+        if fault is not None:
+            call["fault"] = fault
+        self._calls.append(call)
 
     @staticmethod
     def _channel(args: dict[str, Any]) -> str:
@@ -616,18 +629,30 @@ class FakeSlack:
     # ------------------------------------------------------------------ the Web API
 
     def api(self, method: str, args: dict[str, Any], authorization: str | None) -> Reply:
-        """Answer one Web API request: ``(status, extra headers, JSON body)``."""
+        """Answer one Web API request: ``(status, extra headers, JSON body)``.
+
+        Every Web API call, over HTTP or in process, comes here. An injected fault is
+        recorded with its ``fault`` kind and answered instead: the call is not carried out.
+        """
         method = (method or "").strip().strip("/")
         args = dict(args or {})
+        fault = None
+        if self.faults is not None and method in METHODS:
+            fault = self.faults.choose("slack", method, _fault_body(args))
         with self._lock:
-            self._record(method, args)
-            try:
-                if method not in METHODS:
-                    raise _Failure("unknown_method")
-                self._authenticate(args, authorization)
-                body = self._dispatch(method, args)
-            except _Failure as failure:
-                return 200, {}, failure.body()
+            self._record(method, args, None if fault is None else fault.kind)
+            if fault is None:
+                return self._answer(method, args, authorization)
+        return fault.slack_reply()  # outside the lock: a timeout holds its answer
+
+    def _answer(self, method: str, args: dict[str, Any], authorization: str | None) -> Reply:
+        try:
+            if method not in METHODS:
+                raise _Failure("unknown_method")
+            self._authenticate(args, authorization)
+            body = self._dispatch(method, args)
+        except _Failure as failure:
+            return 200, {}, failure.body()
         return (
             200,
             {"X-OAuth-Scopes": "chat:write,users:read,users:read.email,usergroups:read"},

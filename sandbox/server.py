@@ -29,6 +29,7 @@ from sandbox.fake_slack import (
     signed_request,
     view_submission_payload,
 )
+from sandbox.faults import FaultError
 
 PAGE = Path(__file__).with_name("page.html")
 
@@ -150,7 +151,11 @@ class SandboxServer:
                     endpoint="approval_results",
                     methods=["GET"],
                 ),
+                Rule(
+                    "/_sandbox/codepipeline/calls", endpoint="codepipeline_calls", methods=["GET"]
+                ),
                 Rule("/_sandbox/approvals", endpoint="approvals", methods=["GET"]),
+                Rule("/_sandbox/faults", endpoint="faults", methods=["GET", "POST"]),
             ]
         )
 
@@ -333,6 +338,23 @@ class SandboxServer:
     def _on_approval_results(self, request: Request) -> Response:
         return _json(self.sandbox.codepipeline.approval_results())
 
+    def _on_codepipeline_calls(self, request: Request) -> Response:
+        return _json(self.sandbox.codepipeline.calls())
+
+    # --- faults ---------------------------------------------------------------------------
+
+    def _on_faults(self, request: Request) -> Response:
+        if request.method == "GET":
+            return _json(self.sandbox.faults.snapshot())
+        try:
+            body = json.loads(request.get_data(as_text=True) or "{}")
+        except ValueError:
+            return _json(FaultError("body", "the body must be a JSON object").body(), 400)
+        try:
+            return _json(self.sandbox.faults.configure(body))
+        except FaultError as exc:
+            return _json(exc.body(), 400)
+
     # --- the sandbox itself -------------------------------------------------------------
 
     def _on_health(self, request: Request) -> Response:
@@ -341,8 +363,7 @@ class SandboxServer:
         return _json({"ok": False}, 503)
 
     def _on_reset(self, request: Request) -> Response:
-        self.sandbox.slack.reset()
-        self.sandbox.codepipeline.reset()
+        self.sandbox.reset()
         return _json({"ok": True})
 
     def _on_approvals(self, request: Request) -> Response:

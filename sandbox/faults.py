@@ -1,0 +1,304 @@
+"""Faults injected on purpose into the calls the gate makes to Slack and to CodePipeline.
+
+One :class:`Faults` per sandbox is shared by the fake Slack and the fake CodePipeline
+(``POST /_sandbox/faults``, DESIGN §6, docs/sandbox.md). A fault is a
+``(service, method, kind)`` with a ``rate`` and a ``seed``. When a fake receives a call it
+asks :meth:`Faults.choose`, which counts the call and draws, for each matching fault, a
+number in [0, 1) from a SHA-256 of ``(seed, service, method, kind, n, body)``, where ``n``
+is how many times this identical request has arrived (this one included). The fault fires
+when the draw is below its rate. So a replay with the same seed fails the same calls, and
+a retried identical request is drawn afresh (with ``n + 1``) and may succeed.
+
+What each kind answers is here too (:meth:`Fault.slack_reply`, :meth:`Fault.aws_error`), so
+this module is the whole contract; the fakes only ask and record. Only the calls the gate
+makes reach :meth:`Faults.choose`: the Web API methods (``FakeSlack.api``) and the
+CodePipeline operations (``FakeCodePipeline.call``). The sandbox's own helpers (starting
+runs, console decisions, the page, response URLs, CodeCommit's ``GetCommit``) never fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.fake_codepipeline import CODEPIPELINE_OPERATIONS, FakeAwsError
+from sandbox.fake_slack import METHODS as SLACK_METHODS
+from sandbox.fake_slack import Reply
+
+__all__ = ["ANY_METHOD", "KINDS", "Fault", "FaultError", "Faults", "draw"]
+
+#: A fault for every method of its service.
+ANY_METHOD = "*"
+#: The kinds each service knows, in the order faults of one method are tried.
+KINDS: dict[str, tuple[str, ...]] = {
+    "slack": ("rate_limited", "server_error", "timeout", "channel_not_found", "message_not_found"),
+    "codepipeline": ("throttled", "invalid_token", "already_completed"),
+}
+METHODS: dict[str, frozenset[str]] = {
+    "slack": SLACK_METHODS,
+    "codepipeline": CODEPIPELINE_OPERATIONS,
+}
+#: ``Retry-After`` of a ``rate_limited`` answer, in seconds (Slack sends whole seconds).
+DEFAULT_RETRY_AFTER = 1
+#: The HTTP status of a ``server_error``: 503 (``service_unavailable``) or 500.
+DEFAULT_STATUS = 503
+#: How long a ``timeout`` holds its answer, in seconds. It must exceed the Slack client
+#: timeout the sandbox gives the handlers (``sandbox.engine.SLACK_CLIENT_TIMEOUT``).
+DEFAULT_DELAY = 1.5
+MAX_DELAY = 30.0
+MAX_RETRY_AFTER = 60
+#: The option each kind takes, and its default.
+OPTIONS: dict[str, tuple[str, int | float]] = {
+    "rate_limited": ("retry_after", DEFAULT_RETRY_AFTER),
+    "server_error": ("status", DEFAULT_STATUS),
+    "timeout": ("delay", DEFAULT_DELAY),
+}
+#: What a CodePipeline fault raises: the AWS error code and its message.
+AWS_ERRORS: dict[str, tuple[str, str]] = {
+    "throttled": ("ThrottlingException", "Rate exceeded"),
+    "invalid_token": (
+        "InvalidApprovalTokenException",
+        "The approval action cannot be found or the token is not valid",
+    ),
+    "already_completed": (
+        "ApprovalAlreadyCompletedException",
+        "The approval action has already completed",
+    ),
+}
+_REQUIRED = ("service", "method", "kind", "rate", "seed")
+_OPTIONAL = tuple(name for name, _ in OPTIONS.values())
+
+
+class FaultError(ValueError):
+    """A fault description the sandbox refuses; ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.message, "field": self.field}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One active fault. ``option`` is the kind's option (see ``OPTIONS``), if it has one."""
+
+    service: str
+    method: str
+    kind: str
+    rate: float
+    seed: int | str
+    option: int | float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {
+            "service": self.service,
+            "method": self.method,
+            "kind": self.kind,
+            "rate": self.rate,
+            "seed": self.seed,
+        }
+        if self.kind in OPTIONS:
+            shown[OPTIONS[self.kind][0]] = self.option
+        return shown
+
+    def slack_reply(self) -> Reply:
+        """The Web API's answer ``(status, headers, body)``; the call is not carried out.
+
+        A ``timeout`` holds the answer ``delay`` seconds first: a client whose timeout is
+        shorter gives up before it comes.
+        """
+        if self.kind == "rate_limited":
+            headers = {"Retry-After": str(self.option)}
+            return 429, headers, {"ok": False, "error": "ratelimited"}
+        if self.kind == "server_error":
+            error = "internal_error" if self.option == 500 else "service_unavailable"
+            return int(self.option or DEFAULT_STATUS), {}, {"ok": False, "error": error}
+        if self.kind == "timeout":
+            time.sleep(float(self.option or DEFAULT_DELAY))
+            return 504, {}, {"ok": False, "error": "timeout"}
+        return 200, {}, {"ok": False, "error": self.kind}
+
+    def aws_error(self) -> FakeAwsError:
+        """The error CodePipeline answers; patch 4 turns it into what botocore raises."""
+        code, message = AWS_ERRORS[self.kind]
+        return FakeAwsError(code, message)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def draw(seed: int | str, service: str, method: str, kind: str, n: int, body: Any) -> float:
+    """The number in [0, 1) a fault compares with its rate, for the n-th identical request.
+
+    The first 8 bytes of SHA-256 over the canonical JSON of
+    ``[seed, service, method, kind, n, body]`` (keys sorted, no spaces, UTF-8), read as a
+    big-endian integer and divided by 2**64.
+    """
+    digest = hashlib.sha256(_canonical([seed, service, method, kind, n, body]).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse(body: Any) -> Fault:
+    """A fault from a ``POST /_sandbox/faults`` body; :class:`FaultError` names the bad field."""
+    if not isinstance(body, dict):
+        raise FaultError("body", "the body must be a JSON object")
+    for name in body:
+        if name not in _REQUIRED and name not in _OPTIONAL:
+            raise FaultError(str(name), f"unknown field: {name}")
+    for name in _REQUIRED:
+        if name not in body:
+            raise FaultError(name, f"{name} is required")
+    service = body["service"]
+    if not isinstance(service, str) or service not in KINDS:
+        raise FaultError("service", "service must be slack or codepipeline")
+    method = body["method"]
+    if not isinstance(method, str) or (method != ANY_METHOD and method not in METHODS[service]):
+        known = ", ".join(sorted(METHODS[service]))
+        raise FaultError("method", f"method must be '*' or one of the {service} methods: {known}")
+    kind = body["kind"]
+    if kind not in KINDS[service]:
+        kinds = ", ".join(KINDS[service])
+        raise FaultError("kind", f"kind must be one of {kinds} for {service}")
+    rate = body["rate"]
+    if not _is_number(rate) or not math.isfinite(rate) or not 0 <= rate <= 1:
+        raise FaultError("rate", "rate must be a number from 0 to 1")
+    seed = body["seed"]
+    if not isinstance(seed, int | str) or isinstance(seed, bool):
+        raise FaultError("seed", "seed must be an integer or a string")
+    option_name, default = OPTIONS.get(kind, ("", None))
+    for name in _OPTIONAL:
+        if name in body and name != option_name:
+            owner = next(k for k, (n, _) in OPTIONS.items() if n == name)
+            raise FaultError(name, f"{name} applies to kind {owner} only")
+    option: Any = body.get(option_name, default) if option_name else None
+    if option_name == "retry_after" and (
+        not isinstance(option, int)
+        or isinstance(option, bool)
+        or not 0 <= option <= MAX_RETRY_AFTER
+    ):
+        raise FaultError(
+            "retry_after", f"retry_after must be whole seconds from 0 to {MAX_RETRY_AFTER}"
+        )
+    if option_name == "status" and (
+        not isinstance(option, int) or isinstance(option, bool) or option not in (500, 503)
+    ):
+        raise FaultError("status", "status must be 500 or 503")
+    if option_name == "delay" and (
+        not _is_number(option) or not math.isfinite(option) or not 0 < option <= MAX_DELAY
+    ):
+        raise FaultError("delay", f"delay must be seconds, more than 0 and at most {MAX_DELAY:g}")
+    return Fault(service, method, kind, float(rate), seed, option)
+
+
+class Faults:
+    """The active faults, the choice of calls to fail, and counts. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: dict[tuple[str, str, str], Fault] = {}
+        #: How many times each identical request arrived: sha256(service, method, body) -> n.
+        self._seen: dict[bytes, int] = {}
+        self._calls: Counter[tuple[str, str]] = Counter()
+        self._injected: Counter[tuple[str, str, str]] = Counter()
+
+    def configure(self, body: Any) -> dict[str, Any]:
+        """Apply a ``POST /_sandbox/faults`` body: add or replace that fault, or remove it
+        with rate 0. Raises :class:`FaultError` (and changes nothing) for a bad body.
+        Returns :meth:`snapshot`."""
+        fault = parse(body)
+        key = (fault.service, fault.method, fault.kind)
+        with self._lock:
+            if fault.rate == 0:
+                self._active.pop(key, None)
+            else:
+                self._active[key] = fault
+        return self.snapshot()
+
+    def set(
+        self,
+        service: str,
+        method: str,
+        kind: str,
+        rate: float,
+        seed: int | str,
+        *,
+        retry_after: int | None = None,
+        status: int | None = None,
+        delay: float | None = None,
+    ) -> dict[str, Any]:
+        """The Python form of ``POST /_sandbox/faults``; options left ``None`` are not sent."""
+        body: dict[str, Any] = {
+            "service": service,
+            "method": method,
+            "kind": kind,
+            "rate": rate,
+            "seed": seed,
+        }
+        options = {"retry_after": retry_after, "status": status, "delay": delay}
+        body.update({k: v for k, v in options.items() if v is not None})
+        return self.configure(body)
+
+    def active(self) -> list[dict[str, Any]]:
+        """The active faults, in the order first set."""
+        with self._lock:
+            return [fault.to_dict() for fault in self._active.values()]
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{faults, injected, calls}``: the active faults; faults injected so far by
+        service -> method -> kind; calls seen so far by service -> method."""
+        with self._lock:
+            faults = [fault.to_dict() for fault in self._active.values()]
+            injected: dict[str, dict[str, dict[str, int]]] = {}
+            for (service, method, kind), count in sorted(self._injected.items()):
+                injected.setdefault(service, {}).setdefault(method, {})[kind] = count
+            calls: dict[str, dict[str, int]] = {}
+            for (service, method), count in sorted(self._calls.items()):
+                calls.setdefault(service, {})[method] = count
+        return {"faults": faults, "injected": injected, "calls": calls}
+
+    def reset(self) -> None:
+        """Forget the faults, the counts and how often each request arrived."""
+        with self._lock:
+            self._active.clear()
+            self._seen.clear()
+            self._calls.clear()
+            self._injected.clear()
+
+    def choose(self, service: str, method: str, body: Any) -> Fault | None:
+        """Count one call the gate made and return the fault it meets, if any.
+
+        Faults named for ``method`` are tried before ``*`` ones, each group in the order of
+        ``KINDS``; each draws on its own (its kind is in the hash) and the first that fires
+        wins.
+        """
+        canonical = json.loads(_canonical(body))
+        request = hashlib.sha256(_canonical([service, method, canonical]).encode()).digest()
+        with self._lock:
+            n = self._seen.get(request, 0) + 1
+            self._seen[request] = n
+            self._calls[(service, method)] += 1
+            candidates = [
+                self._active[(service, named, kind)]
+                for named in (method, ANY_METHOD)
+                for kind in KINDS[service]
+                if (service, named, kind) in self._active
+            ]
+            for fault in candidates:
+                if draw(fault.seed, service, method, fault.kind, n, canonical) < fault.rate:
+                    self._injected[(service, method, fault.kind)] += 1
+                    return fault
+        return None
