@@ -30,6 +30,7 @@ from moto import mock_aws
 from sandbox import patches
 from sandbox.fake_codepipeline import FakeCodePipeline
 from sandbox.fake_slack import FakeSlack
+from sandbox.faults import Faults
 from sandbox.template import (
     FunctionSpec,
     Resolver,
@@ -45,6 +46,11 @@ ACCOUNT = "123456789012"
 DEFAULT_SIGNING_SECRET = "sandbox-signing-secret"
 BOT_TOKEN = "xoxb-sandbox-bot-token"
 SERVICE_LOGGER = "approval-gate"
+#: The Slack client timeout (seconds) the handlers get through SLACK_TIMEOUT_VARIABLE, shorter
+#: than a ``timeout`` fault's default hold (``sandbox.faults.DEFAULT_DELAY``), so the gate
+#: sees an injected timeout within a second instead of its production 5 s.
+SLACK_CLIENT_TIMEOUT = 1
+SLACK_TIMEOUT_VARIABLE = "APPROVAL_GATE_SLACK_TIMEOUT"
 
 _counter = iter(range(1, 1_000_000))
 _DISCARD = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
@@ -149,9 +155,11 @@ class Sandbox:
         self.template_file = template_file
         self.template = load_template(template_file)
         make_domain_importable(template_file)
-        self.slack = FakeSlack(bot_token=BOT_TOKEN)
+        #: The faults both fakes inject (``POST /_sandbox/faults``).
+        self.faults = Faults()
+        self.slack = FakeSlack(bot_token=BOT_TOKEN, faults=self.faults)
         self.slack.permalink_base = self.base_url
-        self.codepipeline = FakeCodePipeline(region=REGION, account=ACCOUNT)
+        self.codepipeline = FakeCodePipeline(region=REGION, account=ACCOUNT, faults=self.faults)
         self.logs = CapturedLogs(echo_logs)
         self._slack_fixture = slack_fixture
         self._mock: Any = None
@@ -164,6 +172,8 @@ class Sandbox:
         self.table_name = ""
         self.state_machine_arn = ""
         self.secret_arn = ""
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     # --- life -----------------------------------------------------------------------
 
@@ -183,6 +193,7 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        patches.wait_for_events(timeout=30)  # none delivered into the next sandbox
         patches.set_lambda_invoker(None)
         patches.set_codepipeline(None)
         patches.set_codecommit(None)
@@ -190,14 +201,27 @@ class Sandbox:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        self._clients.clear()
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            region_name=REGION,
-            aws_access_key_id="sandbox",
-            aws_secret_access_key="sandbox",
-        )
+        """A boto3 client of the sandbox's moto, one per service (clients are thread-safe;
+        making one costs tens of milliseconds)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.client(
+                    service,
+                    region_name=REGION,
+                    aws_access_key_id="sandbox",
+                    aws_secret_access_key="sandbox",
+                )
+            return self._clients[service]
+
+    def reset(self) -> None:
+        """Forget Slack's messages and calls, the pipeline's runs and results, and the faults."""
+        patches.wait_for_events(timeout=30)
+        self.faults.reset()
+        self.slack.reset()
+        self.codepipeline.reset()
 
     # --- resources from the template ----------------------------------------------------
 
@@ -331,6 +355,7 @@ class Sandbox:
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
                 "APPROVAL_GATE_SLACK_API_URL": f"{self.base_url}/slack/api/",
+                SLACK_TIMEOUT_VARIABLE: str(SLACK_CLIENT_TIMEOUT),
                 "APPROVAL_GATE_POLICY_FILE": str(self.policy_file),
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "ApprovalGate",
@@ -400,8 +425,11 @@ class Sandbox:
         return sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
 
     def wait_for_executions(self, timeout: float = 30.0) -> bool:
-        """True once no execution is running (bounded wait, for clean shutdowns)."""
+        """True once no execution is running and every EventBridge event put so far has
+        been delivered (bounded wait, for clean shutdowns)."""
         deadline = time.monotonic() + timeout
+        if not patches.wait_for_events(timeout):
+            return False
         while time.monotonic() < deadline:
             if all(e["status"] != "RUNNING" for e in self.executions()):
                 return True

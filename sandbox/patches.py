@@ -9,7 +9,10 @@ test per patch that fails if moto changes underneath it: moto is pinned exactly
 from __future__ import annotations
 
 import json
+import logging
+import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,7 +28,6 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.eval import states as sfn_states
 from moto.stepfunctions.parser.asl.eval import variable_store as sfn_variable_store
 from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
-from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 #: Called as ``invoke(function_name, event) -> result``; raises to report a function error.
 LambdaInvoker = Callable[[str, Any], Any]
@@ -53,6 +55,7 @@ def apply() -> None:
         _patch_aws_sdk_integrations()
         _patch_jsonata()
         _patch_dynamodb_atomicity()
+        _patch_dynamodb_plain_json()
         _patch_codepipeline()
         _patch_eventbridge_to_lambda()
         _applied = True
@@ -214,14 +217,20 @@ def _patch_heartbeat_error_name() -> None:
 # which the interpreter cannot serialise. We normalise the request against the botocore
 # model, name errors by the service id, and turn datetimes into ISO text.
 
-_service_ids: dict[str, str] = {}
+_service_models: dict[str, Any] = {}
+_service_models_lock = threading.Lock()
+
+
+def _service_model(service: str) -> Any:
+    """botocore's model of a service, loaded once (a botocore session costs ~40 ms)."""
+    with _service_models_lock:
+        if service not in _service_models:
+            _service_models[service] = botocore.session.get_session().get_service_model(service)
+        return _service_models[service]
 
 
 def _service_id(service: str) -> str:
-    if service not in _service_ids:
-        model = botocore.session.get_session().get_service_model(service)
-        _service_ids[service] = model.service_id.replace(" ", "")
-    return _service_ids[service]
+    return str(_service_model(service).service_id).replace(" ", "")
 
 
 def _jsonable(value: Any) -> Any:
@@ -245,7 +254,7 @@ def _patch_aws_sdk_integrations() -> None:
     ) -> None:
         service = self._get_boto_service_name(boto_service_name)
         action = service_action_name or self.resource.api_action
-        model = botocore.session.get_session().get_service_model(service)
+        model = _service_model(service)
         operation = action[0].upper() + action[1:]
         shape = model.operation_model(operation).input_shape
         if shape is not None:
@@ -342,20 +351,38 @@ def _patch_codepipeline() -> None:
 # moto leaves its JSONata evaluator as `None` (LocalStack runs a JVM for it), so any
 # JSONata state fails. Plug in jsonata-python. moto also writes string variables into the
 # expression as `"value"` without escaping, so a quote or newline in a value (a reason, a
-# commit message) breaks the expression: encode every binding as JSON.
+# commit message) breaks the expression. And writing every value ($states with the whole
+# input, each variable) into the expression as a literal makes the parser re-read that
+# JSON as JSONata on every evaluation, most of a state's time here. So each declaration
+# binds the variable to a placeholder, `$name:=$__sb_<hex of name>;`, and the values go to
+# the evaluator as bindings (kept per thread: moto composes and evaluates an expression on
+# one thread, one expression at a time).
+
+_jsonata_bindings = threading.local()
+
+
+def _bindings() -> dict[str, Any]:
+    if not hasattr(_jsonata_bindings, "values"):
+        _jsonata_bindings.values = {}
+    values: dict[str, Any] = _jsonata_bindings.values
+    return values
 
 
 def _eval_jsonata(expression: str) -> Any:
     try:
-        return jsonata.Jsonata(expression).evaluate(None)
+        return jsonata.Jsonata(expression).evaluate(None, _bindings())
     except Exception as exc:
         raise moto_jsonata.JSONataException("UNKNOWN", str(exc)) from exc
 
 
 def _encode_variable_declarations(bindings: dict[str, Any]) -> str:
-    return "".join(
-        f"{name}:={to_json_str(value, separators=(',', ':'))};" for name, value in bindings.items()
-    )
+    values = _bindings()
+    parts = []
+    for name, value in bindings.items():
+        placeholder = "__sb_" + name.encode().hex()
+        values[placeholder] = value
+        parts.append(f"{name}:=${placeholder};")
+    return "".join(parts)
 
 
 def _patch_jsonata() -> None:
@@ -367,10 +394,58 @@ def _patch_jsonata() -> None:
 # --- Patch 6: EventBridge → Lambda ---------------------------------------------------------
 # moto's EventBridge rules deliver to logs, archives, SQS and event buses, and raise
 # NotImplementedError for a Lambda target. Deliver a matching event to the function as
-# EventBridge does (asynchronously on AWS; in-process and at once here), and leave every
-# other target to moto.
+# EventBridge does: asynchronously (PutEvents answers at once), one event after another on
+# a delivery thread, and leave every other target to moto. A function error is logged and
+# the event dropped (EventBridge would retry, then dead-letter). `wait_for_events()` waits
+# until every event put so far has been delivered; the sandbox does so before it stops.
 
 _targets_lock = threading.Lock()
+_LOG = logging.getLogger("approval_gate.sandbox.events")
+
+
+class _EventDelivery:
+    """A FIFO of (function, event) delivered by one daemon thread."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Any, str]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def put(self, function: Any, event: str) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._deliver, name="sandbox-eventbridge", daemon=True
+                )
+                self._thread.start()
+        self._queue.put((function, event))
+
+    def _deliver(self) -> None:
+        while True:
+            function, event = self._queue.get()
+            try:
+                function.invoke(event, {}, {})
+            except Exception:  # a function error: EventBridge would retry, then dead-letter
+                _LOG.exception("an EventBridge target failed; the event is dropped")
+            finally:
+                self._queue.task_done()
+
+    def wait(self, timeout: float) -> bool:
+        """True once every event put so far has been delivered (bounded by `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+
+_events = _EventDelivery()
+
+
+def wait_for_events(timeout: float = 30.0) -> bool:
+    """Wait until the EventBridge events put so far have reached their functions."""
+    return _events.wait(timeout)
 
 
 def _patch_eventbridge_to_lambda() -> None:
@@ -387,7 +462,7 @@ def _patch_eventbridge_to_lambda() -> None:
             for target in to_lambda:
                 arn = parse_arn(target["Arn"])
                 function = get_backend(arn.account, arn.region).get_function(target["Arn"])
-                function.invoke(json.dumps(original_event), {}, {})
+                _events.put(function, json.dumps(original_event))
         if others:
             with _targets_lock:
                 saved, self.targets = self.targets, others
@@ -425,3 +500,34 @@ def _patch_dynamodb_atomicity() -> None:
                 return __original(*args, **kwargs)
 
         setattr(DynamoDBBackend, name, locked)
+
+
+# --- Patch 8: DynamoDB answers without the shape walk --------------------------------------
+# moto 5.2.5 serialises every DynamoDB answer by walking the operation's output shape,
+# member by member, for each attribute value: ~60% of an item read or write here, and what
+# made a click take tens of milliseconds in the sandbox. DynamoDB's wire format is the
+# result itself as JSON (moto's DynamoResult already holds plain dicts), so send that. Any
+# result that is not plain JSON, and every error, still goes through moto's serialiser.
+
+_DYNAMODB_CONTENT_TYPE = "application/x-amz-json-1.0"
+#: moto's own DynamoResult.execute_result (the test compares against it).
+moto_dynamodb_execute_result: Any = None
+
+
+def _patch_dynamodb_plain_json() -> None:
+    global moto_dynamodb_execute_result
+    from moto.dynamodb.responses import DynamoResult
+
+    original = moto_dynamodb_execute_result = DynamoResult.execute_result
+
+    def execute_result(self: Any, context: Any) -> Any:
+        result = self.result
+        if isinstance(result, dict):
+            try:
+                body = json.dumps(result)
+            except (TypeError, ValueError):
+                return original(self, context)
+            return 200, {"Content-Type": _DYNAMODB_CONTENT_TYPE}, body
+        return original(self, context)
+
+    DynamoResult.execute_result = execute_result

@@ -30,16 +30,15 @@ from approval_gate.messages import (
 from approval_gate.policy import Policy
 from approval_gate.request import ApprovalRequest
 from approval_gate.store import (
-    APPROVED,
     DECIDED_ELSEWHERE,
     EXPIRED,
     PENDING,
-    REJECTED,
     AlreadyDecided,
     Approval,
     ApprovalStore,
+    decision,
 )
-from approval_gate.text import MAX_SUMMARY, human_duration, one_line
+from approval_gate.text import human_duration
 
 #: The same logger Powertools configures for the handlers (its service name).
 LOG = logging.getLogger("approval-gate")
@@ -353,39 +352,6 @@ def _post(slack: Any, what: str, **message: Any) -> bool:
 
 
 # --- decision ----------------------------------------------------------------------------
-
-
-def summary(approval: Approval) -> str:
-    """The one-line PutApprovalResult summary (≤ 512 characters, no Slack markup)."""
-    names = ", ".join(f"{approval.name_of(user)} ({user})" for user in approval.decided_by)
-    if approval.status == APPROVED:
-        text = f"Approved in Slack by {names}"
-    elif approval.status == REJECTED:
-        text = f"Rejected in Slack by {names}"
-    elif approval.status == EXPIRED:
-        text = approval.note or "No decision in time"
-    else:
-        text = approval.note or "Decided outside Slack"
-    if approval.reason:
-        text += f": {approval.reason}"
-    return one_line(text, MAX_SUMMARY)
-
-
-def codepipeline_status(approval: Approval) -> str:
-    if approval.status == APPROVED:
-        return "Approved"
-    if approval.status == EXPIRED and approval.rules.on_deadline == "approve":
-        return "Approved"
-    return "Rejected"
-
-
-def decision(approval: Approval) -> dict[str, Any]:
-    """What the workflow receives once the request is decided."""
-    return {
-        "outcome": approval.outcome,
-        "status": codepipeline_status(approval),
-        "summary": summary(approval),
-    }
 
 
 def at_deadline(approval_id: str, *, store: ApprovalStore, clock: Clock) -> dict[str, Any]:

@@ -12,14 +12,13 @@ import binascii
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs
 
 from botocore.exceptions import ClientError
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from approval_gate.approvals import decision
 from approval_gate.clock import Clock
 from approval_gate.groups import GroupDirectory, GroupLookupFailed, is_member
 from approval_gate.messages import (
@@ -42,6 +41,7 @@ from approval_gate.store import (
     Approval,
     ApprovalStore,
     Vote,
+    decision,
 )
 
 #: The same logger Powertools configures for the handlers (its service name).
@@ -345,33 +345,73 @@ def record_click(
         at=now,
         reason=click.reason,
     )
-    try:
-        voted = store.add_vote(click.approval_id, vote)
-    except AlreadyDecided as already:
-        if already.approval.status != PENDING:
+    decided = _decide_at_once(approval, vote, store)
+    if decided is None:  # not the deciding vote, or the votes changed since the read
+        try:
+            voted = store.add_vote(click.approval_id, vote)
+        except AlreadyDecided as already:
+            if already.approval.status != PENDING:
+                return ClickResult("already_decided", already_decided_text(already.approval))
+            return ClickResult("already_voted", already_voted_text(already.approval))
+        status, deciders = _outcome(voted, vote)
+        if status is None:
+            LOG.info("recorded a vote", extra={"approval_id": voted.approval_id})
+            return ClickResult("vote_recorded", tally_text(voted), approval=voted)
+        try:
+            decided = store.decide(
+                click.approval_id, status=status, decided_by=deciders, reason=vote.reason, at=now
+            )
+        except AlreadyDecided as already:
             return ClickResult("already_decided", already_decided_text(already.approval))
-        return ClickResult("already_voted", already_voted_text(already.approval))
-    approving = tuple(v.user_id for v in voted.votes if v.vote == "approve")
-    needed = voted.rules.required_approvals
-    if vote.vote == "approve" and len(approving) < needed:
-        LOG.info("recorded a vote", extra={"approval_id": voted.approval_id})
-        return ClickResult("vote_recorded", tally_text(voted), approval=voted)
-    # One rejection rejects; enough distinct approvals approve.
-    status, deciders = (
-        (APPROVED, approving) if vote.vote == "approve" else (REJECTED, (vote.user_id,))
-    )
-    try:
-        decided = store.decide(
-            click.approval_id, status=status, decided_by=deciders, reason=vote.reason, at=now
-        )
-    except AlreadyDecided as already:
-        return ClickResult("already_decided", already_decided_text(already.approval))
+    elif isinstance(decided, ClickResult):
+        return decided
     resume_workflow(decided, sfn)
     LOG.info(
         "recorded a decision",
         extra={"approval_id": decided.approval_id, "outcome": decided.outcome},
     )
     return ClickResult("recorded", approval=decided)
+
+
+def _outcome(approval: Approval, vote: Vote) -> tuple[str | None, tuple[str, ...]]:
+    """What the votes on `approval` decide, `vote` among them: one rejection rejects;
+    enough distinct approvals approve; (None, ()) while the quorum is short."""
+    if vote.vote != "approve":
+        return REJECTED, (vote.user_id,)
+    approving = tuple(v.user_id for v in approval.votes if v.vote == "approve")
+    if len(approving) < approval.rules.required_approvals:
+        return None, ()
+    return APPROVED, approving
+
+
+def _decide_at_once(
+    approval: Approval, vote: Vote, store: ApprovalStore
+) -> Approval | ClickResult | None:
+    """The common case in one write: this vote decides, given the votes just read.
+
+    None when it does not decide, or when the votes changed meanwhile (the caller then
+    records the vote and decides in two steps, as before).
+    """
+    counted = replace(approval, votes=(*approval.votes, vote))
+    status, deciders = _outcome(counted, vote)
+    if status is None:
+        return None
+    try:
+        return store.decide_with_vote(
+            approval.approval_id,
+            vote,
+            votes_seen=len(approval.votes),
+            status=status,
+            decided_by=deciders,
+            at=vote.at,
+        )
+    except AlreadyDecided as already:
+        current = already.approval
+        if current.status != PENDING:
+            return ClickResult("already_decided", already_decided_text(current))
+        if any(v.user_id == vote.user_id for v in current.votes):
+            return ClickResult("already_voted", already_voted_text(current))
+        return None
 
 
 def resume_workflow(approval: Approval, sfn: Any) -> bool:

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from approval_gate.clock import iso, parse_iso
 from approval_gate.policy import Rules
+from approval_gate.text import MAX_SUMMARY, one_line
 
 PENDING = "PENDING"
 APPROVED = "APPROVED"
@@ -351,6 +352,45 @@ class ApprovalStore:
             values["note"] = note
         return self._update(approval_id, expression, "#status = :pending", **values)
 
+    def decide_with_vote(
+        self,
+        approval_id: str,
+        vote: Vote,
+        *,
+        votes_seen: int,
+        status: str,
+        decided_by: tuple[str, ...],
+        at: datetime,
+    ) -> Approval:
+        """Record the deciding vote and the decision in one conditional write.
+
+        Only while the request is open, this person has not voted and the votes are still
+        the `votes_seen` the caller counted (votes are only ever added, so an unchanged
+        count means unchanged votes). AlreadyDecided otherwise, carrying the item, so the
+        caller can tell decided, voted already and "someone voted meanwhile" apart.
+        """
+        expression = (
+            "SET votes.#user = :vote, #status = :status, decided_by = :by, decided_at = :at"
+        )
+        values: dict[str, Any] = {
+            "vote": _vote_item(vote),
+            "status": status,
+            "by": list(decided_by),
+            "at": iso(at),
+            "pending": PENDING,
+            "seen": votes_seen,
+        }
+        if vote.reason:
+            expression += ", reason = :reason"
+            values["reason"] = vote.reason
+        return self._update(
+            approval_id,
+            expression,
+            "#status = :pending AND attribute_not_exists(votes.#user) AND size(votes) = :seen",
+            names={"#user": vote.user_id},
+            **values,
+        )
+
     def add_vote(self, approval_id: str, vote: Vote) -> Approval:
         """Record one person's vote, once, while the request is open.
 
@@ -426,3 +466,39 @@ class ApprovalStore:
             )
         except AlreadyDecided as already:
             return already.approval
+
+
+# --- what CodePipeline hears ------------------------------------------------------------
+
+
+def summary(approval: Approval) -> str:
+    """The one-line PutApprovalResult summary (≤ 512 characters, no Slack markup)."""
+    names = ", ".join(f"{approval.name_of(user)} ({user})" for user in approval.decided_by)
+    if approval.status == APPROVED:
+        text = f"Approved in Slack by {names}"
+    elif approval.status == REJECTED:
+        text = f"Rejected in Slack by {names}"
+    elif approval.status == EXPIRED:
+        text = approval.note or "No decision in time"
+    else:
+        text = approval.note or "Decided outside Slack"
+    if approval.reason:
+        text += f": {approval.reason}"
+    return one_line(text, MAX_SUMMARY)
+
+
+def codepipeline_status(approval: Approval) -> str:
+    if approval.status == APPROVED:
+        return "Approved"
+    if approval.status == EXPIRED and approval.rules.on_deadline == "approve":
+        return "Approved"
+    return "Rejected"
+
+
+def decision(approval: Approval) -> dict[str, Any]:
+    """What the workflow receives once the request is decided."""
+    return {
+        "outcome": approval.outcome,
+        "status": codepipeline_status(approval),
+        "summary": summary(approval),
+    }

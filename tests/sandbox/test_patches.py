@@ -357,9 +357,104 @@ def test_patch_6_eventbridge_delivers_matching_events_to_a_lambda_target(aws):
         ]
     )
 
+    # Delivered asynchronously, as EventBridge does: PutEvents does not wait for the target.
+    assert patches.wait_for_events(timeout=10)
     assert len(seen) == 1
     name, event = seen[0]
     assert name == "feed"
     assert event["source"] == "aws.codepipeline"
     assert event["detail-type"] == "X Changed"
     assert event["detail"] == {"state": "STARTED"}
+
+
+def test_patch_8_dynamodb_answers_are_what_the_shape_walk_gives(aws):
+    """Patch 8 skips moto's output-shape walk for DynamoDB answers; what boto3 reads must
+    be exactly what it read before (nested maps, lists, sets, numbers, bools, null), and
+    errors must still arrive as DynamoDB's."""
+    from moto.dynamodb.responses import DynamoResult
+
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(
+        TableName="t",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+    )
+    item = {
+        "k": {"S": "a"},
+        "votes": {"M": {"U0ALICE": {"M": {"vote": {"S": "approve"}, "at": {"S": "2026"}}}}},
+        "authors": {"L": [{"S": "alice@example.com"}, {"NULL": True}]},
+        "groups": {"SS": ["S0ONE", "S0TWO"]},
+        "reminders": {"N": "3"},
+        "escalated": {"BOOL": False},
+        "text": {"S": 'quotes " and \\ and ✓ and \n'},
+    }
+    dynamodb.put_item(TableName="t", Item=item)
+
+    def calls() -> list[dict]:
+        answers = [
+            dynamodb.get_item(TableName="t", Key={"k": {"S": "a"}}, ConsistentRead=True),
+            dynamodb.update_item(
+                TableName="t",
+                Key={"k": {"S": "a"}},
+                UpdateExpression="SET reminders = reminders + :zero",
+                ExpressionAttributeValues={":zero": {"N": "0"}},
+                ReturnValues="ALL_NEW",
+            ),
+            dynamodb.query(
+                TableName="t",
+                KeyConditionExpression="k = :k",
+                ExpressionAttributeValues={":k": {"S": "a"}},
+            ),
+            dynamodb.scan(TableName="t"),
+        ]
+        for answer in answers:
+            answer.pop("ResponseMetadata")
+        return answers
+
+    fast = calls()
+    patched = DynamoResult.execute_result
+    DynamoResult.execute_result = patches.moto_dynamodb_execute_result
+    try:
+        walked = calls()
+    finally:
+        DynamoResult.execute_result = patched
+    assert fast == walked
+    assert fast[0]["Item"] == item
+
+    with pytest.raises(ClientError) as failed:
+        dynamodb.update_item(
+            TableName="t",
+            Key={"k": {"S": "a"}},
+            UpdateExpression="SET reminders = :one",
+            ConditionExpression="attribute_not_exists(k)",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+    assert failed.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def test_patch_6_put_events_does_not_wait_for_the_function(aws):
+    """EventBridge answers PutEvents before its targets run; so does the sandbox, so a
+    slow status feed never holds up the pipeline that emits the events."""
+    release = threading.Event()
+    delivered = []
+
+    def slow(name, event):
+        assert release.wait(timeout=10)
+        delivered.append(event["detail"])
+
+    patches.set_lambda_invoker(slow)
+    arn = _function("feed", _role())
+    events = client("events")
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["aws.codepipeline"]}))
+    events.put_targets(Rule="r", Targets=[{"Id": "1", "Arn": arn}])
+
+    for n in range(3):
+        events.put_events(
+            Entries=[{"Source": "aws.codepipeline", "DetailType": "X", "Detail": f'{{"n": {n}}}'}]
+        )
+
+    assert delivered == []  # PutEvents came back while the function was still blocked
+    release.set()
+    assert patches.wait_for_events(timeout=10)
+    assert delivered == [{"n": 0}, {"n": 1}, {"n": 2}]  # one after another, in order

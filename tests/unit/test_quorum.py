@@ -109,3 +109,62 @@ def test_racing_approvers_reach_the_quorum_exactly_once(store):
     decided = store.get(APPROVAL_ID)
     assert decided.status == APPROVED
     assert len(decided.decided_by) >= 2
+
+
+class _CountingClient:
+    """The DynamoDB client, counting the writes."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self.updates = 0
+
+    def update_item(self, **kwargs):
+        self.updates += 1
+        return self._client.update_item(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_the_deciding_click_records_its_vote_and_the_decision_in_one_write(store):
+    _open(store, quorum=1)
+    counting = _CountingClient(store._client)
+    store._client = counting
+    sfn = RecordingSfn()
+
+    result = record_click(_click("U0ALICE"), store=store, sfn=sfn, clock=NOW)
+
+    assert result.outcome == "recorded"
+    assert counting.updates == 1
+    decided = store.get(APPROVAL_ID)
+    assert decided.status == APPROVED
+    assert [v.user_id for v in decided.votes] == ["U0ALICE"]
+    assert len(sfn.task_successes) == 1
+
+
+def test_a_vote_that_lands_between_the_read_and_the_write_still_counts(store):
+    """Bob reads Alice's vote (quorum 2: his would decide), then Carol's vote lands before
+    Bob writes. Bob's one-write decision must not pass over Carol's vote: it falls back to
+    recording his vote and deciding from the votes as they now are."""
+    from approval_gate.store import Vote
+
+    _open(store, quorum=2)
+    store.add_vote(APPROVAL_ID, Vote(user_id="U0ALICE", name="alice", vote="approve", at=FIXED))
+    sfn = RecordingSfn()
+    original_get = store.get
+
+    def get_then_carol_votes(approval_id):
+        approval = original_get(approval_id)
+        store.get = original_get
+        carol = Vote(user_id="U0CAROL", name="carol", vote="approve", at=FIXED)
+        store.add_vote(APPROVAL_ID, carol)  # her click has not decided yet
+        return approval
+
+    store.get = get_then_carol_votes
+    result = record_click(_click("U0BOB"), store=store, sfn=sfn, clock=NOW)
+
+    assert result.outcome == "recorded"
+    decided = store.get(APPROVAL_ID)
+    assert decided.status == APPROVED
+    assert set(decided.decided_by) == {"U0ALICE", "U0BOB", "U0CAROL"}
+    assert len(sfn.task_successes) == 1

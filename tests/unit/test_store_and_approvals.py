@@ -24,6 +24,7 @@ from approval_gate.store import (
     Approval,
     ApprovalStore,
     Vote,
+    summary,
 )
 
 from tests.unit.conftest import TABLE
@@ -352,40 +353,40 @@ def decided(status: str, *votes: Vote, reason: str | None = None, **more: Any) -
 
 
 def test_the_summary_names_who_approved_in_slack() -> None:
-    assert approvals.summary(decided(APPROVED, ALICE)) == "Approved in Slack by alice (U0ALICE)"
+    assert summary(decided(APPROVED, ALICE)) == "Approved in Slack by alice (U0ALICE)"
 
 
 def test_the_summary_names_every_approver_and_the_reason() -> None:
     bob = Vote(user_id="U0BOB", name="bob", vote="approve", at=FIXED + timedelta(minutes=26))
-    summary = approvals.summary(decided(APPROVED, ALICE, bob, reason="canary green"))
-    assert summary == "Approved in Slack by alice (U0ALICE), bob (U0BOB): canary green"
+    text = summary(decided(APPROVED, ALICE, bob, reason="canary green"))
+    assert text == "Approved in Slack by alice (U0ALICE), bob (U0BOB): canary green"
 
 
 def test_the_summary_of_a_rejection_gives_the_reason() -> None:
-    summary = approvals.summary(decided(REJECTED, BOB_REJECTS, reason="error rate up 4%"))
-    assert summary == "Rejected in Slack by bob (U0BOB): error rate up 4%"
+    text = summary(decided(REJECTED, BOB_REJECTS, reason="error rate up 4%"))
+    assert text == "Rejected in Slack by bob (U0BOB): error rate up 4%"
 
 
 def test_a_long_reason_with_markup_is_cut_at_a_word_and_neutralised() -> None:
     reason = "<!channel> see <https://evil.example/x|the graph> " + "because " * 700
     assert len(reason) > 5000
 
-    summary = approvals.summary(decided(REJECTED, BOB_REJECTS, reason=reason))
+    text = summary(decided(REJECTED, BOB_REJECTS, reason=reason))
 
-    assert len(summary) <= 512
-    assert summary.startswith("Rejected in Slack by bob (U0BOB): channel see the graph because")
-    assert summary.endswith("because…")
+    assert len(text) <= 512
+    assert text.startswith("Rejected in Slack by bob (U0BOB): channel see the graph because")
+    assert text.endswith("because…")
     for markup in ("<", ">", "!channel", "https://", "evil.example"):
-        assert markup not in summary
+        assert markup not in text
 
 
 def test_the_summary_of_an_expired_request_is_its_note() -> None:
     approval = make_approval(status=EXPIRED, note="No decision within 24h: rejected by policy")
-    assert approvals.summary(approval) == "No decision within 24h: rejected by policy"
+    assert summary(approval) == "No decision within 24h: rejected by policy"
 
 
 def test_the_summary_of_a_request_decided_elsewhere_says_so() -> None:
-    assert approvals.summary(make_approval(status=DECIDED_ELSEWHERE)) == "Decided outside Slack"
+    assert summary(make_approval(status=DECIDED_ELSEWHERE)) == "Decided outside Slack"
 
 
 # --------------------------------------------------------------------------- at_deadline
