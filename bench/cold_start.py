@@ -19,7 +19,7 @@ FUNCTIONS = ROOT / "functions"
 
 #: The boto3 clients each handler creates at import (read from functions/*/app.py).
 CLIENTS: dict[str, tuple[str, ...]] = {
-    "ask_approvers": ("dynamodb", "secretsmanager"),
+    "ask_approvers": ("dynamodb", "secretsmanager", "sns"),
     "close_request": ("dynamodb", "secretsmanager"),
     "decide_at_deadline": ("dynamodb",),
     "pipeline_events": ("dynamodb", "codepipeline", "stepfunctions", "secretsmanager"),

@@ -62,6 +62,10 @@ class SandboxClient:
     def approvals(self) -> list[dict[str, Any]]:
         return list(self.get("/_sandbox/approvals"))
 
+    def notifications(self) -> list[dict[str, Any]]:
+        """What the gate sent to its FallbackTopic: ``{subject, message}``, oldest first."""
+        return list(self.get("/_sandbox/notifications"))
+
     def start_run(self, pipeline: str, **body: Any) -> dict[str, Any]:
         return dict(self.post(f"/_sandbox/pipelines/{pipeline}/runs", body))
 

@@ -273,7 +273,7 @@ class Sandbox:
             arn = self.client("sns").create_topic(Name=f"approval-gate-{name}")["TopicArn"]
             self._physical[name] = arn
             self._arns[name] = arn
-            self.topic_arn = self.topic_arn or arn
+        self.topic_arn = self._arns["ApprovalTopic"]  # where CodePipeline notifies
 
         role = self.client("iam").create_role(
             RoleName="approval-gate-sandbox",
@@ -419,6 +419,14 @@ class Sandbox:
         store = ApprovalStore(self.table_name, self.client("dynamodb"))
         records = [approval.decision_record() for approval in store.all()]
         return sorted(records, key=lambda record: record["requested_at"])
+
+    def fallback_notifications(self) -> list[dict[str, Any]]:
+        """What the gate sent to the FallbackTopic (Slack could not be asked), oldest first."""
+        from moto.sns.models import sns_backends
+
+        topic = sns_backends[ACCOUNT][REGION].topics.get(self._arns.get("FallbackTopic", ""))
+        sent = topic.sent_notifications if topic is not None else []
+        return [{"subject": subject, "message": message} for _, message, subject, *_ in sent]
 
     def executions(self) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")

@@ -155,6 +155,7 @@ class SandboxServer:
                     "/_sandbox/codepipeline/calls", endpoint="codepipeline_calls", methods=["GET"]
                 ),
                 Rule("/_sandbox/approvals", endpoint="approvals", methods=["GET"]),
+                Rule("/_sandbox/notifications", endpoint="notifications", methods=["GET"]),
                 Rule("/_sandbox/faults", endpoint="faults", methods=["GET", "POST"]),
             ]
         )
@@ -368,6 +369,9 @@ class SandboxServer:
 
     def _on_approvals(self, request: Request) -> Response:
         return _json(self.sandbox.approvals())
+
+    def _on_notifications(self, request: Request) -> Response:
+        return _json(self.sandbox.fallback_notifications())
 
     def _on_page(self, request: Request) -> Response:
         return Response(PAGE.read_text(encoding="utf-8"), mimetype="text/html")

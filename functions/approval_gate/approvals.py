@@ -23,11 +23,14 @@ from approval_gate.messages import (
     closed_text,
     escalation_note,
     escalation_text,
+    fallback_subject,
+    fallback_text,
     reminder_text,
     request_blocks,
     request_text,
 )
 from approval_gate.policy import Policy
+from approval_gate.posting import post_request, update_request
 from approval_gate.request import ApprovalRequest
 from approval_gate.store import (
     DECIDED_ELSEWHERE,
@@ -193,6 +196,26 @@ def start(
 # --- ask ---------------------------------------------------------------------------------
 
 
+#: Slack errors worth another try: rate limits, Slack's own trouble and timeouts. Anything
+#: else (channel_not_found, not_in_channel, invalid_auth, ...) will fail again as it is.
+TRANSIENT_SLACK_ERRORS = frozenset(
+    {"ratelimited", "service_unavailable", "internal_error", "fatal_error", "request_timeout"}
+)
+
+
+def slack_failure(exc: Exception) -> tuple[str, bool]:
+    """What went wrong talking to Slack, and whether trying again may help."""
+    if isinstance(exc, SlackApiError):
+        status = int(getattr(exc.response, "status_code", 200) or 200)
+        error = str(exc.response.get("error") or f"HTTP {status}")
+        return error, status == 429 or status >= 500 or error in TRANSIENT_SLACK_ERRORS
+    return type(exc).__name__, True  # no answer: timeouts, dropped connections
+
+
+#: Sends the fallback notification: notify(subject, text).
+Notify = Callable[[str, str], None]
+
+
 def ask(
     approval_id: str,
     task_token: str,
@@ -200,27 +223,63 @@ def ask(
     store: ApprovalStore,
     slack: Any,
     clock: Clock = utc_now,
+    retries_left: int = 0,
+    fallback: Notify | None = None,
 ) -> dict[str, Any]:
     """Post the request to Slack (or refresh it, on a retry or after a reminder) and keep
     the task token.
 
     The token is stored before the message is posted, so no button exists whose click
-    could find no token. Asking again updates the message it posted before.
+    could find no token. Asking again updates the message it posted before (a deleted one
+    is replaced). When Slack fails for good (`channel_not_found`, ...) or still fails on
+    the workflow's last retry, the request goes out through `fallback` (the SNS topic)
+    and stays open: the task keeps waiting, CodePipeline's console can decide, and the
+    next reminder cycle asks Slack again.
     """
     approval = store.save_task_token(approval_id, task_token)
     blocks = request_blocks(approval, clock())
     text = request_text(approval)
-    if approval.channel and approval.message_ts:
-        slack.chat_update(
-            channel=approval.channel, ts=approval.message_ts, text=text, blocks=blocks
+    try:
+        updated = update_request(slack, store, approval, text=text, blocks=blocks)
+        if updated is not None:
+            posted = updated != (approval.channel, approval.message_ts)
+            return {"channel": updated[0], "ts": updated[1], "posted": posted}
+        channel, ts = post_request(slack, store, approval, text=text, blocks=blocks)
+        return {"channel": channel, "ts": ts, "posted": True}
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        error, transient = slack_failure(exc)
+        if fallback is None or (transient and retries_left > 0):
+            raise  # the workflow's Retry backs off and asks again
+        notified = fall_back(approval, error, store=store, notify=fallback, clock=clock)
+        return {
+            "channel": approval.channel,
+            "ts": approval.message_ts,
+            "posted": False,
+            "fallback": error,
+            "notified": notified,
+        }
+
+
+def fall_back(
+    approval: Approval, slack_error: str, *, store: ApprovalStore, notify: Notify, clock: Clock
+) -> bool:
+    """Send the request by the fallback topic, once per approval; True if sent now."""
+    if not store.mark_fallback(approval.approval_id, at=clock(), reason=slack_error):
+        LOG.error(
+            "still cannot ask in Slack; the fallback notification went out before",
+            extra={"approval_id": approval.approval_id, "slack_error": slack_error},
         )
-        return {"channel": approval.channel, "ts": approval.message_ts, "posted": False}
-    response = slack.chat_postMessage(
-        channel=approval.rules.channel, text=text, blocks=blocks, unfurl_links=False
+        return False
+    try:
+        notify(fallback_subject(approval), fallback_text(approval, slack_error))
+    except Exception:
+        store.clear_fallback(approval.approval_id)
+        raise
+    LOG.error(
+        "could not ask in Slack; sent the request to the fallback topic and kept it open",
+        extra={"approval_id": approval.approval_id, "slack_error": slack_error},
     )
-    channel, ts = str(response["channel"]), str(response["ts"])
-    store.save_message(approval_id, channel, ts)
-    return {"channel": channel, "ts": ts, "posted": True}
+    return True
 
 
 # --- reminders and escalation -----------------------------------------------------------
@@ -472,11 +531,7 @@ def close(
         approval = store.close(approval_id, at=clock(), status=DECIDED_ELSEWHERE, note=note)
     else:
         approval = store.close(approval_id, at=clock())
-    if approval.channel and approval.message_ts:
-        slack.chat_update(
-            channel=approval.channel,
-            ts=approval.message_ts,
-            text=closed_text(approval),
-            blocks=closed_blocks(approval),
-        )
+    update_request(
+        slack, store, approval, text=closed_text(approval), blocks=closed_blocks(approval)
+    )
     return approval.decision_record()

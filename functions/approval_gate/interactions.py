@@ -82,7 +82,10 @@ def http_request(event: Any) -> HttpRequest:
         except (binascii.Error, ValueError):
             raise BadRequest("body is not valid base64") from None
     else:
-        raw = body.encode("utf-8", errors="surrogateescape")
+        try:
+            raw = body.encode("utf-8", errors="surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate no byte could have decoded to
+            raise BadRequest("body is not valid text") from None
     if len(raw) > MAX_BODY:
         raise BadRequest("body too large")
     return HttpRequest(headers=headers, body=raw)
@@ -327,6 +330,8 @@ def record_click(
         return ClickResult("unknown", UNKNOWN_APPROVAL_TEXT)
     refused = refusal(approval, click, groups)
     if refused is not None:
+        if refused.outcome == "already_decided":
+            redeliver(approval, sfn)
         return refused
     if needs_modal(approval, click):
         return ClickResult("modal", view=decision_view(approval, click.action))
@@ -412,6 +417,20 @@ def _decide_at_once(
         if any(v.user_id == vote.user_id for v in current.votes):
             return ClickResult("already_voted", already_voted_text(current))
         return None
+
+
+def redeliver(approval: Approval, sfn: Any) -> None:
+    """A click on a request decided in Slack but not yet closed: hand the decision to the
+    workflow again, in case the first SendTaskSuccess was lost (Lambda died, Step Functions
+    unreachable). Harmless when it arrived: the task no longer waits, and that is ignored."""
+    if approval.status in (APPROVED, REJECTED) and approval.closed_at is None:
+        try:
+            resume_workflow(approval, sfn)
+        except ClientError as exc:
+            LOG.warning(
+                "could not hand the recorded decision to the workflow again",
+                extra={"approval_id": approval.approval_id, "error": exc.response.get("Error")},
+            )
 
 
 def resume_workflow(approval: Approval, sfn: Any) -> bool:

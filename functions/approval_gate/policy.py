@@ -30,6 +30,9 @@ class PolicyError(ValueError):
 _DURATION = re.compile(r"([0-9]+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION_HINT = "use 30s, 15m, 4h or 2d"
+#: No policy duration may exceed a year: Step Functions runs a standard workflow a year at
+#: most, and a longer one overflows the date arithmetic of every request.
+MAX_DURATION = 365 * 86400
 
 
 def parse_duration(value: str | int, where: str = "duration") -> int:
@@ -42,6 +45,8 @@ def parse_duration(value: str | int, where: str = "duration") -> int:
         found = _DURATION.fullmatch(value)
         if found is None:
             raise PolicyError(f"{where}: {_show(value)} is not a duration ({_DURATION_HINT})")
+        if len(found.group(1)) > 15:  # int() refuses thousands of digits; no sane one has 16
+            raise PolicyError(f"{where}: {_show(value)} is too long to be a duration")
         seconds = int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
     else:
         seconds = value
@@ -247,6 +252,12 @@ def load_policy(text: str) -> Policy:
         doc = yaml.load(text, Loader=_strict_loader())  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as error:
         raise PolicyError(f"policy: not valid YAML: {_yaml_problem(error)}") from None
+    except PolicyError:
+        raise
+    except RecursionError:
+        raise PolicyError("policy: not valid YAML: nested too deeply to be a policy") from None
+    except ValueError as error:  # PyYAML's int() of a number with thousands of digits
+        raise PolicyError(f"policy: not valid YAML: {error}") from None
     return Policy.from_document(doc)
 
 
@@ -298,6 +309,8 @@ def _show(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list | tuple):
         return "a list"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     if value is None or isinstance(value, bool | int | float):
         return repr(value)
     if isinstance(value, str):
@@ -380,13 +393,25 @@ def _escalation(value: Any, path: str) -> Escalation:
     )
 
 
-def _integer(minimum: int) -> Callable[[Any, str], int]:
+def _integer(minimum: int, maximum: int) -> Callable[[Any, str], int]:
     def check(value: Any, path: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise PolicyError(f"{path}: expected an integer >= {minimum}, got {_show(value)}")
+        if value > maximum:
+            raise PolicyError(f"{path}: expected an integer <= {maximum}, got {_show(value)}")
         return value
 
     return check
+
+
+def _duration(value: Any, path: str) -> int:
+    seconds = parse_duration(value, path)
+    if seconds > MAX_DURATION:
+        raise PolicyError(
+            f"{path}: a duration must be at most 365d (a workflow runs a year at most), "
+            f"got {_show(value)}"
+        )
+    return seconds
 
 
 def _boolean(value: Any, path: str) -> bool:
@@ -418,19 +443,22 @@ def _announce(value: Any, path: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+#: The largest count a policy may set: far above any real one (an integer too long to
+#: print cannot even be stored with the approval).
+MAX_COUNT = 1000
 _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "channel": _channel,
     "approvers": _approvers,
-    "required_approvals": _integer(1),
+    "required_approvals": _integer(1, MAX_COUNT),
     "allow_self_approval": _boolean,
     "unknown_author": _choice(*UNKNOWN_AUTHOR_CHOICES),
     "require_reason_on_reject": _boolean,
     "ask_comment_on_approve": _boolean,
-    "reminder_every": parse_duration,
-    "escalate_after_reminders": _integer(0),
+    "reminder_every": _duration,
+    "escalate_after_reminders": _integer(0, MAX_COUNT),
     "escalation": _escalation,
-    "deadline": parse_duration,
-    "deadline_margin": parse_duration,
+    "deadline": _duration,
+    "deadline_margin": _duration,
     "on_deadline": _choice(*ON_DEADLINE_CHOICES),
     "status_channel": _optional_channel,
     "announce": _announce,

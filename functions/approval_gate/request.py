@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from approval_gate.clock import parse_iso
@@ -35,6 +35,10 @@ _EXECUTION_NAME_UNSAFE = re.compile(r"[^0-9A-Za-z_-]")
 MAX_CUSTOM_DATA = 500
 #: Step Functions execution names are at most 80 characters.
 MAX_EXECUTION_NAME = 80
+#: Times outside these bounds come from no CodePipeline or SNS: date arithmetic on them
+#: overflows (Python's dates end with year 9999) or they do not survive ISO formatting.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class InvalidNotification(ValueError):
@@ -138,6 +142,8 @@ def parse_approval_message(message: Any) -> ApprovalRequest:
         raise InvalidNotification(
             f"approval.expires is not a valid time: {expires_text!r}"
         ) from None
+    if not EARLIEST <= expires < LATEST:
+        raise InvalidNotification(f"approval.expires is out of range: {expires_text!r}")
 
     region = _text(doc.get("region"), "region")
     assert region is not None
@@ -188,6 +194,8 @@ def sns_messages(event: Any) -> list[SnsMessage]:
                 timestamp = parse_iso(sns["Timestamp"])
             except ValueError:
                 timestamp = None
+            if timestamp is not None and not EARLIEST <= timestamp < LATEST:
+                timestamp = None  # not SNS's: the request time is taken from the clock
         messages.append(
             SnsMessage(
                 message_id=str(sns.get("MessageId", ""))[:100],

@@ -6,9 +6,10 @@ Kept apart from the domain logic so unit tests can build the same pieces around 
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from slack_sdk import WebClient
 
 from approval_gate.policy import Policy, load_policy_file
@@ -26,18 +27,48 @@ def logger() -> Logger:
     return Logger(service=SERVICE)
 
 
+#: CloudWatch namespace of the gate's own metrics (EMF log lines; template alarms on them).
+METRICS_NAMESPACE = "ApprovalGate"
+
+
+def metrics() -> Metrics:
+    return Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+
+#: Time assumed left when no Lambda context says (unit tests, scripts).
+DEFAULT_SECONDS_LEFT = 10.0
+
+
 class SlackAccess:
-    """The Slack secret (cached by Powertools) and one Web API client per bot token."""
+    """The Slack secret (cached by Powertools) and one Web API client per bot token.
+
+    `invocation(context)` at the start of each invocation tells the client how long the
+    function has left, so a Retry-After is only waited out when there is time for it.
+    """
 
     def __init__(self, settings: Settings, secrets_client: Any) -> None:
         self.settings = settings
         self.credentials = SlackCredentialsSource(settings.slack_secret_arn, secrets_client)
         self._clients: dict[str, WebClient] = {}
+        self._ends_at = time.monotonic() + DEFAULT_SECONDS_LEFT
+
+    def invocation(self, context: Any) -> None:
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        seconds = remaining() / 1000 if callable(remaining) else DEFAULT_SECONDS_LEFT
+        self._ends_at = time.monotonic() + seconds
+
+    def seconds_left(self) -> float:
+        return self._ends_at - time.monotonic()
 
     def client(self, credentials: SlackCredentials | None = None) -> WebClient:
         creds = credentials or self.credentials.get()
         client = self._clients.get(creds.bot_token)
         if client is None:
-            client = web_client(creds.bot_token, self.settings.slack_api_url)
+            client = web_client(
+                creds.bot_token,
+                self.settings.slack_api_url,
+                timeout=self.settings.slack_timeout,
+                seconds_left=self.seconds_left,
+            )
             self._clients = {creds.bot_token: client}
         return client

@@ -12,9 +12,13 @@ SLACK_SECRET_ARN = "APPROVAL_GATE_SLACK_SECRET_ARN"  # noqa: S105 - a variable n
 SLACK_API_URL = "APPROVAL_GATE_SLACK_API_URL"
 POLICY_FILE = "APPROVAL_GATE_POLICY_FILE"
 RETENTION_DAYS = "APPROVAL_GATE_RETENTION_DAYS"
+SLACK_TIMEOUT = "APPROVAL_GATE_SLACK_TIMEOUT"
+FALLBACK_TOPIC_ARN = "APPROVAL_GATE_FALLBACK_TOPIC_ARN"
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_POLICY_FILE = "/opt/policy.yaml"
+#: Slack's Web API answers in well under a second; never wait 30 s (the SDK's default).
+DEFAULT_SLACK_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,9 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     policy_file: str = DEFAULT_POLICY_FILE
     retention_days: int = 400
+    slack_timeout: float = DEFAULT_SLACK_TIMEOUT
+    #: Where a request goes when Slack cannot be asked (functions/ask_approvers).
+    fallback_topic_arn: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -36,6 +43,8 @@ class Settings:
             slack_api_url=env.get(SLACK_API_URL, DEFAULT_SLACK_API_URL),
             policy_file=env.get(POLICY_FILE, DEFAULT_POLICY_FILE),
             retention_days=int(env.get(RETENTION_DAYS, "400")),
+            slack_timeout=float(env.get(SLACK_TIMEOUT, str(DEFAULT_SLACK_TIMEOUT))),
+            fallback_topic_arn=env.get(FALLBACK_TOPIC_ARN, ""),
         )
 
 

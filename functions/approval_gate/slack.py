@@ -16,6 +16,10 @@ from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.signature import SignatureVerifier
 
 #: How long a cached copy of the secret is trusted.
@@ -23,7 +27,9 @@ SECRET_MAX_AGE = 300
 #: A failed signature may refresh the signing secret (rotation), at most this often.
 SECRET_REFRESH_INTERVAL = 60
 #: Slack's Web API answers in well under a second; never wait 30 s (the SDK's default).
-CLIENT_TIMEOUT = 5
+CLIENT_TIMEOUT = 5.0
+#: A Retry-After is waited out in the function only if this much time is left after it.
+RETRY_AFTER_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -90,16 +96,59 @@ class SlackCredentialsSource:
         return SlackCredentials.from_secret(value)
 
 
-def web_client(token: str, base_url: str, timeout: int = CLIENT_TIMEOUT) -> WebClient:
-    """A Web API client with a short timeout that retries a 429 or a dropped connection once."""
+class RateLimitWithinTime(RateLimitErrorRetryHandler):
+    """Waits out a 429's Retry-After (once) only when the function has the time to.
+
+    Past that the error goes up to the workflow, whose Retry backs off without paying
+    for a sleeping Lambda. `seconds_left` is the invocation's remaining time.
+    """
+
+    def __init__(self, seconds_left: Callable[[], float], timeout: float) -> None:
+        super().__init__(max_retry_count=1)
+        self._seconds_left = seconds_left
+        self._timeout = timeout
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        needed = retry_after(response) + 1 + self._timeout + RETRY_AFTER_MARGIN
+        return self._seconds_left() > needed
+
+
+def retry_after(response: HttpResponse) -> float:
+    """Slack's Retry-After in seconds (1 when absent or unreadable)."""
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after" and values:
+            try:
+                return max(0.0, float(values[0]))
+            except ValueError:
+                break
+    return 1.0
+
+
+def web_client(
+    token: str,
+    base_url: str,
+    timeout: float = CLIENT_TIMEOUT,
+    seconds_left: Callable[[], float] | None = None,
+) -> WebClient:
+    """A Web API client with a short timeout that retries a dropped connection once, and a
+    429 once if the function has time for its Retry-After (`seconds_left`)."""
+    handlers: list[RetryHandler] = [ConnectionErrorRetryHandler(max_retry_count=1)]
+    if seconds_left is not None:
+        handlers.append(RateLimitWithinTime(seconds_left, timeout))
     return WebClient(
         token=token,
         base_url=base_url,
-        timeout=timeout,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=1),
-            RateLimitErrorRetryHandler(max_retry_count=1),
-        ],
+        timeout=timeout,  # type: ignore[arg-type]  # urllib takes fractions of a second
+        retry_handlers=handlers,
     )
 
 
@@ -116,7 +165,11 @@ def signature_is_valid(
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     timestamp = lowered.get("x-slack-request-timestamp")
     signature = lowered.get("x-slack-signature")
-    if not timestamp or not signature or not timestamp.isdigit() or len(timestamp) > 12:
+    # ASCII digits only: str.isdigit() and int() also take Arabic-Indic or fullwidth digits, which
+    # Slack never sends.
+    if not timestamp or not signature or len(timestamp) > 12:
+        return False
+    if not (timestamp.isascii() and timestamp.isdigit()):
         return False
     if not signature.isascii():
         return False

@@ -77,6 +77,9 @@ class Approval:
     reminders: int = 0
     escalated: bool = False
     closed_at: datetime | None = None
+    #: When and why the request went out by SNS because Slack could not be asked.
+    fallback_at: datetime | None = None
+    fallback_reason: str | None = None
     #: Who made the change (commit author emails, IAM principals) and their Slack users.
     authors: tuple[str, ...] = ()
     author_users: tuple[str, ...] = ()
@@ -185,6 +188,8 @@ def _from_item(item: dict[str, Any]) -> Approval:
         reminders=int(data.get("reminders", 0)),
         escalated=bool(data.get("escalated", False)),
         closed_at=when("closed_at"),
+        fallback_at=when("fallback_at"),
+        fallback_reason=data.get("fallback_reason"),
         authors=tuple(data.get("authors", ())),
         author_users=tuple(data.get("author_users", ())),
         change=data.get("change"),
@@ -430,6 +435,25 @@ class ApprovalStore:
         except AlreadyDecided:
             return False
         return True
+
+    def mark_fallback(self, approval_id: str, *, at: datetime, reason: str) -> bool:
+        """Note that the request went out by SNS because Slack could not be asked: True for
+        the one caller that notes it first (so the notification goes out once)."""
+        try:
+            self._update(
+                approval_id,
+                "SET fallback_at = :at, fallback_reason = :reason",
+                "attribute_exists(approval_id) AND attribute_not_exists(fallback_at)",
+                at=iso(at),
+                reason=reason,
+            )
+        except AlreadyDecided:
+            return False
+        return True
+
+    def clear_fallback(self, approval_id: str) -> None:
+        """Undo mark_fallback when the notification could not be sent."""
+        self._update(approval_id, "REMOVE fallback_at, fallback_reason", None)
 
     def clear_escalated(self, approval_id: str) -> None:
         """Undo mark_escalated when the escalation could not be posted."""

@@ -30,6 +30,7 @@ def policy() -> Policy:
 
 @logger.inject_lambda_context
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    SLACK.invocation(context)
     try:
         change = parse_event(event)
     except InvalidEvent as exc:

@@ -20,6 +20,7 @@ SLACK = SlackAccess(SETTINGS, boto3.client("secretsmanager"))
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    SLACK.invocation(context)
     approval_id = event["approval_id"]
     logger.append_keys(approval_id=approval_id)
     result = remind(approval_id, store=STORE, slack=SLACK.client(), clock=utc_now)

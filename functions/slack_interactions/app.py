@@ -19,6 +19,7 @@ from approval_gate.interactions import (
     tell,
 )
 from approval_gate.messages import REASON_BLOCK, request_blocks, request_text
+from approval_gate.posting import update_request
 from approval_gate.runtime import SlackAccess
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
@@ -53,6 +54,7 @@ def _response(status: int, text: str = "") -> dict[str, Any]:
 
 @logger.inject_lambda_context
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    SLACK.invocation(context)
     try:
         request = http_request(event)
     except BadRequest as exc:
@@ -121,14 +123,14 @@ def answer(result: ClickResult, click: Click, slack: Any) -> dict[str, Any]:
 
 
 def show_tally(slack: Any, approval: Any) -> None:
-    if not (approval.channel and approval.message_ts):
-        return
     try:
-        slack.chat_update(
-            channel=approval.channel,
-            ts=approval.message_ts,
+        update_request(
+            slack,
+            STORE,
+            approval,
             text=request_text(approval),
             blocks=request_blocks(approval, utc_now()),
         )
-    except SlackApiError as exc:
-        logger.warning("could not update the tally", extra={"error": exc.response.get("error")})
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+        logger.warning("could not update the tally", extra={"error": error})

@@ -43,6 +43,7 @@ def authors_of(pipeline: str, execution_id: str | None) -> ChangeAuthors:
 
 @logger.inject_lambda_context
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    SLACK.invocation(context)
     try:
         messages = sns_messages(event)
     except InvalidNotification as exc:

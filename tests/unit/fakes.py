@@ -158,17 +158,30 @@ class RecordingSlack:
 
 
 class RecordingSfn:
-    """Step Functions' SendTaskSuccess, recorded; optionally failing with an error code."""
+    """Step Functions' SendTaskSuccess, recorded; optionally failing with an error code.
+
+    As on AWS, a task token answers once: a second SendTaskSuccess with it fails with
+    TaskTimedOut (and is recorded in `late`, not in `task_successes`).
+    """
 
     def __init__(self, error_code: str | None = None) -> None:
         self.error_code = error_code
         self.task_successes: list[dict[str, Any]] = []
+        self.late: list[dict[str, Any]] = []
 
     def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
-        self.task_successes.append({"taskToken": taskToken, "output": output})
+        call = {"taskToken": taskToken, "output": output}
         if self.error_code:
+            self.task_successes.append(call)
             raise ClientError(
                 {"Error": {"Code": self.error_code, "Message": "Task Timed Out"}},
                 "SendTaskSuccess",
             )
+        if any(done["taskToken"] == taskToken for done in self.task_successes):
+            self.late.append(call)
+            raise ClientError(
+                {"Error": {"Code": "TaskTimedOut", "Message": "Task Timed Out"}},
+                "SendTaskSuccess",
+            )
+        self.task_successes.append(call)
         return {}

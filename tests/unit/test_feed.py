@@ -827,7 +827,13 @@ def pipeline_events_app(dynamodb, monkeypatch, tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     slack = FeedSlack()
-    monkeypatch.setattr(module, "SLACK", type("Access", (), {"client": lambda self: slack})())
+    monkeypatch.setattr(
+        module,
+        "SLACK",
+        type(
+            "Access", (), {"client": lambda self: slack, "invocation": lambda self, context: None}
+        )(),
+    )
     monkeypatch.setattr(module, "CODEPIPELINE", FakeCodePipeline())
     module.slack_fake = slack
     return module

@@ -258,4 +258,10 @@ def test_the_web_client_never_waits_thirty_seconds() -> None:
     client = web_client("xoxb-1", "http://127.0.0.1:9/api/")
     assert client.timeout == CLIENT_TIMEOUT <= 10
     assert client.base_url == "http://127.0.0.1:9/api/"
-    assert len(client.retry_handlers) == 2
+    # A dropped connection is retried once; a 429 only when told how long the function has.
+    assert [type(h).__name__ for h in client.retry_handlers] == ["ConnectionErrorRetryHandler"]
+    timed = web_client("xoxb-1", "http://127.0.0.1:9/api/", seconds_left=lambda: 30.0)
+    assert [type(h).__name__ for h in timed.retry_handlers] == [
+        "ConnectionErrorRetryHandler",
+        "RateLimitWithinTime",
+    ]
