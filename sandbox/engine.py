@@ -50,6 +50,8 @@ SERVICE_LOGGER = "approval-gate"
 #: than a ``timeout`` fault's default hold (``sandbox.faults.DEFAULT_DELAY``), so the gate
 #: sees an injected timeout within a second instead of its production 5 s.
 SLACK_CLIENT_TIMEOUT = 1
+#: How long a background invocation waits for the API requests in flight (Sandbox.invoke).
+BACKGROUND_YIELD = 1.0
 SLACK_TIMEOUT_VARIABLE = "APPROVAL_GATE_SLACK_TIMEOUT"
 
 _counter = iter(range(1, 1_000_000))
@@ -174,6 +176,9 @@ class Sandbox:
         self.secret_arn = ""
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        self._foreground = threading.Condition()
+        self._serving = 0
+        self._thread = threading.local()
 
     # --- life -----------------------------------------------------------------------
 
@@ -184,6 +189,7 @@ class Sandbox:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         patches.set_lambda_invoker(self.invoke)
+        patches.set_background_gate(self._let_requests_through)
         patches.set_codepipeline(self.codepipeline.call)
         patches.set_codecommit(self.codepipeline.call)
         self._seed_workspace()
@@ -195,6 +201,7 @@ class Sandbox:
     def stop(self) -> None:
         patches.wait_for_events(timeout=30)  # none delivered into the next sandbox
         patches.set_lambda_invoker(None)
+        patches.set_background_gate(None)
         patches.set_codepipeline(None)
         patches.set_codecommit(None)
         self._redirect_logs(_DISCARD)
@@ -383,8 +390,33 @@ class Sandbox:
 
     # --- calling functions -------------------------------------------------------------
 
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Mark an API Gateway request (Slack waiting on the line) in flight on this thread."""
+        with self._foreground:
+            self._serving += 1
+        self._thread.serving = True
+        try:
+            yield
+        finally:
+            self._thread.serving = False
+            with self._foreground:
+                self._serving -= 1
+                self._foreground.notify_all()
+
+    def _let_requests_through(self) -> None:
+        """On AWS each Lambda runs in its own execution environment, so a workflow step never
+        slows a click's answer; here every function shares one interpreter. A background
+        invocation (workflow steps, SNS, EventBridge) therefore starts only once no API
+        request is being served, waiting at most BACKGROUND_YIELD seconds (no starvation)."""
+        if getattr(self._thread, "serving", False):
+            return
+        with self._foreground:
+            self._foreground.wait_for(lambda: self._serving == 0, timeout=BACKGROUND_YIELD)
+
     def invoke(self, function_name: str, event: Any) -> Any:
         """Call a function's real handler, as Lambda would (patch 1 routes here)."""
+        self._let_requests_through()
         handler = self._handlers[function_name]
         context = LambdaContext(
             function_name=function_name,

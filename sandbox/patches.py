@@ -35,6 +35,14 @@ LambdaInvoker = Callable[[str, Any], Any]
 _applied = False
 _apply_lock = threading.Lock()
 _invoker: LambdaInvoker | None = None
+_background_gate: Callable[[], None] | None = None
+
+
+def set_background_gate(gate: Callable[[], None] | None) -> None:
+    """Called before each aws-sdk task runs (patch 3), so the sandbox can hold background
+    work while it answers an API request (see Sandbox.invoke)."""
+    global _background_gate
+    _background_gate = gate
 
 
 def set_lambda_invoker(invoker: LambdaInvoker | None) -> None:
@@ -266,6 +274,8 @@ def _patch_aws_sdk_integrations() -> None:
     original_eval = cls._eval_service_task
 
     def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        if _background_gate is not None:
+            _background_gate()  # the sandbox serves Slack's requests first (Sandbox.invoke)
         original_eval(self, env, *args, **kwargs)
         env.stack.append(_jsonable(env.stack.pop()))
 

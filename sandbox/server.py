@@ -211,7 +211,8 @@ class SandboxServer:
             return _json({"message": "Service Unavailable"}, 503)
         event = http_api_event(request, f"{request.method} {request.path}")
         try:
-            result = self.sandbox.invoke(function, event)
+            with self.sandbox.serving():
+                result = self.sandbox.invoke(function, event)
         except Exception:  # API Gateway answers 500 for a crashed integration
             return _json({"message": "Internal Server Error"}, 500)
         if not isinstance(result, dict) or "statusCode" not in result:
