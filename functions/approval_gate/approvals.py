@@ -212,6 +212,11 @@ def slack_failure(exc: Exception) -> tuple[str, bool]:
     return type(exc).__name__, True  # no answer: timeouts, dropped connections
 
 
+class SlackUnavailable(Exception):
+    """Slack failed in a way that may pass (rate limit, its own trouble, timeout, dropped
+    connection): the workflow's Retry on the Ask step catches this name and asks again."""
+
+
 #: Sends the fallback notification: notify(subject, text).
 Notify = Callable[[str, str], None]
 
@@ -248,8 +253,11 @@ def ask(
         return {"channel": channel, "ts": ts, "posted": True}
     except (SlackApiError, SlackClientError, OSError) as exc:
         error, transient = slack_failure(exc)
-        if fallback is None or (transient and retries_left > 0):
-            raise  # the workflow's Retry backs off and asks again
+        if transient and (retries_left > 0 or fallback is None):
+            # One error name for the workflow's Retry, whatever the exception class was.
+            raise SlackUnavailable(f"Slack could not be asked: {error}") from exc
+        if fallback is None:
+            raise
         notified = fall_back(approval, error, store=store, notify=fallback, clock=clock)
         return {
             "channel": approval.channel,

@@ -6,6 +6,7 @@ app_id), read at run time through Powertools' parameters utility and cached.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -120,6 +121,19 @@ class RateLimitWithinTime(RateLimitErrorRetryHandler):
             return False
         needed = retry_after(response) + 1 + self._timeout + RETRY_AFTER_MARGIN
         return self._seconds_left() > needed
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        # The SDK's own reads Retry-After with int(), which fails on "1.5" or junk.
+        state.next_attempt_requested = True
+        time.sleep(retry_after(response) + random.random() if response else 1.0)
+        state.increment_current_attempt()
 
 
 def retry_after(response: HttpResponse) -> float:

@@ -43,8 +43,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         fallback=notify if SETTINGS.fallback_topic_arn else None,
     )
     if "fallback" in result:
-        METRICS.add_metric(name="SlackFallbacks", unit=MetricUnit.Count, value=1)
-        METRICS.flush_metrics()  # one EMF line in the log; CloudWatch makes it a metric
+        if result["notified"]:  # once per approval, like the notification itself
+            METRICS.add_metric(name="SlackFallbacks", unit=MetricUnit.Count, value=1)
+            METRICS.flush_metrics()  # one EMF line in the log; CloudWatch makes it a metric
         return result
     logger.info(
         "asked approvers in Slack", extra={"channel": result["channel"], "posted": result["posted"]}
