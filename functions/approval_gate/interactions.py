@@ -114,6 +114,15 @@ def _field(doc: Any, *path: str) -> Any:
     return doc
 
 
+def _text(value: Any) -> str | None:
+    """A payload string as it may be stored and sent on: a lone surrogate (JSON allows
+    "\\ud800"; no Slack payload has one) becomes "?", since DynamoDB and Slack refuse
+    text that is not valid Unicode."""
+    if not isinstance(value, str):
+        return None
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
 def parse_interaction(body: bytes) -> dict[str, Any]:
     """The JSON `payload` field of Slack's form-encoded interactivity request."""
     try:
@@ -159,27 +168,27 @@ def parse_click(payload: dict[str, Any]) -> Click | None:
         typed = _field(payload, "view", "state", "values", REASON_BLOCK, REASON_BLOCK, "value")
         if typed is not None and not isinstance(typed, str):
             raise BadRequest("the reason is not text")
+        typed = _text(typed)
         reason = typed.strip()[:MAX_REASON] if typed and typed.strip() else None
     else:
         return None
     if not isinstance(value, str) or not _APPROVAL_ID.fullmatch(value):
         raise BadRequest("the button value is not an approval id")
-    user_id = _field(payload, "user", "id")
-    if not isinstance(user_id, str) or not user_id:
+    user_id = _text(_field(payload, "user", "id"))
+    if not user_id:
         raise BadRequest("no user in the payload")
     name = _field(payload, "user", "name") or _field(payload, "user", "username") or user_id
     channel = _field(payload, "channel", "id") or _field(payload, "container", "channel_id")
     team = _field(payload, "team", "id") or _field(payload, "user", "team_id")
-    app = payload.get("api_app_id")
     return Click(
         action=str(action_id),
         approval_id=value,
         user_id=user_id[:64],
-        user_name=str(name)[:80],
-        team_id=team if isinstance(team, str) else None,
-        app_id=app if isinstance(app, str) else None,
-        channel=channel if isinstance(channel, str) else None,
-        trigger_id=trigger if isinstance(trigger, str) else None,
+        user_name=(_text(str(name)) or user_id)[:80],
+        team_id=_text(team),
+        app_id=_text(payload.get("api_app_id")),
+        channel=_text(channel),
+        trigger_id=_text(trigger),
         reason=reason,
         submitted=kind == "view_submission",
     )
@@ -465,5 +474,7 @@ def tell(slack: Any, click: Click, text: str) -> None:
         return
     try:
         slack.chat_postEphemeral(channel=click.channel, user=click.user_id, text=text)
-    except (SlackApiError, SlackClientError) as exc:
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        # OSError: a timeout or dropped connection (urllib's TimeoutError is not a
+        # SlackClientError); the click is recorded already, so it must still answer 200.
         LOG.warning("could not tell the clicker", extra={"error": type(exc).__name__})
