@@ -486,8 +486,8 @@ def _patch_eventbridge_to_lambda() -> None:
 
 # --- Patch 7: DynamoDB atomicity --------------------------------------------------------
 # moto's conditional writes are not atomic across threads: two racing conditional
-# UpdateItems can both succeed. Serialise every DynamoDB operation with one lock, so a
-# race test proves what it claims.
+# UpdateItems can both succeed. Serialise every DynamoDB request (operation and answer)
+# with one lock, so a race test proves what it claims.
 
 _dynamodb_lock = threading.RLock()
 _DYNAMODB_OPERATIONS = (
@@ -502,6 +502,18 @@ _DYNAMODB_OPERATIONS = (
 
 
 def _patch_dynamodb_atomicity() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    # The answer is built from the live item after the backend call returns: hold the lock
+    # over the whole request, or a concurrent write changes the item mid-serialisation
+    # ("dictionary changed size during iteration").
+    handle = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with _dynamodb_lock:
+            return handle(self)
+
+    DynamoHandler.call_action = call_action
     for name in _DYNAMODB_OPERATIONS:
         original = getattr(DynamoDBBackend, name)
 
