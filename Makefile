@@ -21,7 +21,7 @@ CHECKOV := BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --framework cloudfor
 # `sam build` runs the runtime's Python (python3.12) from pyenv when it is there.
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: help venv demo test lint lint-fast sandbox build bench clean
+.PHONY: help venv demo test lint lint-fast sandbox build bench reliability clean
 
 help:
 	@echo "make demo      run one approval end to end in the local sandbox (DECISION=approve|reject)"
@@ -30,6 +30,7 @@ help:
 	@echo "make sandbox   run the sandbox on http://127.0.0.1:$(PORT) (PORT=…)"
 	@echo "make build     sam build (needs the runtime's Python, 3.12)"
 	@echo "make bench     the benchmarks and their targets (docs/performance.md; ~10 min)"
+	@echo "make reliability  fuzz, races and a 300-approval soak under faults (docs/reliability.md)"
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,7 +55,7 @@ lint-fast: venv
 	$(BIN)/python -m tools.check_policy config/policy.yaml
 
 lint: lint-fast $(CHECKOV_VENV)/bin/checkov
-	$(BIN)/mypy functions sandbox tools
+	$(BIN)/mypy functions sandbox tools reliability
 	$(foreach t,$(TEMPLATES),$(CHECKOV) -f $(t) &&) true
 
 test: lint
@@ -79,6 +80,9 @@ build: $(SAM_VENV)/bin/sam venv
 
 bench: venv
 	$(BIN)/python -m bench.run
+
+reliability: venv
+	$(BIN)/python -m reliability.run
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache

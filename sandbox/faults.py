@@ -50,7 +50,7 @@ DEFAULT_RETRY_AFTER = 1
 DEFAULT_STATUS = 503
 #: How long a ``timeout`` holds its answer, in seconds. It must exceed the Slack client
 #: timeout the sandbox gives the handlers (``sandbox.engine.SLACK_CLIENT_TIMEOUT``).
-DEFAULT_DELAY = 1.5
+DEFAULT_DELAY = 3.5
 MAX_DELAY = 30.0
 MAX_RETRY_AFTER = 60
 #: The option each kind takes, and its default.

@@ -98,17 +98,10 @@ def _patch_in_process_lambda() -> None:
 # AWS documents, with the real topic, a fresh id and the time of publication.
 
 
-def _send_sns_message(
-    self: Any,
-    function_name: str,
-    message: str,
-    subject: str | None = None,
-    qualifier: str | None = None,
-) -> None:
-    func = self._lambdas.get_function_by_name_or_arn_with_qualifier(function_name, qualifier)
+def sns_event(topic_arn: str, message: str, subject: str | None = None) -> dict[str, Any]:
+    """The SNS → Lambda envelope AWS documents, for one message published now."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    topic_arn = _publishing.topic.arn if _publishing.topic is not None else ""
-    event = {
+    return {
         "Records": [
             {
                 "EventVersion": "1.0",
@@ -130,6 +123,18 @@ def _send_sns_message(
             }
         ]
     }
+
+
+def _send_sns_message(
+    self: Any,
+    function_name: str,
+    message: str,
+    subject: str | None = None,
+    qualifier: str | None = None,
+) -> None:
+    func = self._lambdas.get_function_by_name_or_arn_with_qualifier(function_name, qualifier)
+    topic_arn = _publishing.topic.arn if _publishing.topic is not None else ""
+    event = sns_event(topic_arn, message, subject)
     func.invoke(json.dumps(event), {}, {})
 
 

@@ -131,7 +131,7 @@ def test_server_error_is_retried_with_backoff_and_posts_once(gate: Gate) -> None
 def test_timeout_is_retried_and_posts_once(gate: Gate) -> None:
     """Slack too slow: the client gives up after its short timeout; the call was not
     carried out, the workflow retries, and the request appears once."""
-    posted_once_after(gate, "timeout", delay=1.5)
+    posted_once_after(gate, "timeout", delay=3.5)
 
 
 def test_channel_not_found_sends_the_request_by_sns_and_keeps_it_open(

@@ -1,0 +1,758 @@
+"""Races, each of which must end with exactly one outcome (issue 8, point 4).
+
+Every scenario drives a running sandbox the way Slack and CodePipeline do (signed clicks
+and console decisions over HTTP; SNS and EventBridge deliveries straight to the function,
+as Lambda gets them), waits for conditions with a bound, and returns a `RaceResult` whose
+`problems` name every broken invariant. `tests/reliability/test_races.py` runs each one
+(`make test`); `run_races` runs them all for `make reliability`.
+
+The scenarios:
+
+- `click_storm`: 50 concurrent clicks from five approvers on one approval with quorum 2;
+- `clicks_at_the_deadline`: clicks sent around the moment the deadline decides;
+- `click_against_console`: a signed click and a console decision sent at the same time;
+- `duplicate_sns_delivery`: one SNS message delivered twice at once to start_approval;
+- `duplicate_eventbridge_delivery`: each CodePipeline event delivered twice at once to
+  pipeline_events.
+
+Run them one after another: the last two briefly hold back the fake pipeline's SNS
+notification or events (for their own pipeline only) to deliver them twice themselves.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bench.driver import Driver, button_value
+from reliability import ROOT
+from sandbox import patches
+from sandbox.client import has_buttons, wait_for
+from sandbox.engine import ACCOUNT, REGION
+from sandbox.server import SandboxServer
+
+#: The races' policy: one rule per race (pipelines race-quorum-*, race-deadline-*, ...).
+RACES_POLICY = Path(__file__).with_name("races.yaml")
+#: Who clicks: the storm's five approvers, and one per trial in the deadline and console
+#: races (so each answer can be told apart). races.yaml names them all.
+CLICKERS = (
+    "U0ALICE",
+    "U0BOB",
+    "U0CAROL",
+    "U0DAVE",
+    "U0ERIN",
+    "U0FRANK",
+    "U0GRACE",
+    "U0HEIDI",
+    "U0IVAN",
+    "U0JUDY",
+)
+APPROVERS = CLICKERS[:5]
+#: Seconds from the moment the deadline decides (the waiting task's heartbeat or timeout
+#: running out) at which the deadline race sends its clicks, one trial each.
+DEADLINE_OFFSETS = (-0.4, -0.2, -0.1, -0.05, 0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
+#: What a click may be answered with besides the one that decides (the log's `result`).
+CLEAR_ANSWERS = frozenset({"vote_recorded", "already_voted", "already_decided"})
+#: Bounds on every wait, in seconds.
+OPEN_TIMEOUT = 30.0
+FINISH_TIMEOUT = 30.0
+
+START_FUNCTION = "StartApprovalFunction"
+EVENTS_FUNCTION = "PipelineEventsFunction"
+
+
+@dataclass
+class RaceResult:
+    """How one race ended: its outcomes (which side won, how often) and any problem."""
+
+    race: str
+    trials: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    #: Broken invariants: each says which trial and what happened.
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    #: HTTP answers ≥ 500 from /slack/interactions (also listed in `problems`).
+    server_errors: int = 0
+    #: Approvals that reached no final state, or whose result CodePipeline never heard.
+    lost: int = 0
+    #: Approvals CodePipeline heard more than one result for.
+    decided_twice: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def outcome_text(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items())) or "none"
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.race}: {self.trials} trial(s) in {self.seconds:.1f} s; "
+            f"outcomes {self.outcome_text()}; "
+            + ("OK" if self.ok else f"{len(self.problems)} problem(s)")
+        ]
+        lines += [f"  note: {note}" for note in self.notes]
+        lines += [f"  PROBLEM: {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _Race:
+    """One scenario's view of the sandbox: the HTTP driver, and the in-process handles
+    for what has no HTTP path (deliveries to a function, execution history, logs)."""
+
+    def __init__(self, server: SandboxServer, name: str) -> None:
+        self.server = server
+        self.sandbox = server.sandbox
+        self.driver = Driver(server)
+        self.client = self.driver.client
+        self.result = RaceResult(name)
+        self.started = time.perf_counter()
+
+    def problem(self, text: str) -> None:
+        self.result.problems.append(text)
+
+    def done(self) -> RaceResult:
+        self.result.seconds = time.perf_counter() - self.started
+        return self.result
+
+    # --- opening approvals ----------------------------------------------------------
+
+    def open(self, pipelines: list[str]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        """Start one run per pipeline at once; wait for each request in Slack.
+
+        {pipeline: (run, message)}, the run as POST …/runs answered it.
+        """
+        with ThreadPoolExecutor(max_workers=min(8, len(pipelines))) as pool:
+            runs = dict(zip(pipelines, pool.map(self.driver.start_run, pipelines), strict=True))
+        messages = self.driver.open_requests(pipelines, timeout=OPEN_TIMEOUT)
+        return {p: (runs[p], messages[p]) for p in pipelines}
+
+    # --- what CodePipeline heard ------------------------------------------------------
+
+    def results(self, token: str) -> list[dict[str, Any]]:
+        return [r for r in self.client.approval_results() if r["token"] == token]
+
+    def finish(self, approval_id: str, trial: str) -> dict[str, Any] | None:
+        """Wait for the workflow to end; its decision record, or None (a problem)."""
+        try:
+            execution = self.driver.wait_finished(approval_id, timeout=FINISH_TIMEOUT)
+        except TimeoutError:
+            self.problem(f"{trial}: the workflow was still running after {FINISH_TIMEOUT:g} s")
+            self.result.lost += 1
+            return None
+        if execution["status"] != "SUCCEEDED":
+            self.problem(
+                f"{trial}: the workflow ended {execution['status']}: "
+                f"{execution.get('error', '')} {str(execution.get('cause', ''))[:300]}"
+            )
+            self.result.lost += 1
+            return None
+        record: dict[str, Any] = json.loads(execution["output"])
+        if record.get("outcome") is None:
+            self.problem(f"{trial}: the workflow ended without an outcome: {record}")
+            self.result.lost += 1
+        return record
+
+    def check_heard_once(
+        self, trial: str, token: str, record: dict[str, Any], *, console_allowed: bool = False
+    ) -> list[dict[str, Any]]:
+        """CodePipeline heard exactly one result, and it matches the decision record."""
+        results = self.results(token)
+        gate = [r for r in results if r["source"] == "gate"]
+        console = [r for r in results if r["source"] == "console"]
+        if len(results) > 1:
+            self.result.decided_twice += 1
+            self.problem(
+                f"{trial}: CodePipeline heard {len(results)} results "
+                f"({', '.join(r['source'] + ' ' + r['result']['status'] for r in results)})"
+            )
+        elif not results:
+            self.result.lost += 1
+            self.problem(f"{trial}: CodePipeline heard no result (outcome {record['outcome']})")
+        if console and not console_allowed:
+            self.problem(f"{trial}: a console result nobody sent")
+        outcome = record["outcome"]
+        if outcome == "decided_elsewhere":
+            if gate:
+                self.problem(f"{trial}: decided elsewhere, yet the gate sent PutApprovalResult")
+            if not console:
+                self.problem(f"{trial}: decided elsewhere, but nobody decided elsewhere")
+        elif len(gate) == 1:
+            expected = "Approved" if outcome == "approved" else "Rejected"
+            status = gate[0]["result"]["status"]
+            if status != expected:
+                self.problem(f"{trial}: the record says {outcome}, CodePipeline heard {status}")
+            summary = gate[0]["result"]["summary"]
+            for user in record["decided_by"]:
+                if user not in summary:
+                    self.problem(f"{trial}: the summary does not name {user}: {summary!r}")
+        elif console:
+            self.problem(f"{trial}: the record says {outcome}, but only the console decided")
+        return results
+
+    def check_closed(self, trial: str, message: dict[str, Any]) -> None:
+        def closed() -> bool:
+            current = next(
+                (
+                    m
+                    for m in self.client.messages()
+                    if (m["channel"], m["ts"]) == (message["channel"], message["ts"])
+                ),
+                None,
+            )
+            return current is not None and not has_buttons(current)
+
+        try:
+            wait_for(closed, timeout=10, interval=0.05, what="the request to close")
+        except TimeoutError:
+            self.problem(f"{trial}: the Slack request still has its buttons")
+
+    # --- clicks -----------------------------------------------------------------------
+
+    def send(self, signed: tuple[bytes, dict[str, str]]) -> int:
+        """POST a signed interaction; its HTTP status."""
+        return self.driver.send(*signed)[0]
+
+    def deliver(self, function: str, event: dict[str, Any]) -> Any:
+        """Deliver an event to a function as Lambda does (each delivery its own copy)."""
+        return self.sandbox.invoke(function, copy.deepcopy(event))
+
+    def clicks_handled(self, approval_id: str) -> list[str]:
+        """The slack_interactions log's `result` for each click on this approval."""
+        found = []
+        for line in list(self.sandbox.logs.lines):
+            if approval_id not in line or "handled a click" not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("approval_id") == approval_id and entry.get("message") == (
+                "handled a click"
+            ):
+                found.append(str(entry.get("result")))
+        return found
+
+    def ephemerals(self, users: tuple[str, ...]) -> int:
+        return sum(1 for m in self.client.messages() if m["ephemeral_user"] in users)
+
+
+def _tag() -> str:
+    return uuid.uuid4().hex[:6]
+
+
+def _epoch(iso_time: str) -> float:
+    return datetime.fromisoformat(iso_time.replace("Z", "+00:00")).timestamp()
+
+
+def _described(answers: list[Any]) -> list[str]:
+    """Each exception among `answers`, with where it was raised (the last frames)."""
+    found = []
+    for answer in answers:
+        if isinstance(answer, Exception):
+            frames = traceback.extract_tb(answer.__traceback__)[-3:]
+            where = " < ".join(
+                f"{f.filename.rsplit('site-packages/', 1)[-1].replace(str(ROOT) + '/', '')}"
+                f":{f.lineno} {f.name}"
+                for f in reversed(frames)
+            )
+            found.append(f"{answer!r} at {where}")
+    return found
+
+
+def _together(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run the calls at the same moment (one thread each, released by a barrier); their
+    answers in order, or the exception a call raised."""
+    barrier = threading.Barrier(len(calls))
+    answers: list[Any] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        barrier.wait(timeout=30)
+        try:
+            answers[index] = calls[index]()
+        except Exception as exc:  # reported by the caller as a problem
+            answers[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers
+
+
+# --------------------------------------------------------------------------- 1. storm
+
+
+def click_storm(server: SandboxServer, *, clicks: int = 50, mixed: bool = False) -> RaceResult:
+    """`clicks` concurrent clicks from the five approvers, ten each, on one approval that
+    needs two distinct approvals.
+
+    All Approve (pipeline race-quorum-*): exactly two distinct approvers decide. With
+    `mixed`, every other click is Reject without a modal (race-mixed-*): one rejecter
+    decides, or two approvers if their approvals landed first. Either way: one
+    PutApprovalResult that matches the record, every click answered 200, exactly one click
+    decides and every other one gets a clear answer (a tally, "already voted", "already
+    decided"), as an ephemeral message.
+    """
+    race = _Race(server, f"{clicks} clicks, quorum 2" + (", approve and reject" if mixed else ""))
+    race.result.trials = 1
+    pipeline = f"race-{'mixed' if mixed else 'quorum'}-{_tag()}"
+    ((run, message),) = race.open([pipeline]).values()
+    approval_id = button_value(message)
+    plan = [
+        (
+            APPROVERS[i % len(APPROVERS)],
+            "reject" if mixed and (i // len(APPROVERS)) % 2 else "approve",
+        )
+        for i in range(clicks)
+    ]
+    bodies = [race.driver.click_body(message, action, user) for user, action in plan]
+    told_before = race.ephemerals(APPROVERS)
+
+    answers = _together([partial(race.send, body) for body in bodies])
+
+    trial = pipeline
+    statuses = Counter(a if isinstance(a, int) else type(a).__name__ for a in answers)
+    for status, count in statuses.items():
+        if status != 200:
+            race.problem(f"{trial}: {count} click(s) answered {status}")
+            if isinstance(status, int) and status >= 500:
+                race.result.server_errors += count
+    record = race.finish(approval_id, trial)
+    if record is not None:
+        outcome = record["outcome"]
+        race.result.outcomes[outcome] += 1
+        deciders = record["decided_by"]
+        if len(set(deciders)) != len(deciders) or not set(deciders) <= set(APPROVERS):
+            race.problem(f"{trial}: decided_by is not distinct approvers: {deciders}")
+        if outcome == "approved" and len(deciders) < 2:
+            race.problem(f"{trial}: approved by {deciders}; the policy needs 2")
+        elif outcome == "approved" and len(deciders) > 2:
+            # By design (tests/unit/test_quorum.py): approvals recorded before the quorum's
+            # decision was written all count as deciders.
+            race.result.notes.append(
+                f"{len(deciders)} approvals landed before the decision was written; all decide"
+            )
+        elif outcome == "rejected" and (not mixed or len(deciders) != 1):
+            race.problem(f"{trial}: rejected by {deciders}")
+        elif outcome not in ("approved", "rejected"):
+            race.problem(f"{trial}: outcome {outcome}")
+        race.check_heard_once(trial, run["approvalToken"], record)
+        race.check_closed(trial, message)
+        race.result.notes.append(f"{outcome} by {', '.join(deciders)}")
+    handled = Counter(race.clicks_handled(approval_id))
+    if sum(handled.values()) != clicks:
+        race.problem(f"{trial}: {sum(handled.values())} of {clicks} clicks were handled")
+    if handled["recorded"] != 1:
+        race.problem(f"{trial}: {handled['recorded']} clicks decided (one must)")
+    unclear = {k: v for k, v in handled.items() if k != "recorded" and k not in CLEAR_ANSWERS}
+    if unclear:
+        race.problem(f"{trial}: clicks answered {unclear}")
+    told = race.ephemerals(APPROVERS) - told_before
+    if told != clicks - 1:
+        race.problem(
+            f"{trial}: {told} ephemeral answers for {clicks - 1} clicks that did not decide"
+        )
+    race.result.notes.append("clicks: " + ", ".join(f"{k} {v}" for k, v in sorted(handled.items())))
+    return race.done()
+
+
+# --------------------------------------------------------------------------- 2. deadline
+
+
+def clicks_at_the_deadline(
+    server: SandboxServer, offsets: tuple[float, ...] = DEADLINE_OFFSETS
+) -> RaceResult:
+    """One approval per offset (pipelines race-deadline-*, a 4 s deadline, on_deadline
+    reject), each clicked Approve once by its own approver at the moment the deadline
+    decides plus that offset, all at once.
+
+    The moment the deadline decides is when the waiting task's heartbeat (cut short by the
+    deadline) or timeout runs out, read from the execution's history: with a 4 s deadline
+    that is about half a second before the policy's deadline (LAST_CALL). Each approval
+    ends approved (the click won) or expired and rejected by policy (the deadline won),
+    never both: CodePipeline hears exactly one result, which matches the record, and the
+    click either decided or its clicker was told the request had expired.
+    """
+    race = _Race(server, "clicks at the deadline")
+    race.result.trials = len(offsets)
+    tag = _tag()
+    pipelines = [f"race-deadline-{tag}-{i}" for i in range(len(offsets))]
+    opened = race.open(pipelines)
+    plans = []
+    for i, pipeline in enumerate(pipelines):
+        run, message = opened[pipeline]
+        approval_id = button_value(message)
+        deadline, decides_at = _deadline_moments(race, approval_id)
+        plans.append((pipeline, run, message, approval_id, deadline, decides_at, i))
+    told_before = {user: race.ephemerals((user,)) for user in CLICKERS}
+
+    def click_at(plan: tuple[Any, ...]) -> tuple[int, float]:
+        _, _, message, _, _, decides_at, i = plan
+        body = race.driver.click_body(message, "approve", CLICKERS[i])
+        time.sleep(max(0.0, decides_at + offsets[i] - time.time()))  # the scenario's moment
+        sent = time.time()
+        return race.driver.send(*body)[0], sent
+
+    with ThreadPoolExecutor(max_workers=len(plans)) as pool:
+        sent = list(pool.map(click_at, plans))
+
+    for plan, (status, at) in zip(plans, sent, strict=True):
+        pipeline, run, message, approval_id, deadline, decides_at, i = plan
+        user = CLICKERS[i]
+        trial = f"{pipeline} (click {offsets[i]:+.2f} s from the deadline's moment)"
+        if status != 200:
+            race.problem(f"{trial}: the click answered {status}")
+            race.result.server_errors += status >= 500
+        record = race.finish(approval_id, trial)
+        if record is None:
+            continue
+        race.check_heard_once(trial, run["approvalToken"], record)
+        race.check_closed(trial, message)
+        told = [m["text"] for m in race.client.messages() if m["ephemeral_user"] == user][
+            told_before[user] :
+        ]
+        outcome = record["outcome"]
+        if outcome == "approved":
+            race.result.outcomes["click won"] += 1
+            if record["decided_by"] != [user] or told:
+                race.problem(f"{trial}: approved by {record['decided_by']}; {user} was told {told}")
+        elif outcome == "expired":
+            race.result.outcomes["deadline won"] += 1
+            if len(told) != 1 or "already expired" not in told[0]:
+                race.problem(f"{trial}: expired, and {user} was told {told}")
+            result = race.results(run["approvalToken"])
+            if result and not result[0]["result"]["summary"].startswith("No decision within"):
+                race.problem(f"{trial}: expired, summary {result[0]['result']['summary']!r}")
+        else:
+            race.problem(f"{trial}: outcome {outcome}")
+        race.result.notes.append(
+            f"click sent {at - decides_at:+.3f} s from the deadline's moment "
+            f"({at - deadline:+.2f} s from the policy's deadline), decided "
+            f"{_epoch(record['decided_at']) - decides_at:+.3f} s: {outcome}"
+        )
+    return race.done()
+
+
+def _deadline_moments(race: _Race, approval_id: str) -> tuple[float, float]:
+    """The policy's deadline (the workflow's input), and when the first wait for a click
+    runs out: its task's start plus its heartbeat or timeout, whichever is shorter."""
+    sfn = race.sandbox.client("stepfunctions")
+    arn = race.driver.execution_arn(approval_id)
+    deadline = _epoch(json.loads(sfn.describe_execution(executionArn=arn)["input"])["deadline"])
+    scheduled = next(e for e in race.driver.history(approval_id) if e["type"] == "TaskScheduled")
+    details = scheduled["taskScheduledEventDetails"]
+    waits = [details.get("heartbeatInSeconds"), details.get("timeoutInSeconds")]
+    return deadline, scheduled["timestamp"].timestamp() + min(w for w in waits if w)
+
+
+# --------------------------------------------------------------------------- 3. console
+
+
+def click_against_console(server: SandboxServer, trials: int = 6) -> RaceResult:
+    """Per trial, a signed Approve click and a console decision (Approved or Rejected in
+    turn) sent at the same moment.
+
+    Exactly one wins: the gate's PutApprovalResult (the record says approved, the console
+    got ApprovalAlreadyCompleted) or the console's (the record says decided elsewhere and
+    the gate sent nothing, or its PutApprovalResult was refused). CodePipeline hears
+    exactly one result in all, and the clicker either decided in the table or was told
+    the request was closed.
+    """
+    race = _Race(server, "click against console")
+    race.result.trials = trials
+    tag = _tag()
+    pipelines = [f"race-console-{tag}-{i}" for i in range(trials)]
+    opened = race.open(pipelines)
+    told_before = {user: race.ephemerals((user,)) for user in CLICKERS}
+    calls: list[Callable[[], Any]] = []
+    for i, pipeline in enumerate(pipelines):
+        run, message = opened[pipeline]
+        body = race.driver.click_body(message, "approve", CLICKERS[i])
+        decision = {
+            "status": "Approved" if i % 2 == 0 else "Rejected",
+            "summary": "decided in the console",
+            "by": "ops@example.com",
+        }
+        path = f"/_sandbox/pipelines/{pipeline}/approvals/{run['approvalToken']}"
+        calls.append(partial(race.send, body))
+        calls.append(partial(race.client.request, "POST", path, decision))
+    answers = _together(calls)
+
+    for i, pipeline in enumerate(pipelines):
+        run, message = opened[pipeline]
+        approval_id = button_value(message)
+        user = CLICKERS[i]
+        click, console = answers[2 * i], answers[2 * i + 1]
+        trial = f"{pipeline} (console {'Approved' if i % 2 == 0 else 'Rejected'})"
+        if click != 200:
+            race.problem(f"{trial}: the click answered {click}")
+            race.result.server_errors += isinstance(click, int) and click >= 500
+        if isinstance(console, Exception):
+            race.problem(f"{trial}: the console decision failed: {console!r}")
+            continue
+        console_status, console_body = console
+        record = race.finish(approval_id, trial)
+        if record is None:
+            continue
+        results = race.check_heard_once(trial, run["approvalToken"], record, console_allowed=True)
+        race.check_closed(trial, message)
+        outcome = record["outcome"]
+        if console_status == 200:
+            race.result.outcomes["console won"] += 1
+            if outcome != "decided_elsewhere":
+                race.problem(f"{trial}: the console decided first, yet the record says {outcome}")
+        elif console_status == 400 and "ApprovalAlreadyCompleted" in json.dumps(console_body):
+            race.result.outcomes["click won"] += 1
+            if outcome != "approved":
+                race.problem(f"{trial}: the click decided first, yet the record says {outcome}")
+        else:
+            race.problem(f"{trial}: the console answered {console_status} {console_body}")
+        told = [m["text"] for m in race.client.messages() if m["ephemeral_user"] == user][
+            told_before[user] :
+        ]
+        if len(told) > 1 or (told and "already closed" not in told[0]):
+            race.problem(f"{trial}: {user} was told {told}")
+        race.result.notes.append(
+            f"{trial}: console {console_status}, CodePipeline heard "
+            f"{[r['source'] for r in results]}, the click "
+            + ("lost in the table" if told else "won in the table")
+            + f", record {outcome}"
+        )
+    return race.done()
+
+
+# --------------------------------------------------------------------------- 4. SNS
+
+
+@contextmanager
+def _held(sandbox: Any, attribute: str, ours: Callable[[Any], bool]) -> Iterator[list[Any]]:
+    """Hold back the fake pipeline's `publish` (SNS) or `emit` (EventBridge) calls that
+    `ours` picks, so the scenario can deliver them itself; everything else goes on."""
+    fake = sandbox.codepipeline
+    original = getattr(fake, attribute)
+    held: list[Any] = []
+
+    def hold(*args: Any) -> None:
+        if ours(args):
+            held.append(args)
+        elif original is not None:
+            original(*args)
+
+    setattr(fake, attribute, hold)
+    try:
+        yield held
+    finally:
+        setattr(fake, attribute, original)
+
+
+def _names(pipeline: str, args: tuple[Any, ...]) -> bool:
+    """Whether a held `publish(message)` is the notification of `pipeline`'s run."""
+    return bool(json.loads(args[0])["approval"]["pipelineName"] == pipeline)
+
+
+def sns_event(sandbox: Any, message: str) -> dict[str, Any]:
+    """The SNS → Lambda envelope AWS documents (as the sandbox's patch 1b builds it)."""
+    return patches.sns_event(sandbox.topic_arn, message)
+
+
+def duplicate_sns_delivery(server: SandboxServer, trials: int = 3) -> RaceResult:
+    """Per trial, CodePipeline's approval notification delivered twice at once (the same
+    SNS message, same MessageId) to start_approval: one execution, one Slack request;
+    approved, one PutApprovalResult."""
+    race = _Race(server, "duplicate SNS delivery")
+    race.result.trials = trials
+    tag = _tag()
+    for i in range(trials):
+        pipeline = f"race-sns-{tag}-{i}"
+        trial = pipeline
+        with _held(race.sandbox, "publish", partial(_names, pipeline)) as held:
+            run = race.driver.start_run(pipeline)
+        if len(held) != 1:
+            race.problem(f"{trial}: {len(held)} notifications held back, expected 1")
+            continue
+        event = sns_event(race.sandbox, held[0][0])
+        answers = _together([partial(race.deliver, START_FUNCTION, event)] * 2)
+        failed = _described(answers)
+        if failed:
+            race.problem(f"{trial}: start_approval raised {'; '.join(failed)}")
+            continue
+        started = sum(a.get("started", 0) for a in answers)
+        duplicates = sum(a.get("duplicates", 0) for a in answers)
+        if (started, duplicates) != (1, 1):
+            race.problem(f"{trial}: start_approval answered {answers} (one start, one duplicate)")
+        message = race.driver.open_requests([pipeline], timeout=OPEN_TIMEOUT)[pipeline]
+        approval_id = button_value(message)
+        executions = [e for e in race.sandbox.executions() if e["name"].endswith(approval_id)]
+        if len(executions) != 1:
+            race.problem(f"{trial}: {len(executions)} executions")
+        shown = [
+            m
+            for m in race.client.messages()
+            if m["thread_ts"] is None
+            and m["ephemeral_user"] is None
+            and approval_id in json.dumps(m["blocks"])
+        ]
+        status, _ = race.driver.send(*race.driver.click_body(message, "approve"))
+        if status != 200:
+            race.problem(f"{trial}: the click answered {status}")
+        record = race.finish(approval_id, trial)
+        if record is None:
+            continue
+        race.result.outcomes[record["outcome"]] += 1
+        race.check_heard_once(trial, run["approvalToken"], record)
+        posted = [
+            c
+            for c in race.client.calls()
+            if c["method"] == "chat.postMessage"
+            and not c["args"].get("thread_ts")
+            and approval_id in json.dumps(c["args"])
+        ]
+        if len(posted) != 1 or len(shown) != 1:
+            race.problem(
+                f"{trial}: {len(posted)} request posts, {len(shown)} request messages (one each)"
+            )
+    return race.done()
+
+
+# --------------------------------------------------------------------------- 5. EventBridge
+
+
+def eventbridge_event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """A CodePipeline state-change event as EventBridge delivers it to a Lambda target."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": "aws.codepipeline",
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:{detail['pipeline']}"],
+        "detail": detail,
+    }
+
+
+def duplicate_eventbridge_delivery(server: SandboxServer) -> RaceResult:
+    """Every CodePipeline event of one run (pipeline race-events-*) delivered twice at once
+    to pipeline_events: the run's start and stages, then a console approval.
+
+    One status message, each thread line once, the open approval settled once (closed as
+    approved in the console, no PutApprovalResult from the gate).
+    """
+    race = _Race(server, "duplicate EventBridge delivery")
+    race.result.trials = 1
+    pipeline = f"race-events-{_tag()}"
+    trial = pipeline
+    answers: list[Any] = []
+
+    def deliver_twice(held: list[Any]) -> None:
+        for detail_type, detail in held:
+            event = eventbridge_event(detail_type, detail)
+            answers.extend(_together([partial(race.deliver, EVENTS_FUNCTION, event)] * 2))
+
+    def ours(args: Any) -> bool:
+        return bool(args[1].get("pipeline") == pipeline)
+
+    with _held(race.sandbox, "emit", ours) as held:
+        run = race.driver.start_run(pipeline)
+    deliver_twice(held)
+    message = race.driver.open_requests([pipeline], timeout=OPEN_TIMEOUT)[pipeline]
+    approval_id = button_value(message)
+    with _held(race.sandbox, "emit", ours) as decided:
+        race.client.post(
+            f"/_sandbox/pipelines/{pipeline}/approvals/{run['approvalToken']}",
+            {"status": "Approved", "summary": "looked fine", "by": "ops@example.com"},
+        )
+    deliver_twice(decided)
+    race.result.notes.append(f"{len(held) + len(decided)} events, each delivered twice")
+
+    failed = _described(answers)
+    if failed:
+        race.problem(f"{trial}: pipeline_events raised {'; '.join(failed[:3])}")
+    answered = [a for a in answers if isinstance(a, dict)]
+    settled = [s for a in answered for s in a.get("settled") or []]
+    if settled != [approval_id]:
+        race.problem(f"{trial}: settled {settled}, expected the approval once")
+    posted = sum(1 for a in answered if a.get("posted"))
+    if posted != 1:
+        race.problem(f"{trial}: the status message was posted {posted} times")
+    record = race.finish(approval_id, trial)
+    if record is not None:
+        race.result.outcomes[record["outcome"]] += 1
+        race.check_heard_once(trial, run["approvalToken"], record, console_allowed=True)
+        race.check_closed(trial, message)
+    messages = race.client.messages()
+    status = [
+        m
+        for m in messages
+        if m["channel"] == "C0STATUS" and m["thread_ts"] is None and pipeline in (m["text"] or "")
+    ]
+    if len(status) != 1:
+        race.problem(f"{trial}: {len(status)} status messages, expected 1")
+    else:
+        lines = [m["text"] for m in messages if m["thread_ts"] == status[0]["ts"]]
+        twice = {line: n for line, n in Counter(lines).items() if n > 1}
+        if twice:
+            race.problem(f"{trial}: thread lines posted more than once: {twice}")
+        if not lines:
+            race.problem(f"{trial}: no thread lines")
+        race.result.notes.append(f"status message {status[0]['text']!r}, {len(lines)} thread lines")
+    return race.done()
+
+
+# --------------------------------------------------------------------------- all
+
+
+RACES: tuple[tuple[str, Callable[[SandboxServer], RaceResult]], ...] = (
+    ("storm", click_storm),
+    ("storm, approve and reject", lambda server: click_storm(server, mixed=True)),
+    ("deadline", clicks_at_the_deadline),
+    ("console", click_against_console),
+    ("SNS", duplicate_sns_delivery),
+    ("EventBridge", duplicate_eventbridge_delivery),
+)
+
+
+def run_races(
+    server: SandboxServer | None = None, out: Callable[[str], None] | None = None
+) -> list[RaceResult]:
+    """Every race, one after another, on `server` (started with RACES_POLICY) or on a
+    sandbox of its own. A race that crashes is a result with that problem."""
+    if server is None:
+        with SandboxServer(policy_file=RACES_POLICY, port=0) as own:
+            try:
+                return run_races(own, out)
+            finally:
+                if not own.sandbox.wait_for_executions(timeout=60) and out is not None:
+                    out("an execution was still running when the races' sandbox stopped")
+    results = []
+    for name, race in RACES:
+        started = time.perf_counter()
+        try:
+            result = race(server)
+        except Exception as exc:  # the race itself broke: a problem to report
+            result = RaceResult(name, problems=[f"the race crashed: {exc!r}"])
+            result.seconds = time.perf_counter() - started
+        results.append(result)
+        if out is not None:
+            out(result.summary())
+    return results

@@ -1,0 +1,55 @@
+"""Races that must each end with exactly one outcome (issue 8): the scenarios live in
+reliability/races.py, so `make reliability` runs the very same ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from reliability import races
+
+SANDBOX_POLICY = races.RACES_POLICY
+
+
+def _passes(result: races.RaceResult) -> None:
+    assert result.ok, result.summary()
+    assert result.outcomes, result.summary()
+
+
+def test_fifty_clicks_from_five_approvers_decide_once_with_two_approvers(sandbox_server):
+    result = races.click_storm(sandbox_server)
+
+    _passes(result)
+    assert result.outcomes == {"approved": 1}
+
+
+def test_fifty_approve_and_reject_clicks_decide_once(sandbox_server):
+    _passes(races.click_storm(sandbox_server, mixed=True))
+
+
+def test_clicks_at_the_deadline_end_with_the_click_or_the_deadline_never_both(sandbox_server):
+    result = races.clicks_at_the_deadline(sandbox_server)
+
+    _passes(result)
+    assert sum(result.outcomes.values()) == len(races.DEADLINE_OFFSETS)
+
+
+def test_a_click_racing_a_console_decision_gives_codepipeline_one_result(sandbox_server):
+    result = races.click_against_console(sandbox_server)
+
+    _passes(result)
+    assert sum(result.outcomes.values()) == 6
+
+
+def test_a_duplicate_sns_delivery_starts_one_workflow_and_asks_once(sandbox_server):
+    result = races.duplicate_sns_delivery(sandbox_server)
+
+    _passes(result)
+    assert result.outcomes == {"approved": 3}
+
+
+@pytest.mark.timeout(60)
+def test_duplicate_eventbridge_deliveries_post_and_settle_once(sandbox_server):
+    result = races.duplicate_eventbridge_delivery(sandbox_server)
+
+    _passes(result)
+    assert result.outcomes == {"decided_elsewhere": 1}
