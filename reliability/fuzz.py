@@ -334,6 +334,13 @@ class FuzzSession:
             logging.getLogger().removeHandler(self._capture)
             self._tmp.cleanup()
 
+    def _stop(self, approval_id: str) -> None:
+        """Stop this approval's workflow (clean-up only: nothing could decide it)."""
+        sfn = self.sandbox.client("stepfunctions")
+        for execution in self.sandbox.executions():
+            if execution["name"].endswith(approval_id) and execution["status"] == "RUNNING":
+                sfn.stop_execution(executionArn=execution["executionArn"])
+
     def _wait_for_workflows(self) -> None:
         """Until every workflow this session started has ended (others may share the
         sandbox)."""
@@ -495,7 +502,10 @@ class FuzzSession:
             try:
                 ready = self._when_ready(approval_id, timeout=10)
             except TimeoutError:
-                self.report.notes.append(f"approval {approval_id} never reached Slack")
+                self.report.notes.append(
+                    f"approval {approval_id} never reached Slack; its workflow was stopped"
+                )
+                self._stop(approval_id)
                 continue
             voters = set(votes or {})
             user = next((u for u in ready.approvers if u not in voters), None)

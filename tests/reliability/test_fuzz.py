@@ -124,14 +124,14 @@ CORPUS = policy_corpus()
 # --------------------------------------------------------------------------- properties
 
 
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=40)
 @given(data=st.data())
 def test_every_slack_interaction_holds_the_invariants(session: FuzzSession, data: Any) -> None:
     case = slack_case(HypothesisChooser(data), session.slack_world())
     _fail_on(session.run_slack([case]))
 
 
-@settings(FUZZ, max_examples=30)
+@settings(FUZZ, max_examples=15)
 @given(data=st.data())
 def test_every_sns_notification_holds_the_invariants(session: FuzzSession, data: Any) -> None:
     # Half the messages carry a token never seen: the path that creates an approval.
@@ -211,7 +211,7 @@ _SOON = _iso(datetime.now(UTC) + timedelta(days=3), seconds=False)
 _NOW = _iso(datetime.now(UTC), seconds=True)
 
 
-@settings(FUZZ, max_examples=12)
+@settings(FUZZ, max_examples=6)
 @given(
     timestamp=st.datetimes().map(lambda m: _iso(m, seconds=True)) | st.text(max_size=30),
     expires=st.datetimes().map(lambda m: _iso(m, seconds=False)),
@@ -297,10 +297,10 @@ def test_every_text_a_click_carries_on_is_valid_unicode(
 
 
 def test_a_seeded_run_of_the_runner_holds_every_invariant(sandbox_server: Any) -> None:
-    report = run_fuzz(200, seed=8, server=sandbox_server)
+    report = run_fuzz(100, seed=8, server=sandbox_server)
 
     assert report.ok, report.summary()
-    assert report.total == 200
+    assert report.total == 100
     assert all(report.requests[target] > 0 for target in (SLACK, START, POLICY))
     assert report.decisions > 0, "no request reached a decision: the fuzz stayed shallow"
 
