@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ROOT
+from sandbox import patches
 from sandbox.client import SandboxClient, has_buttons, request_message, wait_for
 from sandbox.fake_slack import (
     form_body,
@@ -132,7 +133,10 @@ class Driver:
             described = sfn.describe_execution(executionArn=arn)
             return None if described["status"] == "RUNNING" else described
 
-        return wait_for(probe, timeout=timeout, interval=0.05, what="the execution to finish")
+        finished = wait_for(probe, timeout=timeout, interval=0.05, what="the execution to finish")
+        # ...and the pipeline events its decision set off (the status feed), delivered.
+        patches.wait_for_events(timeout)
+        return finished
 
 
 def button_value(message: dict[str, Any]) -> str:

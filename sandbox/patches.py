@@ -64,6 +64,7 @@ def apply() -> None:
         _patch_jsonata()
         _patch_dynamodb_atomicity()
         _patch_dynamodb_plain_json()
+        _patch_asl_parser_lock()
         _patch_codepipeline()
         _patch_eventbridge_to_lambda()
         _applied = True
@@ -558,3 +559,25 @@ def _patch_dynamodb_plain_json() -> None:
         return original(self, context)
 
     DynamoResult.execute_result = execute_result
+
+
+# --- Patch 9: one ASL parse at a time ------------------------------------------------------
+# moto's ASL preprocessor keeps its query-language scope stack in a class attribute
+# (`Preprocessor._query_language_per_scope = []`), shared by every parse. Executions that
+# start together parse the definition on their own threads at once, corrupt that stack and
+# die with IndexError before their first state (seen with 100 runs started at once).
+# Parse under one lock.
+
+_parse_lock = threading.Lock()
+
+
+def _patch_asl_parser_lock() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original = AmazonStateLanguageParser.parse
+
+    def parse(definition: str) -> Any:
+        with _parse_lock:
+            return original(definition)
+
+    AmazonStateLanguageParser.parse = staticmethod(parse)

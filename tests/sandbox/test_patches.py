@@ -458,3 +458,29 @@ def test_patch_6_put_events_does_not_wait_for_the_function(aws):
     release.set()
     assert patches.wait_for_events(timeout=10)
     assert delivered == [{"n": 0}, {"n": 1}, {"n": 2}]  # one after another, in order
+
+
+def test_patch_9_asl_parses_wait_for_each_other(aws):
+    """moto's ASL preprocessor keeps its scope stack in a class attribute, shared by every
+    parse (the reason for patch 9; this fails if moto changes that), so patch 9 makes a
+    parse wait while another holds the parser."""
+    from pathlib import Path
+
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    assert "_query_language_per_scope" in vars(Preprocessor)  # shared by all instances
+
+    definition = (Path(__file__).parents[2] / "statemachine" / "approval.asl.json").read_text()
+    parsed = threading.Event()
+
+    def parse() -> None:
+        AmazonStateLanguageParser.parse(definition)
+        parsed.set()
+
+    with patches._parse_lock:  # another parse in progress
+        worker = threading.Thread(target=parse)
+        worker.start()
+        assert not parsed.wait(timeout=0.5)
+    assert parsed.wait(timeout=30)
+    worker.join(timeout=5)
