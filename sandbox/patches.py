@@ -65,6 +65,7 @@ def apply() -> None:
         _patch_dynamodb_atomicity()
         _patch_dynamodb_plain_json()
         _patch_asl_parser_lock()
+        _patch_task_callbacks_skip_unstarted()
         _patch_codepipeline()
         _patch_eventbridge_to_lambda()
         _applied = True
@@ -581,3 +582,40 @@ def _patch_asl_parser_lock() -> None:
             return original(definition)
 
     AmazonStateLanguageParser.parse = staticmethod(parse)
+
+
+# --- Patch 10: task callbacks while another execution starts ------------------------------
+# moto's SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat look for the token in every
+# RUNNING execution through `execution.exec_worker.env`, which stays None until that
+# execution's thread has parsed the definition. A callback sent while any other execution
+# is starting fails with an internal error (the click's decision is written but never
+# delivered). Skip executions that have not started evaluating: they hold no task token yet.
+
+_callbacks = threading.local()
+
+
+def _patch_task_callbacks_skip_unstarted() -> None:
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend as Backend
+
+    get_executions = Backend._get_executions
+
+    def _get_executions(self: Any, *args: Any, **kwargs: Any) -> Any:
+        executions = get_executions(self, *args, **kwargs)
+        if getattr(_callbacks, "active", False):
+            executions = [
+                e for e in executions if e.exec_worker is not None and e.exec_worker.env is not None
+            ]
+        return executions
+
+    Backend._get_executions = _get_executions
+    for name in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
+        method = getattr(Backend, name)
+
+        def callback(self: Any, *args: Any, __method: Any = method, **kwargs: Any) -> Any:
+            _callbacks.active = True
+            try:
+                return __method(self, *args, **kwargs)
+            finally:
+                _callbacks.active = False
+
+        setattr(Backend, name, callback)

@@ -484,3 +484,59 @@ def test_patch_9_asl_parses_wait_for_each_other(aws):
         assert not parsed.wait(timeout=0.5)
     assert parsed.wait(timeout=30)
     worker.join(timeout=5)
+
+
+def test_patch_10_a_task_callback_is_delivered_while_another_execution_starts(aws):
+    """moto finds a task token by walking every RUNNING execution's environment, which is
+    None until that execution's thread has parsed its definition: a SendTaskSuccess sent
+    while another execution starts failed. Patch 10 skips executions not yet started."""
+    seen = []
+
+    def remember(name, event):
+        seen.append(event)
+
+    patches.set_lambda_invoker(remember)
+    role = _role()
+    arn = _function("waits", role)
+    sfn = client("stepfunctions")
+    definition = {
+        "StartAt": "Wait",
+        "States": {
+            "Wait": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": arn, "Payload": {"token.$": "$$.Task.Token"}},
+                "TimeoutSeconds": 30,
+                "End": True,
+            }
+        },
+    }
+    # moto walks state machines in creation order: the one whose execution is still
+    # starting comes first.
+    starting = sfn.create_state_machine(
+        name="starting", definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    machine = sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=role)[
+        "stateMachineArn"
+    ]
+    first = sfn.start_execution(stateMachineArn=machine, name="first", input="{}")
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.02)
+    token = seen[0]["token"]
+
+    # Another execution that has not started evaluating (its parse still to come).
+    with patches._parse_lock:
+        sfn.start_execution(stateMachineArn=starting, name="second", input="{}")
+        sfn.send_task_success(taskToken=token, output='{"ok": true}')
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=first["executionArn"])
+        if described["status"] != "RUNNING":
+            break
+        time.sleep(0.02)
+    assert described["status"] == "SUCCEEDED"
+    for execution in sfn.list_executions(stateMachineArn=starting)["executions"]:
+        if execution["status"] == "RUNNING":
+            sfn.stop_execution(executionArn=execution["executionArn"])
