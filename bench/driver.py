@@ -148,16 +148,20 @@ def button_value(message: dict[str, Any]) -> str:
 
 
 @contextmanager
-def sandbox(policy: Path) -> Iterator[Driver]:
-    """A running sandbox on a free loopback port; every execution finished before it stops."""
+def sandbox(policy: Path, settle: float = 60.0) -> Iterator[Driver]:
+    """A running sandbox on a free loopback port. Before it stops, every EventBridge event
+    put is delivered and every execution has finished, waiting at most ``settle`` seconds."""
     server = SandboxServer(policy_file=policy, port=0).start()
     try:
         yield Driver(server)
     finally:
-        finished = server.sandbox.wait_for_executions(timeout=60)
+        finished = server.sandbox.wait_for_executions(timeout=settle)
         server.stop()
         if not finished:
-            raise RuntimeError("an execution was still running when the sandbox stopped")
+            raise RuntimeError(
+                f"the sandbox had not settled after {settle:.0f} s (an EventBridge event not "
+                "yet delivered, or an execution still running)"
+            )
 
 
 def dumps(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -50,8 +51,15 @@ class SandboxClient:
 
     # --- the paths of DESIGN §6 --------------------------------------------------------
 
-    def messages(self) -> list[dict[str, Any]]:
-        return list(self.get("/_sandbox/slack/messages"))
+    def messages(
+        self, channel: str | None = None, oldest: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Messages as Slack shows them, oldest first: ``channel``'s only, and only those
+        posted after the ts ``oldest``, when given."""
+        query = urllib.parse.urlencode(
+            {k: v for k, v in (("channel", channel), ("oldest", oldest)) if v is not None}
+        )
+        return list(self.get("/_sandbox/slack/messages" + (f"?{query}" if query else "")))
 
     def calls(self) -> list[dict[str, Any]]:
         return list(self.get("/_sandbox/slack/calls"))

@@ -392,19 +392,41 @@ class Sandbox:
 
     # --- calling functions -------------------------------------------------------------
 
-    @contextmanager
-    def serving(self) -> Iterator[None]:
-        """Mark an API Gateway request (Slack waiting on the line) in flight on this thread."""
+    def begin_serving(self) -> Callable[[], None]:
+        """Count an API Gateway request (Slack waiting on the line) in flight until the
+        function returned is called — once its answer has been sent, not merely built."""
         with self._foreground:
             self._serving += 1
+        answered = threading.Event()
+
+        def done() -> None:
+            with self._foreground:
+                if answered.is_set():
+                    return
+                answered.set()
+                self._serving -= 1
+                self._foreground.notify_all()
+
+        return done
+
+    @contextmanager
+    def serving_on_this_thread(self) -> Iterator[None]:
+        """The request's own thread: what it invokes never waits on requests in flight."""
         self._thread.serving = True
         try:
             yield
         finally:
             self._thread.serving = False
-            with self._foreground:
-                self._serving -= 1
-                self._foreground.notify_all()
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Mark an API Gateway request in flight on this thread for the block's duration."""
+        done = self.begin_serving()
+        try:
+            with self.serving_on_this_thread():
+                yield
+        finally:
+            done()
 
     def _let_requests_through(self) -> None:
         """On AWS each Lambda runs in its own execution environment, so a workflow step never
@@ -463,8 +485,13 @@ class Sandbox:
         return [{"subject": subject, "message": message} for _, message, subject, *_ in sent]
 
     def executions(self) -> list[dict[str, Any]]:
-        sfn = self.client("stepfunctions")
-        return sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
+        """Every execution of the approval workflow, newest first (all pages)."""
+        pages = self.client("stepfunctions").get_paginator("list_executions")
+        return [
+            execution
+            for page in pages.paginate(stateMachineArn=self.state_machine_arn)
+            for execution in page["executions"]
+        ]
 
     def wait_for_executions(self, timeout: float = 30.0) -> bool:
         """True once no execution is running and every EventBridge event put so far has
@@ -472,8 +499,14 @@ class Sandbox:
         deadline = time.monotonic() + timeout
         if not patches.wait_for_events(timeout):
             return False
+        # Only the running ones, one at most: listing them all each round costs more (moto
+        # serialises every execution) the more have run.
+        sfn = self.client("stepfunctions")
         while time.monotonic() < deadline:
-            if all(e["status"] != "RUNNING" for e in self.executions()):
+            running = sfn.list_executions(
+                stateMachineArn=self.state_machine_arn, statusFilter="RUNNING", maxResults=1
+            )["executions"]
+            if not running:
                 return True
             time.sleep(0.05)
         return False

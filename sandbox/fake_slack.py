@@ -456,10 +456,24 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ reading state
 
-    def messages(self) -> list[dict[str, Any]]:
-        """Every message as Slack would show it now, oldest first."""
+    def messages(
+        self, *, channel: str | None = None, oldest: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every message as Slack would show it now, oldest first; only ``channel``'s if
+        given, and only those posted after ``oldest`` (a ts, exclusive, as Slack's
+        conversations.history) if given. Raises ``ValueError`` for an ``oldest`` that is not
+        a timestamp."""
+        after = _ts_order(oldest) if oldest is not None else None
         with self._lock:
-            return [self._public(m) for m in self._messages]
+            found = self._messages
+            if after is not None:
+                # Posted in ts order (each ts is taken and stored under the lock): skip the
+                # older ones from the end instead of reading them all.
+                start = len(found)
+                while start > 0 and _ts_order(found[start - 1]["ts"]) > after:
+                    start -= 1
+                found = found[start:]
+            return [self._public(m) for m in found if channel is None or m["channel"] == channel]
 
     def find_message(self, channel: str, ts: str) -> dict[str, Any] | None:
         """One message as :meth:`messages` shows it, plus its ``reply_count``."""
@@ -949,6 +963,17 @@ def _empty_state(element_type: str) -> dict[str, Any]:
     if element_type == "timepicker":
         return {"type": element_type, "selected_time": None}
     return {"type": element_type, "value": None}
+
+
+_TS = re.compile(r"\d{1,12}(\.\d{1,6})?")
+
+
+def _ts_order(ts: str) -> tuple[int, int]:
+    """A Slack ts ("1795806333.000001") as (seconds, microseconds), for ordering."""
+    if not isinstance(ts, str) or not _TS.fullmatch(ts):
+        raise ValueError(f"not a Slack timestamp: {ts!r} (like 1795806333.000001)")
+    seconds, _, fraction = ts.partition(".")
+    return int(seconds), int(fraction.ljust(6, "0") or 0)
 
 
 def _find_button(blocks: Any, action_id: str, message_ts: str) -> tuple[dict[str, Any], str] | None:

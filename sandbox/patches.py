@@ -8,6 +8,8 @@ test per patch that fails if moto changes underneath it: moto is pinned exactly
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import logging
 import queue
@@ -66,6 +68,8 @@ def apply() -> None:
         _patch_dynamodb_plain_json()
         _patch_asl_parser_lock()
         _patch_task_callbacks_skip_unstarted()
+        _patch_parse_once_per_definition()
+        _patch_resumed_tasks_wait_at_the_gate()
         _patch_codepipeline()
         _patch_eventbridge_to_lambda()
         _applied = True
@@ -619,3 +623,61 @@ def _patch_task_callbacks_skip_unstarted() -> None:
                 _callbacks.active = False
 
         setattr(Backend, name, callback)
+
+
+# --- Patch 11: one parse per definition -----------------------------------------------------
+# moto parses the state machine's definition again for every execution
+# (`ExecutionWorker._get_evaluation_entrypoint`): ANTLR's Python runtime takes ~35 ms for
+# approval.asl.json, the largest single cost of an approval in the sandbox. Parse each
+# definition once and give every execution its own deep copy of the program (~2 ms), so no
+# execution shares a component with another, as with a fresh parse.
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_program(definition: str) -> Any:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    return AmazonStateLanguageParser.parse(definition)[0]  # under patch 9's lock
+
+
+#: moto's own ExecutionWorker._get_evaluation_entrypoint (the test reads it).
+moto_get_evaluation_entrypoint: Any = None
+
+
+def _patch_parse_once_per_definition() -> None:
+    global moto_get_evaluation_entrypoint
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    moto_get_evaluation_entrypoint = ExecutionWorker._get_evaluation_entrypoint
+
+    def _get_evaluation_entrypoint(self: Any) -> Any:
+        definition = self._evaluation_details.state_machine_details.definition
+        return copy.deepcopy(_parsed_program(definition))
+
+    ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint
+
+
+# --- Patch 12: a task resumed by its token waits like other background work ----------------
+# Not a moto defect: the sandbox's scheduling (see Sandbox._let_requests_through). When a
+# click's SendTaskSuccess lands, moto wakes the waiting execution on its own thread at once,
+# and its next steps (output processing, JSONata, transitions) compete with the click's
+# answer, and with every other click being answered, for the one interpreter. On AWS the
+# workflow never shares a CPU with the click's Lambda: a resumed task first passes the
+# background gate (held at most BACKGROUND_YIELD seconds while requests are in flight).
+
+
+def _patch_resumed_tasks_wait_at_the_gate() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback_task,
+    )
+
+    cls = callback_task.StateTaskServiceCallback
+    wait_for_token = cls._eval_wait_for_task_token
+
+    def _eval_wait_for_task_token(self: Any, *args: Any, **kwargs: Any) -> Any:
+        outcome = wait_for_token(self, *args, **kwargs)
+        if _background_gate is not None:
+            _background_gate()
+        return outcome
+
+    cls._eval_wait_for_task_token = _eval_wait_for_task_token

@@ -210,8 +210,20 @@ class SandboxServer:
         if not self._ready.is_set():
             return _json({"message": "Service Unavailable"}, 503)
         event = http_api_event(request, f"{request.method} {request.path}")
+        # Background work waits until the answer has been sent (the response is closed),
+        # so writing it back to Slack never queues behind a workflow step.
+        answered = self.sandbox.begin_serving()
         try:
-            with self.sandbox.serving():
+            response = self._integration_response(function, event)
+        except BaseException:
+            answered()
+            raise
+        response.call_on_close(answered)
+        return response
+
+    def _integration_response(self, function: str, event: dict[str, Any]) -> Response:
+        try:
+            with self.sandbox.serving_on_this_thread():
                 result = self.sandbox.invoke(function, event)
         except Exception:  # API Gateway answers 500 for a crashed integration
             return _json({"message": "Internal Server Error"}, 500)
@@ -242,7 +254,13 @@ class SandboxServer:
         return _json(self.sandbox.slack.workspace())
 
     def _on_messages(self, request: Request) -> Response:
-        return _json(self.sandbox.slack.messages())
+        try:
+            messages = self.sandbox.slack.messages(
+                channel=request.args.get("channel"), oldest=request.args.get("oldest")
+            )
+        except ValueError:
+            return _json({"error": "oldest must be a Slack ts, like 1795806333.000001"}, 400)
+        return _json(messages)
 
     def _on_slack_calls(self, request: Request) -> Response:
         return _json(self.sandbox.slack.calls())

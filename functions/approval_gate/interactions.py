@@ -59,6 +59,8 @@ class BadRequest(ValueError):
 
 @dataclass(frozen=True)
 class HttpRequest:
+    """An API Gateway request's headers (lower-cased) and raw body."""
+
     headers: dict[str, str]
     body: bytes
 
@@ -93,6 +95,8 @@ def http_request(event: Any) -> HttpRequest:
 
 @dataclass(frozen=True)
 class Click:
+    """A button press on a request: which approval, who, and what they chose."""
+
     action: str  # APPROVE | REJECT
     approval_id: str
     user_id: str
@@ -260,6 +264,8 @@ def group_failure_text(failure: GroupLookupFailed) -> str:
 
 @dataclass(frozen=True)
 class ClickResult:
+    """What a click did, and what to tell the clicker privately, if anything."""
+
     #: recorded | vote_recorded | already_voted | already_decided | unknown | not_approver
     #: | self_approval | unknown_author | group_lookup_failed | modal | reason_required
     outcome: str

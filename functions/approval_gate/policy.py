@@ -91,6 +91,8 @@ ON_DEADLINE_CHOICES: tuple[str, ...] = ("reject", "approve")
 
 @dataclass(frozen=True)
 class Approvers:
+    """Who may decide: Slack user ids and user-group ids."""
+
     users: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
 
@@ -104,6 +106,8 @@ class Approvers:
 
 @dataclass(frozen=True)
 class Escalation:
+    """Where a request goes once reminders have run out, and who may decide then."""
+
     channel: str | None = None
     mention_groups: tuple[str, ...] = ()
     approvers: Approvers | None = None
@@ -205,6 +209,8 @@ _RULE_SELECTORS = ("match", "stage", "action")
 
 @dataclass(frozen=True)
 class Policy:
+    """A loaded policy: defaults, per-pipeline overrides in order, and the author map."""
+
     #: Validated and normalised: values have the types of the Rules fields.
     defaults: dict[str, Any]
     #: (selectors {match, stage?, action?}, overrides normalised like ``defaults``), in order.

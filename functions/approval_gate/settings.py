@@ -23,6 +23,8 @@ DEFAULT_SLACK_TIMEOUT = 5.0
 
 @dataclass(frozen=True)
 class Settings:
+    """A function's configuration, read once from its environment at import."""
+
     table_name: str = ""
     state_machine_arn: str = ""
     slack_secret_arn: str = ""

@@ -35,6 +35,8 @@ RETRY_AFTER_MARGIN = 2.0
 
 @dataclass(frozen=True)
 class SlackCredentials:
+    """The Slack app's secrets, as stored in Secrets Manager (never logged)."""
+
     bot_token: str = field(repr=False)
     signing_secret: str = field(repr=False)
     team_id: str | None = None

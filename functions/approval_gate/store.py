@@ -42,6 +42,8 @@ class AlreadyDecided(Exception):
 
 @dataclass(frozen=True)
 class Vote:
+    """One approver's vote, as recorded on the approval."""
+
     user_id: str
     name: str
     vote: str  # "approve" | "reject"
@@ -51,6 +53,8 @@ class Vote:
 
 @dataclass(frozen=True)
 class Approval:
+    """The approval record (one per CodePipeline approval token); see docs/architecture.md."""
+
     approval_id: str
     pipeline: str
     stage: str

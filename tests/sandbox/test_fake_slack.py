@@ -170,6 +170,30 @@ def test_post_message_is_shown_and_sent_as_json(sb: Sandbox) -> None:
     assert sb.fake.messages()[0]["blocks"] == APPROVE_BLOCKS
 
 
+def test_messages_of_one_channel_posted_after_a_ts(sb: Sandbox) -> None:
+    client = sb.client()
+    first = client.chat_postMessage(channel="C0DEPLOYS", text="one")["ts"]
+    client.chat_postMessage(channel="C0ONCALL", text="elsewhere")
+    second = client.chat_postMessage(channel="C0DEPLOYS", text="two")["ts"]
+    client.chat_postMessage(channel="C0DEPLOYS", text="reply", thread_ts=first)
+    client.chat_update(channel="C0DEPLOYS", ts=first, text="one, updated")
+
+    def texts(**query: str) -> list[str]:
+        return [m["text"] for m in sb.fake.messages(**query)]
+
+    assert texts() == ["one, updated", "elsewhere", "two", "reply"]
+    assert texts(channel="C0DEPLOYS") == ["one, updated", "two", "reply"]
+    # oldest is exclusive, as in conversations.history, and goes by when a message was
+    # posted: updating the first does not make it new.
+    assert texts(oldest=first) == ["elsewhere", "two", "reply"]
+    assert texts(channel="C0DEPLOYS", oldest=second) == ["reply"]
+    assert texts(oldest="0") == texts()
+    assert texts(oldest="9999999999.999999") == []
+    for bad in ("", "yesterday", "1.2.3", "-1", "1795806333.0000001"):
+        with pytest.raises(ValueError, match="Slack timestamp"):
+            sb.fake.messages(oldest=bad)
+
+
 def test_update_changes_what_is_shown(sb: Sandbox) -> None:
     client = sb.client()
     ts = client.chat_postMessage(channel="C0DEPLOYS", text="waiting", blocks=APPROVE_BLOCKS)["ts"]

@@ -7,6 +7,7 @@ import json
 import time
 import urllib.request
 
+from sandbox import patches
 from sandbox.client import has_buttons, wait_for
 from sandbox.fake_slack import form_body, signed_request
 
@@ -142,6 +143,27 @@ def test_the_page_lets_a_person_click_as_an_approver(gate):
     assert answer["status"] == 200
     assert gate.wait_result(run["approvalToken"])["result"]["status"] == "Approved"
     gate.wait_execution(approval["approval_id"])
+
+
+def test_messages_can_be_read_by_channel_and_since_a_ts(gate):
+    _run, approval, message = gate.open_approval()
+    gate.click(message, "U0ALICE", "approve")
+    gate.wait_execution(approval["approval_id"])
+    assert patches.wait_for_events(timeout=10)  # the status feed has said all it will
+    everything = gate.client.messages()
+    assert message["ts"] in [m["ts"] for m in everything]
+
+    assert gate.client.messages(channel=message["channel"]) == [
+        m for m in everything if m["channel"] == message["channel"]
+    ]
+    assert gate.client.messages(channel="C0NOWHERE") == []
+    later = gate.client.messages(oldest=message["ts"])
+    assert later and message["ts"] not in [m["ts"] for m in later]
+    assert later == [m for m in everything if float(m["ts"]) > float(message["ts"])]
+
+    status, body = gate.client.request("GET", "/_sandbox/slack/messages?oldest=yesterday")
+    assert status == 400
+    assert body == {"error": "oldest must be a Slack ts, like 1795806333.000001"}
 
 
 def test_reset_forgets_messages_calls_runs_and_results(gate):

@@ -540,3 +540,131 @@ def test_patch_10_a_task_callback_is_delivered_while_another_execution_starts(aw
     for execution in sfn.list_executions(stateMachineArn=starting)["executions"]:
         if execution["status"] == "RUNNING":
             sfn.stop_execution(executionArn=execution["executionArn"])
+
+
+def test_patch_11_a_definition_is_parsed_once_and_each_execution_gets_its_own_program(
+    aws, monkeypatch
+):
+    """moto parses the definition again for every execution (the reason for patch 11; this
+    fails if moto changes that). Patch 11 parses it once and hands each execution a copy."""
+    import inspect
+
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    assert "AmazonStateLanguageParser.parse(" in inspect.getsource(
+        patches.moto_get_evaluation_entrypoint
+    )
+    parses = []
+    parse = AmazonStateLanguageParser.parse
+
+    def counted(definition):
+        parses.append(definition)
+        return parse(definition)
+
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(counted))
+    patches._parsed_program.cache_clear()
+    role = _role()
+    sfn = client("stepfunctions")
+    definition = {
+        "StartAt": "Count",
+        "States": {
+            "Count": {"Type": "Pass", "Parameters": {"seen.$": "$.n"}, "Next": "Done"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    machine = sfn.create_state_machine(
+        name="once", definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    validated = len(parses)  # creating the machine validates the definition (its own parse)
+    arns = [
+        sfn.start_execution(stateMachineArn=machine, name=f"run-{n}", input=json.dumps({"n": n}))[
+            "executionArn"
+        ]
+        for n in range(3)
+    ]
+    outputs = []
+    for arn in arns:
+        deadline = time.monotonic() + 10
+        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert described["status"] == "SUCCEEDED"
+        outputs.append(json.loads(described["output"]))
+    assert outputs == [{"seen": 0}, {"seen": 1}, {"seen": 2}]  # each its own input
+    assert len(parses) - validated == 1
+
+    # Each execution gets its own program: nothing in one is shared with another.
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    worker = ExecutionWorker.__new__(ExecutionWorker)
+    worker._evaluation_details = type(
+        "Details",
+        (),
+        {"state_machine_details": type("M", (), {"definition": json.dumps(definition)})()},
+    )()
+    first, second = worker._get_evaluation_entrypoint(), worker._get_evaluation_entrypoint()
+    assert type(first) is type(second) and first is not second
+    assert vars(first).keys() == vars(second).keys()
+    assert all(
+        vars(first)[key] is not vars(second)[key]
+        for key in vars(first)
+        if not isinstance(vars(first)[key], (str, int, float, bool, type(None)))
+    )
+
+
+def test_patch_12_a_task_resumed_by_its_token_waits_at_the_background_gate(aws):
+    """A SendTaskSuccess wakes the execution, which passes the sandbox's background gate
+    before its next step: while the gate holds (a Slack request in flight), it waits."""
+    seen = []
+    patches.set_lambda_invoker(lambda name, event: seen.append(event))
+    at_gate = threading.Event()
+    release = threading.Event()
+
+    def gate() -> None:
+        at_gate.set()
+        assert release.wait(timeout=10)
+
+    patches.set_background_gate(gate)
+    try:
+        role = _role()
+        arn = _function("waits", role)
+        sfn = client("stepfunctions")
+        definition = {
+            "StartAt": "Wait",
+            "States": {
+                "Wait": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "Parameters": {"FunctionName": arn, "Payload": {"token.$": "$$.Task.Token"}},
+                    "TimeoutSeconds": 30,
+                    "End": True,
+                }
+            },
+        }
+        machine = sfn.create_state_machine(
+            name="gated", definition=json.dumps(definition), roleArn=role
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine, name="one", input="{}")
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not at_gate.is_set()  # waiting for its token is not background work
+
+        sfn.send_task_success(taskToken=seen[0]["token"], output='{"ok": true}')
+        assert at_gate.wait(timeout=10)
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        assert described["status"] == "RUNNING"  # held at the gate, after its token came
+
+        release.set()
+        deadline = time.monotonic() + 10
+        while (described := sfn.describe_execution(executionArn=execution["executionArn"]))[
+            "status"
+        ] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert described["status"] == "SUCCEEDED"
+        assert json.loads(described["output"]) == {"ok": True}
+    finally:
+        release.set()
+        patches.set_background_gate(None)
+        patches.set_lambda_invoker(None)
