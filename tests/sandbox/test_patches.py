@@ -668,3 +668,81 @@ def test_patch_12_a_task_resumed_by_its_token_waits_at_the_background_gate(aws):
         release.set()
         patches.set_background_gate(None)
         patches.set_lambda_invoker(None)
+
+
+def test_patch_13_a_response_class_lists_its_methods_once(aws):
+    """moto lists the response class's methods on every request (the reason for patch 13;
+    this fails if moto changes that); the patched lookup answers as moto's own does."""
+    import inspect
+
+    from moto.core import responses, utils
+    from moto.dynamodb.responses import DynamoHandler
+
+    assert "method_names_from_class(self.__class__)" in inspect.getsource(
+        responses.BaseResponse.call_action
+    )
+    assert responses.method_names_from_class(DynamoHandler) == utils.method_names_from_class(
+        DynamoHandler
+    )
+    before = responses.method_names_from_class.cache_info().hits
+    dynamodb = client("dynamodb")
+    dynamodb.list_tables()
+    dynamodb.list_tables()
+    assert responses.method_names_from_class.cache_info().hits > before
+
+
+def test_patch_14_update_expressions_are_parsed_once_and_still_applied_exactly(aws):
+    """moto parses each UpdateExpression twice per request, and its validators work on a
+    deep copy of the parsed expression (why keeping the parsed one is safe; this fails if
+    moto changes either). Repeated updates with one expression still do what they say."""
+    import inspect
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing.validators import Validator
+    from moto.dynamodb.responses import DynamoHandler
+
+    assert "UpdateExpressionParser.make(" in inspect.getsource(DynamoHandler.update_item)
+    backend_update = DynamoDBBackend.update_item.__kwdefaults__["__original"]  # under patch 7
+    assert "UpdateExpressionParser.make(" in inspect.getsource(backend_update)
+    assert "deepcopy(expression)" in inspect.getsource(Validator.__init__)
+
+    expression = "SET #n = :n, tally = tally + :one ADD seen :seen REMOVE gone"
+    assert UpdateExpressionParser.make(expression) is UpdateExpressionParser.make(expression)
+
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for key in ("a", "b"):
+        dynamodb.put_item(
+            TableName="t", Item={"id": {"S": key}, "tally": {"N": "0"}, "gone": {"S": "x"}}
+        )
+        for n in range(3):
+            dynamodb.update_item(
+                TableName="t",
+                Key={"id": {"S": key}},
+                UpdateExpression=expression,
+                ExpressionAttributeNames={"#n": "name"},
+                ExpressionAttributeValues={
+                    ":n": {"S": f"{key}{n}"},
+                    ":one": {"N": "1"},
+                    ":seen": {"SS": [f"e{n}"]},
+                },
+            )
+        item = dynamodb.get_item(TableName="t", Key={"id": {"S": key}})["Item"]
+        assert item == {
+            "id": {"S": key},
+            "name": {"S": f"{key}2"},
+            "tally": {"N": "3"},
+            "seen": {"SS": ["e0", "e1", "e2"]},
+        }
+    # A bad expression is still refused, every time (errors are never kept).
+    for _ in range(2):
+        with pytest.raises(ClientError, match="ValidationException"):
+            dynamodb.update_item(
+                TableName="t", Key={"id": {"S": "a"}}, UpdateExpression="SET = broken"
+            )
