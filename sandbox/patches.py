@@ -72,6 +72,7 @@ def apply() -> None:
         _patch_resumed_tasks_wait_at_the_gate()
         _patch_method_names_once_per_class()
         _patch_update_expressions_parsed_once()
+        _patch_early_callback_reaches_the_heartbeat_wait()
         _patch_codepipeline()
         _patch_eventbridge_to_lambda()
         _applied = True
@@ -736,3 +737,34 @@ def _patch_update_expressions_parsed_once() -> None:
 
     DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
     DepthFirstTraverser.process = process
+
+
+# --- Patch 15: a callback that comes before the heartbeat wait is set up -------------------
+# A waitForTaskToken task with HeartbeatSeconds registers its token, invokes the function
+# (ours posts the request to Slack), and only then sets up the heartbeat endpoint its wait
+# listens on (`CallbackEndpoint.setup_heartbeat_endpoint`). A SendTaskSuccess landing in
+# between (an approver quick to click, a busy sandbox) stores the outcome but wakes nobody:
+# the task then waits out the whole heartbeat interval (hours with a real policy) before it
+# looks. On AWS the token works from the moment the task starts. A heartbeat endpoint set up
+# after the outcome came is told at once.
+
+#: moto's own CallbackEndpoint.setup_heartbeat_endpoint (the test compares against it).
+moto_setup_heartbeat_endpoint: Any = None
+
+
+def _patch_early_callback_reaches_the_heartbeat_wait() -> None:
+    global moto_setup_heartbeat_endpoint
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    setup = moto_setup_heartbeat_endpoint = CallbackEndpoint.setup_heartbeat_endpoint
+
+    def setup_heartbeat_endpoint(self: Any, heartbeat_seconds: int) -> Any:
+        endpoint = setup(self, heartbeat_seconds)
+        # notify() sets the outcome, then reads the endpoint; here the endpoint is set, then
+        # the outcome read: whichever runs second sees the other, and a second notify is
+        # harmless (it sets an event).
+        if self.get_outcome() is not None:
+            endpoint.notify()
+        return endpoint
+
+    CallbackEndpoint.setup_heartbeat_endpoint = setup_heartbeat_endpoint

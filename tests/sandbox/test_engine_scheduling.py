@@ -53,3 +53,37 @@ def test_background_work_is_never_held_longer_than_the_bound(monkeypatch) -> Non
         threading.Thread(target=background).start()
         assert done.wait(timeout=5)  # released by the bound, the request still in flight
         assert time.monotonic() - started < 2
+
+
+def test_a_request_counts_as_in_flight_until_its_answer_is_sent(gate) -> None:
+    """Background work waits until Slack has the answer, not merely until it is built:
+    the request stays in flight until the server closes the response it wrote."""
+    from werkzeug.test import EnvironBuilder
+
+    sandbox = gate.server.sandbox
+    assert sandbox._serving == 0
+    environ = EnvironBuilder(
+        path="/slack/interactions",
+        method="POST",
+        data=b"payload=%7B%7D",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ).get_environ()
+    statuses: list[str] = []
+    answer = gate.server._wsgi(environ, lambda status, headers: statuses.append(status))
+    assert statuses == ["401 UNAUTHORIZED"]  # answered (no signature), not yet sent
+    assert sandbox._serving == 1
+    b"".join(answer)
+    assert sandbox._serving == 1  # written, the connection not yet done with
+    answer.close()
+    assert sandbox._serving == 0
+
+
+def test_an_answered_request_is_released_once() -> None:
+    sandbox = Sandbox(policy_file=POLICY, base_url="http://127.0.0.1:9")
+    done = sandbox.begin_serving()
+    other = sandbox.begin_serving()
+    done()
+    done()  # a second call changes nothing: the other request is still in flight
+    assert sandbox._serving == 1
+    other()
+    assert sandbox._serving == 0

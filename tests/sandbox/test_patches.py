@@ -746,3 +746,33 @@ def test_patch_14_update_expressions_are_parsed_once_and_still_applied_exactly(a
             dynamodb.update_item(
                 TableName="t", Key={"id": {"S": "a"}}, UpdateExpression="SET = broken"
             )
+
+
+def test_patch_15_a_callback_before_the_heartbeat_wait_still_wakes_it(aws):
+    """moto sets up a task's heartbeat endpoint after invoking the function; an outcome
+    that arrived before then woke nobody and the task slept out its heartbeat (the reason
+    for patch 15; this fails if moto changes that)."""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackEndpoint,
+        CallbackOutcomeSuccess,
+    )
+
+    unpatched = CallbackEndpoint("token-1")
+    unpatched.notify(CallbackOutcomeSuccess(callback_id="token-1", output="{}"))
+    moto_endpoint = patches.moto_setup_heartbeat_endpoint(unpatched, heartbeat_seconds=3600)
+    assert not moto_endpoint._next_heartbeat_event.is_set()
+
+    early = CallbackEndpoint("token-2")
+    early.notify(CallbackOutcomeSuccess(callback_id="token-2", output='{"ok": true}'))
+    heartbeat = early.setup_heartbeat_endpoint(heartbeat_seconds=3600)
+    started = time.monotonic()
+    assert heartbeat.clear_and_wait() is True  # at once, not after an hour
+    assert time.monotonic() - started < 1
+    assert early.get_outcome().output == '{"ok": true}'
+
+    # The usual order (endpoint first, outcome later) is unchanged.
+    usual = CallbackEndpoint("token-3")
+    heartbeat = usual.setup_heartbeat_endpoint(heartbeat_seconds=3600)
+    assert not heartbeat._next_heartbeat_event.is_set()
+    usual.notify(CallbackOutcomeSuccess(callback_id="token-3", output="{}"))
+    assert heartbeat.clear_and_wait() is True
