@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib.metadata import version
+from typing import Any
 
 import boto3
 import pytest
@@ -40,6 +41,25 @@ def client(service: str):
 
 def _role() -> str:
     return client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+
+
+def _waits_for_its_token(function_arn: str) -> dict[str, Any]:
+    """A one-state machine: invoke the function with the task token, wait for it (30 s)."""
+    return {
+        "StartAt": "Wait",
+        "States": {
+            "Wait": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {
+                    "FunctionName": function_arn,
+                    "Payload": {"token.$": "$$.Task.Token"},
+                },
+                "TimeoutSeconds": 30,
+                "End": True,
+            }
+        },
+    }
 
 
 def _function(name: str, role: str) -> str:
@@ -499,18 +519,7 @@ def test_patch_10_a_task_callback_is_delivered_while_another_execution_starts(aw
     role = _role()
     arn = _function("waits", role)
     sfn = client("stepfunctions")
-    definition = {
-        "StartAt": "Wait",
-        "States": {
-            "Wait": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Parameters": {"FunctionName": arn, "Payload": {"token.$": "$$.Task.Token"}},
-                "TimeoutSeconds": 30,
-                "End": True,
-            }
-        },
-    }
+    definition = _waits_for_its_token(arn)
     # moto walks state machines in creation order: the one whose execution is still
     # starting comes first.
     starting = sfn.create_state_machine(
@@ -629,18 +638,7 @@ def test_patch_12_a_task_resumed_by_its_token_waits_at_the_background_gate(aws):
         role = _role()
         arn = _function("waits", role)
         sfn = client("stepfunctions")
-        definition = {
-            "StartAt": "Wait",
-            "States": {
-                "Wait": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                    "Parameters": {"FunctionName": arn, "Payload": {"token.$": "$$.Task.Token"}},
-                    "TimeoutSeconds": 30,
-                    "End": True,
-                }
-            },
-        }
+        definition = _waits_for_its_token(arn)
         machine = sfn.create_state_machine(
             name="gated", definition=json.dumps(definition), roleArn=role
         )["stateMachineArn"]
