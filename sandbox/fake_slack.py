@@ -313,6 +313,8 @@ class FakeSlack:
         self._users: dict[str, dict[str, Any]] = {}
         self._groups: dict[str, dict[str, Any]] = {}
         self._messages: list[dict[str, Any]] = []
+        #: (channel, ts) -> the message in _messages (finding one is not a scan of them all)
+        self._by_ts: dict[tuple[str, str], dict[str, Any]] = {}
         self._calls: list[dict[str, Any]] = []
         self._views: list[dict[str, Any]] = []
         self._triggers: dict[str, dict[str, Any]] = {}
@@ -508,6 +510,7 @@ class FakeSlack:
         """Forget messages, calls, views, triggers and response URLs; keep the workspace."""
         with self._lock:
             self._messages.clear()
+            self._by_ts.clear()
             self._calls.clear()
             self._views.clear()
             self._triggers.clear()
@@ -525,12 +528,9 @@ class FakeSlack:
         }
 
     def _find(self, channel: str | None, ts: str | None) -> dict[str, Any] | None:
-        if channel is None or ts is None:
-            return None
-        for message in self._messages:
-            if message["channel"] == channel and message["ts"] == ts:
-                return message
-        return None
+        if not isinstance(channel, str) or not isinstance(ts, str):
+            return None  # as Slack: no message has such a channel or ts
+        return self._by_ts.get((channel, ts))
 
     # ------------------------------------------------------------------ helpers
 
@@ -602,9 +602,10 @@ class FakeSlack:
         thread_ts: str | None,
         ephemeral_user: str | None,
     ) -> dict[str, Any]:
+        ts = self._next_ts()
         message = {
             "channel": channel,
-            "ts": self._next_ts(),
+            "ts": ts,
             "thread_ts": thread_ts,
             "text": text or "",
             "blocks": blocks or [],
@@ -612,6 +613,7 @@ class FakeSlack:
             "reply_count": 0,
         }
         self._messages.append(message)
+        self._by_ts[(channel, ts)] = message
         if thread_ts is not None:
             parent = self._find(channel, thread_ts)
             if parent is not None:
@@ -899,6 +901,7 @@ class FakeSlack:
             if original is None:
                 raise _Failure("message_not_found")
             self._messages.remove(original)
+            del self._by_ts[(channel, original["ts"])]
             if original["thread_ts"] is not None:
                 parent = self._find(channel, original["thread_ts"])
                 if parent is not None:
