@@ -83,7 +83,12 @@ def _run(definition: dict, payload: dict, role: str) -> dict:
     arn = sfn.start_execution(stateMachineArn=machine, name="e", input=json.dumps(payload))[
         "executionArn"
     ]
-    deadline = time.monotonic() + 10
+    return _finished(sfn, arn)
+
+
+def _finished(sfn: Any, arn: str, timeout: float = 10) -> dict:
+    """The execution described once it is no longer RUNNING (bounded wait)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         described = sfn.describe_execution(executionArn=arn)
         if described["status"] != "RUNNING":
@@ -539,13 +544,7 @@ def test_patch_10_a_task_callback_is_delivered_while_another_execution_starts(aw
         sfn.start_execution(stateMachineArn=starting, name="second", input="{}")
         sfn.send_task_success(taskToken=token, output='{"ok": true}')
 
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        described = sfn.describe_execution(executionArn=first["executionArn"])
-        if described["status"] != "RUNNING":
-            break
-        time.sleep(0.02)
-    assert described["status"] == "SUCCEEDED"
+    assert _finished(sfn, first["executionArn"])["status"] == "SUCCEEDED"
     for execution in sfn.list_executions(stateMachineArn=starting)["executions"]:
         if execution["status"] == "RUNNING":
             sfn.stop_execution(executionArn=execution["executionArn"])
@@ -593,10 +592,7 @@ def test_patch_11_a_definition_is_parsed_once_and_each_execution_gets_its_own_pr
     ]
     outputs = []
     for arn in arns:
-        deadline = time.monotonic() + 10
-        while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        described = _finished(sfn, arn)
         assert described["status"] == "SUCCEEDED"
         outputs.append(json.loads(described["output"]))
     assert outputs == [{"seen": 0}, {"seen": 1}, {"seen": 2}]  # each its own input
@@ -654,12 +650,7 @@ def test_patch_12_a_task_resumed_by_its_token_waits_at_the_background_gate(aws):
         assert described["status"] == "RUNNING"  # held at the gate, after its token came
 
         release.set()
-        deadline = time.monotonic() + 10
-        while (described := sfn.describe_execution(executionArn=execution["executionArn"]))[
-            "status"
-        ] == "RUNNING":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        described = _finished(sfn, execution["executionArn"])
         assert described["status"] == "SUCCEEDED"
         assert json.loads(described["output"]) == {"ok": True}
     finally:
