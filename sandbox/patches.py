@@ -73,6 +73,7 @@ def apply() -> None:
         _patch_method_names_once_per_class()
         _patch_update_expressions_parsed_once()
         _patch_early_callback_reaches_the_heartbeat_wait()
+        _patch_dynamodb_items_untracked()
         _patch_codepipeline()
         _patch_eventbridge_to_lambda()
         _applied = True
@@ -768,3 +769,22 @@ def _patch_early_callback_reaches_the_heartbeat_wait() -> None:
         return endpoint
 
     CallbackEndpoint.setup_heartbeat_endpoint = setup_heartbeat_endpoint
+
+
+# --- Patch 16: DynamoDB items are not kept after their last use ------------------------------
+# Every moto model registers each instance it creates in a class-wide list (BaseModel.__new__
+# → `instances_tracked`, for moto server's dashboard), and keeps it until the mock is reset.
+# For DynamoDB's Item that includes the deep copies each read and write makes: ~85 Items and
+# ~3,800 attribute objects per approval here, never freed. The sandbox's heap grew by ~5,000
+# objects per approval, so each garbage collection took longer as a run went on (one full
+# pass: ~0.6 s at 100 approvals), stalling whatever was being answered. The sandbox does not
+# serve that dashboard: an Item is created as a plain object, so it goes when nothing uses it.
+
+
+def _patch_dynamodb_items_untracked() -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    def untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    Item.__new__ = untracked

@@ -765,3 +765,48 @@ def test_patch_15_a_callback_before_the_heartbeat_wait_still_wakes_it(aws):
     assert not heartbeat._next_heartbeat_event.is_set()
     usual.notify(CallbackOutcomeSuccess(callback_id="token-3", output="{}"))
     assert heartbeat.clear_and_wait() is True
+
+
+def test_patch_16_dynamodb_items_go_when_nothing_uses_them(aws):
+    """moto keeps every model instance it creates in a class-wide list until the mock is
+    reset (the reason for patch 16; this fails if moto changes that), so each read's and
+    write's copies of an item lived forever. An Item is now freed once unused, and reads
+    and writes answer as before."""
+    import gc
+    import inspect
+    import weakref
+
+    from moto.core.common_models import BaseModel
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import Table
+
+    assert "instances_tracked.append(instance)" in inspect.getsource(BaseModel.__new__)
+    assert Table.__new__ is BaseModel.__new__  # other models are still tracked
+
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="t", Item={"id": {"S": "a"}, "n": {"N": "0"}})
+    for _ in range(50):
+        dynamodb.update_item(
+            TableName="t",
+            Key={"id": {"S": "a"}},
+            UpdateExpression="SET n = n + :one",
+            ConditionExpression="attribute_exists(id)",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        )
+        dynamodb.get_item(TableName="t", Key={"id": {"S": "a"}}, ConsistentRead=True)
+    gc.collect()
+    live = [o for o in gc.get_objects() if isinstance(o, Item)]
+    assert len(live) <= 3  # the stored item (and its index copies), not 100 copies
+    assert Item.instances_tracked == []
+    stored = weakref.ref(live[0])
+    del live
+    answer = dynamodb.get_item(TableName="t", Key={"id": {"S": "a"}}, ConsistentRead=True)
+    assert answer["Item"]["n"] == {"N": "50"}
+    assert stored() is not None  # what the table holds is still there
