@@ -8,6 +8,7 @@ wires a fake Slack and a fake CodePipeline in. The HTTP front (`sandbox.server`)
 from __future__ import annotations
 
 import collections
+import gc
 import importlib.util
 import io
 import json
@@ -54,6 +55,10 @@ SERVICE_LOGGER = "approval-gate"
 SLACK_CLIENT_TIMEOUT = 3
 #: How long a background invocation waits for the API requests in flight (Sandbox.invoke).
 BACKGROUND_YIELD = 1.0
+#: How long after the last answer background work still waits: Slack's requests come in
+#: bursts (a channel of approvers clicking), and under load they reach the sandbox a few
+#: milliseconds apart; a gap between two of them must not let a workflow step in.
+BACKGROUND_QUIET = 0.05
 SLACK_TIMEOUT_VARIABLE = "APPROVAL_GATE_SLACK_TIMEOUT"
 
 _counter = iter(range(1, 1_000_000))
@@ -180,6 +185,7 @@ class Sandbox:
         self._clients_lock = threading.Lock()
         self._foreground = threading.Condition()
         self._serving = 0
+        self._last_answered = float("-inf")
         self._thread = threading.local()
 
     # --- life -----------------------------------------------------------------------
@@ -198,6 +204,11 @@ class Sandbox:
         self._create_resources()
         self.codepipeline.publish = self._publish_approval
         self.codepipeline.emit = self._emit_pipeline_event
+        # What exists now (modules, botocore's service models, moto, the resources) lives
+        # as long as the sandbox: keep the collector from scanning it again and again. Each
+        # full collection otherwise walked the whole start-up heap (~0.3 s) while a click
+        # waited. `stop` hands it back.
+        gc.freeze()
         return self
 
     def stop(self) -> None:
@@ -211,6 +222,7 @@ class Sandbox:
             self._mock.stop()
             self._mock = None
         self._clients.clear()
+        gc.unfreeze()
 
     def client(self, service: str) -> Any:
         """A boto3 client of the sandbox's moto, one per service (clients are thread-safe;
@@ -405,6 +417,7 @@ class Sandbox:
                     return
                 answered.set()
                 self._serving -= 1
+                self._last_answered = time.monotonic()
                 self._foreground.notify_all()
 
         return done
@@ -432,11 +445,21 @@ class Sandbox:
         """On AWS each Lambda runs in its own execution environment, so a workflow step never
         slows a click's answer; here every function shares one interpreter. A background
         invocation (workflow steps, SNS, EventBridge) therefore starts only once no API
-        request is being served, waiting at most BACKGROUND_YIELD seconds (no starvation)."""
+        request is being served and none was answered in the last BACKGROUND_QUIET seconds
+        (the rest of a burst may be on its way), waiting at most BACKGROUND_YIELD seconds
+        (no starvation)."""
         if getattr(self._thread, "serving", False):
             return
+        deadline = time.monotonic() + BACKGROUND_YIELD
         with self._foreground:
-            self._foreground.wait_for(lambda: self._serving == 0, timeout=BACKGROUND_YIELD)
+            while (now := time.monotonic()) < deadline:
+                if self._serving:
+                    self._foreground.wait(deadline - now)
+                    continue
+                quiet_left = self._last_answered + BACKGROUND_QUIET - now
+                if quiet_left <= 0:
+                    return
+                self._foreground.wait(min(quiet_left, deadline - now))
 
     def invoke(self, function_name: str, event: Any) -> Any:
         """Call a function's real handler, as Lambda would (patch 1 routes here)."""

@@ -74,6 +74,7 @@ def apply() -> None:
         _patch_update_expressions_parsed_once()
         _patch_early_callback_reaches_the_heartbeat_wait()
         _patch_dynamodb_items_untracked()
+        _patch_unsigned_while_a_sandbox_runs()
         _patch_codepipeline()
         _patch_eventbridge_to_lambda()
         _applied = True
@@ -788,3 +789,23 @@ def _patch_dynamodb_items_untracked() -> None:
         return object.__new__(cls)
 
     Item.__new__ = untracked
+
+
+# --- Patch 17: requests to the sandbox go unsigned -----------------------------------------
+# Not a moto defect: botocore signs every request (SigV4: a canonical request and a chain of
+# HMACs), about a tenth of a DynamoDB read's time here, and moto never checks a signature.
+# It reads only the access key from it, to pick the account, and the sandbox runs one
+# account, moto's default (`ACCOUNT`). While a sandbox runs (its Lambda invoker is set),
+# requests are not signed; otherwise botocore signs as usual.
+
+
+def _patch_unsigned_while_a_sandbox_runs() -> None:
+    from botocore.signers import RequestSigner
+
+    sign = RequestSigner.sign
+
+    def sign_outside_the_sandbox(self: Any, *args: Any, **kwargs: Any) -> None:
+        if _invoker is None:
+            sign(self, *args, **kwargs)
+
+    RequestSigner.sign = sign_outside_the_sandbox

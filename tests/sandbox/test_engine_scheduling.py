@@ -87,3 +87,26 @@ def test_an_answered_request_is_released_once() -> None:
     assert sandbox._serving == 1
     other()
     assert sandbox._serving == 0
+
+
+def test_background_work_waits_for_a_quiet_moment_after_an_answer(monkeypatch) -> None:
+    """A burst's requests reach the sandbox a few milliseconds apart: the gap between two of
+    them does not let background work in; a quiet moment after the last answer does."""
+    monkeypatch.setattr(engine, "BACKGROUND_QUIET", 0.5)
+    sandbox = Sandbox(policy_file=POLICY, base_url="http://127.0.0.1:9")
+    released = threading.Event()
+
+    def background() -> None:
+        sandbox._let_requests_through()
+        released.set()
+
+    first = sandbox.begin_serving()
+    worker = threading.Thread(target=background)
+    worker.start()
+    first()  # answered; the next request of the burst comes within the quiet time
+    second = sandbox.begin_serving()
+    assert not released.wait(timeout=0.1)
+    second()
+    answered = time.monotonic()
+    assert released.wait(timeout=5)
+    assert time.monotonic() - answered >= 0.45  # waited out the quiet time after the last

@@ -810,3 +810,34 @@ def test_patch_16_dynamodb_items_go_when_nothing_uses_them(aws):
     answer = dynamodb.get_item(TableName="t", Key={"id": {"S": "a"}}, ConsistentRead=True)
     assert answer["Item"]["n"] == {"N": "50"}
     assert stored() is not None  # what the table holds is still there
+
+
+def test_patch_17_requests_go_unsigned_only_while_a_sandbox_runs(aws):
+    """moto answers an unsigned request in its default account, the sandbox's (why skipping
+    the signature is safe; this fails if moto starts to need one). Outside a running
+    sandbox, botocore signs as usual."""
+    seen: list[dict[str, str]] = []
+    dynamodb = client("dynamodb")
+    dynamodb.meta.events.register(
+        "before-send.dynamodb.*", lambda request, **_: seen.append(dict(request.headers))
+    )
+
+    dynamodb.list_tables()
+    assert "Authorization" in seen[-1]
+
+    patches.set_lambda_invoker(lambda name, event: None)  # as Sandbox.start does
+    try:
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        assert "Authorization" not in seen[-1]
+        arn = dynamodb.describe_table(TableName="t")["Table"]["TableArn"]
+        assert arn == "arn:aws:dynamodb:us-east-1:123456789012:table/t"
+    finally:
+        patches.set_lambda_invoker(None)
+    assert "Authorization" not in seen[-1]
+    dynamodb.describe_table(TableName="t")  # the same account, signed or not
+    assert "Authorization" in seen[-1]
