@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -75,6 +76,7 @@ def apply() -> None:
         _patch_early_callback_reaches_the_heartbeat_wait()
         _patch_dynamodb_items_untracked()
         _patch_unsigned_while_a_sandbox_runs()
+        _patch_task_clients_reused()
         _patch_codepipeline()
         _patch_eventbridge_to_lambda()
         _applied = True
@@ -809,3 +811,43 @@ def _patch_unsigned_while_a_sandbox_runs() -> None:
             sign(self, *args, **kwargs)
 
     RequestSigner.sign = sign_outside_the_sandbox
+
+
+# --- Patch 18: one boto3 client per service for Step Functions' tasks -------------------------
+# moto's interpreter builds a new boto3 client (`boto_client_for`) for every Lambda invoke
+# and every aws-sdk task it runs: ~6 ms each, about three per approval, and more than the
+# whole GetItem a click makes. Its arguments never vary but for the region and service
+# (the credentials are fixed placeholders), and boto3 clients are thread-safe: each
+# (region, service) gets one client, kept while the process lives.
+
+#: moto's own boto_client_for (the test compares against it).
+moto_boto_client_for: Any = None
+
+
+def _patch_task_clients_reused() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import (  # noqa: F401
+        lambda_eval_utils,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: F401
+        state_task_service_aws_sdk,
+    )
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    global moto_boto_client_for
+    make = moto_boto_client_for = boto_client.boto_client_for
+    clients: dict[tuple[str, str, bool], Any] = {}
+    lock = threading.Lock()
+
+    def reused(region: str, service: str, state_credentials: Any = None) -> Any:
+        # In-process (moto's stubber on) or against a moto server: different endpoints.
+        key = (region, service, bool(boto_client.botocore_stubber.enabled))
+        with lock:
+            found = clients.get(key)
+            if found is None:
+                found = clients[key] = make(region, service, state_credentials)
+        return found
+
+    boto_client.boto_client_for = reused  # modules imported from now on
+    for module in list(sys.modules.values()):  # and those that imported it by name already
+        if getattr(module, "boto_client_for", None) is make:
+            module.boto_client_for = reused

@@ -841,3 +841,48 @@ def test_patch_17_requests_go_unsigned_only_while_a_sandbox_runs(aws):
     assert "Authorization" not in seen[-1]
     dynamodb.describe_table(TableName="t")  # the same account, signed or not
     assert "Authorization" in seen[-1]
+
+
+def test_patch_18_tasks_reuse_one_client_per_service(aws):
+    """moto builds a new boto3 client for every task it runs, from nothing but the region
+    and the service (the reason for patch 18, and why sharing one is safe; this fails if
+    moto changes either). Tasks now share one per service, and each still reaches its
+    own function with its own payload."""
+    import inspect
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    assert patches.moto_boto_client_for("us-east-1", "lambda") is not (
+        patches.moto_boto_client_for("us-east-1", "lambda")
+    )
+    source = inspect.getsource(patches.moto_boto_client_for)
+    assert source.count("state_credentials") == 1  # in the signature only: never used
+    assert lambda_eval_utils.boto_client_for is boto_client.boto_client_for
+    shared = boto_client.boto_client_for("us-east-1", "lambda")
+    assert boto_client.boto_client_for("us-east-1", "lambda") is shared
+    assert boto_client.boto_client_for("eu-west-1", "lambda") is not shared
+
+    seen: list[tuple[str, Any]] = []
+    patches.set_lambda_invoker(lambda name, event: seen.append((name, event)) or event)
+    try:
+        role = _role()
+        first, second = _function("first", role), _function("second", role)
+        definition = {
+            "StartAt": "One",
+            "States": {
+                "One": {
+                    "Type": "Task",
+                    "Resource": first,
+                    "Parameters": {"n": 1},
+                    "ResultPath": "$.one",
+                    "Next": "Two",
+                },
+                "Two": {"Type": "Task", "Resource": second, "Parameters": {"n": 2}, "End": True},
+            },
+        }
+        described = _run(definition, {}, role)
+    finally:
+        patches.set_lambda_invoker(None)
+    assert described["status"] == "SUCCEEDED"
+    assert seen == [("first", {"n": 1}), ("second", {"n": 2})]
