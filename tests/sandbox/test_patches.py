@@ -86,6 +86,16 @@ def _run(definition: dict, payload: dict, role: str) -> dict:
     return _finished(sfn, arn)
 
 
+def _create_table(dynamodb: Any, key: str = "id") -> None:
+    """Table "t": on demand, one string hash key named `key`."""
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def _finished(sfn: Any, arn: str, timeout: float = 10) -> dict:
     """The execution described once it is no longer RUNNING (bounded wait)."""
     deadline = time.monotonic() + timeout
@@ -269,12 +279,7 @@ def test_patch_5_jsonata_evaluates_with_quotes_and_newlines_in_values(aws):
 
 def test_patch_7_racing_conditional_writes_have_exactly_one_winner(aws):
     dynamodb = client("dynamodb")
-    dynamodb.create_table(
-        TableName="t",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-    )
+    _create_table(dynamodb, key="k")
     for trial in range(10):
         key = {"k": {"S": f"item{trial}"}}
         dynamodb.put_item(TableName="t", Item={**key, "status": {"S": "PENDING"}})
@@ -399,12 +404,7 @@ def test_patch_8_dynamodb_answers_are_what_the_shape_walk_gives(aws):
     from moto.dynamodb.responses import DynamoResult
 
     dynamodb = client("dynamodb")
-    dynamodb.create_table(
-        TableName="t",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-    )
+    _create_table(dynamodb, key="k")
     item = {
         "k": {"S": "a"},
         "votes": {"M": {"U0ALICE": {"M": {"vote": {"S": "approve"}, "at": {"S": "2026"}}}}},
@@ -700,12 +700,7 @@ def test_patch_14_update_expressions_are_parsed_once_and_still_applied_exactly(a
     assert UpdateExpressionParser.make(expression) is UpdateExpressionParser.make(expression)
 
     dynamodb = client("dynamodb")
-    dynamodb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _create_table(dynamodb)
     for key in ("a", "b"):
         dynamodb.put_item(
             TableName="t", Item={"id": {"S": key}, "tally": {"N": "0"}, "gone": {"S": "x"}}
@@ -784,12 +779,7 @@ def test_patch_16_dynamodb_items_go_when_nothing_uses_them(aws):
     assert Table.__new__ is BaseModel.__new__  # other models are still tracked
 
     dynamodb = client("dynamodb")
-    dynamodb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _create_table(dynamodb)
     dynamodb.put_item(TableName="t", Item={"id": {"S": "a"}, "n": {"N": "0"}})
     for _ in range(50):
         dynamodb.update_item(
@@ -827,12 +817,7 @@ def test_patch_17_requests_go_unsigned_only_while_a_sandbox_runs(aws):
 
     patches.set_lambda_invoker(lambda name, event: None)  # as Sandbox.start does
     try:
-        dynamodb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        _create_table(dynamodb)
         assert "Authorization" not in seen[-1]
         arn = dynamodb.describe_table(TableName="t")["Table"]["TableArn"]
         assert arn == "arn:aws:dynamodb:us-east-1:123456789012:table/t"
