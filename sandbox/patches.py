@@ -77,6 +77,8 @@ def apply() -> None:
         _patch_dynamodb_items_untracked()
         _patch_unsigned_while_a_sandbox_runs()
         _patch_task_clients_reused()
+        _patch_update_validation_types_cached()
+        _patch_condition_parsed_once_per_request()
         _patch_codepipeline()
         _patch_eventbridge_to_lambda()
         _applied = True
@@ -712,6 +714,14 @@ def _patch_method_names_once_per_class() -> None:
 # copy of it, so the kept one is never changed) and each validator's map.
 
 
+def _validator_map(traverser: Any) -> dict[type, Any]:
+    """A validator's processing map ({node class: its bound processor}), built once."""
+    found: dict[type, Any] | None = traverser.__dict__.get("_sandbox_map")
+    if found is None:
+        found = traverser.__dict__["_sandbox_map"] = traverser._processing_map()
+    return found
+
+
 def _patch_update_expressions_parsed_once() -> None:
     from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
@@ -724,17 +734,11 @@ def _patch_update_expressions_parsed_once() -> None:
 
     UpdateExpressionParser.make = classmethod(lambda cls, expression: parsed(expression))
 
-    def processing_map(self: Any) -> dict[type, Any]:
-        found: dict[type, Any] | None = self.__dict__.get("_sandbox_map")
-        if found is None:
-            found = self.__dict__["_sandbox_map"] = self._processing_map()
-        return found
-
     def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
-        return tuple(processing_map(self))
+        return tuple(_validator_map(self))
 
     def process(self: Any, node: Any) -> Any:
-        for node_type, processor in processing_map(self).items():
+        for node_type, processor in _validator_map(self).items():
             if isinstance(node, node_type):
                 return processor(node)
         return None
@@ -851,3 +855,167 @@ def _patch_task_clients_reused() -> None:
     for module in list(sys.modules.values()):  # and those that imported it by name already
         if getattr(module, "boto_client_for", None) is make:
             module.boto_client_for = reused
+
+
+# --- Patch 19: update-expression validation without the repeated work ---------------------
+# moto validates every UpdateExpression with ten walks over a deep copy of the parsed
+# expression: ~45 % of an UpdateItem here, and UpdateItem is most of what a click and a
+# status-feed event cost (the feed alone writes ~1,850 times per 50 approvals).
+# - At every node of every walk it asks `isinstance` against abstract classes, several
+#   times. Whether a node is a Node, and which processor takes it (the first key of the
+#   walker's processing map that its class is a subclass of, as moto's `process` picks),
+#   depend only on the two classes: each pair is answered once.
+# - Three of the walks read only the expression, the attribute names and the table's key
+#   (one SET/ADD/REMOVE/DELETE clause each, no overlapping paths, no key attribute
+#   updated); ActionCountValidator alone re-walks the whole tree at every node. They only
+#   raise, never change the tree: once they have passed for an expression, names and key,
+#   they are not run for it again (a failure is never kept, so it is refused every time).
+# - The copy is made by walking the tree (a node's attributes are its type name, its
+#   children and its parent) instead of `copy.deepcopy`; what is not a node or a plain
+#   value is still deep-copied. The walks, their order and what each does are moto's.
+
+#: moto's own DepthFirstTraverser.traverse_node_recursively (the test reads it).
+moto_traverse_node_recursively: Any = None
+_PLAIN = (str, int, float, bool, type(None))
+#: (parsed expression's id, names, key attributes) -> the parsed expression (kept alive so
+#: its id is not reused while the entry stands).
+_static_checks_passed: dict[tuple[int, tuple[tuple[str, str], ...], tuple[str, ...]], Any] = {}
+
+
+def _patch_update_validation_types_cached() -> None:
+    global moto_traverse_node_recursively
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
+
+    moto_traverse_node_recursively = DepthFirstTraverser.traverse_node_recursively
+    is_node: dict[type, bool] = {}
+    handled_as: dict[tuple[type, type], type | None] = {}
+
+    def node_class(kind: type) -> bool:
+        found = is_node.get(kind)
+        if found is None:
+            found = is_node[kind] = issubclass(kind, Node)
+        return found
+
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        kind = type(node)
+        if not node_class(kind):
+            return node
+        parent = node.parent
+        if node.children is not None:
+            for index, child in enumerate(node.children):
+                self.pre_processing_of_child(node, index)
+                self.traverse_node_recursively(child, index)
+        key = (type(self), kind)
+        try:
+            handler_type = handled_as[key]
+        except KeyError:
+            handler_type = handled_as[key] = next(
+                (t for t in self.nodes_to_be_processed() if issubclass(kind, t)), None
+            )
+        if handler_type is not None:
+            node = _validator_map(self)[handler_type](node)
+            node.parent = parent
+            if parent:
+                parent.children[child_id] = node
+        return node
+
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
+
+    def copy_tree(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        if type(value) in _PLAIN:
+            return value
+        if not node_class(type(value)):
+            return copy.deepcopy(value, memo)
+        memo = {} if memo is None else memo
+        found = memo.get(id(value))
+        if found is not None:
+            return found
+        new = object.__new__(type(value))
+        memo[id(value)] = new
+        state = {}
+        for name, attribute in value.__dict__.items():
+            if name == "children" and type(attribute) is list:
+                state[name] = [copy_tree(child, memo) for child in attribute]
+            else:
+                state[name] = copy_tree(attribute, memo)
+        new.__dict__.update(state)
+        return new
+
+    # Validator.__init__'s copy of the parsed expression (and a DynamoType's, as before).
+    setattr(validators, "deepcopy", copy_tree)  # noqa: B010 - moto's module-level name
+
+    static = (
+        validators.ActionCountValidator,
+        validators.OverlappingPathsValidator,
+        validators.UpdateHashRangeKeyValidator,
+    )
+    init = validators.UpdateExpressionValidator.__init__
+
+    def __init__(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, expression, *args, **kwargs)
+        self._sandbox_parsed = expression
+
+    def validate(self: Any) -> Any:
+        names = self.expression_attribute_names or {}
+        key = (
+            id(self._sandbox_parsed),
+            tuple(sorted(names.items())),
+            tuple(self.table.table_key_attrs),
+        )
+        passed = _static_checks_passed.get(key) is self._sandbox_parsed
+        node = self.node_to_validate
+        for processor in self.processors:
+            if passed and isinstance(processor, static):
+                continue
+            node = processor.traverse(node)
+        if not passed:  # every walk passed, the three among them
+            if len(_static_checks_passed) > 1024:
+                _static_checks_passed.clear()
+            _static_checks_passed[key] = self._sandbox_parsed
+        return node
+
+    validators.UpdateExpressionValidator.__init__ = __init__
+    validators.UpdateExpressionValidator.validate = validate
+
+
+# --- Patch 20: a request's condition parsed once ---------------------------------------------
+# moto parses a conditional write's ConditionExpression twice: the response handler parses
+# it to check every attribute name and value is used, then the backend parses it again, from
+# the same expression, names and values, to evaluate it (~10 % of an UpdateItem each). The
+# parsed condition is only read, never changed: the backend's parse, in the same thread
+# with the very same name and value maps, takes the one just made.
+
+_last_condition = threading.local()
+
+
+def _patch_condition_parsed_once_per_request() -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    parse = ConditionExpressionParser.parse
+
+    def parse_once(self: Any) -> Any:
+        names, values = self.expression_attribute_names, self.expression_attribute_values
+        last = getattr(_last_condition, "parsed", None)
+        _last_condition.parsed = None
+        if (
+            last is not None
+            and last[0] == self.condition_expression
+            and last[1] is names
+            and last[2] is values
+        ):
+            self.expr_attr_names_found.extend(last[4])
+            self.expr_attr_values_found.extend(last[5])
+            return last[3]
+        op = parse(self)
+        _last_condition.parsed = (
+            self.condition_expression,
+            names,
+            values,
+            op,
+            tuple(self.expr_attr_names_found),
+            tuple(self.expr_attr_values_found),
+        )
+        return op
+
+    ConditionExpressionParser.parse = parse_once

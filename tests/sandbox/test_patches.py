@@ -871,3 +871,125 @@ def test_patch_18_tasks_reuse_one_client_per_service(aws):
         patches.set_lambda_invoker(None)
     assert described["status"] == "SUCCEEDED"
     assert seen == [("first", {"n": 1}), ("second", {"n": 2})]
+
+
+def test_patch_19_update_validation_answers_each_node_class_once_and_still_refuses(aws):
+    """moto's validators ask isinstance against abstract classes at every node of every
+    walk (the reason for patch 19; this fails if moto changes that). With the answers
+    kept per class, every check still refuses what DynamoDB refuses, and accepted updates
+    (paths, functions, arithmetic) still write exactly what they say."""
+    import inspect
+
+    source = inspect.getsource(patches.moto_traverse_node_recursively)
+    assert "isinstance(node, self.nodes_to_be_processed())" in source
+
+    dynamodb = client("dynamodb")
+    _create_table(dynamodb)
+    dynamodb.put_item(
+        TableName="t",
+        Item={"id": {"S": "a"}, "n": {"N": "1"}, "votes": {"M": {}}, "entries": {"L": []}},
+    )
+    refused = {
+        "SET id = :v": "part of the key",  # UpdateHashRangeKeyValidator
+        "SET n = :v SET m = :v": "",  # ActionCountValidator (one SET clause)
+        "SET n = :v, n = :v": "overlap",  # OverlappingPathsValidator
+        "SET n = absent + :v": "does not exist",  # NoneExistingPathChecker
+        "SET n = :v + :v": "",  # ExecuteOperations: a string is no number
+    }
+    for expression, says in refused.items():
+        for _ in range(2):  # the second time answers from what was kept
+            with pytest.raises(ClientError, match="ValidationException") as caught:
+                dynamodb.update_item(
+                    TableName="t",
+                    Key={"id": {"S": "a"}},
+                    UpdateExpression=expression,
+                    ExpressionAttributeValues={":v": {"S": "x"}},
+                )
+            assert says in str(caught.value), (expression, str(caught.value))
+    # The checks that read only the expression passed for these names once; other names
+    # make it another request, checked afresh.
+    for name, refused_now in (("n", False), ("id", True), ("n", False)):
+        try:
+            dynamodb.update_item(
+                TableName="t",
+                Key={"id": {"S": "a"}},
+                UpdateExpression="SET #a = :n",
+                ExpressionAttributeNames={"#a": name},
+                ExpressionAttributeValues={":n": {"N": "1"}},
+            )
+            assert not refused_now, name
+        except ClientError as exc:
+            assert refused_now and "part of the key" in str(exc), (name, str(exc))
+    for at in range(2):  # the same expression again: validated on a fresh copy
+        dynamodb.update_item(
+            TableName="t",
+            Key={"id": {"S": "a"}},
+            UpdateExpression=(
+                "SET votes.#u = :vote, n = n + :one, entries = list_append(entries, :entry), "
+                "opened = if_not_exists(opened, :at)"
+            ),
+            ConditionExpression="attribute_not_exists(votes.#u)",
+            ExpressionAttributeNames={"#u": f"U{at}"},
+            ExpressionAttributeValues={
+                ":vote": {"M": {"vote": {"S": "approve"}}},
+                ":one": {"N": "1"},
+                ":entry": {"L": [{"S": f"e{at}"}]},
+                ":at": {"S": f"t{at}"},
+            },
+        )
+    item = dynamodb.get_item(TableName="t", Key={"id": {"S": "a"}}, ConsistentRead=True)["Item"]
+    assert item == {
+        "id": {"S": "a"},
+        "n": {"N": "3"},
+        "votes": {
+            "M": {"U0": {"M": {"vote": {"S": "approve"}}}, "U1": {"M": {"vote": {"S": "approve"}}}}
+        },
+        "entries": {"L": [{"S": "e0"}, {"S": "e1"}]},
+        "opened": {"S": "t0"},
+    }
+
+
+def test_patch_20_a_condition_parsed_once_per_request_is_still_evaluated_afresh(aws):
+    """moto parses a write's ConditionExpression in the response handler and again in the
+    backend (the reason for patch 20; this fails if moto changes that). The second parse
+    reuses the first only for the same request: the same expression with other values is
+    a new condition, unused values are still refused, and each write is judged against
+    the item as it is."""
+    import inspect
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
+
+    assert "condition_parser.parse()" in inspect.getsource(DynamoHandler.update_item)
+    backend_update = DynamoDBBackend.update_item.__kwdefaults__["__original"]  # under patch 7
+    assert "condition_expression_parser.parse()" in inspect.getsource(backend_update)
+
+    dynamodb = client("dynamodb")
+    _create_table(dynamodb)
+    dynamodb.put_item(TableName="t", Item={"id": {"S": "a"}, "n": {"N": "0"}})
+
+    def bump(expected: int, **extra: Any) -> bool:
+        try:
+            dynamodb.update_item(
+                TableName="t",
+                Key={"id": {"S": "a"}},
+                UpdateExpression="SET n = n + :one",
+                ConditionExpression="n = :expected",
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":expected": {"N": str(expected)},
+                    **extra,
+                },
+            )
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    assert bump(0) is True
+    assert bump(0) is False  # same expression and values, the item has moved on
+    assert bump(1) is True  # same expression, other values: a condition of its own
+    assert bump(1) is False
+    with pytest.raises(ClientError, match="unused in expressions"):
+        bump(2, **{":spare": {"S": "x"}})
+    item = dynamodb.get_item(TableName="t", Key={"id": {"S": "a"}}, ConsistentRead=True)["Item"]
+    assert item["n"] == {"N": "2"}

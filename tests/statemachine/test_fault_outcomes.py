@@ -147,8 +147,19 @@ def test_channel_not_found_sends_the_request_by_sns_and_keeps_it_open(
     assert note["subject"] == "Approval needed (Slack unavailable): web-app/Approval"
     assert "channel_not_found" in note["message"]
     assert "/approve/" + run["approvalToken"] in note["message"]  # CodePipeline's review link
-    assert "could not ask in Slack" in gate.logs()
-    assert '"SlackFallbacks"' in capsys.readouterr().out  # the EMF metric the alarm watches
+    # The function logs and flushes its metric after publishing: wait for both (bounded).
+    wait_for(
+        lambda: "could not ask in Slack" in gate.logs() or None,
+        timeout=15,
+        what="the fallback's log line",
+    )
+    printed: list[str] = []
+
+    def metric_printed() -> bool | None:  # the EMF metric the alarm watches
+        printed.append(capsys.readouterr().out)
+        return '"SlackFallbacks"' in "".join(printed) or None
+
+    wait_for(metric_printed, timeout=15, what="the SlackFallbacks metric")
     assert run["approvalToken"] not in gate.logs()
     record = gate.approval_for(run["approvalToken"])
     assert record["outcome"] is None  # still open
