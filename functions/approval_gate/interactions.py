@@ -12,8 +12,8 @@ import binascii
 import json
 import logging
 import re
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from botocore.exceptions import ClientError
@@ -57,8 +57,7 @@ class BadRequest(ValueError):
     """The request is not a well-formed Slack interaction (answered 400, changes nothing)."""
 
 
-@dataclass(frozen=True)
-class HttpRequest:
+class HttpRequest(NamedTuple):
     """An API Gateway request's headers (lower-cased) and raw body."""
 
     headers: dict[str, str]
@@ -93,8 +92,7 @@ def http_request(event: Any) -> HttpRequest:
     return HttpRequest(headers=headers, body=raw)
 
 
-@dataclass(frozen=True)
-class Click:
+class Click(NamedTuple):
     """A button press on a request: which approval, who, and what they chose."""
 
     action: str  # APPROVE | REJECT
@@ -262,8 +260,7 @@ def group_failure_text(failure: GroupLookupFailed) -> str:
     )
 
 
-@dataclass(frozen=True)
-class ClickResult:
+class ClickResult(NamedTuple):
     """What a click did, and what to tell the clicker privately, if anything."""
 
     #: recorded | vote_recorded | already_voted | already_decided | unknown | not_approver

@@ -5,22 +5,14 @@ Kept apart from the domain logic so unit tests can build the same pieces around 
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from slack_sdk import WebClient
 
-from approval_gate.policy import Policy, load_policy_file
 from approval_gate.settings import SERVICE, Settings
 from approval_gate.slack import SlackCredentials, SlackCredentialsSource, web_client
-
-
-@functools.cache
-def shipped_policy(path: str) -> Policy:
-    """The policy shipped with the functions (a layer), loaded on first use and kept."""
-    return load_policy_file(path)
 
 
 def logger() -> Logger:

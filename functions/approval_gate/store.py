@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from approval_gate.clock import iso, parse_iso
-from approval_gate.policy import Rules
+from approval_gate.rules import Rules
 from approval_gate.text import MAX_SUMMARY, one_line
 
 PENDING = "PENDING"
@@ -40,8 +40,7 @@ class AlreadyDecided(Exception):
         self.approval = approval
 
 
-@dataclass(frozen=True)
-class Vote:
+class Vote(NamedTuple):
     """One approver's vote, as recorded on the approval."""
 
     user_id: str

@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 from approval_gate.clock import utc_now
 from approval_gate.feed import FeedStore, InvalidEvent, handle_event, parse_event
-from approval_gate.policy import Policy, PolicyError
-from approval_gate.runtime import SlackAccess, shipped_policy
+from approval_gate.policy import Policy, PolicyError, shipped_policy
+from approval_gate.runtime import SlackAccess
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
 from approval_gate.store import ApprovalStore

@@ -9,9 +9,9 @@ import boto3
 from approval_gate.approvals import start
 from approval_gate.authors import ChangeAuthors, change_authors
 from approval_gate.clock import utc_now
-from approval_gate.policy import Policy, PolicyError
+from approval_gate.policy import Policy, PolicyError, shipped_policy
 from approval_gate.request import InvalidNotification, parse_approval_message, sns_messages
-from approval_gate.runtime import SlackAccess, shipped_policy
+from approval_gate.runtime import SlackAccess
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
 from approval_gate.store import ApprovalStore

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -277,7 +276,7 @@ def test_an_approvers_click_is_recorded_and_resumes_the_workflow_once(
 def test_a_reject_click_is_recorded_as_a_rejection(asked: ApprovalStore) -> None:
     sfn = RecordingSfn()
 
-    reject = replace(click("reject", "U0BOB", "bob"), submitted=True, reason="canary is red")
+    reject = click("reject", "U0BOB", "bob")._replace(submitted=True, reason="canary is red")
 
     record_click(reject, store=asked, sfn=sfn, clock=clock_at(CLICKED_AT))
 

@@ -1,0 +1,130 @@
+"""The rules one approval runs under: who decides, where, how many, and the deadline.
+
+Resolved from the policy when a request starts (approval_gate.policy) and stored with the
+approval, so a click, a reminder or the deadline reads them back without the policy: this
+module is what those functions import, and it stays small (no loader, no validation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+ANNOUNCE_EVENTS: tuple[str, ...] = (
+    "started",
+    "succeeded",
+    "failed",
+    "stopped",
+    "superseded",
+    "stage",
+    "action",
+)
+UNKNOWN_AUTHOR_CHOICES: tuple[str, ...] = ("allow", "block")
+ON_DEADLINE_CHOICES: tuple[str, ...] = ("reject", "approve")
+
+
+class Approvers(NamedTuple):
+    """Who may decide: Slack user ids and user-group ids."""
+
+    users: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"users": list(self.users), "groups": list(self.groups)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Approvers:
+        return cls(users=tuple(data.get("users", ())), groups=tuple(data.get("groups", ())))
+
+
+class Escalation(NamedTuple):
+    """Where a request goes once reminders have run out, and who may decide then."""
+
+    channel: str | None = None
+    mention_groups: tuple[str, ...] = ()
+    approvers: Approvers | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "mention_groups": list(self.mention_groups),
+            "approvers": None if self.approvers is None else self.approvers.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Escalation:
+        approvers = data.get("approvers")
+        return cls(
+            channel=data.get("channel"),
+            mention_groups=tuple(data.get("mention_groups", ())),
+            approvers=None if approvers is None else Approvers.from_dict(approvers),
+        )
+
+
+class Rules(NamedTuple):
+    """The resolved policy for one pipeline, stage and action (stored with each approval)."""
+
+    channel: str
+    approvers: Approvers
+    required_approvals: int = 1
+    allow_self_approval: bool = False
+    unknown_author: str = "allow"  # "allow" | "block"
+    require_reason_on_reject: bool = True
+    ask_comment_on_approve: bool = False
+    reminder_every: int = 4 * 3600  # seconds
+    escalate_after_reminders: int = 2  # 0 = never
+    escalation: Escalation = Escalation()
+    deadline: int = 24 * 3600  # seconds
+    deadline_margin: int = 600  # seconds
+    on_deadline: str = "reject"  # "reject" | "approve"
+    status_channel: str | None = None  # None: the same as channel
+    announce: tuple[str, ...] = ANNOUNCE_EVENTS
+    rule: str = "defaults"  # which rule matched, for the audit trail
+
+    @property
+    def effective_status_channel(self) -> str:
+        return self.status_channel or self.channel
+
+    def may_decide(self, user_id: str, escalated: bool = False) -> bool:
+        """Is this user listed by id? Group membership is resolved by the caller."""
+        if user_id in self.approvers.users:
+            return True
+        extra = self.escalation.approvers
+        return escalated and extra is not None and user_id in extra.users
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: durations in seconds, tuples as lists, nested values as dicts."""
+        return {
+            "channel": self.channel,
+            "approvers": self.approvers.to_dict(),
+            "required_approvals": self.required_approvals,
+            "allow_self_approval": self.allow_self_approval,
+            "unknown_author": self.unknown_author,
+            "require_reason_on_reject": self.require_reason_on_reject,
+            "ask_comment_on_approve": self.ask_comment_on_approve,
+            "reminder_every": self.reminder_every,
+            "escalate_after_reminders": self.escalate_after_reminders,
+            "escalation": self.escalation.to_dict(),
+            "deadline": self.deadline,
+            "deadline_margin": self.deadline_margin,
+            "on_deadline": self.on_deadline,
+            "status_channel": self.status_channel,
+            "announce": list(self.announce),
+            "rule": self.rule,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rules:
+        """The inverse of :meth:`to_dict`.
+
+        A key missing from ``data`` (an item stored by an older release) takes the built-in
+        default; a key this release does not know (a newer release's item) is ignored.
+        """
+        known = set(cls._fields)
+        values = {key: value for key, value in data.items() if key in known}
+        values["approvers"] = Approvers.from_dict(data["approvers"])
+        if "escalation" in values:
+            values["escalation"] = Escalation.from_dict(values["escalation"])
+        if "announce" in values:
+            values["announce"] = tuple(values["announce"])
+        return cls(**values)
