@@ -187,6 +187,10 @@ class Sandbox:
         self._serving = 0
         self._last_answered = float("-inf")
         self._thread = threading.local()
+        #: Functions an EventBridge rule invokes (the status feed), and how many invocations
+        #: of the others (workflow steps, SNS) are running now.
+        self._event_driven: set[str] = set()
+        self._steps_running = 0
 
     # --- life -----------------------------------------------------------------------
 
@@ -342,6 +346,7 @@ class Sandbox:
                 elif event.get("Type") == "HttpApi":
                     self.routes[(props["Method"].upper(), props["Path"])] = spec.logical_id
                 elif event.get("Type") == "EventBridgeRule":
+                    self._event_driven.add(spec.logical_id)
                     events = self.client("events")
                     rule = f"{spec.logical_id}-{name}"
                     events.put_rule(Name=rule, EventPattern=json.dumps(props["Pattern"]))
@@ -441,19 +446,21 @@ class Sandbox:
         finally:
             done()
 
-    def _let_requests_through(self) -> None:
+    def _let_requests_through(self, after_steps: bool = False) -> None:
         """On AWS each Lambda runs in its own execution environment, so a workflow step never
         slows a click's answer; here every function shares one interpreter. A background
         invocation (workflow steps, SNS, EventBridge) therefore starts only once no API
         request is being served and none was answered in the last BACKGROUND_QUIET seconds
-        (the rest of a burst may be on its way), waiting at most BACKGROUND_YIELD seconds
-        (no starvation)."""
+        (the rest of a burst may be on its way). With `after_steps` (the status feed, which
+        EventBridge invokes) it also waits until no workflow step or SNS-started function
+        is running: the approval path first, the feed's eventual updates after. Either way
+        it waits at most BACKGROUND_YIELD seconds (no starvation)."""
         if getattr(self._thread, "serving", False):
             return
         deadline = time.monotonic() + BACKGROUND_YIELD
         with self._foreground:
             while (now := time.monotonic()) < deadline:
-                if self._serving:
+                if self._serving or (after_steps and self._steps_running):
                     self._foreground.wait(deadline - now)
                     continue
                 quiet_left = self._last_answered + BACKGROUND_QUIET - now
@@ -463,7 +470,10 @@ class Sandbox:
 
     def invoke(self, function_name: str, event: Any) -> Any:
         """Call a function's real handler, as Lambda would (patch 1 routes here)."""
-        self._let_requests_through()
+        event_driven = function_name in self._event_driven
+        self._let_requests_through(after_steps=event_driven)
+        # A workflow step or an SNS-started function, not one a request runs on its thread.
+        step = not event_driven and not getattr(self._thread, "serving", False)
         handler = self._handlers[function_name]
         context = LambdaContext(
             function_name=function_name,
@@ -471,7 +481,16 @@ class Sandbox:
             aws_request_id=str(uuid.uuid4()),
             timeout_ms=self._functions[function_name].timeout * 1000,
         )
-        return handler(event, context)
+        if not step:
+            return handler(event, context)
+        with self._foreground:
+            self._steps_running += 1
+        try:
+            return handler(event, context)
+        finally:
+            with self._foreground:
+                self._steps_running -= 1
+                self._foreground.notify_all()
 
     def _publish_approval(self, message: str) -> None:
         self.client("sns").publish(TopicArn=self.topic_arn, Message=message)

@@ -110,3 +110,50 @@ def test_background_work_waits_for_a_quiet_moment_after_an_answer(monkeypatch) -
     answered = time.monotonic()
     assert released.wait(timeout=5)
     assert time.monotonic() - answered >= 0.45  # waited out the quiet time after the last
+
+
+def test_the_status_feed_waits_for_running_workflow_steps(monkeypatch) -> None:
+    """On AWS the feed's Lambdas never share a CPU with the approval workflow; here an
+    EventBridge-invoked function (the status feed) starts once no workflow step is
+    running, still within the bound, while a step does not wait for the feed."""
+    monkeypatch.setattr(engine, "BACKGROUND_QUIET", 0)
+    sandbox = Sandbox(policy_file=POLICY, base_url="http://127.0.0.1:9")
+    sandbox._event_driven = {"Feed"}
+    step_running, step_may_end, feed_ran = threading.Event(), threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def step(event: object, context: object) -> None:
+        step_running.set()
+        assert step_may_end.wait(timeout=5)
+        order.append("step")
+
+    def feed(event: object, context: object) -> None:
+        order.append("feed")
+        feed_ran.set()
+
+    for name, handler in (("Step", step), ("Feed", feed), ("Other", lambda e, c: None)):
+        sandbox._handlers[name] = handler
+        sandbox._arns[name] = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+        sandbox._functions[name] = type("Spec", (), {"timeout": 30})()
+    worker = threading.Thread(target=sandbox.invoke, args=("Step", {}))
+    worker.start()
+    assert step_running.wait(timeout=5)
+    sandbox.invoke("Other", {})  # another step is not held by the running one
+    feeder = threading.Thread(target=sandbox.invoke, args=("Feed", {}))
+    feeder.start()
+    assert not feed_ran.wait(timeout=0.2)  # held while the step runs
+    step_may_end.set()
+    assert feed_ran.wait(timeout=5)
+    worker.join(timeout=5)
+    feeder.join(timeout=5)
+    assert order == ["step", "feed"]
+
+
+def test_the_status_feed_is_never_held_longer_than_the_bound(monkeypatch) -> None:
+    monkeypatch.setattr(engine, "BACKGROUND_YIELD", 0.2)
+    monkeypatch.setattr(engine, "BACKGROUND_QUIET", 0)
+    sandbox = Sandbox(policy_file=POLICY, base_url="http://127.0.0.1:9")
+    sandbox._steps_running = 1  # a step that never ends
+    started = time.monotonic()
+    sandbox._let_requests_through(after_steps=True)
+    assert 0.15 <= time.monotonic() - started < 2
