@@ -32,7 +32,10 @@ from approval_gate.rules import (
 
 __all__ = [
     "ANNOUNCE_EVENTS",
+    "MAX_COUNT",
+    "MAX_DURATION",
     "ON_DEADLINE_CHOICES",
+    "POLICY_KEYS",
     "UNKNOWN_AUTHOR_CHOICES",
     "Approvers",
     "Escalation",
