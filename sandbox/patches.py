@@ -79,6 +79,7 @@ def apply() -> None:
         _patch_task_clients_reused()
         _patch_update_validation_types_cached()
         _patch_condition_parsed_once_per_request()
+        _patch_start_execution_once_per_name()
         _patch_codepipeline()
         _patch_eventbridge_to_lambda()
         _applied = True
@@ -1019,3 +1020,44 @@ def _patch_condition_parsed_once_per_request() -> None:
         return op
 
     ConditionExpressionParser.parse = parse_once
+
+
+# --- Patch 21: one execution per name, however many start at once ---------------------------
+# Step Functions starts an execution name once: a second StartExecution with the same name
+# and input while it runs answers with the running execution (what start_approval relies
+# on when SNS delivers one notification twice). moto checks the name, deep-copies the state
+# machine, then appends the execution: two starts of one name inside that window both pass
+# the check and both run. Starts of the same (state machine, name) now take turns, so the
+# second sees the first; other names still start side by side.
+
+_starting: set[tuple[str, str]] = set()
+_starting_changed = threading.Condition()
+#: moto's own StepFunctionsParserBackend.start_execution (the test shows it still races).
+moto_start_execution: Any = None
+
+
+def _patch_start_execution_once_per_name() -> None:
+    global moto_start_execution
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    start: Any = StepFunctionsParserBackend.start_execution
+    moto_start_execution = start
+
+    def start_execution(
+        self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        if not name:  # moto names it afresh: nothing to take turns over
+            return start(self, state_machine_arn, name, *args, **kwargs)
+        key = (state_machine_arn, name)
+        with _starting_changed:
+            while key in _starting:
+                _starting_changed.wait()
+            _starting.add(key)
+        try:
+            return start(self, state_machine_arn, name, *args, **kwargs)
+        finally:
+            with _starting_changed:
+                _starting.discard(key)
+                _starting_changed.notify_all()
+
+    StepFunctionsParserBackend.start_execution = start_execution

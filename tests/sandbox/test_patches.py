@@ -993,3 +993,94 @@ def test_patch_20_a_condition_parsed_once_per_request_is_still_evaluated_afresh(
         bump(2, **{":spare": {"S": "x"}})
     item = dynamodb.get_item(TableName="t", Key={"id": {"S": "a"}}, ConsistentRead=True)["Item"]
     assert item["n"] == {"N": "2"}
+
+
+def _slow_machine_copies(monkeypatch: pytest.MonkeyPatch, hold: Any) -> None:
+    """moto deep-copies the state machine between checking a name and adding the execution;
+    `hold()` runs inside that copy, so a test can keep a start in its window."""
+    import copy
+
+    from moto.stepfunctions.parser import models as parser_models
+
+    class Copy:
+        @staticmethod
+        def deepcopy(*args: Any, **kwargs: Any) -> Any:
+            hold()
+            return copy.deepcopy(*args, **kwargs)
+
+    monkeypatch.setattr(parser_models, "copy", Copy)
+
+
+def _start_together(sfn: Any, machine: str, name: str, count: int) -> list[str]:
+    """`count` StartExecution calls of one name and input, released at once; their ARNs."""
+    ready = threading.Barrier(count)
+    arns: list[str] = []
+
+    def start() -> None:
+        ready.wait(timeout=10)
+        answer = sfn.start_execution(stateMachineArn=machine, name=name, input='{"a": 1}')
+        arns.append(answer["executionArn"])
+
+    threads = [threading.Thread(target=start) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    return arns
+
+
+def test_patch_21_one_execution_per_name_when_starts_overlap(aws, monkeypatch):
+    """Two deliveries of one approval notification start its workflow at the same moment.
+    moto checks the name before a slow copy and adds the execution after it, so both run
+    (the reason for patch 21; this fails if moto closes the window itself). With the patch
+    there is one execution and every caller gets its ARN, as on Step Functions; a start
+    with other input is still refused, and other names do not wait for a slow start."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    sfn = client("stepfunctions")
+    waits = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": True}}}
+    machine = sfn.create_state_machine(name="m", definition=json.dumps(waits), roleArn=_role())[
+        "stateMachineArn"
+    ]
+
+    def named(name: str) -> list[dict]:
+        return [
+            e
+            for e in sfn.list_executions(stateMachineArn=machine)["executions"]
+            if e["name"] == name
+        ]
+
+    _slow_machine_copies(monkeypatch, lambda: time.sleep(0.2))
+    with monkeypatch.context() as unpatched:
+        unpatched.setattr(
+            StepFunctionsParserBackend, "start_execution", patches.moto_start_execution
+        )
+        _start_together(sfn, machine, "moto", 3)
+    assert len(named("moto")) > 1
+
+    arns = _start_together(sfn, machine, "once", 3)
+    assert len(named("once")) == 1
+    assert arns == [named("once")[0]["executionArn"]] * 3
+    with pytest.raises(ClientError, match="ExecutionAlreadyExists"):
+        sfn.start_execution(stateMachineArn=machine, name="once", input='{"a": 2}')
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_first() -> None:
+        if not held.is_set():
+            held.set()
+            release.wait(timeout=10)
+
+    _slow_machine_copies(monkeypatch, hold_the_first)
+    slow = threading.Thread(
+        target=sfn.start_execution, kwargs={"stateMachineArn": machine, "name": "slow"}
+    )
+    slow.start()
+    assert held.wait(timeout=10)
+    try:
+        sfn.start_execution(stateMachineArn=machine, name="other")  # while "slow" is held
+        assert len(named("other")) == 1 and not named("slow")
+    finally:
+        release.set()
+        slow.join(timeout=10)
+    assert len(named("slow")) == 1
