@@ -216,7 +216,7 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        patches.wait_for_events(timeout=30)  # none delivered into the next sandbox
+        self.wait_for_events()  # none delivered into the next sandbox
         patches.set_lambda_invoker(None)
         patches.set_background_gate(None)
         patches.set_codepipeline(None)
@@ -243,7 +243,7 @@ class Sandbox:
 
     def reset(self) -> None:
         """Forget Slack's messages and calls, the pipeline's runs and results, and the faults."""
-        patches.wait_for_events(timeout=30)
+        self.wait_for_events()
         self.faults.reset()
         self.slack.reset()
         self.codepipeline.reset()
@@ -535,11 +535,15 @@ class Sandbox:
             for execution in page["executions"]
         ]
 
+    def wait_for_events(self, timeout: float = 30.0) -> bool:
+        """True once every EventBridge event put so far has reached its function (bounded)."""
+        return patches.wait_for_events(timeout)
+
     def wait_for_executions(self, timeout: float = 30.0) -> bool:
         """True once no execution is running and every EventBridge event put so far has
         been delivered (bounded wait, for clean shutdowns)."""
         deadline = time.monotonic() + timeout
-        if not patches.wait_for_events(timeout):
+        if not self.wait_for_events(timeout):
             return False
         # Only the running ones, one at most: listing them all each round costs more (moto
         # serialises every execution) the more have run.

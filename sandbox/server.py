@@ -163,8 +163,12 @@ class SandboxServer:
     # --- life -------------------------------------------------------------------------
 
     def start(self) -> SandboxServer:
+        # shutdown() waits for the loop's next look at its flag: every 50 ms, not 0.5 s.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sandbox-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="sandbox-http",
+            daemon=True,
         )
         self._thread.start()
         self.sandbox.start()
@@ -172,6 +176,9 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        # The status feed's queued events call the fake Slack this server answers: deliver
+        # them while it still does, or each would retry a closed port (seconds apiece).
+        self.sandbox.wait_for_events()
         self._ready.clear()
         self._server.shutdown()
         self._server.server_close()

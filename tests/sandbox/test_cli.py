@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from sandbox.client import SandboxClient, wait_for
+from tests.conftest import POLICIES, start_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "sandbox.cli"]
@@ -127,3 +128,19 @@ def test_a_second_scale_policy_shows_reminders_escalation_and_expiry_over_http()
     assert any(
         "No decision within 6s: rejected by policy" in json.dumps(m["blocks"]) for m in messages
     )
+
+
+def test_stopping_lets_the_status_feed_reach_slack_before_the_port_closes():
+    """What the CLI does on Ctrl-C or SIGTERM (SandboxServer.stop) right after a pipeline
+    run starts: the status feed's events still queued are delivered while the fake Slack
+    answers, instead of each retrying a closed port (which once held a stop past 20 s)."""
+    server = start_sandbox(POLICIES / "standard.yaml")
+    try:
+        SandboxClient(server.url).start_run("web-app")
+    finally:
+        server.stop()
+
+    lines = [json.loads(line) for line in server.sandbox.logs.lines if line.startswith("{")]
+    feed = [line for line in lines if line.get("function_name", "").startswith("PipelineEvents")]
+    assert any(line["message"] == "posted the pipeline execution's message" for line in feed)
+    assert [line["message"] for line in feed if line["level"] != "INFO"] == []
