@@ -18,7 +18,7 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer
 from werkzeug.wrappers import Request, Response
 
 from sandbox.engine import ACCOUNT, DEFAULT_SIGNING_SECRET, Sandbox
@@ -94,6 +94,18 @@ def http_api_event(request: Request, route_key: str) -> dict[str, Any]:
     }
 
 
+class _Server(ThreadedWSGIServer):
+    """werkzeug's threaded server with room for every connection a burst opens at once.
+
+    Its listen backlog is 128: when 200 pipeline runs start at once, the kernel drops the
+    connections past it and each client retries its connect only after a second or more
+    (TCP's SYN retransmission), so a burst slowed far more than its size. API Gateway
+    and CodePipeline take any such burst; so does the sandbox, up to the kernel's
+    net.core.somaxconn (4096 by default), which caps this."""
+
+    request_queue_size = 4096
+
+
 class SandboxServer:
     """Binds a loopback port, starts the sandbox behind it, and serves until stopped."""
 
@@ -107,7 +119,7 @@ class SandboxServer:
         slack_fixture: dict[str, Any] | None = None,
         echo_logs: bool = False,
     ) -> None:
-        self._server: BaseWSGIServer = make_server(host, port, self._wsgi, threaded=True)
+        self._server: BaseWSGIServer = _Server(host, port, self._wsgi)
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
         self.sandbox = Sandbox(
