@@ -665,12 +665,13 @@ def duplicate_eventbridge_delivery(server: SandboxServer) -> RaceResult:
     answers: list[Any] = []
 
     def deliver_twice(held: list[Any]) -> None:
-        for detail_type, detail in held:
-            event = eventbridge_event(detail_type, detail)
-            answers.extend(_together([partial(race.deliver, EVENTS_FUNCTION, event)] * 2))
+        for (events,) in held:  # each held emit([(detail_type, detail), …]), in order
+            for detail_type, detail in events:
+                event = eventbridge_event(detail_type, detail)
+                answers.extend(_together([partial(race.deliver, EVENTS_FUNCTION, event)] * 2))
 
     def ours(args: Any) -> bool:
-        return bool(args[1].get("pipeline") == pipeline)
+        return any(detail.get("pipeline") == pipeline for _, detail in args[0])
 
     with _held(race.sandbox, "emit", ours) as held:
         run = race.driver.start_run(pipeline)
@@ -683,7 +684,8 @@ def duplicate_eventbridge_delivery(server: SandboxServer) -> RaceResult:
             {"status": "Approved", "summary": "looked fine", "by": "ops@example.com"},
         )
     deliver_twice(decided)
-    race.result.notes.append(f"{len(held) + len(decided)} events, each delivered twice")
+    count = sum(len(events) for (events,) in held + decided)
+    race.result.notes.append(f"{count} events, each delivered twice")
 
     failed = _described(answers)
     if failed:

@@ -59,6 +59,8 @@ BACKGROUND_YIELD = 1.0
 #: bursts (a channel of approvers clicking), and under load they reach the sandbox a few
 #: milliseconds apart; a gap between two of them must not let a workflow step in.
 BACKGROUND_QUIET = 0.05
+#: Entries one PutEvents call takes (EventBridge's limit).
+PUT_EVENTS_LIMIT = 10
 SLACK_TIMEOUT_VARIABLE = "APPROVAL_GATE_SLACK_TIMEOUT"
 
 _counter = iter(range(1, 1_000_000))
@@ -207,7 +209,7 @@ class Sandbox:
         self._seed_workspace()
         self._create_resources()
         self.codepipeline.publish = self._publish_approval
-        self.codepipeline.emit = self._emit_pipeline_event
+        self.codepipeline.emit = self._emit_pipeline_events
         # What exists now (modules, botocore's service models, moto, the resources) lives
         # as long as the sandbox: keep the collector from scanning it again and again. Each
         # full collection otherwise walked the whole start-up heap (~0.3 s) while a click
@@ -495,18 +497,22 @@ class Sandbox:
     def _publish_approval(self, message: str) -> None:
         self.client("sns").publish(TopicArn=self.topic_arn, Message=message)
 
-    def _emit_pipeline_event(self, detail_type: str, detail: dict[str, Any]) -> None:
-        """A CodePipeline state-change event on the default bus, as CodePipeline sends it."""
-        self.client("events").put_events(
-            Entries=[
-                {
-                    "Source": "aws.codepipeline",
-                    "DetailType": detail_type,
-                    "Detail": json.dumps(detail),
-                    "Resources": [f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:{detail['pipeline']}"],
-                }
-            ]
-        )
+    def _emit_pipeline_events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """CodePipeline state-change events on the default bus, in order, as CodePipeline
+        sends them. Each entry is its own event to the rules and the status feed; they go
+        ten to a PutEvents call (its limit), which costs the sandbox a fifth of one call
+        per event (~0.2 against ~1 ms) and changes nothing the feed sees."""
+        entries = [
+            {
+                "Source": "aws.codepipeline",
+                "DetailType": detail_type,
+                "Detail": json.dumps(detail),
+                "Resources": [f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:{detail['pipeline']}"],
+            }
+            for detail_type, detail in events
+        ]
+        for start in range(0, len(entries), PUT_EVENTS_LIMIT):
+            self.client("events").put_events(Entries=entries[start : start + PUT_EVENTS_LIMIT])
 
     # --- views for the HTTP front ---------------------------------------------------------
 

@@ -104,8 +104,8 @@ class FakeCodePipeline:
     region: str = "us-east-1"
     account: str = "123456789012"
     publish: Callable[[str], None] | None = None
-    #: Sends a CodePipeline state-change event: emit(detail_type, detail).
-    emit: Callable[[str, dict[str, Any]], None] | None = None
+    #: Sends CodePipeline state-change events, in order: emit([(detail_type, detail), …]).
+    emit: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None
     clock: Callable[[], datetime] = _now
     #: Injected faults (``sandbox.faults``), asked on each CodePipeline operation the
     #: product calls; ``None``: nothing fails on purpose.
@@ -177,10 +177,8 @@ class FakeCodePipeline:
     # --- the run's life, as EventBridge sees it ------------------------------------------
 
     def _send(self, events: list[tuple[str, dict[str, Any]]]) -> None:
-        if self.emit is None:
-            return
-        for detail_type, detail in events:
-            self.emit(detail_type, detail)
+        if self.emit is not None and events:
+            self.emit(events)
 
     def _pipeline_event(self, run: Run, state: str) -> tuple[str, dict[str, Any]]:
         detail: dict[str, Any] = {

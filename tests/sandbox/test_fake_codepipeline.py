@@ -393,3 +393,62 @@ def test_botocore_parses_what_the_fake_answers(routed: FakeCodePipeline) -> None
         codecommit.get_commit(repositoryName="web-repo", commitId="0" * 40)
     with pytest.raises(codecommit.exceptions.RepositoryDoesNotExistException):
         codecommit.get_commit(repositoryName="api-repo", commitId=COMMIT)
+
+
+# ---------------------------------------------------------------------- events
+
+
+def test_each_step_of_a_run_sends_its_events_together_and_in_order(
+    fake: FakeCodePipeline,
+) -> None:
+    """A run's start and its decision each hand EventBridge one ordered list (the sandbox
+    puts them ten to a call): pipeline started first, the approval action waiting last;
+    after an approval, the approval action's success first, the pipeline's last."""
+    batches: list[list[tuple[str, dict[str, Any]]]] = []
+    fake.emit = batches.append
+    run = fake.start_run("web", {})
+    _approve(fake, "web", run.token)
+
+    started, decided = batches
+    assert (started[0][0], started[0][1]["state"]) == (
+        "CodePipeline Pipeline Execution State Change",
+        "STARTED",
+    )
+    assert (started[-1][0], started[-1][1]["state"], started[-1][1]["action"]) == (
+        "CodePipeline Action Execution State Change",
+        "STARTED",
+        "Approve",
+    )
+    assert (decided[0][1]["action"], decided[0][1]["state"]) == ("Approve", "SUCCEEDED")
+    assert (decided[-1][0], decided[-1][1]["state"]) == (
+        "CodePipeline Pipeline Execution State Change",
+        "SUCCEEDED",
+    )
+    assert {detail["execution-id"] for _, detail in started + decided} == {run.execution_id}
+
+
+def test_the_sandbox_puts_events_ten_to_a_call_in_order(monkeypatch) -> None:
+    from pathlib import Path
+
+    from sandbox.engine import Sandbox
+
+    calls: list[list[dict[str, Any]]] = []
+
+    class Events:
+        def put_events(self, Entries: list[dict[str, Any]]) -> None:
+            calls.append(Entries)
+
+    policy = Path(__file__).parents[1] / "policies" / "standard.yaml"
+    sandbox = Sandbox(policy_file=policy, base_url="http://127.0.0.1:9")
+    monkeypatch.setattr(sandbox, "client", lambda service: Events())
+    events = [
+        ("CodePipeline Stage Execution State Change", {"pipeline": "p", "n": i}) for i in range(23)
+    ]
+
+    sandbox._emit_pipeline_events(events)
+
+    assert [len(entries) for entries in calls] == [10, 10, 3]
+    sent = [entry for entries in calls for entry in entries]
+    assert [json.loads(entry["Detail"])["n"] for entry in sent] == list(range(23))
+    assert {entry["Source"] for entry in sent} == {"aws.codepipeline"}
+    assert sent[0]["Resources"] == ["arn:aws:codepipeline:us-east-1:123456789012:p"]
