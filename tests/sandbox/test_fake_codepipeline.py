@@ -13,7 +13,9 @@ import pytest
 from moto import mock_aws
 
 from sandbox import patches
+from sandbox.engine import Sandbox
 from sandbox.fake_codepipeline import CodePipelineError, FakeAwsError, FakeCodePipeline
+from tests.conftest import POLICIES
 
 REGION = "eu-west-1"
 ACCOUNT = "111122223333"
@@ -428,18 +430,13 @@ def test_each_step_of_a_run_sends_its_events_together_and_in_order(
 
 
 def test_the_sandbox_puts_events_ten_to_a_call_in_order(monkeypatch) -> None:
-    from pathlib import Path
-
-    from sandbox.engine import Sandbox
-
     calls: list[list[dict[str, Any]]] = []
 
     class Events:
         def put_events(self, Entries: list[dict[str, Any]]) -> None:
             calls.append(Entries)
 
-    policy = Path(__file__).parents[1] / "policies" / "standard.yaml"
-    sandbox = Sandbox(policy_file=policy, base_url="http://127.0.0.1:9")
+    sandbox = Sandbox(policy_file=POLICIES / "standard.yaml", base_url="http://127.0.0.1:9")
     monkeypatch.setattr(sandbox, "client", lambda service: Events())
     events = [
         ("CodePipeline Stage Execution State Change", {"pipeline": "p", "n": i}) for i in range(23)
