@@ -650,6 +650,7 @@ def _parsed_program(definition: str) -> Any:
     return AmazonStateLanguageParser.parse(definition)[0]  # under patch 9's lock
 
 
+_parse_once_lock = threading.Lock()
 #: moto's own ExecutionWorker._get_evaluation_entrypoint (the test reads it).
 moto_get_evaluation_entrypoint: Any = None
 
@@ -662,7 +663,11 @@ def _patch_parse_once_per_definition() -> None:
 
     def _get_evaluation_entrypoint(self: Any) -> Any:
         definition = self._evaluation_details.state_machine_details.definition
-        return copy.deepcopy(_parsed_program(definition))
+        # lru_cache does not hold back a second caller while the first computes: executions
+        # starting together would each parse. The lock makes them wait for the one parse.
+        with _parse_once_lock:
+            program = _parsed_program(definition)
+        return copy.deepcopy(program)
 
     ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint
 

@@ -567,6 +567,7 @@ def test_patch_11_a_definition_is_parsed_once_and_each_execution_gets_its_own_pr
 
     def counted(definition):
         parses.append(definition)
+        time.sleep(0.1)  # a slow parse: executions starting together all miss the cache
         return parse(definition)
 
     monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(counted))
