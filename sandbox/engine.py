@@ -59,11 +59,16 @@ BACKGROUND_YIELD = 1.0
 #: bursts (a channel of approvers clicking), and under load they reach the sandbox a few
 #: milliseconds apart; a gap between two of them must not let a workflow step in.
 BACKGROUND_QUIET = 0.05
+#: How long a workflow carrying a decision keeps its turn, at most (Sandbox.background_gate):
+#: reporting and closing take tens of milliseconds; a retry's back-off can take seconds.
+DECISION_TURN = 0.5
 #: Entries one PutEvents call takes (EventBridge's limit).
 PUT_EVENTS_LIMIT = 10
 SLACK_TIMEOUT_VARIABLE = "APPROVAL_GATE_SLACK_TIMEOUT"
 
 _counter = iter(range(1, 1_000_000))
+
+
 _DISCARD = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 _environ_lock = threading.Lock()
 
@@ -185,7 +190,8 @@ class Sandbox:
         self.secret_arn = ""
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
-        self._foreground = threading.Condition()
+        gate_lock = threading.Lock()
+        self._foreground = threading.Condition(gate_lock)
         self._serving = 0
         self._last_answered = float("-inf")
         self._thread = threading.local()
@@ -193,6 +199,13 @@ class Sandbox:
         #: of the others (workflow steps, SNS) are running now.
         self._event_driven: set[str] = set()
         self._steps_running = 0
+        #: Decisions take turns (background_gate): the executions that took one, those
+        #: waiting for theirs in the order they came, and the one holding it, since when.
+        self._turns: set[str] = set()
+        self._turn_queue: collections.deque[threading.Event] = collections.deque()
+        self._turn_free = threading.Condition(gate_lock)  # only the head of the queue waits
+        self._turn_holder: str | None = None
+        self._turn_since = float("-inf")
 
     # --- life -----------------------------------------------------------------------
 
@@ -203,7 +216,7 @@ class Sandbox:
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         patches.set_lambda_invoker(self.invoke)
-        patches.set_background_gate(self._let_requests_through)
+        patches.set_background_gate(self.background_gate, self._execution)
         patches.set_codepipeline(self.codepipeline.call)
         patches.set_codecommit(self.codepipeline.call)
         self._seed_workspace()
@@ -448,27 +461,80 @@ class Sandbox:
         finally:
             done()
 
+    def background_gate(self, decision: bool = False, execution: str | None = None) -> None:
+        """Hold background work (workflow steps, SNS, EventBridge) until its turn. On AWS
+        each Lambda runs in its own execution environment, so a workflow's steps never slow
+        a click's answer, nor each other; here they all share one interpreter (one core's
+        worth of Python), so the sandbox chooses the order: API requests first (Slack waits
+        on the line, three seconds at most; see `_let_requests_through`).
+
+        An `execution` carrying a decision (`decision`: the task a click resumed, patch 12,
+        or the PutApprovalResult task, patch 3) then takes a turn, in the order they came,
+        and keeps it to its end (reporting to CodePipeline, closing the request in Slack),
+        or for DECISION_TURN seconds if it runs longer (a retry's back-off): a burst of
+        clicks is finished one decision at a time, each in tens of milliseconds, rather
+        than all at once, each as slow as the whole burst."""
+        self._let_requests_through()
+        if not decision or execution is None:
+            return
+        mine = threading.Event()
+        with self._foreground:
+            if execution in self._turns:
+                return  # it has taken its turn
+            self._turns.add(execution)
+            self._turn_queue.append(mine)
+            if len(self._turn_queue) == 1:
+                mine.set()
+        mine.wait()  # until it heads the queue: each waits once, and wakes alone
+        with self._foreground:
+            while self._turn_holder is not None:
+                left = self._turn_since + DECISION_TURN - time.monotonic()
+                if left <= 0:
+                    break
+                self._turn_free.wait(left)
+            self._turn_queue.popleft()
+            self._turn_holder, self._turn_since = execution, time.monotonic()
+            if self._turn_queue:
+                self._turn_queue[0].set()
+
+    @contextmanager
+    def _execution(self, execution: str) -> Iterator[None]:
+        """Around a workflow execution (patch 12): the turn it took, if any, passes on when
+        it ends."""
+        try:
+            yield
+        finally:
+            with self._foreground:
+                self._turns.discard(execution)
+                if self._turn_holder == execution:
+                    self._turn_holder = None
+                    self._turn_free.notify()
+                    self._foreground.notify_all()
+
     def _let_requests_through(self, after_steps: bool = False) -> None:
-        """On AWS each Lambda runs in its own execution environment, so a workflow step never
-        slows a click's answer; here every function shares one interpreter. A background
-        invocation (workflow steps, SNS, EventBridge) therefore starts only once no API
-        request is being served and none was answered in the last BACKGROUND_QUIET seconds
-        (the rest of a burst may be on its way). With `after_steps` (the status feed, which
-        EventBridge invokes) it also waits until no workflow step or SNS-started function
-        is running: the approval path first, the feed's eventual updates after. Either way
-        it waits at most BACKGROUND_YIELD seconds (no starvation)."""
+        """Background work waits until no API request is being served and none was answered
+        in the last BACKGROUND_QUIET seconds (the rest of a burst may be on its way). With
+        `after_steps` (the status feed, which EventBridge invokes) it also waits until no
+        workflow step or SNS-started function is running: the approval path first, the
+        feed's eventual updates after. Either way it waits at most BACKGROUND_YIELD seconds
+        (no starvation)."""
         if getattr(self._thread, "serving", False):
             return
         deadline = time.monotonic() + BACKGROUND_YIELD
         with self._foreground:
             while (now := time.monotonic()) < deadline:
-                if self._serving or (after_steps and self._steps_running):
+                if self._serving or (after_steps and self._approval_work()):
                     self._foreground.wait(deadline - now)
                     continue
                 quiet_left = self._last_answered + BACKGROUND_QUIET - now
                 if quiet_left <= 0:
                     return
                 self._foreground.wait(min(quiet_left, deadline - now))
+
+    def _approval_work(self) -> bool:
+        """A workflow step or an SNS-started function running, or a decision under way
+        (call with the gate's lock held)."""
+        return bool(self._steps_running or self._turn_holder is not None or self._turn_queue)
 
     def invoke(self, function_name: str, event: Any) -> Any:
         """Call a function's real handler, as Lambda would (patch 1 routes here)."""

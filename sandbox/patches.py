@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,14 +39,23 @@ LambdaInvoker = Callable[[str, Any], Any]
 _applied = False
 _apply_lock = threading.Lock()
 _invoker: LambdaInvoker | None = None
-_background_gate: Callable[[], None] | None = None
+_background_gate: Callable[..., None] | None = None
+_execution_scope: Callable[[str], AbstractContextManager[None]] | None = None
 
 
-def set_background_gate(gate: Callable[[], None] | None) -> None:
-    """Called before each aws-sdk task runs (patch 3), so the sandbox can hold background
-    work while it answers an API request (see Sandbox.invoke)."""
-    global _background_gate
+def set_background_gate(
+    gate: Callable[..., None] | None,
+    execution_scope: Callable[[str], AbstractContextManager[None]] | None = None,
+) -> None:
+    """``gate()`` is called before each aws-sdk task (patch 3) and by each task its token
+    resumes (patch 12), so the sandbox can hold background work while it answers an API
+    request; ``gate(decision=True, execution=arn)`` marks an execution carrying an
+    approver's decision, which takes its turn with the others until it ends
+    (``execution_scope(arn)`` is entered around each execution). See
+    Sandbox.background_gate."""
+    global _background_gate, _execution_scope
     _background_gate = gate
+    _execution_scope = execution_scope
 
 
 def set_lambda_invoker(invoker: LambdaInvoker | None) -> None:
@@ -272,6 +282,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+#: The aws-sdk task that hands a decision to CodePipeline (Sandbox.background_gate).
+_REPORTS_DECISION = ("codepipeline", "putApprovalResult")
+
+
+def _arn(env: Any) -> str:
+    """The ARN of the execution a state is evaluated in (a task with a timeout runs on a
+    thread of its own, so the thread does not tell)."""
+    return str(env.states.context_object.context_object_data["Execution"]["Id"])
+
+
 def _patch_aws_sdk_integrations() -> None:
     cls = aws_sdk_task.StateTaskServiceAwsSdk
 
@@ -296,7 +316,9 @@ def _patch_aws_sdk_integrations() -> None:
 
     def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
         if _background_gate is not None:
-            _background_gate()  # the sandbox serves Slack's requests first (Sandbox.invoke)
+            # Slack's requests first, then decisions (Sandbox.background_gate).
+            resource = (self.resource.api_name, self.resource.api_action)
+            _background_gate(decision=resource == _REPORTS_DECISION, execution=_arn(env))
         original_eval(self, env, *args, **kwargs)
         env.stack.append(_jsonable(env.stack.pop()))
 
@@ -672,30 +694,45 @@ def _patch_parse_once_per_definition() -> None:
     ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint
 
 
-# --- Patch 12: a task resumed by its token waits like other background work ----------------
-# Not a moto defect: the sandbox's scheduling (see Sandbox._let_requests_through). When a
-# click's SendTaskSuccess lands, moto wakes the waiting execution on its own thread at once,
-# and its next steps (output processing, JSONata, transitions) compete with the click's
-# answer, and with every other click being answered, for the one interpreter. On AWS the
-# workflow never shares a CPU with the click's Lambda: a resumed task first passes the
-# background gate (held at most BACKGROUND_YIELD seconds while requests are in flight).
+# --- Patch 12: a workflow resumed by a click waits at the gate, then goes first -----------
+# Not a moto defect: the sandbox's scheduling (see Sandbox.background_gate). When a click's
+# SendTaskSuccess lands, moto wakes the waiting execution on its own thread at once, and its
+# next steps (output processing, JSONata, transitions) compete with the click's answer, and
+# with every other click being answered, for the one interpreter. On AWS the workflow never
+# shares a CPU with the click's Lambda: a resumed task first passes the background gate
+# (held at most BACKGROUND_YIELD seconds while requests are in flight). From there the
+# execution carries a decision: the rest of it (reporting to CodePipeline, closing the
+# request in Slack) takes its turn with the other decisions, until the execution ends.
 
 
 def _patch_resumed_tasks_wait_at_the_gate() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_callback as callback_task,
     )
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     cls = callback_task.StateTaskServiceCallback
     wait_for_token = cls._eval_wait_for_task_token
 
-    def _eval_wait_for_task_token(self: Any, *args: Any, **kwargs: Any) -> Any:
-        outcome = wait_for_token(self, *args, **kwargs)
+    def _eval_wait_for_task_token(self: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
+        outcome = wait_for_token(self, env, *args, **kwargs)
         if _background_gate is not None:
-            _background_gate()
+            _background_gate(decision=True, execution=_arn(env))
         return outcome
 
     cls._eval_wait_for_task_token = _eval_wait_for_task_token
+
+    execution_logic = ExecutionWorker._execution_logic
+
+    def _execution_logic(self: Any) -> None:
+        scope = _execution_scope
+        if scope is None:
+            execution_logic(self)
+            return
+        with scope(self._evaluation_details.execution_details.arn):
+            execution_logic(self)
+
+    ExecutionWorker._execution_logic = _execution_logic
 
 
 # --- Patch 13: a response class's method names, looked up once -----------------------------

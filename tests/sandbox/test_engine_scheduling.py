@@ -157,3 +157,90 @@ def test_the_status_feed_is_never_held_longer_than_the_bound(monkeypatch) -> Non
     started = time.monotonic()
     sandbox._let_requests_through(after_steps=True)
     assert 0.15 <= time.monotonic() - started < 2
+
+
+def _decide(sandbox: Sandbox, execution: str, order: list[str]) -> threading.Thread:
+    """A thread that takes `execution`'s turn as a decision, then notes it in `order`."""
+
+    def take() -> None:
+        sandbox.background_gate(decision=True, execution=execution)
+        order.append(execution)
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    return thread
+
+
+def _wait_for(condition, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.01)
+
+
+def test_decisions_take_turns_in_the_order_they_came(monkeypatch) -> None:
+    """A burst of clicks is finished one decision at a time: each execution carrying a
+    decision keeps its turn to its end, the next goes then, in the order they came; a
+    step of an execution that has its turn (reporting after the resumed task) goes on."""
+    monkeypatch.setattr(engine, "BACKGROUND_QUIET", 0)
+    monkeypatch.setattr(engine, "DECISION_TURN", 30)
+    sandbox = Sandbox(policy_file=POLICY, base_url="http://127.0.0.1:9")
+    order: list[str] = []
+    scopes = {name: sandbox._execution(name) for name in ("a", "b", "c")}
+    for scope in scopes.values():
+        scope.__enter__()
+    _decide(sandbox, "a", order).join(timeout=5)
+    assert order == ["a"]
+    sandbox.background_gate(decision=True, execution="a")  # its turn still: no wait
+    waiting = [_decide(sandbox, "b", order)]
+    _wait_for(lambda: len(sandbox._turn_queue) == 1)
+    waiting.append(_decide(sandbox, "c", order))
+    _wait_for(lambda: len(sandbox._turn_queue) == 2)
+    waiting[1].join(timeout=0.2)  # a bounded look: neither goes while "a" has its turn
+    assert order == ["a"]
+    scopes["a"].__exit__(None, None, None)  # "a" ends: "b" goes, "c" still waits on it
+    _wait_for(lambda: order == ["a", "b"])
+    waiting[1].join(timeout=0.2)
+    assert order == ["a", "b"]
+    scopes["b"].__exit__(None, None, None)
+    _wait_for(lambda: order == ["a", "b", "c"])
+    scopes["c"].__exit__(None, None, None)
+    for thread in waiting:
+        thread.join(timeout=5)
+    assert sandbox._turn_holder is None and not sandbox._turns and not sandbox._turn_queue
+
+
+def test_a_turn_is_never_held_longer_than_the_bound(monkeypatch) -> None:
+    """An execution that runs long after its decision (a retry's back-off) lets the next
+    decision go after DECISION_TURN seconds."""
+    monkeypatch.setattr(engine, "BACKGROUND_QUIET", 0)
+    monkeypatch.setattr(engine, "DECISION_TURN", 0.3)
+    sandbox = Sandbox(policy_file=POLICY, base_url="http://127.0.0.1:9")
+    order: list[str] = []
+    with sandbox._execution("slow"), sandbox._execution("next"):
+        sandbox.background_gate(decision=True, execution="slow")
+        started = time.monotonic()
+        _decide(sandbox, "next", order).join(timeout=5)
+        assert order == ["next"]
+        assert 0.25 <= time.monotonic() - started < 2
+
+
+def test_other_background_work_does_not_wait_for_a_decision_but_the_feed_does(
+    monkeypatch,
+) -> None:
+    """Workflow steps outside a decision (asking, reminding) are not held by one; the status
+    feed is, like it is by a running step, within its bound."""
+    monkeypatch.setattr(engine, "BACKGROUND_QUIET", 0)
+    monkeypatch.setattr(engine, "BACKGROUND_YIELD", 0.3)
+    sandbox = Sandbox(policy_file=POLICY, base_url="http://127.0.0.1:9")
+    with sandbox._execution("deciding"):
+        sandbox.background_gate(decision=True, execution="deciding")
+        started = time.monotonic()
+        sandbox.background_gate()
+        sandbox.background_gate(decision=True, execution=None)  # not an execution's
+        assert time.monotonic() - started < 0.2
+        sandbox._let_requests_through(after_steps=True)
+        assert time.monotonic() - started >= 0.25  # the feed waited out its bound
+    started = time.monotonic()
+    sandbox._let_requests_through(after_steps=True)  # the decision ended: no wait
+    assert time.monotonic() - started < 0.2

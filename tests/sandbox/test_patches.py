@@ -5,6 +5,7 @@ moto is pinned exactly because the patches reach into its internals.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import threading
@@ -160,6 +161,10 @@ def test_patch_3_and_4_aws_sdk_codepipeline_with_aws_error_names(aws):
         return {"approvedAt": datetime.now(UTC).timestamp()}
 
     patches.set_codepipeline(codepipeline)
+    gated: list[tuple[bool, str | None]] = []
+    patches.set_background_gate(
+        lambda decision=False, execution=None: gated.append((decision, execution))
+    )
     definition = {
         "QueryLanguage": "JSONata",
         "StartAt": "Report",
@@ -188,8 +193,13 @@ def test_patch_3_and_4_aws_sdk_codepipeline_with_aws_error_names(aws):
     }
     role = _role()
 
-    ok = _run(definition, {"token": "good"}, role)
-    bad = _run(definition, {"token": "bad"}, role)
+    try:
+        ok = _run(definition, {"token": "good"}, role)
+        bad = _run(definition, {"token": "bad"}, role)
+    finally:
+        patches.set_background_gate(None)
+    # Reporting a decision passes the background gate as one, of its own execution.
+    assert gated == [(True, ok["executionArn"]), (True, bad["executionArn"])]
 
     assert ok["status"] == "SUCCEEDED"
     assert "ApprovedAt" in json.loads(ok["output"]) or "approvedAt" in json.loads(ok["output"])
@@ -620,17 +630,28 @@ def test_patch_11_a_definition_is_parsed_once_and_each_execution_gets_its_own_pr
 
 def test_patch_12_a_task_resumed_by_its_token_waits_at_the_background_gate(aws):
     """A SendTaskSuccess wakes the execution, which passes the sandbox's background gate
-    before its next step: while the gate holds (a Slack request in flight), it waits."""
+    before its next step, as a decision of that execution: while the gate holds (a Slack
+    request in flight, another decision's turn), it waits. The execution's scope is entered
+    around the whole execution and left when it ends (its turn passes on then)."""
     seen = []
     patches.set_lambda_invoker(lambda name, event: seen.append(event))
     at_gate = threading.Event()
     release = threading.Event()
+    calls: list[tuple[bool, str | None]] = []
+    scopes: list[tuple[str, str]] = []
 
-    def gate() -> None:
+    def gate(decision: bool = False, execution: str | None = None) -> None:
+        calls.append((decision, execution))
         at_gate.set()
         assert release.wait(timeout=10)
 
-    patches.set_background_gate(gate)
+    @contextlib.contextmanager
+    def scope(execution: str) -> Iterator[None]:
+        scopes.append(("entered", execution))
+        yield
+        scopes.append(("left", execution))
+
+    patches.set_background_gate(gate, scope)
     try:
         role = _role()
         arn = _function("waits", role)
@@ -650,10 +671,20 @@ def test_patch_12_a_task_resumed_by_its_token_waits_at_the_background_gate(aws):
         described = sfn.describe_execution(executionArn=execution["executionArn"])
         assert described["status"] == "RUNNING"  # held at the gate, after its token came
 
+        assert calls == [(True, execution["executionArn"])]  # a decision, and whose
+        assert scopes == [("entered", execution["executionArn"])]
+
         release.set()
         described = _finished(sfn, execution["executionArn"])
         assert described["status"] == "SUCCEEDED"
         assert json.loads(described["output"]) == {"ok": True}
+        deadline = time.monotonic() + 10
+        while len(scopes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert scopes == [
+            ("entered", execution["executionArn"]),
+            ("left", execution["executionArn"]),
+        ]
     finally:
         release.set()
         patches.set_background_gate(None)
