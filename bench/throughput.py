@@ -20,7 +20,7 @@ GROWTH_TARGET = 2.2
 TIMEOUT = 300.0
 FEED_TIMEOUT = 600.0
 #: Rounds of each size (interleaved); the figures are their medians.
-ROUNDS = 2
+ROUNDS = 3
 BUDGET = 360.0  # seconds of rounds in all; a round projected past it is not run
 
 
