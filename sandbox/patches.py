@@ -694,7 +694,7 @@ def _patch_parse_once_per_definition() -> None:
     ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint
 
 
-# --- Patch 12: a workflow resumed by a click waits at the gate, then goes first -----------
+# --- Patch 12: a workflow resumed by a click waits at the gate, then takes its turn --------
 # Not a moto defect: the sandbox's scheduling (see Sandbox.background_gate). When a click's
 # SendTaskSuccess lands, moto wakes the waiting execution on its own thread at once, and its
 # next steps (output processing, JSONata, transitions) compete with the click's answer, and
