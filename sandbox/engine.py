@@ -67,6 +67,8 @@ PUT_EVENTS_LIMIT = 10
 SLACK_TIMEOUT_VARIABLE = "APPROVAL_GATE_SLACK_TIMEOUT"
 
 _counter = iter(range(1, 1_000_000))
+
+
 _DISCARD = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 _environ_lock = threading.Lock()
 
@@ -471,22 +473,14 @@ class Sandbox:
         and keeps it to its end (reporting to CodePipeline, closing the request in Slack),
         or for DECISION_TURN seconds if it runs longer (a retry's back-off): a burst of
         clicks is finished one decision at a time, each in tens of milliseconds, rather
-        than all at once, each as slow as the whole burst. Having its turn, it still waits
-        for the requests being answered."""
-        took = decision and execution is not None and self._take_turn(execution)
-        self._let_requests_through()  # a click being answered still goes first
-        if took:
-            with self._foreground:
-                if self._turn_holder == execution:
-                    self._turn_since = time.monotonic()  # its bound counts from here
-
-    def _take_turn(self, execution: str) -> bool:
-        """Wait for `execution`'s turn among the decisions, in the order they came; False if
-        it has taken one already (the PutApprovalResult task after the resumed task)."""
+        than all at once, each as slow as the whole burst."""
+        self._let_requests_through()
+        if not decision or execution is None:
+            return
         mine = threading.Event()
         with self._foreground:
             if execution in self._turns:
-                return False
+                return  # it has taken its turn
             self._turns.add(execution)
             self._turn_queue.append(mine)
             if len(self._turn_queue) == 1:
@@ -502,7 +496,6 @@ class Sandbox:
             self._turn_holder, self._turn_since = execution, time.monotonic()
             if self._turn_queue:
                 self._turn_queue[0].set()
-        return True
 
     @contextmanager
     def _execution(self, execution: str) -> Iterator[None]:

@@ -244,19 +244,3 @@ def test_other_background_work_does_not_wait_for_a_decision_but_the_feed_does(
     started = time.monotonic()
     sandbox._let_requests_through(after_steps=True)  # the decision ended: no wait
     assert time.monotonic() - started < 0.2
-
-
-def test_a_decision_with_its_turn_still_waits_for_the_request_in_flight(monkeypatch) -> None:
-    """Taking a turn does not let a decision cut in on a click being answered."""
-    monkeypatch.setattr(engine, "BACKGROUND_QUIET", 0)
-    sandbox = Sandbox(policy_file=POLICY, base_url="http://127.0.0.1:9")
-    order: list[str] = []
-    with sandbox._execution("deciding"):
-        with sandbox.serving():
-            worker = _decide(sandbox, "deciding", order)
-            _wait_for(lambda: sandbox._turn_holder == "deciding")  # it has its turn...
-            worker.join(timeout=0.2)
-            assert worker.is_alive()  # ...and waits while the request is served
-            order.append("request answered")
-        worker.join(timeout=5)
-    assert order == ["request answered", "deciding"]
