@@ -67,8 +67,6 @@ PUT_EVENTS_LIMIT = 10
 SLACK_TIMEOUT_VARIABLE = "APPROVAL_GATE_SLACK_TIMEOUT"
 
 _counter = iter(range(1, 1_000_000))
-
-
 _DISCARD = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
 _environ_lock = threading.Lock()
 
