@@ -200,6 +200,7 @@ class Sandbox:
         #: Decisions take turns (background_gate): the executions that took one, those
         #: waiting for theirs in the order they came, and the one holding it, since when.
         self._turns: set[str] = set()
+        self._executions: set[str] = set()  # running now (Sandbox._execution)
         self._turn_queue: collections.deque[threading.Event] = collections.deque()
         self._turn_free = threading.Condition(gate_lock)  # only the head of the queue waits
         self._turn_holder: str | None = None
@@ -477,8 +478,8 @@ class Sandbox:
             return
         mine = threading.Event()
         with self._foreground:
-            if execution in self._turns:
-                return  # it has taken its turn
+            if execution in self._turns or execution not in self._executions:
+                return  # it has taken its turn, or it has ended (a stale task's thread)
             self._turns.add(execution)
             self._turn_queue.append(mine)
             if len(self._turn_queue) == 1:
@@ -491,18 +492,23 @@ class Sandbox:
                     break
                 self._turn_free.wait(left)
             self._turn_queue.popleft()
-            self._turn_holder, self._turn_since = execution, time.monotonic()
+            if execution in self._executions:  # not ended while it waited
+                self._turn_holder, self._turn_since = execution, time.monotonic()
             if self._turn_queue:
                 self._turn_queue[0].set()
 
     @contextmanager
     def _execution(self, execution: str) -> Iterator[None]:
         """Around a workflow execution (patch 12): the turn it took, if any, passes on when
-        it ends."""
+        it ends. Only a running execution takes a turn: a holder that had ended would hold
+        every decision and the status feed up to their bounds, for good."""
+        with self._foreground:
+            self._executions.add(execution)
         try:
             yield
         finally:
             with self._foreground:
+                self._executions.discard(execution)
                 self._turns.discard(execution)
                 if self._turn_holder == execution:
                     self._turn_holder = None

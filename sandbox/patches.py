@@ -709,6 +709,10 @@ def _patch_resumed_tasks_wait_at_the_gate() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_callback as callback_task,
     )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackOutcomeFailure,
+        CallbackOutcomeSuccess,
+    )
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     cls = callback_task.StateTaskServiceCallback
@@ -716,7 +720,10 @@ def _patch_resumed_tasks_wait_at_the_gate() -> None:
 
     def _eval_wait_for_task_token(self: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
         outcome = wait_for_token(self, env, *args, **kwargs)
-        if _background_gate is not None:
+        # Resumed by SendTaskSuccess or SendTaskFailure: a decision. Not a heartbeat or
+        # timeout (a reminder, the deadline: their next steps pass the gate as any other).
+        resumed = isinstance(outcome, (CallbackOutcomeSuccess, CallbackOutcomeFailure))
+        if resumed and _background_gate is not None:
             _background_gate(decision=True, execution=_arn(env))
         return outcome
 

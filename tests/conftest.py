@@ -210,7 +210,7 @@ def sandbox_server(request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
     finally:
         finished = server.sandbox.wait_for_executions(timeout=30)
         server.stop()
-        assert finished, "a test left an execution running"
+        assert finished, "a test left an execution running or an EventBridge event undelivered"
 
 
 @pytest.fixture

@@ -244,3 +244,40 @@ def test_other_background_work_does_not_wait_for_a_decision_but_the_feed_does(
     started = time.monotonic()
     sandbox._let_requests_through(after_steps=True)  # the decision ended: no wait
     assert time.monotonic() - started < 0.2
+
+
+def test_an_execution_that_has_ended_takes_no_turn(monkeypatch) -> None:
+    """A task's thread can outlive its execution (its timeout fired, or it was stopped): at
+    the gate it must not take the turn, which nothing would then hand on, holding every
+    later decision and the status feed up to their bounds."""
+    monkeypatch.setattr(engine, "BACKGROUND_QUIET", 0)
+    monkeypatch.setattr(engine, "BACKGROUND_YIELD", 0.3)
+    sandbox = Sandbox(policy_file=POLICY, base_url="http://127.0.0.1:9")
+    with sandbox._execution("ended"):
+        pass
+    sandbox.background_gate(decision=True, execution="ended")
+    sandbox.background_gate(decision=True, execution="another sandbox's")  # never ran here
+    assert sandbox._turn_holder is None and not sandbox._turns and not sandbox._turn_queue
+    started = time.monotonic()
+    sandbox._let_requests_through(after_steps=True)  # the feed: nothing to wait for
+    assert time.monotonic() - started < 0.2
+
+
+def test_an_execution_that_ends_while_it_waits_for_its_turn_does_not_take_it(
+    monkeypatch,
+) -> None:
+    monkeypatch.setattr(engine, "BACKGROUND_QUIET", 0)
+    monkeypatch.setattr(engine, "DECISION_TURN", 30)
+    sandbox = Sandbox(policy_file=POLICY, base_url="http://127.0.0.1:9")
+    order: list[str] = []
+    holding, queued = sandbox._execution("holding"), sandbox._execution("queued")
+    holding.__enter__()
+    queued.__enter__()
+    sandbox.background_gate(decision=True, execution="holding")
+    waiter = _decide(sandbox, "queued", order)
+    _wait_for(lambda: len(sandbox._turn_queue) == 1)
+    queued.__exit__(None, None, None)  # it ends (its outer task timed out) while queued
+    holding.__exit__(None, None, None)
+    waiter.join(timeout=5)
+    assert order == ["queued"]  # it went on
+    assert sandbox._turn_holder is None and not sandbox._turns and not sandbox._turn_queue

@@ -691,6 +691,40 @@ def test_patch_12_a_task_resumed_by_its_token_waits_at_the_background_gate(aws):
         patches.set_lambda_invoker(None)
 
 
+def test_patch_12_a_heartbeat_that_times_out_is_no_decision(aws):
+    """A reminder cycle ends the wait with a heartbeat timeout, not a click: the execution
+    takes no decision's turn (it would keep it, and the status feed waiting, until the
+    approval is decided, and the click that decides it would then take none)."""
+    patches.set_lambda_invoker(lambda name, event: None)
+    calls: list[tuple[bool, str | None]] = []
+    patches.set_background_gate(
+        lambda decision=False, execution=None: calls.append((decision, execution))
+    )
+    try:
+        role = _role()
+        definition = _waits_for_its_token(_function("waits", role))
+        definition["States"]["Wait"] |= {
+            "HeartbeatSeconds": 1,
+            "Catch": [{"ErrorEquals": ["States.HeartbeatTimeout"], "Next": "Remind"}],
+        }
+        definition["States"]["Wait"].pop("End")
+        definition["States"]["Wait"]["Next"] = "Remind"
+        definition["States"]["Remind"] = {"Type": "Pass", "End": True}
+        sfn = client("stepfunctions")
+        machine = sfn.create_state_machine(
+            name="reminds", definition=json.dumps(definition), roleArn=role
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine, name="one", input="{}")
+        described = _finished(sfn, execution["executionArn"])
+        assert described["status"] == "SUCCEEDED"
+        history = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+        assert any(e["type"] == "TaskTimedOut" for e in history)  # the heartbeat ran out
+        assert (True, execution["executionArn"]) not in calls
+    finally:
+        patches.set_background_gate(None)
+        patches.set_lambda_invoker(None)
+
+
 def test_patch_13_a_response_class_lists_its_methods_once(aws):
     """moto lists the response class's methods on every request (the reason for patch 13;
     this fails if moto changes that); the patched lookup answers as moto's own does."""
