@@ -114,14 +114,28 @@ class FakeCodePipeline:
     _results: list[dict[str, Any]] = field(default_factory=list)
     _calls: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    _starting: threading.Lock = field(default_factory=threading.Lock)
 
     # --- the sandbox's side ------------------------------------------------------------
 
     def start_run(self, pipeline: str, body: dict[str, Any]) -> Run:
         """A run reaches its manual approval: CodePipeline notifies the topic.
 
+        Runs start one at a time. On AWS CodePipeline and SNS do this work on their own
+        machines; here it runs on the thread of each start request, in the one interpreter
+        the gate's functions share. Two hundred starts at once were two hundred threads
+        taking turns with every other thread, and the fake Slack's answer to the gate's
+        first post then came after the Slack client's timeout: the gate took the carried-
+        out post for a failure and posted again (a quarter of the requests, twice, in the
+        throughput benchmark). One at a time, a start costs the same and the rest of the
+        sandbox keeps its pace.
+
         Raises ``ValueError`` for a body CodePipeline could not have produced.
         """
+        with self._starting:
+            return self._start_run(pipeline, body)
+
+    def _start_run(self, pipeline: str, body: dict[str, Any]) -> Run:
         now = self.clock()
         expires = now + timedelta(days=7)
         if body.get("expires"):

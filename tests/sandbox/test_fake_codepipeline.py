@@ -449,3 +449,36 @@ def test_the_sandbox_puts_events_ten_to_a_call_in_order(monkeypatch) -> None:
     assert [json.loads(entry["Detail"])["n"] for entry in sent] == list(range(23))
     assert {entry["Source"] for entry in sent} == {"aws.codepipeline"}
     assert sent[0]["Resources"] == ["arn:aws:codepipeline:us-east-1:123456789012:p"]
+
+
+def test_runs_start_one_at_a_time() -> None:
+    """A second start waits while the first is still notifying (its SNS publish, which
+    runs the gate's start function on the start request's thread): many starts at once
+    must not each take a thread's share of the interpreter from the rest of the sandbox."""
+    import threading
+
+    first_publishing = threading.Event()
+    let_first_finish = threading.Event()
+    emitted: list[str] = []
+
+    def publish(message: str) -> None:
+        if json.loads(message)["approval"]["pipelineName"] == "first":
+            first_publishing.set()
+            assert let_first_finish.wait(timeout=5)
+
+    fake = FakeCodePipeline(
+        publish=publish, emit=lambda events: emitted.append(events[0][1]["pipeline"])
+    )
+    first = threading.Thread(target=fake.start_run, args=("first", {}))
+    first.start()
+    assert first_publishing.wait(timeout=5)
+    second = threading.Thread(target=fake.start_run, args=("second", {}))
+    second.start()
+    second.join(timeout=0.3)  # a bounded look: it has not begun while the first notifies
+    assert second.is_alive()
+    assert "second" not in emitted
+    let_first_finish.set()
+    first.join(timeout=5)
+    second.join(timeout=5)
+    assert not second.is_alive()
+    assert emitted.count("second") >= 1
