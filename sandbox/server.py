@@ -351,7 +351,7 @@ class SandboxServer:
 
     def _on_start_run(self, request: Request, name: str) -> Response:
         try:
-            run = self.sandbox.codepipeline.start_run(name, _body_json(request))
+            run = self.sandbox.start_run(name, _body_json(request))
         except ValueError as exc:  # a body CodePipeline could not have produced
             return _json({"error": str(exc)}, 400)
         # A run that failed before its approval (fail_at) never asked for one.

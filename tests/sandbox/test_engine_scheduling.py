@@ -281,3 +281,36 @@ def test_an_execution_that_ends_while_it_waits_for_its_turn_does_not_take_it(
     waiter.join(timeout=5)
     assert order == ["queued"]  # it went on
     assert sandbox._turn_holder is None and not sandbox._turns and not sandbox._turn_queue
+
+
+def test_a_run_start_waits_for_clicks_once_before_it_starts(monkeypatch) -> None:
+    """A start request waits at the gate while a click is answered, then starts; what it
+    invokes while it starts does not wait again, since starts go one at a time and one
+    that waited inside would hold every start behind it."""
+    monkeypatch.setattr(engine, "BACKGROUND_QUIET", 0)
+    monkeypatch.setattr(engine, "BACKGROUND_YIELD", 30)
+    sandbox = Sandbox(policy_file=POLICY, base_url="http://127.0.0.1:9")
+    started, click_again = threading.Event(), threading.Event()
+    inner_wait: list[float] = []
+
+    class Pipeline:
+        def start_run(self, pipeline: str, body: dict) -> str:
+            started.set()
+            assert click_again.wait(timeout=5)
+            before = time.monotonic()
+            sandbox._let_requests_through()  # SNS → start_approval, inside the start
+            inner_wait.append(time.monotonic() - before)
+            return pipeline
+
+    sandbox.codepipeline = Pipeline()  # type: ignore[assignment]
+    answered = sandbox.begin_serving()
+    starter = threading.Thread(target=sandbox.start_run, args=("web", {}))
+    starter.start()
+    assert not started.wait(timeout=0.2)  # held while the click is answered
+    answered()
+    assert started.wait(timeout=5)
+    another = sandbox.begin_serving()  # a click comes while the run starts
+    click_again.set()
+    starter.join(timeout=5)
+    another()
+    assert inner_wait and inner_wait[0] < 0.2
