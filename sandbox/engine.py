@@ -445,9 +445,8 @@ class Sandbox:
         """A pipeline run started from the HTTP front (`FakeCodePipeline.start_run`, which
         starts runs one at a time). It waits at the background gate once, before its turn
         to start; what it invokes while it starts (SNS → `start_approval`) does not wait
-        again: a start holding the line while it waited for clicks held every start behind
-        it, and two hundred starts took turns with the clicks they caused (a 200 round's
-        starts took 7 to 12.5 s)."""
+        again: a start waiting for clicks while it holds the line would hold every start
+        behind it, up to BACKGROUND_YIELD each."""
         self._let_requests_through()
         self._thread.passed = True
         try:
