@@ -29,7 +29,7 @@ help:
 	@echo "make lint      ruff, mypy, cfn-lint and checkov on both templates, the ASL check"
 	@echo "make sandbox   run the sandbox on http://127.0.0.1:$(PORT) (PORT=…)"
 	@echo "make build     sam build (needs the runtime's Python, 3.12)"
-	@echo "make bench     the benchmarks and their targets (docs/performance.md; ~20 min)"
+	@echo "make bench     the benchmarks and their targets (docs/performance.md; ~15 min)"
 	@echo "make reliability  fuzz, races and a 300-approval soak under faults (docs/reliability.md)"
 
 $(STAMP):

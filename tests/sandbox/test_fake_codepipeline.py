@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -455,8 +456,6 @@ def test_runs_start_one_at_a_time() -> None:
     """A second start waits while the first is still notifying (its SNS publish, which
     runs the gate's start function on the start request's thread): many starts at once
     must not each take a thread's share of the interpreter from the rest of the sandbox."""
-    import threading
-
     first_publishing = threading.Event()
     let_first_finish = threading.Event()
     emitted: list[str] = []
