@@ -9,22 +9,21 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from approval_gate.answers import tell
 from approval_gate.groups import GroupDirectory
 from approval_gate.interactions import (
     MAX_BODY,
-    UNKNOWN_APPROVAL_TEXT,
     BadRequest,
-    Click,
     http_request,
     parse_click,
     parse_interaction,
     record_click,
-    tell,
 )
 from approval_gate.messages import slack_date
 from approval_gate.policy import Approvers
 from approval_gate.slack import signature_is_valid
 from approval_gate.store import APPROVED, PENDING, REJECTED, ApprovalStore, Vote
+from approval_gate.votes import UNKNOWN_APPROVAL_TEXT, Click
 from botocore.exceptions import ClientError
 from slack_sdk.errors import SlackApiError
 

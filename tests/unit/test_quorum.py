@@ -6,8 +6,9 @@ import json
 import threading
 from datetime import timedelta
 
-from approval_gate.interactions import Click, record_click
+from approval_gate.interactions import record_click
 from approval_gate.store import APPROVED, PENDING, REJECTED, ApprovalStore
+from approval_gate.votes import Click
 
 from tests.unit.fakes import (
     APPROVAL_ID,

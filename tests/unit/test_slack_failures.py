@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from approval_gate import approvals
-from approval_gate.interactions import Click, record_click
+from approval_gate.interactions import record_click
 from approval_gate.slack import RateLimitWithinTime
 from approval_gate.store import APPROVED, ApprovalStore
+from approval_gate.votes import Click
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse

@@ -1,0 +1,104 @@
+"""What the clicker sees after a click: a modal, the updated tally, or a private word.
+
+The last step of a click's path (docs/architecture.md, "The path of a click"). Every
+Slack call here is best effort: the click is recorded already, so a Slack failure is
+logged and the HTTP answer is still the one Slack expects within its three seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, NamedTuple
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from approval_gate.clock import Clock
+from approval_gate.messages import REASON_BLOCK, request_blocks, request_text
+from approval_gate.posting import update_request
+from approval_gate.store import Approval, ApprovalStore
+from approval_gate.text import cut_at_word, plain
+from approval_gate.votes import Click, ClickResult
+
+#: The same logger Powertools configures for the handlers (its service name).
+LOG = logging.getLogger("approval-gate")
+
+#: How a Slack call may fail: the API says no, the client gives up, or the connection
+#: drops or times out (urllib's TimeoutError is not a SlackClientError).
+SLACK_FAILURES = (SlackApiError, SlackClientError, OSError)
+
+
+class HttpAnswer(NamedTuple):
+    """The HTTP answer to Slack, as API Gateway expects it from the function."""
+
+    status: int
+    body: str = ""
+    content_type: str = "text/plain; charset=utf-8"
+
+    def as_lambda_response(self) -> dict[str, Any]:
+        return {
+            "statusCode": self.status,
+            "headers": {"Content-Type": self.content_type},
+            "body": self.body,
+        }
+
+
+OK = HttpAnswer(200)
+
+
+def _error(exc: Exception) -> Any:
+    return exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+
+
+def answer(
+    result: ClickResult, click: Click, *, slack: Any, store: ApprovalStore, clock: Clock
+) -> HttpAnswer:
+    """Open the modal, refresh the tally, or tell the clicker; then the HTTP answer.
+
+    A modal submission is answered in the modal itself: 200 closes it, and a refusal
+    shows as an error under the input, where the approver is looking.
+    """
+    if result.outcome == "modal" and result.view is not None:
+        try:
+            slack.views_open(trigger_id=click.trigger_id, view=result.view)
+        except SLACK_FAILURES as exc:
+            LOG.warning("could not open the modal", extra={"error": _error(exc)})
+            tell(slack, click, "The form could not open in time: please click again.")
+        return OK
+    if result.outcome == "vote_recorded" and result.approval is not None:
+        show_tally(slack, store, result.approval, clock)
+    if click.submitted:
+        if result.outcome in ("recorded", "vote_recorded") or not result.ephemeral:
+            return OK  # closes the modal
+        # Slack shows these words under the input, as plain text.
+        words = cut_at_word(plain(result.ephemeral), 150)
+        errors = {"response_action": "errors", "errors": {REASON_BLOCK: words}}
+        return HttpAnswer(200, json.dumps(errors), "application/json")
+    if result.ephemeral:
+        tell(slack, click, result.ephemeral)
+    return OK
+
+
+def show_tally(slack: Any, store: ApprovalStore, approval: Approval, clock: Clock) -> None:
+    """The request message, updated with who has approved so far."""
+    try:
+        update_request(
+            slack,
+            store,
+            approval,
+            text=request_text(approval),
+            blocks=request_blocks(approval, clock()),
+        )
+    except SLACK_FAILURES as exc:
+        LOG.warning("could not update the tally", extra={"error": _error(exc)})
+
+
+def tell(slack: Any, click: Click, text: str) -> None:
+    """An ephemeral message to the clicker; a Slack failure here is logged, not raised."""
+    if not click.channel:
+        return
+    try:
+        slack.chat_postEphemeral(channel=click.channel, user=click.user_id, text=text)
+    except SLACK_FAILURES as exc:
+        # The click is recorded already, so it must still answer 200.
+        LOG.warning("could not tell the clicker", extra={"error": type(exc).__name__})
