@@ -136,10 +136,12 @@ def test_header_names_are_case_insensitive(timestamp_name: str, signature_name: 
     ),
     st.binary(max_size=200),
 )
-def test_any_headers_and_body_give_a_boolean_never_an_exception(
+def test_random_headers_and_body_are_invalid_never_an_exception(
     sent: dict[str, str], body: bytes
 ) -> None:
-    assert valid(sent, body=body) in (True, False)
+    """Nothing but Slack's HMAC passes: a random signature is refused, and no malformed
+    header or body makes the check raise (slack_sdk's verifier does on some)."""
+    assert valid(sent, body=body) is False
 
 
 # --------------------------------------------------------------------------- credentials
