@@ -7,11 +7,14 @@ answer and what was, or was not, recorded.
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import hmac
 import json
+import re
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -291,3 +294,47 @@ def test_escalation_approvers_count_only_once_escalated(store: ApprovalStore) ->
     after = record_vote(click("U0DAVE"), store=store, clock=clock_at(FIXED), groups=groups)
 
     assert (before.outcome, after.outcome) == ("not_approver", "recorded")
+
+
+# --------------------------------------------------------------------------- the doc
+
+
+REPO = Path(__file__).resolve().parents[2]
+#: What interactions.py may also import from the domain: values, types and checks that are
+#: not steps of the path (a new step belongs in one of the path's files, or in the doc).
+LIBRARIES = {"clock", "groups", "messages", "slack", "store"}
+_STEP = re.compile(r"^\d\. `(?P<path>functions/[a-z_/]+\.py)` — `(?P<name>[a-z_]+)`", re.M)
+
+
+def _called_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    called = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called.add(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
+    return called
+
+
+def _defines(path: Path, name: str) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(isinstance(n, ast.FunctionDef) and n.name == name for n in tree.body)
+
+
+def test_the_documented_click_path_is_the_code() -> None:
+    doc = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = doc.split("## The path of a click", 1)[1].split("\n## ", 1)[0]
+    steps = [(REPO / m["path"], m["name"]) for m in _STEP.finditer(section)]
+
+    assert 3 <= len(steps) <= 5, "the path of a click is at most five files"
+    for path, name in steps:
+        assert _defines(path, name), f"{path.name} defines no {name}()"
+    (handler, _), (entry, entry_name) = steps[0], steps[1]
+    assert entry_name in _called_names(handler)
+    assert {name for _, name in steps[2:]} <= _called_names(entry)
+    imported = {
+        node.module.split(".")[1]
+        for node in ast.walk(ast.parse(entry.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("approval_gate.")
+    }
+    assert imported <= LIBRARIES | {path.stem for path, _ in steps[2:]}
