@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sandbox.services import CODEPIPELINE_OPERATIONS, FakeAwsError
+
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
@@ -37,25 +39,8 @@ SOURCE_ACTIONS = (("Source", "CodeCommit", "Source"), ("Build", "CodeBuild", "Bu
 AFTER_ACTIONS = (("Deploy", "CodeDeploy", "Deploy"),)
 
 
-#: The CodePipeline operations the fake answers (``GetCommit`` is CodeCommit's).
-CODEPIPELINE_OPERATIONS = frozenset(
-    {"GetPipelineState", "PutApprovalResult", "ListActionExecutions", "GetPipelineExecution"}
-)
-
 #: The message of a run's commit when the run gives an ``author`` but no commit message.
 DEFAULT_COMMIT_MESSAGE = "Update the application"
-
-
-class FakeAwsError(Exception):
-    """An error an AWS API (CodePipeline, CodeCommit) would answer, by its error code.
-
-    Patch 4 turns ``code`` into the error code botocore raises on the client side.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 #: The historical name; the same class.

@@ -33,6 +33,8 @@ from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
+from sandbox.services import SLACK_METHODS, Reply
+
 if TYPE_CHECKING:
     from sandbox.faults import Faults
 
@@ -43,21 +45,6 @@ __all__ = [
     "signed_request",
     "view_submission_payload",
 ]
-
-#: The Web API methods the fake answers.
-METHODS = frozenset(
-    {
-        "chat.postMessage",
-        "chat.update",
-        "chat.postEphemeral",
-        "chat.getPermalink",
-        "views.open",
-        "usergroups.users.list",
-        "users.info",
-        "users.lookupByEmail",
-        "auth.test",
-    }
-)
 
 SANDBOX_BOT_TOKEN = "xoxb-sandbox-token"
 REDACTED = "[redacted]"
@@ -78,8 +65,6 @@ _TEXT_INPUTS = frozenset({"plain_text_input", "email_text_input", "url_text_inpu
 # posted within the same second (even by two fakes) never share a ts.
 _TS_SEQ = itertools.count(1)
 _TS_SEQ_LOCK = threading.Lock()
-
-Reply = tuple[int, dict[str, str], dict[str, Any]]
 
 
 class _Failure(Exception):
@@ -653,7 +638,7 @@ class FakeSlack:
         method = (method or "").strip().strip("/")
         args = dict(args or {})
         fault = None
-        if self.faults is not None and method in METHODS:
+        if self.faults is not None and method in SLACK_METHODS:
             fault = self.faults.choose("slack", method, _fault_body(args))
         with self._lock:
             self._record(method, args, None if fault is None else fault.kind)
@@ -663,7 +648,7 @@ class FakeSlack:
 
     def _answer(self, method: str, args: dict[str, Any], authorization: str | None) -> Reply:
         try:
-            if method not in METHODS:
+            if method not in SLACK_METHODS:
                 raise _Failure("unknown_method")
             self._authenticate(args, authorization)
             body = self._dispatch(method, args)

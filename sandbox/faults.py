@@ -27,9 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.fake_codepipeline import CODEPIPELINE_OPERATIONS, FakeAwsError
-from sandbox.fake_slack import METHODS as SLACK_METHODS
-from sandbox.fake_slack import Reply
+from sandbox.services import CODEPIPELINE_OPERATIONS, SLACK_METHODS, FakeAwsError, Reply
 
 __all__ = ["ANY_METHOD", "KINDS", "Fault", "FaultError", "Faults", "draw"]
 
