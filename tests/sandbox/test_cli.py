@@ -15,7 +15,7 @@ from sandbox.client import SandboxClient, wait_for
 from tests.conftest import POLICIES, start_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "sandbox.cli"]
+CLI = [sys.executable, "-m", "cli"]
 
 
 def _env() -> dict[str, str]:
