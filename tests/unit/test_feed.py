@@ -6,10 +6,11 @@ from __future__ import annotations
 import copy
 import importlib.util
 import itertools
+import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,8 +25,9 @@ from approval_gate.feed import (
     feed_view,
     handle_event,
     parse_event,
+    receive,
 )
-from approval_gate.policy import Policy, load_policy
+from approval_gate.policy import Policy, PolicyError, load_policy
 from approval_gate.store import APPROVED, DECIDED_ELSEWHERE, PENDING, ApprovalStore
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
@@ -862,3 +864,95 @@ def test_the_handler_logs_and_drops_a_malformed_event(pipeline_events_app, caplo
 
     assert result == {"ignored": "detail.execution-id is not a pipeline execution id"}
     assert pipeline_events_app.slack_fake.calls == []
+
+
+@pytest.fixture
+def gate_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.LogCaptureFixture]:
+    """The gate logger's records, each once: Powertools stops them from reaching the root
+    logger once a handler module has built its Logger, and not before."""
+    gate = logging.getLogger("approval-gate")
+    monkeypatch.setattr(gate, "propagate", False)
+    gate.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger="approval-gate")
+    yield caplog
+    gate.removeHandler(caplog.handler)
+
+
+def receive_with(
+    feed: Feed, event: Any, load_policy: Callable[[], Policy], asked: list[str]
+) -> dict[str, Any]:
+    """`receive` with the feed's fakes; `asked` records each loader it called."""
+
+    def slack_client() -> FeedSlack:
+        asked.append("slack")
+        return feed.slack
+
+    def policy() -> Policy:
+        asked.append("policy")
+        return load_policy()
+
+    return receive(
+        event,
+        store=feed.store,
+        approvals=feed.approvals,
+        slack_client=slack_client,
+        load_policy=policy,
+        codepipeline=feed.codepipeline,
+        sfn=feed.sfn,
+        clock=clock_at(NOW),
+    )
+
+
+def test_receive_applies_the_event_and_logs_what_it_did(feed, gate_log):
+    asked: list[str] = []
+    event = sample("pipeline_started")
+
+    result = receive_with(feed, event, lambda: feed.policy, asked)
+
+    assert result["posted"] is True
+    assert asked == ["policy", "slack"]
+    (record,) = [r for r in gate_log.records if r.getMessage() == "pipeline event handled"]
+    assert record.levelno == logging.INFO
+    assert (record.pipeline, record.execution_id, record.kind) == (
+        "prod-web",
+        EXECUTION_ID,
+        "pipeline",
+    )
+    assert (record.stage, record.action, record.state) == (None, None, "STARTED")
+    assert record.event_id == event["id"]
+    assert all(getattr(record, key) == value for key, value in result.items())
+
+
+def test_receive_drops_a_malformed_event_before_loading_anything(feed, gate_log):
+    asked: list[str] = []
+    event = sample("pipeline_started", **{"execution-id": "not-an-execution"})
+
+    result = receive_with(feed, event, lambda: feed.policy, asked)
+
+    assert result == {"ignored": "detail.execution-id is not a pipeline execution id"}
+    assert asked == []
+    assert feed.slack.calls == []
+    (record,) = gate_log.records
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "ignored an event that is not a CodePipeline state change"
+    assert record.reason == "detail.execution-id is not a pipeline execution id"
+
+
+def test_receive_logs_and_raises_an_invalid_policy(feed, gate_log):
+    asked: list[str] = []
+
+    def broken() -> Policy:
+        raise PolicyError("defaults.deadline: 'soon' is not a duration")
+
+    with pytest.raises(PolicyError):
+        receive_with(feed, sample("pipeline_started"), broken, asked)
+
+    assert asked == ["policy"]
+    assert feed.slack.calls == []
+    assert feed.store.get(EXECUTION_ID) is None
+    (record,) = gate_log.records
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "the policy is invalid"
+    assert record.reason == "defaults.deadline: 'soon' is not a duration"

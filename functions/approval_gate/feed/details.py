@@ -1,0 +1,135 @@
+"""What the status feed reads from CodePipeline beyond its events.
+
+A failed action's error summary and logs link (ListActionExecutions), and an execution's
+source revision and trigger (GetPipelineExecution). CodePipeline failing to answer is not
+an error of the feed: the lookup logs a warning and returns nothing, and the message or
+the thread line goes out without what it would have added.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from approval_gate.feed.events import TRIGGER_TYPE, PipelineEvent, optional_link, optional_summary
+from approval_gate.feed.state import Feed, Revision
+from approval_gate.text import one_line
+
+#: The same logger Powertools configures for the handlers (its service name).
+LOG = logging.getLogger("approval-gate")
+
+
+@dataclass(frozen=True)
+class ActionDetails:
+    """A failed action's error summary and logs link; either may be unknown."""
+
+    summary: str | None = None
+    url: str | None = None
+
+
+def action_details(codepipeline: Any, event: PipelineEvent) -> ActionDetails | None:
+    """A failed action's error summary and logs link from ListActionExecutions; None
+    when CodePipeline cannot say (the thread line goes out without them)."""
+    try:
+        response = codepipeline.list_action_executions(
+            pipelineName=event.pipeline, filter={"pipelineExecutionId": event.execution_id}
+        )
+    except (ClientError, BotoCoreError) as exc:
+        LOG.warning(
+            "could not read the failed action's details",
+            extra={"pipeline": event.pipeline, "error": _error_code(exc)},
+        )
+        return None
+    details = response.get("actionExecutionDetails") if isinstance(response, dict) else None
+    mine = [
+        d
+        for d in (details if isinstance(details, list) else [])
+        if isinstance(d, dict)
+        and d.get("stageName") == event.stage
+        and d.get("actionName") == event.action
+    ]
+    if not mine:
+        return None
+
+    def newest_failure(detail: dict[str, Any]) -> tuple[bool, float]:
+        updated = detail.get("lastUpdateTime")
+        when = updated.timestamp() if isinstance(updated, datetime) else 0.0
+        return (detail.get("status") == "Failed", when)
+
+    detail = max(mine, key=newest_failure)
+    result = _mapping(_mapping(detail.get("output")).get("executionResult"))
+    errors = [e for e in (result.get("errorDetails"), detail.get("errorDetails")) if e]
+    summary = optional_summary(result.get("externalExecutionSummary"))
+    for error in errors:
+        if summary is None and isinstance(error, dict):
+            summary = optional_summary(error.get("message"))
+    return ActionDetails(summary=summary, url=optional_link(result.get("externalExecutionUrl")))
+
+
+def execution_info(
+    codepipeline: Any, feed: Feed
+) -> tuple[Revision | None, tuple[str | None, str | None]]:
+    """The source revision and the trigger, from GetPipelineExecution (once, when the
+    message is first posted); nothing when CodePipeline cannot say."""
+    try:
+        response = codepipeline.get_pipeline_execution(
+            pipelineName=feed.pipeline, pipelineExecutionId=feed.execution_id
+        )
+    except (ClientError, BotoCoreError) as exc:
+        LOG.warning(
+            "could not read the pipeline execution",
+            extra={"pipeline": feed.pipeline, "error": _error_code(exc)},
+        )
+        return None, (None, None)
+    execution = response.get("pipelineExecution") if isinstance(response, dict) else None
+    if not isinstance(execution, dict):
+        return None, (None, None)
+    trigger = _mapping(execution.get("trigger"))
+    trigger_type = trigger.get("triggerType")
+    if not (isinstance(trigger_type, str) and TRIGGER_TYPE.fullmatch(trigger_type)):
+        trigger_type = None
+    trigger_detail = trigger.get("triggerDetail")
+    detail = None
+    if isinstance(trigger_detail, str):
+        detail = one_line(trigger_detail, 300) or None
+    revisions = execution.get("artifactRevisions")
+    revision = None
+    for candidate in revisions if isinstance(revisions, list) else []:
+        if isinstance(candidate, dict) and isinstance(candidate.get("revisionId"), str):
+            revision = Revision(
+                revision_id=one_line(candidate["revisionId"], 100),
+                summary=_revision_summary(candidate.get("revisionSummary")),
+                url=optional_link(candidate.get("revisionUrl")),
+            )
+            break
+    return revision, (trigger_type, detail)
+
+
+def _revision_summary(value: Any) -> str | None:
+    """The commit message; CodeStar connections put it in a JSON document."""
+    if not isinstance(value, str):
+        return None
+    if value.startswith("{"):
+        try:
+            document = json.loads(value)
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and isinstance(document.get("CommitMessage"), str):
+            value = document["CommitMessage"]
+    first = value.strip().splitlines()[0] if value.strip() else ""
+    return one_line(first, 150) or None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code"))
+    return type(exc).__name__

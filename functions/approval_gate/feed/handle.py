@@ -1,0 +1,267 @@
+"""One CodePipeline event, applied: the feed item, the approvals it settles, then Slack.
+
+`receive` takes an event as EventBridge delivers it to the pipeline_events function;
+`handle_event` applies a validated one. Any Lambda that applied something renders the item
+and updates the execution's message when what it shows differs from what the message
+shows, so the last writer always leaves the newest state; how each stage and action ended
+goes into the message's thread, one line each, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from approval_gate.approvals import settle_elsewhere
+from approval_gate.clock import Clock
+from approval_gate.feed.details import ActionDetails, action_details, execution_info
+from approval_gate.feed.events import ACTION, InvalidEvent, PipelineEvent, is_approval, parse_event
+from approval_gate.feed.render import feed_view, message_wanted, wanted_lines
+from approval_gate.feed.settlement import settlement_note
+from approval_gate.feed.state import Feed
+from approval_gate.feed.store import FeedStore
+from approval_gate.policy import Policy, PolicyError
+from approval_gate.store import ApprovalStore
+
+#: The same logger Powertools configures for the handlers (its service name).
+LOG = logging.getLogger("approval-gate")
+
+
+def receive(
+    event: Any,
+    *,
+    store: FeedStore,
+    approvals: ApprovalStore,
+    slack_client: Callable[[], Any],
+    load_policy: Callable[[], Policy],
+    codepipeline: Any,
+    sfn: Any,
+    clock: Clock,
+) -> dict[str, Any]:
+    """Validate one EventBridge event, apply it, and log what applying it did.
+
+    The policy and the Slack client are asked for only once the event is valid. A malformed
+    event is logged and answered ``{"ignored": reason}``; an invalid policy is logged and
+    raised.
+    """
+    try:
+        change = parse_event(event)
+    except InvalidEvent as exc:
+        # A malformed event stays malformed: returning (not raising) spares the retries.
+        LOG.error(
+            "ignored an event that is not a CodePipeline state change",
+            extra={"reason": str(exc)},
+        )
+        return {"ignored": str(exc)}
+    try:
+        rules = load_policy()
+    except PolicyError as exc:
+        LOG.error("the policy is invalid", extra={"reason": str(exc)})
+        raise
+    result = handle_event(
+        change,
+        store=store,
+        approvals=approvals,
+        slack=slack_client(),
+        policy=rules,
+        codepipeline=codepipeline,
+        sfn=sfn,
+        clock=clock,
+    )
+    LOG.info(
+        "pipeline event handled",
+        extra={
+            "pipeline": change.pipeline,
+            "execution_id": change.execution_id,
+            "kind": change.kind,
+            "stage": change.stage,
+            "action": change.action,
+            "state": change.state,
+            "event_id": change.event_id,
+            **result,
+        },
+    )
+    return result
+
+
+def handle_event(
+    event: PipelineEvent,
+    *,
+    store: FeedStore,
+    approvals: ApprovalStore,
+    slack: Any,
+    policy: Policy,
+    codepipeline: Any,
+    sfn: Any,
+    clock: Clock,
+) -> dict[str, Any]:
+    """Apply one CodePipeline event: the feed item, open approvals, then Slack.
+
+    Safe to run twice and in any order: a duplicate or an earlier state changes nothing,
+    and Slack is only told what the item shows and Slack does not show yet (so a retry
+    after a Slack error completes what the first attempt left undone).
+    """
+    rules = policy.resolve(event.pipeline)
+    announce = frozenset(rules.announce)
+    details = None
+    if (
+        event.kind == ACTION
+        and event.state == "FAILED"
+        and (ACTION in announce or is_approval(event))
+    ):
+        details = action_details(codepipeline, event) or ActionDetails()
+        details = ActionDetails(
+            summary=details.summary or event.external_summary,
+            url=details.url or event.external_url,
+        )
+    applied = store.apply(
+        event,
+        now=clock(),
+        summary=details.summary if details else None,
+        url=details.url if details else None,
+    )
+    result: dict[str, Any] = {
+        "posted": False,
+        "updated": False,
+        "threaded": False,
+        "ignored": None if applied.outcome == "applied" else applied.outcome,
+        "settled": [],
+    }
+    note = settlement_note(event, details)
+    if note is not None:
+        # Idempotent (only PENDING approvals move), so it runs for duplicates too: a retry
+        # after a failure here must still close the approval.
+        result["settled"] = settle_elsewhere(
+            pipeline_execution_id=event.execution_id,
+            stage=event.stage if event.kind == ACTION else None,
+            action=event.action if event.kind == ACTION else None,
+            note=note,
+            store=approvals,
+            sfn=sfn,
+            clock=clock,
+        )
+    feed = applied.feed
+    if feed.message_ts is None:
+        if not message_wanted(feed, announce):
+            if result["ignored"] is None:
+                result["ignored"] = "not announced"
+            return result
+        posted = _post_message(
+            feed,
+            channel=rules.effective_status_channel,
+            store=store,
+            slack=slack,
+            codepipeline=codepipeline,
+            clock=clock,
+        )
+        if posted is None:  # another Lambda posts it, and shows what we applied
+            return result
+        feed = posted
+        result["posted"] = True
+    result["updated"], feed = _refresh(feed, store=store, slack=slack)
+    result["threaded"] = _post_lines(feed, announce, store, slack)
+    return result
+
+
+def _post_message(
+    feed: Feed, *, channel: str, store: FeedStore, slack: Any, codepipeline: Any, clock: Clock
+) -> Feed | None:
+    """Post the execution's message once: the one Lambda whose claim wins posts it."""
+    token = uuid.uuid4().hex
+    claimed = store.claim_post(feed.execution_id, token, clock())
+    if claimed is None:
+        return None
+    revision, trigger = execution_info(codepipeline, claimed)
+    # What the item will hold once saved (save_post keeps a trigger already known).
+    shown = feed_view(
+        replace(
+            claimed,
+            revision=revision or claimed.revision,
+            trigger_type=claimed.trigger_type or trigger[0],
+            trigger_detail=claimed.trigger_detail or trigger[1],
+        )
+    )
+    try:
+        response = slack.chat_postMessage(
+            channel=channel,
+            text=shown.text,
+            blocks=shown.blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+    except Exception:
+        store.release_post(feed.execution_id, token)
+        raise
+    saved = store.save_post(
+        feed.execution_id,
+        token=token,
+        channel=str(response["channel"]),
+        ts=str(response["ts"]),
+        shown=shown.digest,
+        revision=revision,
+        trigger=trigger,
+    )
+    LOG.info(
+        "posted the pipeline execution's message",
+        extra={"pipeline": feed.pipeline, "channel": saved.channel},
+    )
+    return saved
+
+
+#: Rounds of "update, then check nobody applied something meanwhile" before leaving the
+#: rest to the next event's Lambda.
+_REFRESH_ROUNDS = 3
+
+
+def _refresh(feed: Feed, *, store: FeedStore, slack: Any) -> tuple[bool, Feed]:
+    """Update the message in place while it shows less than the item holds."""
+    updated = False
+    for _ in range(_REFRESH_ROUNDS):
+        view = feed_view(feed)
+        if view.digest == feed.shown or not feed.channel or not feed.message_ts:
+            break
+        try:
+            slack.chat_update(
+                channel=feed.channel, ts=feed.message_ts, text=view.text, blocks=view.blocks
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") != "message_not_found":
+                raise
+            # Someone deleted the message: nothing to update, and no point retrying.
+            LOG.warning(
+                "the pipeline execution's message is gone",
+                extra={"pipeline": feed.pipeline, "channel": feed.channel},
+            )
+            return updated, feed
+        updated = True
+        # Read back with the new digest: a change applied meanwhile shows as a mismatch.
+        feed = store.mark_shown(feed.execution_id, view.digest)
+    return updated, feed
+
+
+def _post_lines(feed: Feed, announce: frozenset[str], store: FeedStore, slack: Any) -> bool:
+    """Post every thread line the item calls for that nobody has posted yet."""
+    if not feed.channel or not feed.message_ts:
+        return False
+    threaded = False
+    for key, text in wanted_lines(feed, announce):
+        if key in feed.lines or not store.claim_line(feed.execution_id, key):
+            continue
+        try:
+            slack.chat_postMessage(
+                channel=feed.channel,
+                thread_ts=feed.message_ts,
+                text=text,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except Exception:
+            store.release_line(feed.execution_id, key)
+            raise
+        threaded = True
+    return threaded
