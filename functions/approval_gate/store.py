@@ -1,20 +1,21 @@
 """The approvals table: one item per approval request, status changes by conditional write.
 
 The item holds the CodePipeline token and the current task token; neither is ever logged,
-returned in a decision record or sent to Slack (both are excluded from ``repr``).
+returned in a decision record or sent to Slack (both are excluded from ``repr``). How the
+record's fields are written as item attributes is approval_gate.approval_items.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from approval_gate.clock import iso, parse_iso
+from approval_gate.approval_items import approval_fields, expression_values, new_item, vote_item
+from approval_gate.clock import iso
 from approval_gate.rules import Rules
 from approval_gate.text import MAX_SUMMARY, one_line
 
@@ -27,9 +28,6 @@ FINAL_STATUSES = (APPROVED, REJECTED, EXPIRED, DECIDED_ELSEWHERE)
 
 #: The index on the pipeline execution id (template.yaml names it the same).
 EXECUTION_INDEX = "by-pipeline-execution"
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 class AlreadyDecided(Exception):
@@ -116,100 +114,11 @@ class Approval:
         }
 
 
-def _to_item(approval: Approval, retention_days: int) -> dict[str, Any]:
-    plain: dict[str, Any] = {
-        "approval_id": approval.approval_id,
-        "pipeline": approval.pipeline,
-        "stage": approval.stage,
-        "action": approval.action,
-        "region": approval.region,
-        "token": approval.token,
-        "rules": json.dumps(approval.rules.to_dict(), separators=(",", ":")),
-        "requested_at": iso(approval.requested_at),
-        "deadline_at": iso(approval.deadline_at),
-        "expires": iso(approval.expires),
-        "status": approval.status,
-        "votes": {},
-        "reminders": approval.reminders,
-        "escalated": approval.escalated,
-        "authors": list(approval.authors),
-        "author_users": list(approval.author_users),
-        # DynamoDB TTL: the item goes RetentionDays after the request.
-        "expire_at": int((approval.requested_at + timedelta(days=retention_days)).timestamp()),
-    }
-    optional = {
-        "pipeline_execution_id": approval.pipeline_execution_id,
-        "custom_data": approval.custom_data,
-        "external_entity_link": approval.external_entity_link,
-        "console_link": approval.console_link,
-        "change": approval.change,
-    }
-    plain.update({k: v for k, v in optional.items() if v is not None})
-    return {k: _serializer.serialize(v) for k, v in plain.items()}
-
-
-def _from_item(item: dict[str, Any]) -> Approval:
-    data = {k: _deserializer.deserialize(v) for k, v in item.items()}
-
-    def when(key: str) -> datetime | None:
-        return parse_iso(data[key]) if data.get(key) else None
-
-    votes = tuple(
-        Vote(
-            user_id=user_id,
-            name=str(vote.get("name", user_id)),
-            vote=str(vote["vote"]),
-            at=parse_iso(vote["at"]),
-            reason=vote.get("reason"),
-        )
-        for user_id, vote in sorted(data.get("votes", {}).items(), key=lambda kv: kv[1]["at"])
-    )
-    return Approval(
-        approval_id=data["approval_id"],
-        pipeline=data["pipeline"],
-        stage=data["stage"],
-        action=data["action"],
-        pipeline_execution_id=data.get("pipeline_execution_id"),
-        region=data["region"],
-        token=data["token"],
-        rules=Rules.from_dict(json.loads(data["rules"])),
-        requested_at=parse_iso(data["requested_at"]),
-        deadline_at=parse_iso(data["deadline_at"]),
-        expires=parse_iso(data["expires"]),
-        custom_data=data.get("custom_data"),
-        external_entity_link=data.get("external_entity_link"),
-        console_link=data.get("console_link"),
-        status=data["status"],
-        task_token=data.get("task_token"),
-        channel=data.get("channel"),
-        message_ts=data.get("message_ts"),
-        votes=votes,
-        decided_by=tuple(data.get("decided_by", ())),
-        reason=data.get("reason"),
-        decided_at=when("decided_at"),
-        note=data.get("note"),
-        reminders=int(data.get("reminders", 0)),
-        escalated=bool(data.get("escalated", False)),
-        closed_at=when("closed_at"),
-        fallback_at=when("fallback_at"),
-        fallback_reason=data.get("fallback_reason"),
-        authors=tuple(data.get("authors", ())),
-        author_users=tuple(data.get("author_users", ())),
-        change=data.get("change"),
-    )
-
-
-def _vote_item(vote: Vote) -> dict[str, Any]:
-    return {
-        "name": vote.name,
-        "vote": vote.vote,
-        "at": iso(vote.at),
-        **({"reason": vote.reason} if vote.reason else {}),
-    }
-
-
-def _values(**values: Any) -> dict[str, Any]:
-    return {f":{k}": _serializer.serialize(v) for k, v in values.items()}
+def _from_item(item: Mapping[str, Any]) -> Approval:
+    """The approval a table item holds (approval_items reads the fields by name)."""
+    fields = approval_fields(item)
+    votes = tuple(Vote(**vote) for vote in fields.pop("votes"))
+    return Approval(**fields, votes=votes)
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -229,7 +138,7 @@ class ApprovalStore:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=_to_item(approval, self._retention_days),
+                Item=new_item(approval, self._retention_days),
                 ConditionExpression="attribute_not_exists(approval_id)",
             )
         except ClientError as exc:
@@ -267,7 +176,7 @@ class ApprovalStore:
         if names:
             kwargs["ExpressionAttributeNames"] = names
         if values:
-            kwargs["ExpressionAttributeValues"] = _values(**values)
+            kwargs["ExpressionAttributeValues"] = expression_values(**values)
         if condition:
             kwargs["ConditionExpression"] = condition
         else:
@@ -349,7 +258,7 @@ class ApprovalStore:
         values: dict[str, Any] = {"status": status, "at": iso(at), "pending": PENDING}
         if votes is not None:
             expression += ", votes = :votes"
-            values["votes"] = {vote.user_id: _vote_item(vote) for vote in votes}
+            values["votes"] = {vote.user_id: vote_item(vote) for vote in votes}
             values["by"] = [vote.user_id for vote in votes]
         else:
             values["by"] = list(decided_by or ())
@@ -381,7 +290,7 @@ class ApprovalStore:
             "SET votes.#user = :vote, #status = :status, decided_by = :by, decided_at = :at"
         )
         values: dict[str, Any] = {
-            "vote": _vote_item(vote),
+            "vote": vote_item(vote),
             "status": status,
             "by": list(decided_by),
             "at": iso(at),
@@ -410,7 +319,7 @@ class ApprovalStore:
             "SET votes.#user = :vote",
             "#status = :pending AND attribute_not_exists(votes.#user)",
             names={"#user": vote.user_id},
-            vote=_vote_item(vote),
+            vote=vote_item(vote),
             pending=PENDING,
         )
 
