@@ -15,104 +15,38 @@ from __future__ import annotations
 
 import functools
 import os
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from approval_gate.rules import (
-    ANNOUNCE_EVENTS,
-    ON_DEADLINE_CHOICES,
-    UNKNOWN_AUTHOR_CHOICES,
-    Approvers,
-    Escalation,
-    Rules,
+from approval_gate.policy_fields import (
+    RULE_SELECTORS,
+    PolicyError,
+    check_keys,
+    optional_mapping,
+    people_map,
+    pipeline_rules,
+    rule_settings,
+    show,
 )
+from approval_gate.rules import Approvers, Escalation, Rules
 
+# Approvers, Escalation and Rules (what an approval stores and a click reads back) live in
+# approval_gate.rules, which stays small for the functions that need no policy; PolicyError
+# and the checks of each value live in approval_gate.policy_fields. These four are part of
+# this module's interface too.
 __all__ = [
-    "ANNOUNCE_EVENTS",
-    "MAX_COUNT",
-    "MAX_DURATION",
-    "ON_DEADLINE_CHOICES",
-    "POLICY_KEYS",
-    "UNKNOWN_AUTHOR_CHOICES",
     "Approvers",
     "Escalation",
     "Policy",
     "PolicyError",
     "Rules",
-    "format_duration",
     "load_policy",
     "load_policy_file",
-    "parse_duration",
     "policy_ids",
     "shipped_policy",
 ]
-
-
-class PolicyError(ValueError):
-    """The policy document is invalid; the message names the key path and the bad value."""
-
-
-# --------------------------------------------------------------------------- durations
-
-_DURATION = re.compile(r"([0-9]+)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION_HINT = "use 30s, 15m, 4h or 2d"
-#: No policy duration may exceed a year: Step Functions runs a standard workflow a year at
-#: most, and a longer one overflows the date arithmetic of every request.
-MAX_DURATION = 365 * 86400
-
-
-def parse_duration(value: str | int, where: str = "duration") -> int:
-    """Seconds in ``30s``, ``15m``, ``4h``, ``2d`` or a plain int (seconds); always > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise PolicyError(
-            f"{where}: expected a duration ({_DURATION_HINT}, or whole seconds), got {_show(value)}"
-        )
-    if isinstance(value, str):
-        found = _DURATION.fullmatch(value)
-        if found is None:
-            raise PolicyError(f"{where}: {_show(value)} is not a duration ({_DURATION_HINT})")
-        if len(found.group(1)) > 15:  # int() refuses thousands of digits; no sane one has 16
-            raise PolicyError(f"{where}: {_show(value)} is too long to be a duration")
-        seconds = int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
-    else:
-        seconds = value
-    if seconds <= 0:
-        raise PolicyError(f"{where}: a duration must be more than 0, got {_show(value)}")
-    return seconds
-
-
-def format_duration(seconds: int) -> str:
-    """The shortest exact spelling: 90 -> 90s, 900 -> 15m, 86400 -> 24h, 172800 -> 2d.
-
-    One day is written ``24h`` (how people say a deadline); whole multiples of two days
-    or more use ``d``. ``parse_duration(format_duration(n)) == n`` for every ``n > 0``.
-    """
-    if seconds < 0:
-        raise ValueError(f"a duration cannot be negative, got {seconds}")
-    if seconds == 0:
-        return "0s"
-    if seconds % 86400 == 0 and seconds > 86400:
-        return f"{seconds // 86400}d"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
-
-
-# --------------------------------------------------------------------------- the rules
-
-# Approvers, Escalation and Rules (what an approval stores and a click reads back) live in
-# approval_gate.rules, which stays small for the functions that need no policy; they are
-# part of this module's interface too.
-
-#: The keys a policy may set in ``defaults`` and in each rule (every Rules field but ``rule``).
-POLICY_KEYS: tuple[str, ...] = tuple(name for name in Rules._fields if name != "rule")
-_RULE_SELECTORS = ("match", "stage", "action")
 
 
 # --------------------------------------------------------------------------- the policy
@@ -150,12 +84,12 @@ class Policy:
             )
         if not isinstance(doc, Mapping):
             raise PolicyError(
-                f"policy: expected a mapping with defaults, people and pipelines, got {_show(doc)}"
+                f"policy: expected a mapping with defaults, people and pipelines, got {show(doc)}"
             )
-        _check_keys(doc, ("defaults", "people", "pipelines"), "")
-        defaults = _settings(_optional_mapping(doc.get("defaults"), "defaults"), "defaults")
-        people = _people(doc.get("people"))
-        pipelines = _pipelines(doc.get("pipelines"))
+        check_keys(doc, ("defaults", "people", "pipelines"), "")
+        defaults = rule_settings(optional_mapping(doc.get("defaults"), "defaults"), "defaults")
+        people = people_map(doc.get("people"))
+        pipelines = pipeline_rules(doc.get("pipelines"))
         policy = cls(defaults=defaults, pipelines=pipelines, people=people)
         _check_complete(policy)
         return policy
@@ -212,221 +146,6 @@ def policy_ids(policy: Policy) -> tuple[set[str], set[str]]:
 
 # --------------------------------------------------------------------------- internals
 
-_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
-_CHANNEL_HINT = "a Slack channel id, like C0123ABCD; not the #name"
-_USER_HINT = "a Slack user id, like U0123ABCD or W0123ABCD; not the @name or email"
-_GROUP_HINT = "a Slack user-group id, like S0123ABCD; not the @handle"
-
-
-def _show(value: Any) -> str:
-    """A short, safe rendering of a bad value for an error message."""
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
-    if value is None or isinstance(value, bool | int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
-    return f"a value of type {type(value).__name__}"
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _check_keys(mapping: Mapping[Any, Any], allowed: Iterable[str], path: str) -> None:
-    allowed = tuple(allowed)
-    for key in mapping:
-        if key in allowed:
-            continue
-        if not isinstance(key, str):
-            raise PolicyError(f"{path or 'policy'}: key {_show(key)} is not a string")
-        from difflib import get_close_matches  # only on the error path
-
-        close = get_close_matches(key, allowed, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise PolicyError(f"{_join(path, key)}: unknown key{hint}")
-
-
-def _optional_mapping(value: Any, path: str) -> Mapping[str, Any]:
-    """A top-level section; null (everything in it commented out) means empty."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise PolicyError(f"{path}: expected a mapping, got {_show(value)}")
-    return value
-
-
-def _mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise PolicyError(f"{path}: expected {what}, got {_show(value)}")
-    return value
-
-
-def _slack_id(value: Any, path: str, pattern: re.Pattern[str], hint: str) -> str:
-    if not isinstance(value, str) or pattern.fullmatch(value) is None:
-        raise PolicyError(f"{path}: expected {hint}, got {_show(value)}")
-    return value
-
-
-def _id_list(value: Any, path: str, pattern: re.Pattern[str], hint: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
-        raise PolicyError(f"{path}: expected a list of ids, got {_show(value)}")
-    ids = [_slack_id(item, f"{path}[{i}]", pattern, hint) for i, item in enumerate(value)]
-    return tuple(dict.fromkeys(ids))  # drop repeats, keep the order
-
-
-def _channel(value: Any, path: str) -> str:
-    return _slack_id(value, path, _CHANNEL_ID, _CHANNEL_HINT)
-
-
-def _optional_channel(value: Any, path: str) -> str | None:
-    return None if value is None else _channel(value, path)
-
-
-def _approvers(value: Any, path: str) -> Approvers:
-    data = _mapping(value, path, "a mapping with users and/or groups")
-    _check_keys(data, ("users", "groups"), path)
-    return Approvers(
-        users=_id_list(data.get("users", []), f"{path}.users", _USER_ID, _USER_HINT),
-        groups=_id_list(data.get("groups", []), f"{path}.groups", _GROUP_ID, _GROUP_HINT),
-    )
-
-
-def _escalation(value: Any, path: str) -> Escalation:
-    data = _mapping(value, path, "a mapping with channel, mention_groups and/or approvers")
-    _check_keys(data, ("channel", "mention_groups", "approvers"), path)
-    approvers = data.get("approvers")
-    mention_groups = data.get("mention_groups", [])
-    return Escalation(
-        channel=_optional_channel(data.get("channel"), f"{path}.channel"),
-        mention_groups=_id_list(mention_groups, f"{path}.mention_groups", _GROUP_ID, _GROUP_HINT),
-        approvers=None if approvers is None else _approvers(approvers, f"{path}.approvers"),
-    )
-
-
-def _integer(minimum: int, maximum: int) -> Callable[[Any, str], int]:
-    def check(value: Any, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise PolicyError(f"{path}: expected an integer >= {minimum}, got {_show(value)}")
-        if value > maximum:
-            raise PolicyError(f"{path}: expected an integer <= {maximum}, got {_show(value)}")
-        return value
-
-    return check
-
-
-def _duration(value: Any, path: str) -> int:
-    seconds = parse_duration(value, path)
-    if seconds > MAX_DURATION:
-        raise PolicyError(
-            f"{path}: a duration must be at most 365d (a workflow runs a year at most), "
-            f"got {_show(value)}"
-        )
-    return seconds
-
-
-def _boolean(value: Any, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise PolicyError(f"{path}: expected true or false, got {_show(value)}")
-    return value
-
-
-def _choice(*choices: str) -> Callable[[Any, str], str]:
-    def check(value: Any, path: str) -> str:
-        if not isinstance(value, str) or value not in choices:
-            expected = " or ".join(repr(choice) for choice in choices)
-            raise PolicyError(f"{path}: expected {expected}, got {_show(value)}")
-        return value
-
-    return check
-
-
-def _announce(value: Any, path: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
-        raise PolicyError(
-            f"{path}: expected a list of {', '.join(ANNOUNCE_EVENTS)}, got {_show(value)}"
-        )
-    for index, item in enumerate(value):
-        if not isinstance(item, str) or item not in ANNOUNCE_EVENTS:
-            raise PolicyError(
-                f"{path}[{index}]: expected one of {', '.join(ANNOUNCE_EVENTS)}, got {_show(item)}"
-            )
-    return tuple(dict.fromkeys(value))
-
-
-#: The largest count a policy may set: far above any real one (an integer too long to
-#: print cannot even be stored with the approval).
-MAX_COUNT = 1000
-_VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
-    "channel": _channel,
-    "approvers": _approvers,
-    "required_approvals": _integer(1, MAX_COUNT),
-    "allow_self_approval": _boolean,
-    "unknown_author": _choice(*UNKNOWN_AUTHOR_CHOICES),
-    "require_reason_on_reject": _boolean,
-    "ask_comment_on_approve": _boolean,
-    "reminder_every": _duration,
-    "escalate_after_reminders": _integer(0, MAX_COUNT),
-    "escalation": _escalation,
-    "deadline": _duration,
-    "deadline_margin": _duration,
-    "on_deadline": _choice(*ON_DEADLINE_CHOICES),
-    "status_channel": _optional_channel,
-    "announce": _announce,
-}
-assert set(_VALIDATORS) == set(POLICY_KEYS)
-
-
-def _settings(data: Mapping[str, Any], path: str) -> dict[str, Any]:
-    """Validate the policy keys of ``defaults`` or a rule; values get their Rules types."""
-    _check_keys(data, POLICY_KEYS, path)
-    return {key: _VALIDATORS[key](value, _join(path, key)) for key, value in data.items()}
-
-
-def _people(value: Any) -> dict[str, str]:
-    data = _optional_mapping(value, "people")
-    people: dict[str, str] = {}
-    for key, user in data.items():
-        if not isinstance(key, str) or not key.strip():
-            raise PolicyError(
-                f"people: key {_show(key)} must be a non-empty string "
-                "(a commit email or an IAM principal ARN)"
-            )
-        people[key] = _slack_id(user, f"people[{key!r}]", _USER_ID, _USER_HINT)
-    return people
-
-
-def _glob(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise PolicyError(f'{path}: expected a non-empty glob, like "prod-*", got {_show(value)}')
-    return value
-
-
-def _pipelines(value: Any) -> tuple[tuple[dict[str, str], dict[str, Any]], ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list | tuple):
-        raise PolicyError(f"pipelines: expected a list of rules, got {_show(value)}")
-    rules = []
-    for index, item in enumerate(value):
-        path = f"pipelines[{index}]"
-        data = _mapping(item, path, "a rule (a mapping with match: and policy keys)")
-        _check_keys(data, (*_RULE_SELECTORS, *POLICY_KEYS), path)
-        if "match" not in data:
-            raise PolicyError(f'{path}: missing match (a glob on the pipeline name, like "prod-*")')
-        selectors = {
-            key: _glob(data[key], f"{path}.{key}") for key in _RULE_SELECTORS if key in data
-        }
-        overrides = {key: value for key, value in data.items() if key not in _RULE_SELECTORS}
-        rules.append((selectors, _settings(overrides, path)))
-    return tuple(rules)
-
 
 def _matches(
     selectors: Mapping[str, str], pipeline: str, stage: str | None, action: str | None
@@ -442,7 +161,7 @@ def _matches(
 
 def _label(index: int, selectors: Mapping[str, str]) -> str:
     """How errors and the audit trail name a rule: pipelines[0] (match "prod-*")."""
-    parts = ", ".join(f'{key} "{selectors[key]}"' for key in _RULE_SELECTORS if key in selectors)
+    parts = ", ".join(f'{key} "{selectors[key]}"' for key in RULE_SELECTORS if key in selectors)
     return f"pipelines[{index}] ({parts})"
 
 
@@ -504,7 +223,7 @@ def _strict_loader() -> type:
             key = loader.construct_object(key_node)
             if key in seen:
                 line = key_node.start_mark.line + 1
-                raise PolicyError(f"policy: line {line}: duplicate key {_show(key)}")
+                raise PolicyError(f"policy: line {line}: duplicate key {show(key)}")
             seen.add(key)
         return loader.construct_mapping(node)
 

@@ -16,12 +16,11 @@ from approval_gate.policy import (
     Policy,
     PolicyError,
     Rules,
-    format_duration,
     load_policy,
     load_policy_file,
-    parse_duration,
     policy_ids,
 )
+from approval_gate.policy_fields import format_duration, parse_duration
 from hypothesis import given
 from hypothesis import strategies as st
 
