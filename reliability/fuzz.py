@@ -965,9 +965,9 @@ def check_policy(case: PolicyCase, folder: Path) -> tuple[str, str | None]:
 def policy_works(policy: Any) -> str | None:
     """A policy that loads must work: resolve, store and restore its rules, compute a
     deadline, and spell its durations (as start_approval and the workflow do)."""
-    from approval_gate.approvals import decision_deadline, workflow_input  # noqa: F401
     from approval_gate.policy import Rules, policy_ids
     from approval_gate.policy_fields import format_duration, parse_duration
+    from approval_gate.starting import decision_deadline, workflow_input  # noqa: F401
 
     now = datetime.now(UTC)
     names = ["web-app", "prod-web", "x"] + [

@@ -8,15 +8,22 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger, Metrics
 from slack_sdk import WebClient
 
 from approval_gate.settings import SERVICE, Settings
 from approval_gate.slack import SlackCredentials, SlackCredentialsSource, web_client
+from approval_gate.store import ApprovalStore
 
 
 def logger() -> Logger:
     return Logger(service=SERVICE)
+
+
+def approval_store(settings: Settings) -> ApprovalStore:
+    """The approvals table, through the function's own DynamoDB client."""
+    return ApprovalStore(settings.table_name, boto3.client("dynamodb"), settings.retention_days)
 
 
 #: CloudWatch namespace of the gate's own metrics (EMF log lines; template alarms on them).
@@ -64,3 +71,8 @@ class SlackAccess:
             )
             self._clients = {creds.bot_token: client}
         return client
+
+
+def slack_access(settings: Settings) -> SlackAccess:
+    """Slack access with the secret read through the function's own Secrets Manager client."""
+    return SlackAccess(settings, boto3.client("secretsmanager"))

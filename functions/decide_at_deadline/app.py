@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
-from approval_gate.approvals import at_deadline
 from approval_gate.clock import utc_now
+from approval_gate.closing import at_deadline
+from approval_gate.runtime import approval_store
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
-from approval_gate.store import ApprovalStore
 
 SETTINGS = Settings.from_env()
 logger = make_logger()
-STORE = ApprovalStore(SETTINGS.table_name, boto3.client("dynamodb"), SETTINGS.retention_days)
+STORE = approval_store(SETTINGS)
 
 
 @logger.inject_lambda_context

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
-from approval_gate.approvals import remind
 from approval_gate.clock import utc_now
-from approval_gate.runtime import SlackAccess
+from approval_gate.reminders import remind
+from approval_gate.runtime import approval_store, slack_access
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
-from approval_gate.store import ApprovalStore
 
 SETTINGS = Settings.from_env()
 logger = make_logger()
-STORE = ApprovalStore(SETTINGS.table_name, boto3.client("dynamodb"), SETTINGS.retention_days)
-SLACK = SlackAccess(SETTINGS, boto3.client("secretsmanager"))
+STORE = approval_store(SETTINGS)
+SLACK = slack_access(SETTINGS)
 
 
 @logger.inject_lambda_context

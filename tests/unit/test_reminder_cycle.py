@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from approval_gate.approvals import (
+from approval_gate.policy import Approvers, Escalation
+from approval_gate.reminders import (
     LAST_CALL,
     MAX_REMINDERS,
     REMINDERS_AT_FULL_RATE,
     next_reminder_in,
     remind,
 )
-from approval_gate.policy import Approvers, Escalation
 from approval_gate.store import APPROVED, ApprovalStore, Vote
 
 from tests.unit.fakes import (
@@ -177,7 +177,7 @@ def test_an_escalation_that_cannot_be_posted_is_tried_again_next_cycle(store):
 
 
 def test_votes_short_of_the_quorum_survive_the_deadline(store):
-    from approval_gate.approvals import at_deadline
+    from approval_gate.closing import at_deadline
 
     _open(store, required_approvals=2)
     store.add_vote(APPROVAL_ID, Vote("U0ALICE", "alice", "approve", FIXED))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from approval_gate import approvals
+from approval_gate import asking
 from approval_gate.interactions import record_click
 from approval_gate.slack import RateLimitWithinTime
 from approval_gate.store import APPROVED, ApprovalStore
@@ -92,8 +92,8 @@ def test_a_passing_slack_failure_is_left_to_the_workflows_retry(
     notices = Notices()
 
     # One error name for the Ask step's Retry, whatever the exception was.
-    with pytest.raises(approvals.SlackUnavailable):
-        approvals.ask(
+    with pytest.raises(asking.SlackUnavailable):
+        asking.ask(
             APPROVAL_ID,
             TASK_TOKEN,
             store=store,
@@ -110,7 +110,7 @@ def test_on_the_last_retry_the_request_goes_by_sns_and_stays_open(store: Approva
     store.create(make_approval())
     notices = Notices()
 
-    answer = approvals.ask(
+    answer = asking.ask(
         APPROVAL_ID,
         TASK_TOKEN,
         store=store,
@@ -137,7 +137,7 @@ def test_a_lasting_slack_error_falls_back_at_once_and_only_once(store: ApprovalS
     gone = FailingSlack(post=[slack_error("channel_not_found"), slack_error("channel_not_found")])
 
     for _ in range(2):  # the first ask, then the next reminder cycle's
-        approvals.ask(
+        asking.ask(
             APPROVAL_ID, TASK_TOKEN, store=store, slack=gone, retries_left=4, fallback=notices
         )
 
@@ -148,9 +148,9 @@ def test_a_lasting_slack_error_falls_back_at_once_and_only_once(store: ApprovalS
 def test_slack_back_at_the_next_cycle_posts_the_request(store: ApprovalStore) -> None:
     store.create(make_approval())
     slack = FailingSlack(post=[slack_error("channel_not_found")])
-    approvals.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack, fallback=Notices())
+    asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack, fallback=Notices())
 
-    answer = approvals.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack, fallback=Notices())
+    answer = asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack, fallback=Notices())
 
     assert answer["posted"] is True
     assert store.get(APPROVAL_ID).message_ts == answer["ts"]
@@ -161,20 +161,20 @@ def test_a_failed_sns_publish_leaves_the_fallback_to_try_again(store: ApprovalSt
     slack = FailingSlack(post=[slack_error("channel_not_found")] * 2)
 
     with pytest.raises(ConnectionError):
-        approvals.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack, fallback=Notices(True))
+        asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack, fallback=Notices(True))
     assert store.get(APPROVAL_ID).fallback_at is None
 
     notices = Notices()
-    approvals.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack, fallback=notices)
+    asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack, fallback=notices)
     assert len(notices.sent) == 1
 
 
 def test_a_deleted_request_message_is_replaced_and_the_new_one_kept(store: ApprovalStore) -> None:
     store.create(make_approval())
     slack = FailingSlack(update=[slack_error("message_not_found")])
-    first = approvals.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
+    first = asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
 
-    again = approvals.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
+    again = asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
 
     assert slack.methods() == ["chat_postMessage", "chat_update!", "chat_postMessage"]
     replacement = slack.calls[-1][1]
@@ -223,7 +223,7 @@ def test_the_ask_steps_retry_catches_what_ask_raises() -> None:
         (Path(__file__).parents[2] / "statemachine" / "approval.asl.json").read_text()
     )
     (retry,) = definition["States"]["Ask Approvers In Slack"]["Retry"]
-    assert approvals.SlackUnavailable.__name__ in retry["ErrorEquals"]
+    assert asking.SlackUnavailable.__name__ in retry["ErrorEquals"]
     # The function is told how many retries are left; the count must match the Retry's.
     payload = definition["States"]["Ask Approvers In Slack"]["Arguments"]["Payload"]
     assert payload["retries_left"].startswith(f"{{% {retry['MaxAttempts']} - ")
@@ -262,3 +262,30 @@ def test_a_click_on_a_decided_request_hands_the_decision_to_the_workflow_again(
     assert delivered["taskToken"] == TASK_TOKEN
     assert '"status": "Approved"' in delivered["output"]
     assert len(sfn.late) == 1
+
+
+def test_the_fallback_topic_gets_the_subject_and_the_text_as_they_are() -> None:
+    published: list[dict[str, Any]] = []
+
+    class Sns:
+        def publish(self, **kwargs: Any) -> dict[str, Any]:
+            published.append(kwargs)
+            return {"MessageId": "1"}
+
+    topic = "arn:aws:sns:us-east-2:123456789012:approval-gate-FallbackTopic"
+    notify = asking.topic_notifier(Sns(), topic)
+    assert notify is not None
+    notify("Approval needed: prod-web", "Slack could not be asked: channel_not_found")
+
+    assert published == [
+        {
+            "TopicArn": topic,
+            "Subject": "Approval needed: prod-web",
+            "Message": "Slack could not be asked: channel_not_found",
+        }
+    ]
+
+
+@pytest.mark.parametrize("topic", [None, ""])
+def test_without_a_fallback_topic_there_is_no_fallback(topic: str | None) -> None:
+    assert asking.topic_notifier(object(), topic) is None

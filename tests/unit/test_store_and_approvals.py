@@ -4,13 +4,14 @@ deadline, summary, asking in Slack, deciding at the deadline, closing."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from approval_gate import approvals
+from approval_gate import asking, closing, starting
 from approval_gate.clock import parse_iso
 from approval_gate.messages import ACTIONS_BLOCK
 from approval_gate.policy import Approvers, Escalation
@@ -314,7 +315,7 @@ def test_record_outcomes_and_times_are_iso_utc(status: str) -> None:
 
 
 def test_the_policy_deadline_wins_when_it_is_earlier() -> None:
-    deadline = approvals.decision_deadline(
+    deadline = starting.decision_deadline(
         FIXED, expires=FIXED + timedelta(days=7), deadline=3600, margin=600
     )
     assert deadline == FIXED + timedelta(hours=1)
@@ -324,7 +325,7 @@ def test_codepipeline_expiry_less_the_margin_wins_when_it_is_earlier() -> None:
     expires = parse_iso("2026-12-01T18:00Z")  # CodePipeline writes minutes only
     requested_at = datetime(2026, 12, 1, 17, 0, 30, 500000, tzinfo=UTC)
 
-    deadline = approvals.decision_deadline(requested_at, expires, deadline=24 * 3600, margin=600)
+    deadline = starting.decision_deadline(requested_at, expires, deadline=24 * 3600, margin=600)
 
     assert deadline == datetime(2026, 12, 1, 17, 50, tzinfo=UTC)
     assert deadline < expires
@@ -332,9 +333,7 @@ def test_codepipeline_expiry_less_the_margin_wins_when_it_is_earlier() -> None:
 
 @pytest.mark.parametrize("expires_in", [timedelta(minutes=5), timedelta(0), timedelta(hours=-1)])
 def test_the_deadline_is_never_before_the_request(expires_in: timedelta) -> None:
-    deadline = approvals.decision_deadline(
-        FIXED, FIXED + expires_in, deadline=24 * 3600, margin=600
-    )
+    deadline = starting.decision_deadline(FIXED, FIXED + expires_in, deadline=24 * 3600, margin=600)
     assert deadline == FIXED
 
 
@@ -397,7 +396,7 @@ AT_DEADLINE = FIXED + timedelta(hours=1)
 def test_at_the_deadline_an_open_request_is_rejected_by_policy(store: ApprovalStore) -> None:
     store.create(make_approval())
 
-    result = approvals.at_deadline(APPROVAL_ID, store=store, clock=clock_at(AT_DEADLINE))
+    result = closing.at_deadline(APPROVAL_ID, store=store, clock=clock_at(AT_DEADLINE))
 
     assert result == {
         "outcome": "expired",
@@ -413,7 +412,7 @@ def test_at_the_deadline_an_open_request_is_rejected_by_policy(store: ApprovalSt
 def test_at_the_deadline_a_lenient_policy_approves(store: ApprovalStore) -> None:
     store.create(make_approval(rules=make_rules(on_deadline="approve")))
 
-    result = approvals.at_deadline(APPROVAL_ID, store=store, clock=clock_at(AT_DEADLINE))
+    result = closing.at_deadline(APPROVAL_ID, store=store, clock=clock_at(AT_DEADLINE))
 
     assert result == {
         "outcome": "expired",
@@ -426,7 +425,7 @@ def test_a_decision_recorded_before_the_deadline_step_wins(store: ApprovalStore)
     store.create(make_approval())
     approve_by_alice(store)
 
-    result = approvals.at_deadline(APPROVAL_ID, store=store, clock=clock_at(AT_DEADLINE))
+    result = closing.at_deadline(APPROVAL_ID, store=store, clock=clock_at(AT_DEADLINE))
 
     assert result == {
         "outcome": "approved",
@@ -455,14 +454,14 @@ def test_a_decision_recorded_while_the_deadline_step_runs_wins(
             return open_snapshot if self.reads == 1 else super().get(approval_id)
 
     racing = StaleFirstRead(TABLE, dynamodb)
-    result = approvals.at_deadline(APPROVAL_ID, store=racing, clock=clock_at(AT_DEADLINE))
+    result = closing.at_deadline(APPROVAL_ID, store=racing, clock=clock_at(AT_DEADLINE))
 
     assert (result["outcome"], result["status"]) == ("approved", "Approved")
 
 
 def test_at_the_deadline_an_unknown_request_is_an_error(store: ApprovalStore) -> None:
     with pytest.raises(KeyError):
-        approvals.at_deadline("f" * 32, store=store, clock=clock_at(AT_DEADLINE))
+        closing.at_deadline("f" * 32, store=store, clock=clock_at(AT_DEADLINE))
 
 
 # --------------------------------------------------------------------------- ask
@@ -474,7 +473,7 @@ def test_asking_posts_the_request_and_keeps_where_and_the_task_token(
     store.create(make_approval())
     slack = RecordingSlack()
 
-    answer = approvals.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
+    answer = asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
 
     assert slack.methods() == ["chat_postMessage"]
     posted = slack.calls[0][1]
@@ -488,12 +487,34 @@ def test_asking_posts_the_request_and_keeps_where_and_the_task_token(
     assert stored.task_token == TASK_TOKEN
 
 
+def test_asking_logs_where_it_asked(
+    store: ApprovalStore, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each record once, whether or not a handler module's Powertools Logger already keeps
+    # the gate's records from the root logger.
+    gate = logging.getLogger("approval-gate")
+    monkeypatch.setattr(gate, "propagate", False)
+    monkeypatch.setattr(gate, "handlers", [caplog.handler])
+    caplog.set_level(logging.INFO, logger="approval-gate")
+    store.create(make_approval())
+    slack = RecordingSlack()
+
+    asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
+    asking.ask(APPROVAL_ID, TASK_TOKEN + "-retry", store=store, slack=slack)
+
+    logged = [(r.levelno, r.getMessage(), r.channel, r.posted) for r in caplog.records]
+    assert logged == [
+        (logging.INFO, "asked approvers in Slack", "C0DEPLOYS", True),
+        (logging.INFO, "asked approvers in Slack", "C0DEPLOYS", False),
+    ]
+
+
 def test_a_retried_ask_updates_the_same_message_with_the_new_token(store: ApprovalStore) -> None:
     store.create(make_approval())
     slack = RecordingSlack()
-    approvals.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
+    asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
 
-    answer = approvals.ask(APPROVAL_ID, TASK_TOKEN + "-retry", store=store, slack=slack)
+    answer = asking.ask(APPROVAL_ID, TASK_TOKEN + "-retry", store=store, slack=slack)
 
     assert slack.methods() == ["chat_postMessage", "chat_update"]
     updated = slack.calls[1][1]
@@ -507,8 +528,8 @@ def test_a_retried_ask_updates_the_same_message_with_the_new_token(store: Approv
 def test_what_goes_to_slack_carries_the_approval_id_only_in_buttons(store: ApprovalStore) -> None:
     store.create(make_approval())
     slack = RecordingSlack()
-    approvals.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
-    approvals.ask(APPROVAL_ID, TASK_TOKEN + "-retry", store=store, slack=slack)
+    asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
+    asking.ask(APPROVAL_ID, TASK_TOKEN + "-retry", store=store, slack=slack)
 
     for _, sent in slack.calls:
         everything = json.dumps(sent)
@@ -527,7 +548,7 @@ def test_what_goes_to_slack_carries_the_approval_id_only_in_buttons(store: Appro
 def test_the_request_shows_the_absolute_deadline_for_each_reader(store: ApprovalStore) -> None:
     store.create(make_approval())
     slack = RecordingSlack()
-    approvals.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
+    asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
 
     texts = [text for _, text in walk(slack.calls[0][1]["blocks"])]
     epoch = int((FIXED + timedelta(hours=1)).timestamp())
@@ -540,7 +561,7 @@ def test_a_decided_request_is_not_asked_again(store: ApprovalStore) -> None:
     slack = RecordingSlack()
 
     with pytest.raises(AlreadyDecided):
-        approvals.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
+        asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
     assert slack.calls == []
 
 
@@ -551,7 +572,7 @@ CLOSED_AT = FIXED + timedelta(minutes=26)
 
 def asked_and_approved(store: ApprovalStore, slack: RecordingSlack) -> None:
     store.create(make_approval())
-    approvals.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
+    asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack)
     approve_by_alice(store)
 
 
@@ -559,7 +580,7 @@ def test_closing_after_codepipeline_decided_elsewhere_says_so(store: ApprovalSto
     slack = RecordingSlack()
     asked_and_approved(store, slack)
 
-    record = approvals.close(
+    record = closing.close(
         APPROVAL_ID,
         report_error="CodePipeline.ApprovalAlreadyCompletedException",
         store=store,
@@ -591,7 +612,7 @@ def test_closing_after_other_report_errors_explains_them(
     slack = RecordingSlack()
     asked_and_approved(store, slack)
 
-    approvals.close(
+    closing.close(
         APPROVAL_ID, report_error=error, store=store, slack=slack, clock=clock_at(CLOSED_AT)
     )
 
@@ -604,7 +625,7 @@ def test_closing_a_reported_decision_keeps_it(store: ApprovalStore) -> None:
     slack = RecordingSlack()
     asked_and_approved(store, slack)
 
-    record = approvals.close(
+    record = closing.close(
         APPROVAL_ID, report_error=None, store=store, slack=slack, clock=clock_at(CLOSED_AT)
     )
 
@@ -618,7 +639,7 @@ def test_closing_removes_the_buttons_from_the_same_message(store: ApprovalStore)
     slack = RecordingSlack()
     asked_and_approved(store, slack)
 
-    approvals.close(
+    closing.close(
         APPROVAL_ID, report_error=None, store=store, slack=slack, clock=clock_at(CLOSED_AT)
     )
 
@@ -634,11 +655,11 @@ def test_closing_removes_the_buttons_from_the_same_message(store: ApprovalStore)
 def test_a_retried_close_changes_nothing(store: ApprovalStore) -> None:
     slack = RecordingSlack()
     asked_and_approved(store, slack)
-    first = approvals.close(
+    first = closing.close(
         APPROVAL_ID, report_error=None, store=store, slack=slack, clock=clock_at(CLOSED_AT)
     )
 
-    again = approvals.close(
+    again = closing.close(
         APPROVAL_ID,
         report_error="CodePipeline.ApprovalAlreadyCompletedException",
         store=store,
@@ -654,10 +675,10 @@ def test_a_retried_close_changes_nothing(store: ApprovalStore) -> None:
 
 def test_closing_a_request_never_posted_touches_no_slack_message(store: ApprovalStore) -> None:
     store.create(make_approval())
-    approvals.at_deadline(APPROVAL_ID, store=store, clock=clock_at(AT_DEADLINE))
+    closing.at_deadline(APPROVAL_ID, store=store, clock=clock_at(AT_DEADLINE))
     slack = RecordingSlack()
 
-    record = approvals.close(
+    record = closing.close(
         APPROVAL_ID, report_error=None, store=store, slack=slack, clock=clock_at(AT_DEADLINE)
     )
 
@@ -667,7 +688,7 @@ def test_closing_a_request_never_posted_touches_no_slack_message(store: Approval
 
 def test_closing_an_unknown_request_is_an_error(store: ApprovalStore) -> None:
     with pytest.raises(KeyError):
-        approvals.close(
+        closing.close(
             "f" * 32, report_error=None, store=store, slack=RecordingSlack(), clock=clock_at(FIXED)
         )
 
