@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// AWS's own state-machine checks on each definition named on the command line:
-// amazon-states-language-service (the validator behind AWS's editor tooling) and
-// asl-validator (the ASL JSON schemas). Prints one line per diagnostic as
-// `file:line:col: [tool] message`; exit 1 when any was found, 2 on a usage error.
+// The Amazon States Language validators, on each definition named on the command line:
+// AWS's amazon-states-language-service (the validator behind the AWS Toolkit's ASL editor)
+// and the community asl-validator (the ASL JSON schemas and graph checks). Prints one line
+// per diagnostic as `file:line:col: [tool] message` (asl-validator gives no position); exit 1
+// when any was found, 2 on a usage error.
 "use strict";
 
 const fs = require("fs");
@@ -28,7 +29,18 @@ function schemaDiagnostics(file, text) {
     return [`${file}: [asl-validator] not JSON: ${error.message}`];
   }
   const { isValid, errors } = aslValidator(definition, { checkArn: true, checkPaths: true });
-  return isValid ? [] : errors.map((e) => `${file}: [asl-validator] ${e["Error code"]}: ${e.Message}`);
+  if (isValid) return [];
+  return errors.map((e) => `${file}: [asl-validator] ${e["Error code"]}: ${e.Message}`);
+}
+
+// A validator that throws on a malformed definition (asl-validator does on a state that is
+// not an object) must not hide the other files' results: its crash is that file's finding.
+async function guarded(tool, file, run) {
+  try {
+    return await run();
+  } catch (error) {
+    return [`${file}: [${tool}] cannot check this definition: ${error.message || error}`];
+  }
 }
 
 async function main(files) {
@@ -38,8 +50,23 @@ async function main(files) {
   }
   let found = 0;
   for (const file of files) {
-    const text = fs.readFileSync(file, "utf8");
-    const lines = [...(await languageServiceDiagnostics(file, text)), ...schemaDiagnostics(file, text)];
+    let text;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch (error) {
+      console.log(`${file}: cannot read the definition: ${error.message}`);
+      found += 1;
+      continue;
+    }
+    // asl-validator can report one problem several times, once for each schema it tried.
+    const lines = [
+      ...new Set([
+        ...(await guarded("amazon-states-language-service", file, () =>
+          languageServiceDiagnostics(file, text),
+        )),
+        ...(await guarded("asl-validator", file, () => schemaDiagnostics(file, text))),
+      ]),
+    ];
     lines.forEach((line) => console.log(line));
     found += lines.length;
     if (lines.length === 0) console.log(`ok: ${file}: 0 diagnostics from both validators`);
