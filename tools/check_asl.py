@@ -1,8 +1,12 @@
-"""Static checks for Amazon States Language definitions.
+"""Our own static checks for Amazon States Language definitions: house style and the traps
+that the ASL validators accept.
 
-cfn-lint, ``sam validate`` and moto accept a definition whose ``Next`` names no state, whose
-states can never run, or whose waiting task retries its own timeouts. This tool catches those
-mistakes, and our house style, before a deploy or a sandbox run does.
+The ASL validators (``tools/asl/validate.js``, run by ``make lint``: AWS's
+amazon-states-language-service and the community asl-validator) check a definition's
+structure and ASL's own rules. They accept a waiting task that retries its own timeouts, a
+heartbeat handler that an earlier handler hides, a ``${Name}`` that no
+``DefinitionSubstitutions`` key fills, and a state without a ``Comment``: this tool catches
+those, before a deploy or a sandbox run does.
 
 Usage::
 
@@ -10,31 +14,45 @@ Usage::
 
 It prints ``FILE: STATE: message`` for every finding and exits 1, or prints
 ``ok: N states checked in FILE`` for each clean file and exits 0. Findings about the
-definition as a whole use ``(definition)`` in place of a state name.
+definition as a whole use ``(definition)`` in place of a state name. States in Parallel
+branches and Map processors are checked like the others.
 
 Checks:
- 1. ``StartAt``, ``Next``, ``Default`` and every Choice rule and Catch ``Next`` name a state of
-    the same ``States`` map (Parallel branches and Map processors are maps of their own).
- 2. Every state is reachable from ``StartAt``; state names are unique in the whole machine.
- 3. Every state other than Choice, Succeed and Fail has exactly one of ``Next`` / ``End``.
- 4. Every state has a non-empty ``Comment``.
- 5. Every Task has a non-empty ``Retry`` and a ``TimeoutSeconds`` (a positive integer or a
-    JSONata ``{% ... %}`` expression); ``HeartbeatSeconds`` has the same form and is smaller.
- 6. A task waiting for a token (``.waitForTaskToken``) retries neither ``States.ALL``,
+ 1. Every state has a non-empty ``Comment``.
+ 2. Every Task has a non-empty ``Retry`` and a ``TimeoutSeconds`` (in a JSONPath state,
+    ``TimeoutSecondsPath`` will do); a constant ``HeartbeatSeconds`` is smaller than a
+    constant ``TimeoutSeconds``.
+ 3. A task waiting for a token (``.waitForTaskToken``) retries neither ``States.ALL``,
     ``States.Timeout`` nor ``States.HeartbeatTimeout``: a retried timeout makes reminders and
     deadlines vanish silently. A retrier with ``MaxAttempts: 0`` retries nothing and is allowed.
- 7. In Catch and Retry lists, a ``States.HeartbeatTimeout`` handler comes before any handler
+ 4. In Catch and Retry lists, a ``States.HeartbeatTimeout`` handler comes before any handler
     matching ``States.Timeout`` or ``States.ALL`` (both also match a heartbeat timeout);
     ``States.ALL`` stands alone in its ``ErrorEquals`` and in the last handler.
- 8. With a template: every ``${Name}`` in the definition has a ``DefinitionSubstitutions`` key,
+ 5. With a template: every ``${Name}`` in the definition has a ``DefinitionSubstitutions`` key,
     and every key is used.
- 9. Every retrier that retries (``MaxAttempts`` > 0; the default is 3) sets
-    ``JitterStrategy: FULL``; ``BackoffRate``, when set, is at least 1.
-10. Fields match the state's query language: JSONPath-only fields (``Parameters``,
+ 6. Every retrier that retries (``MaxAttempts`` > 0; the default is 3) sets
+    ``JitterStrategy: FULL``.
+ 7. Fields match the state's query language: JSONPath-only fields (``Parameters``,
     ``ResultPath``, ...) are findings in JSONata states and JSONata-only fields (``Arguments``,
-    ``Output``, ...) in JSONPath states. A state inherits the language of the definition or of
-    the Parallel/Map state around it; a JSONata scope cannot switch back to JSONPath (AWS
-    rejects such a definition).
+    ``Output``, ...) in JSONPath states, on the state, its Choice rules and its catchers. A
+    state inherits the language of the definition or of the Parallel/Map state around it; a
+    JSONata scope cannot switch back to JSONPath (AWS rejects such a definition). The
+    validators miss the catchers and the switch; the rest they report as a state or Choice
+    rule that matches none of their schemas, without naming the field.
+
+The ASL validators check the rest, at the top level and in every branch and processor:
+
+- amazon-states-language-service (AWS's, behind the AWS Toolkit's ASL editor): every
+  ``StartAt``, ``Next``, ``Default``, Choice rule and Catch target names a state of the same
+  ``States`` map; every state is reachable; exactly one of ``Next`` / ``End``, and neither on
+  Choice, Succeed and Fail; state types and required fields (``Choices``, ``Branches``, each
+  rule's and catcher's ``Next``, ``ErrorEquals``); ``TimeoutSeconds`` and
+  ``HeartbeatSeconds`` are integers up to 99999999 or JSONata expressions; ``MaxAttempts``
+  >= 0, ``BackoffRate`` >= 1; ``QueryLanguage`` values; duplicate JSON keys.
+- asl-validator (the ASL JSON schemas and graph checks): state names unique in the whole
+  state machine; ``End`` is ``true``; a Map has an ``ItemProcessor``; ``TimeoutSeconds`` and
+  ``HeartbeatSeconds`` are positive, and no JSONata expression in a JSONPath state; and most
+  of the above again.
 """
 
 from __future__ import annotations
@@ -43,7 +61,6 @@ import argparse
 import json
 import re
 import sys
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -61,10 +78,7 @@ JSONPATH = "JSONPath"
 JSONATA = "JSONata"
 QUERY_LANGUAGES = (JSONPATH, JSONATA)
 
-STATE_TYPES = frozenset({"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"})
-# States that end or branch by their own rules and so take neither Next nor End.
-NO_TRANSITION_TYPES = frozenset({"Choice", "Succeed", "Fail"})
-# Fields that hold a nested state machine; their states are checked as scopes of their own.
+# Fields that hold a nested state machine; their states are checked like the others.
 NESTED_FIELDS = ("Branches", "ItemProcessor", "Iterator")
 
 JSONPATH_ONLY_FIELDS = (
@@ -115,7 +129,6 @@ STATE_MACHINE_TYPES = frozenset(
 DEFINITION_FILE_PROPERTIES = ("DefinitionUri", "DefinitionS3Location")
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
-JSONATA_EXPRESSION = re.compile(r"\{%.*%\}", re.DOTALL)
 
 
 class TemplateError(Exception):
@@ -124,10 +137,6 @@ class TemplateError(Exception):
 
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _placeholders(value: object) -> Iterable[str]:
@@ -143,50 +152,28 @@ def _placeholders(value: object) -> Iterable[str]:
             yield from _placeholders(item)
 
 
-def _transitions(state: Mapping[str, Any]) -> list[tuple[str, object]]:
-    """Each (field, target) pair through which a state can hand over to another."""
-    found: list[tuple[str, object]] = []
-    for field in ("Next", "Default"):
-        if field in state:
-            found.append((field, state[field]))
-    for field in ("Choices", "Catch"):
-        rules = state.get(field)
-        if isinstance(rules, list):
-            for index, rule in enumerate(rules):
-                if isinstance(rule, Mapping) and "Next" in rule:
-                    found.append((f"{field}[{index}].Next", rule["Next"]))
-    return found
-
-
 class _Checker:
-    """Walks one definition and collects findings as ``STATE: message`` strings."""
+    """Walks one definition and collects findings as ``STATE: message`` strings.
+
+    A part that is malformed (a state that is no object, a Retry that is no list, ...) is
+    skipped without a finding: the ASL validators report it, and its rules cannot be read.
+    """
 
     def __init__(self, substitutions: set[str] | None) -> None:
         self.substitutions = substitutions
         self.findings: list[str] = []
         self.state_count = 0
-        self._names: Counter[str] = Counter()
         self._placeholders: dict[str, list[str]] = {}
 
     def report(self, where: str, message: str) -> None:
         self.findings.append(f"{where}: {message}")
 
     def check(self, definition: object) -> list[str]:
-        if not isinstance(definition, Mapping):
-            self.report(DEFINITION, "the definition must be a JSON object")
-            return self.findings
-        language = definition.get("QueryLanguage", JSONPATH)
-        if language not in QUERY_LANGUAGES:
-            self.report(DEFINITION, f"QueryLanguage must be JSONPath or JSONata, not {language!r}")
-            language = JSONPATH
-        self._scope(definition, DEFINITION, language)
-        for name, count in self._names.items():
-            if count > 1:
-                self.report(
-                    name,
-                    f"the state name is used {count} times; "
-                    "names must be unique in the whole state machine",
-                )
+        if isinstance(definition, Mapping):
+            language = definition.get("QueryLanguage")
+            self._scope(
+                definition, DEFINITION, language if language in QUERY_LANGUAGES else JSONPATH
+            )
         if self.substitutions is not None:
             self._check_substitutions(self.substitutions)
         return self.findings
@@ -196,59 +183,22 @@ class _Checker:
     def _scope(self, machine: Mapping[str, Any], owner: str, language: str) -> None:
         self._note_placeholders(owner, {k: v for k, v in machine.items() if k != "States"})
         states = machine.get("States")
-        if not isinstance(states, Mapping) or not states:
-            self.report(owner, "States must be a non-empty object")
+        if not isinstance(states, Mapping):
             return
-        start = machine.get("StartAt")
-        start_ok = isinstance(start, str) and start in states
-        if not start_ok:
-            self.report(owner, f"StartAt {start!r} names no state in the same States map")
         for name, state in states.items():
-            self._names[name] += 1
             self.state_count += 1
-            if not isinstance(state, Mapping):
-                self.report(name, "a state must be a JSON object")
-                continue
-            self._state(name, state, states, language)
-        if start_ok:
-            self._check_reachable(str(start), states)
-
-    def _check_reachable(self, start: str, states: Mapping[str, Any]) -> None:
-        seen = {start}
-        pending = [start]
-        while pending:
-            state = states[pending.pop()]
-            if not isinstance(state, Mapping):
-                continue
-            for _, target in _transitions(state):
-                if isinstance(target, str) and target in states and target not in seen:
-                    seen.add(target)
-                    pending.append(target)
-        for name in states:
-            if name not in seen:
-                self.report(name, f"unreachable: no path from StartAt {start!r} leads here")
+            if isinstance(state, Mapping):
+                self._state(name, state, language)
 
     # One state.
 
-    def _state(
-        self,
-        name: str,
-        state: Mapping[str, Any],
-        states: Mapping[str, Any],
-        inherited_language: str,
-    ) -> None:
+    def _state(self, name: str, state: Mapping[str, Any], inherited_language: str) -> None:
         self._note_placeholders(name, {k: v for k, v in state.items() if k not in NESTED_FIELDS})
         kind = state.get("Type")
-        if kind not in STATE_TYPES:
-            self.report(name, f"Type {kind!r} is not a state type")
         comment = state.get("Comment")
         if not isinstance(comment, str) or not comment.strip():
             self.report(name, "every state needs a non-empty Comment")
         language = self._language(name, state, inherited_language)
-        for field, target in _transitions(state):
-            if not isinstance(target, str) or target not in states:
-                self.report(name, f"{field} {target!r} names no state in the same States map")
-        self._check_next_or_end(name, state, kind)
         self._check_query_language_fields(name, state, language)
         if kind == "Task":
             self._check_task(name, state, language)
@@ -256,19 +206,23 @@ class _Checker:
             self._check_retriers(name, state["Retry"], waiting=False)
         if "Catch" in state:
             self._check_catchers(name, state["Catch"])
-        if kind == "Choice":
-            self._check_choice(name, state)
-        elif kind == "Parallel":
-            self._check_parallel(name, state, language)
+        for nested in self._nested_machines(state, kind):
+            self._scope(nested, name, language)
+
+    @staticmethod
+    def _nested_machines(state: Mapping[str, Any], kind: object) -> list[Mapping[str, Any]]:
+        if kind == "Parallel":
+            branches = state.get("Branches")
+            found = branches if isinstance(branches, list) else []
         elif kind == "Map":
-            self._check_map(name, state, language)
+            found = [state.get("ItemProcessor", state.get("Iterator"))]
+        else:
+            found = []
+        return [machine for machine in found if isinstance(machine, Mapping)]
 
     def _language(self, name: str, state: Mapping[str, Any], inherited: str) -> str:
         own = state.get("QueryLanguage")
-        if own is None:
-            return inherited
         if own not in QUERY_LANGUAGES:
-            self.report(name, f"QueryLanguage must be JSONPath or JSONata, not {own!r}")
             return inherited
         if inherited == JSONATA and own == JSONPATH:
             self.report(
@@ -277,20 +231,6 @@ class _Checker:
                 "a JSONata state machine back to JSONPath",
             )
         return str(own)
-
-    def _check_next_or_end(self, name: str, state: Mapping[str, Any], kind: object) -> None:
-        if kind in NO_TRANSITION_TYPES:
-            for field in ("Next", "End"):
-                if field in state:
-                    self.report(name, f"a {kind} state must not set {field}")
-            return
-        has_next, has_end = "Next" in state, "End" in state
-        if has_next and has_end:
-            self.report(name, "sets both Next and End; it needs exactly one")
-        elif not has_next and not has_end:
-            self.report(name, "sets neither Next nor End; it needs exactly one")
-        elif has_end and state["End"] is not True:
-            self.report(name, f"End must be true, not {state['End']!r}")
 
     def _check_query_language_fields(
         self, name: str, state: Mapping[str, Any], language: str
@@ -320,54 +260,29 @@ class _Checker:
         retriers = state.get("Retry")
         if not isinstance(retriers, list) or not retriers:
             self.report(name, "a Task needs a non-empty Retry list")
-        if retriers is not None:
-            self._check_retriers(name, retriers, waiting=waiting)
+        self._check_retriers(name, retriers, waiting=waiting)
 
         timeout = state.get("TimeoutSeconds")
-        if "TimeoutSeconds" in state:
-            self._check_seconds(name, "TimeoutSeconds", timeout, language)
-        elif not (language == JSONPATH and "TimeoutSecondsPath" in state):
+        if timeout is None and not (language == JSONPATH and "TimeoutSecondsPath" in state):
             self.report(
                 name,
                 "a Task needs TimeoutSeconds (without it a stuck task waits 99999999 s)",
             )
-        if "HeartbeatSeconds" in state:
-            heartbeat = state["HeartbeatSeconds"]
-            self._check_seconds(name, "HeartbeatSeconds", heartbeat, language)
-            if _is_int(heartbeat) and _is_int(timeout) and heartbeat >= timeout:
-                self.report(name, "HeartbeatSeconds must be smaller than TimeoutSeconds")
-
-    def _check_seconds(self, name: str, field: str, value: object, language: str) -> None:
-        if _is_int(value) and value > 0:
-            return
-        if isinstance(value, str) and JSONATA_EXPRESSION.fullmatch(value):
-            if language != JSONATA:
-                self.report(
-                    name,
-                    f"{field} is a JSONata expression in a JSONPath state; "
-                    f"use {field}Path or QueryLanguage JSONata",
-                )
-            return
-        self.report(
-            name,
-            f"{field} must be a positive integer or a JSONata {{% ... %}} expression, "
-            f"not {value!r}",
-        )
+        heartbeat = state.get("HeartbeatSeconds")
+        # Only constants compare here; an expression's value is known at run time.
+        if _is_int(heartbeat) and _is_int(timeout) and heartbeat >= timeout:
+            self.report(name, "HeartbeatSeconds must be smaller than TimeoutSeconds")
 
     def _check_retriers(self, name: str, retriers: object, *, waiting: bool) -> None:
         if not isinstance(retriers, list):
-            self.report(name, "Retry must be a list")
             return
         self._check_error_order(name, "Retry", retriers)
         for index, retrier in enumerate(retriers):
             if not isinstance(retrier, Mapping):
                 continue
-            where = f"Retry[{index}]"
-            attempts = retrier.get("MaxAttempts", DEFAULT_MAX_ATTEMPTS)
-            if not _is_int(attempts) or attempts < 0:
-                self.report(name, f"{where}.MaxAttempts must be a non-negative integer")
-            if attempts == 0:
+            if retrier.get("MaxAttempts", DEFAULT_MAX_ATTEMPTS) == 0:
                 continue  # a retrier that retries nothing only stops later retriers matching
+            where = f"Retry[{index}]"
             errors = retrier.get("ErrorEquals")
             errors = errors if isinstance(errors, list) else []
             if waiting:
@@ -381,34 +296,20 @@ class _Checker:
                     )
             if retrier.get("JitterStrategy") != "FULL":
                 self.report(name, f'{where} must set JitterStrategy: "FULL"')
-            if "BackoffRate" in retrier:
-                rate = retrier["BackoffRate"]
-                if not _is_number(rate) or rate < 1:
-                    self.report(name, f"{where}.BackoffRate must be a number >= 1, not {rate!r}")
 
     def _check_catchers(self, name: str, catchers: object) -> None:
-        if not isinstance(catchers, list):
-            self.report(name, "Catch must be a list")
-            return
-        self._check_error_order(name, "Catch", catchers)
-        for index, catcher in enumerate(catchers):
-            if isinstance(catcher, Mapping) and "Next" not in catcher:
-                self.report(name, f"Catch[{index}] has no Next")
+        if isinstance(catchers, list):
+            self._check_error_order(name, "Catch", catchers)
 
     def _check_error_order(self, name: str, field: str, handlers: list[Any]) -> None:
-        """Rule 7: what AWS requires of States.ALL, and heartbeat handlers first."""
+        """Rule 4: what AWS requires of States.ALL, and heartbeat handlers first."""
         broad: int | None = None  # the first handler that also matches a heartbeat timeout
         last = len(handlers) - 1
         for index, handler in enumerate(handlers):
-            where = f"{field}[{index}]"
             errors = handler.get("ErrorEquals") if isinstance(handler, Mapping) else None
-            if (
-                not isinstance(errors, list)
-                or not errors
-                or not all(isinstance(error, str) for error in errors)
-            ):
-                self.report(name, f"{where}.ErrorEquals must be a non-empty list of error names")
+            if not isinstance(errors, list):
                 continue
+            where = f"{field}[{index}]"
             if STATES_ALL in errors:
                 if len(errors) > 1:
                     self.report(name, f"{where}: States.ALL must be alone in its ErrorEquals")
@@ -423,35 +324,6 @@ class _Checker:
                 )
             if broad is None and (STATES_TIMEOUT in errors or STATES_ALL in errors):
                 broad = index
-
-    # Choice, Parallel, Map.
-
-    def _check_choice(self, name: str, state: Mapping[str, Any]) -> None:
-        rules = state.get("Choices")
-        if not isinstance(rules, list) or not rules:
-            self.report(name, "a Choice state needs a non-empty Choices list")
-            return
-        for index, rule in enumerate(rules):
-            if not isinstance(rule, Mapping) or "Next" not in rule:
-                self.report(name, f"Choices[{index}] has no Next")
-
-    def _check_parallel(self, name: str, state: Mapping[str, Any], language: str) -> None:
-        branches = state.get("Branches")
-        if not isinstance(branches, list) or not branches:
-            self.report(name, "a Parallel state needs a non-empty Branches list")
-            return
-        for index, branch in enumerate(branches):
-            if isinstance(branch, Mapping):
-                self._scope(branch, name, language)
-            else:
-                self.report(name, f"Branches[{index}] must be an object")
-
-    def _check_map(self, name: str, state: Mapping[str, Any], language: str) -> None:
-        processor = state.get("ItemProcessor", state.get("Iterator"))
-        if isinstance(processor, Mapping):
-            self._scope(processor, name, language)
-        else:
-            self.report(name, "a Map state needs an ItemProcessor (or Iterator) object")
 
     # DefinitionSubstitutions.
 
@@ -476,7 +348,7 @@ def check_definition(
     """Return every finding for one parsed definition, each as ``STATE: message``.
 
     ``substitutions`` are the state machine's ``DefinitionSubstitutions`` keys; ``None`` skips
-    the placeholder check (rule 8).
+    the placeholder check (rule 5).
     """
     return _Checker(substitutions).check(definition)
 
@@ -528,28 +400,12 @@ def definition_substitutions(
     return set.intersection(*found)
 
 
-def _load_definition(path: Path) -> tuple[object, list[str]]:
-    """Parse a definition file; duplicate keys (which JSON silently collapses) are findings."""
-    duplicates: list[str] = []
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        seen = Counter(key for key, _ in items)
-        duplicates.extend(
-            f"{DEFINITION}: key {key!r} appears {count} times in one JSON object"
-            for key, count in seen.items()
-            if count > 1
-        )
-        return dict(items)
-
-    definition = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=pairs)
-    return definition, duplicates
-
-
 def _check_file(path: Path, template: Path | None) -> tuple[list[str], int]:
     try:
-        definition, findings = _load_definition(path)
+        definition = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         return [f"{DEFINITION}: cannot read the definition: {error}"], 0
+    findings: list[str] = []
     substitutions: set[str] | None = None
     if template is not None:
         try:
