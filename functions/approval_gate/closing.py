@@ -2,13 +2,18 @@
 
 `at_deadline` decides a request nobody decided in time (unless a decision just won the
 race); `close` records the final status, takes the buttons off the Slack message and
-returns the decision record, the workflow's output. Approvals CodePipeline settled itself
-are closed by approval_gate.approvals.
+returns the decision record, the workflow's output. `settle_elsewhere` closes the
+approvals CodePipeline settled itself (approved or rejected in its console, superseded,
+stopped, expired), which the pipeline_events function learns from CodePipeline's events,
+so their workflows end now instead of at their deadline.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from approval_gate.clock import Clock
 from approval_gate.messages import closed_blocks, closed_text
@@ -22,6 +27,9 @@ from approval_gate.store import (
     decision,
 )
 from approval_gate.text import human_duration
+
+#: The same logger Powertools configures for the handlers (its service name).
+LOG = logging.getLogger("approval-gate")
 
 
 def at_deadline(approval_id: str, *, store: ApprovalStore, clock: Clock) -> dict[str, Any]:
@@ -83,3 +91,62 @@ def close(
         slack, store, approval, text=closed_text(approval), blocks=closed_blocks(approval)
     )
     return approval.decision_record()
+
+
+#: The error a workflow's waiting task fails with when its approval was settled outside
+#: Slack; the workflow catches it and closes the request without PutApprovalResult.
+DECIDED_ELSEWHERE_ERROR = "DecidedElsewhere"
+
+
+def settle_elsewhere(
+    *,
+    pipeline_execution_id: str,
+    stage: str | None,
+    action: str | None,
+    note: str,
+    store: ApprovalStore,
+    sfn: Any,
+    clock: Clock,
+) -> list[str]:
+    """Close the open approvals of a pipeline execution that CodePipeline settled itself
+    (approved or rejected in the console, superseded, stopped, expired).
+
+    Found through the pipeline execution id start_approval stored (CodePipeline's events
+    carry no approval token). Each is marked DECIDED_ELSEWHERE by conditional write, so a
+    click racing it cannot also win, and its waiting task fails with DecidedElsewhere,
+    so the workflow ends now instead of at its deadline. Returns the approval ids closed.
+    """
+    closed = []
+    for approval in store.by_pipeline_execution(pipeline_execution_id):
+        if approval.status != PENDING:
+            continue
+        if stage is not None and (approval.stage, approval.action) != (stage, action):
+            continue
+        try:
+            settled = store.decide(
+                approval.approval_id,
+                status=DECIDED_ELSEWHERE,
+                decided_by=(),
+                reason=None,
+                at=clock(),
+                note=note,
+            )
+        except AlreadyDecided:
+            continue
+        closed.append(settled.approval_id)
+        if settled.task_token:
+            try:
+                sfn.send_task_failure(
+                    taskToken=settled.task_token, error=DECIDED_ELSEWHERE_ERROR, cause=note[:256]
+                )
+            except ClientError as exc:
+                # Between two asks no task waits: the next ask finds the request settled.
+                LOG.info(
+                    "no task waited for the approval settled elsewhere",
+                    extra={
+                        "approval_id": settled.approval_id,
+                        "error": exc.response.get("Error", {}).get("Code"),
+                    },
+                )
+        LOG.info("approval settled outside Slack", extra={"approval_id": settled.approval_id})
+    return closed

@@ -10,16 +10,15 @@ from typing import Any
 import boto3
 from approval_gate.clock import utc_now
 from approval_gate.interactions import Collaborators, handle
-from approval_gate.runtime import SlackAccess
+from approval_gate.runtime import approval_store, slack_access
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
-from approval_gate.store import ApprovalStore
 
 SETTINGS = Settings.from_env()
 logger = make_logger()
-SLACK = SlackAccess(SETTINGS, boto3.client("secretsmanager"))
+SLACK = slack_access(SETTINGS)
 DEPS = Collaborators(
-    store=ApprovalStore(SETTINGS.table_name, boto3.client("dynamodb"), SETTINGS.retention_days),
+    store=approval_store(SETTINGS),
     sfn=boto3.client("stepfunctions"),
     credentials=SLACK.credentials,
     slack_client=SLACK.client,

@@ -17,8 +17,8 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from approval_gate.approvals import settle_elsewhere
 from approval_gate.clock import Clock
+from approval_gate.closing import settle_elsewhere
 from approval_gate.feed.details import ActionDetails, action_details, execution_info
 from approval_gate.feed.events import ACTION, InvalidEvent, PipelineEvent, is_approval, parse_event
 from approval_gate.feed.render import feed_view, message_wanted, wanted_lines

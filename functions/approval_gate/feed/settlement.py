@@ -3,7 +3,7 @@
 An approval approved or rejected in the CodePipeline console, or whose run was superseded,
 stopped or ended before a decision, can no longer be decided in Slack. The execution's
 events say why, and `handle_event` closes it with that note through
-`approvals.settle_elsewhere`.
+`closing.settle_elsewhere`.
 """
 
 from __future__ import annotations
