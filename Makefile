@@ -14,6 +14,7 @@ PYTEST_ARGS ?=
 # installed from its own frozen requirement file.
 SAM_VENV := .tools/sam
 CHECKOV_VENV := .tools/checkov
+ASL_STAMP := tools/asl/node_modules/.installed
 TEMPLATES := template.yaml examples/pipeline.yaml
 # checkov must not phone home (no network but the package registries; only loopback).
 CHECKOV := BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --framework cloudformation \
@@ -49,10 +50,11 @@ sandbox: venv
 
 # lint-imports checks the layers (docs/architecture.md#layers); it takes ~0.2 s, so it
 # keeps no cache directory in the tree.
-lint-fast: venv
+lint-fast: venv $(ASL_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint $(TEMPLATES)
+	node tools/asl/validate.js statemachine/*.asl.json
 	$(BIN)/python tools/check_asl.py --template template.yaml statemachine/*.asl.json
 	$(BIN)/python -m tools.check_policy config/policy.yaml
 	PYTHONPATH=functions:. $(BIN)/lint-imports --no-cache --no-logo
@@ -63,6 +65,11 @@ lint: lint-fast $(CHECKOV_VENV)/bin/checkov
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# AWS's state-machine validator and asl-validator (npm, pinned by the lockfile; Node.js 18+).
+$(ASL_STAMP): tools/asl/package-lock.json
+	npm ci --prefix tools/asl --no-audit --no-fund
+	touch $@
 
 $(CHECKOV_VENV)/bin/checkov: requirements/checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
@@ -88,4 +95,4 @@ reliability: venv
 	$(BIN)/python -m reliability.run
 
 clean:
-	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache tools/asl/node_modules
