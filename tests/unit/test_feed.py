@@ -428,6 +428,31 @@ def test_a_retried_execution_moves_on_from_its_failure(feed):
     assert "❌ Stage Build failed" in feed.slack.thread()
 
 
+def test_attempt_0_as_the_user_guide_s_processed_events_show_it_is_applied_in_order(feed):
+    first = {"pipeline-execution-attempt": 0.0}
+    retry = {"pipeline-execution-attempt": 1.0}
+    feed.send(*(sample(name, **first) for name in FAILED_BUILD))
+
+    assert parse_event(sample("stage_source_started", **first)).attempt == 0
+    assert feed.store.get(EXECUTION_ID).pipeline_state.state == "FAILED"
+    assert feed.slack.shown()[0] == "❌ prod-web failed in stage Build after 2m 32s"
+
+    results = feed.send(
+        redelivered(sample("stage_build_started", **retry)),
+        redelivered(sample("action_build_succeeded", **retry)),
+        redelivered(sample("stage_build_succeeded", **retry)),
+        redelivered(sample("pipeline_succeeded", **retry)),
+        # Attempt 0's end, sent again after the retry began: stale, however it ranks.
+        redelivered(sample("stage_build_failed", **first)),
+        redelivered(sample("pipeline_failed", **first)),
+    )
+
+    assert [r["ignored"] for r in results] == [None, None, None, None, "stale", "stale"]
+    assert feed.slack.shown()[0].startswith("✅ prod-web succeeded")
+    lines = "\n".join(feed.slack.thread())
+    assert "❌ Stage Build failed" in lines and "✅ Stage Build succeeded" in lines
+
+
 def test_two_first_events_racing_post_one_message(dynamodb):
     for round_ in range(4):
         slack = FeedSlack(delay=0.05)
@@ -770,7 +795,7 @@ def _setting(path: str, value: Any) -> Any:
         ("pipeline_started", _setting("detail.state", 3), "detail.state"),
         (
             "pipeline_started",
-            _setting("detail.pipeline-execution-attempt", 0),
+            _setting("detail.pipeline-execution-attempt", -1),
             "detail.pipeline-execution-attempt",
         ),
         (

@@ -93,6 +93,8 @@ class PipelineEvent:
 
 
 def rank_of(state: str, attempt: int) -> int:
+    """Every state of an attempt (0 included) ranks below every state of a later attempt:
+    levels are 1 to 3, so ten rank steps per attempt keep the attempts apart."""
     return attempt * 10 + _LEVELS[state]
 
 
@@ -133,12 +135,14 @@ def _time(value: Any) -> datetime:
 
 
 def _attempt(value: Any) -> int:
+    """The attempt as CodePipeline counts it: the user guide's emitted events show 1.0 for
+    a first attempt, its processed events 0.0; either orders below the retries after it."""
     if value is None:
         return 1
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidEvent("detail.pipeline-execution-attempt must be a number")
-    if value != int(value) or not 1 <= value <= 10_000:
-        raise InvalidEvent("detail.pipeline-execution-attempt is not a whole number >= 1")
+    if value != int(value) or not 0 <= value <= 10_000:
+        raise InvalidEvent("detail.pipeline-execution-attempt is not a whole number >= 0")
     return int(value)
 
 
