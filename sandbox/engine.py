@@ -8,6 +8,7 @@ wires a fake Slack and a fake CodePipeline in. The HTTP front (`sandbox.server`)
 from __future__ import annotations
 
 import collections
+import copy
 import gc
 import importlib.util
 import io
@@ -22,6 +23,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +207,10 @@ class Sandbox:
         self._turn_free = threading.Condition(gate_lock)  # only the head of the queue waits
         self._turn_holder: str | None = None
         self._turn_since = float("-inf")
+        #: Every SNS message and EventBridge event delivered to a function, oldest first
+        #: (``GET /_sandbox/events``).
+        self._deliveries: list[dict[str, Any]] = []
+        self._deliveries_lock = threading.Lock()
 
     # --- life -----------------------------------------------------------------------
 
@@ -218,6 +224,7 @@ class Sandbox:
         patches.set_background_gate(self.background_gate, self._execution)
         patches.set_codepipeline(self.codepipeline.call)
         patches.set_codecommit(self.codepipeline.call)
+        patches.set_delivery_recorder(self._record_delivery)
         self._seed_workspace()
         self._create_resources()
         self.codepipeline.publish = self._publish_approval
@@ -235,6 +242,7 @@ class Sandbox:
         patches.set_background_gate(None)
         patches.set_codepipeline(None)
         patches.set_codecommit(None)
+        patches.set_delivery_recorder(None)
         self._redirect_logs(_DISCARD)
         if self._mock is not None:
             self._mock.stop()
@@ -256,11 +264,14 @@ class Sandbox:
             return self._clients[service]
 
     def reset(self) -> None:
-        """Forget Slack's messages and calls, the pipeline's runs and results, and the faults."""
+        """Forget Slack's messages and calls, the pipeline's runs and results, the faults,
+        and the events delivered."""
         self.wait_for_events()
         self.faults.reset()
         self.slack.reset()
         self.codepipeline.reset()
+        with self._deliveries_lock:
+            self._deliveries.clear()
 
     # --- resources from the template ----------------------------------------------------
 
@@ -576,6 +587,19 @@ class Sandbox:
             with self._foreground:
                 self._steps_running -= 1
                 self._foreground.notify_all()
+
+    def _record_delivery(self, source: str, target: str, event: Any) -> None:
+        """An SNS message or EventBridge event about to reach a function (patches 1b, 6)."""
+        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        entry = {"source": source, "target": target, "event": event, "at": at}
+        with self._deliveries_lock:
+            self._deliveries.append(entry)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every SNS message and EventBridge event delivered to a function, oldest first:
+        ``{source: sns | eventbridge, target: logical id, event, at}``."""
+        with self._deliveries_lock:
+            return copy.deepcopy(self._deliveries)
 
     def _publish_approval(self, message: str) -> None:
         self.client("sns").publish(TopicArn=self.topic_arn, Message=message)

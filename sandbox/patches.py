@@ -39,6 +39,10 @@ LambdaInvoker = Callable[[str, Any], Any]
 _applied = False
 _apply_lock = threading.Lock()
 _invoker: LambdaInvoker | None = None
+#: Called as ``record(source, function_name, event)`` with each SNS message (patch 1b) and
+#: EventBridge event (patch 6) just before it reaches the function, as the function gets it.
+DeliveryRecorder = Callable[[str, str, Any], None]
+_recorder: DeliveryRecorder | None = None
 _background_gate: Callable[..., None] | None = None
 _execution_scope: Callable[[str], AbstractContextManager[None]] | None = None
 
@@ -62,6 +66,20 @@ def set_lambda_invoker(invoker: LambdaInvoker | None) -> None:
     """Route every moto Lambda invocation to ``invoker`` (patch 1)."""
     global _invoker
     _invoker = invoker
+
+
+def set_delivery_recorder(recorder: DeliveryRecorder | None) -> None:
+    """Tell ``recorder`` of every SNS message and EventBridge event delivered to a function
+    (``GET /_sandbox/events``); ``None`` stops."""
+    global _recorder
+    _recorder = recorder
+
+
+def _delivering(source: str, function_name: str, payload: str) -> None:
+    """Record a delivery: the event parsed from the very JSON the function is invoked with."""
+    recorder = _recorder
+    if recorder is not None:
+        recorder(source, function_name, json.loads(payload))
 
 
 def apply() -> None:
@@ -160,8 +178,9 @@ def _send_sns_message(
 ) -> None:
     func = self._lambdas.get_function_by_name_or_arn_with_qualifier(function_name, qualifier)
     topic_arn = _publishing.topic.arn if _publishing.topic is not None else ""
-    event = sns_event(topic_arn, message, subject)
-    func.invoke(json.dumps(event), {}, {})
+    payload = json.dumps(sns_event(topic_arn, message, subject))
+    _delivering("sns", func.function_name, payload)
+    func.invoke(payload, {}, {})
 
 
 class _Publishing(threading.local):
@@ -451,6 +470,33 @@ def _patch_jsonata() -> None:
 # a delivery thread, and leave every other target to moto. A function error is logged and
 # the event dropped (EventBridge would retry, then dead-letter). `wait_for_events()` waits
 # until every event put so far has been delivered; the sandbox does so before it stops.
+# moto's event carries `time` as epoch seconds and an `ingestion-time` of its own; the
+# function gets the event AWS documents (CodePipeline's user guide, "Monitoring
+# CodePipeline events"): `time` in ISO 8601 to the second ("2026-12-06T00:53:17Z"), and no
+# `ingestion-time`.
+
+#: The members of an event EventBridge delivers to a target, in the documented order.
+_EVENT_MEMBERS = (
+    "version",
+    "id",
+    "detail-type",
+    "source",
+    "account",
+    "time",
+    "region",
+    "resources",
+    "detail",
+)
+
+
+def delivered_event(event: dict[str, Any]) -> dict[str, Any]:
+    """moto's event as EventBridge hands it to a target: ISO `time`, no `ingestion-time`."""
+    delivered = {key: event[key] for key in _EVENT_MEMBERS if key in event}
+    moment = event.get("time")
+    if isinstance(moment, int | float) and not isinstance(moment, bool):
+        delivered["time"] = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return delivered
+
 
 _targets_lock = threading.Lock()
 _LOG = logging.getLogger("approval_gate.sandbox.events")
@@ -477,6 +523,7 @@ class _EventDelivery:
         while True:
             function, event = self._queue.get()
             try:
+                _delivering("eventbridge", function.function_name, event)
                 function.invoke(event, {}, {})
             except Exception:  # a function error: EventBridge would retry, then dead-letter
                 _LOG.exception("an EventBridge target failed; the event is dropped")
@@ -515,7 +562,7 @@ def _patch_eventbridge_to_lambda() -> None:
             for target in to_lambda:
                 arn = parse_arn(target["Arn"])
                 function = get_backend(arn.account, arn.region).get_function(target["Arn"])
-                _events.put(function, json.dumps(original_event))
+                _events.put(function, json.dumps(delivered_event(original_event)))
         if others:
             with _targets_lock:
                 saved, self.targets = self.targets, others

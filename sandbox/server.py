@@ -168,6 +168,7 @@ class SandboxServer:
                 ),
                 Rule("/_sandbox/approvals", endpoint="approvals", methods=["GET"]),
                 Rule("/_sandbox/notifications", endpoint="notifications", methods=["GET"]),
+                Rule("/_sandbox/events", endpoint="events", methods=["GET"]),
                 Rule("/_sandbox/faults", endpoint="faults", methods=["GET", "POST"]),
             ]
         )
@@ -410,6 +411,10 @@ class SandboxServer:
 
     def _on_notifications(self, request: Request) -> Response:
         return _json(self.sandbox.fallback_notifications())
+
+    def _on_events(self, request: Request) -> Response:
+        """Every SNS message and EventBridge event delivered to a function, oldest first."""
+        return _json(self.sandbox.deliveries())
 
     def _on_page(self, request: Request) -> Response:
         return Response(PAGE.read_text(encoding="utf-8"), mimetype="text/html")
