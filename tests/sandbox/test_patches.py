@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import threading
 import time
 import zipfile
@@ -405,6 +406,73 @@ def test_patch_6_eventbridge_delivers_matching_events_to_a_lambda_target(aws):
     assert event["source"] == "aws.codepipeline"
     assert event["detail-type"] == "X Changed"
     assert event["detail"] == {"state": "STARTED"}
+
+
+def test_patch_6_a_lambda_target_gets_the_event_aws_documents(aws):
+    """CodePipeline's user guide shows `time` as ISO 8601 to the second and no
+    `ingestion-time`; moto's own event has epoch seconds and an ingestion time."""
+    seen = []
+    recorded = []
+    patches.set_lambda_invoker(lambda name, event: seen.append(event))
+    patches.set_delivery_recorder(lambda *delivery: recorded.append(delivery))
+    try:
+        arn = _function("feed", _role())
+        events = client("events")
+        events.put_rule(Name="r", EventPattern=json.dumps({"source": ["aws.codepipeline"]}))
+        events.put_targets(Rule="r", Targets=[{"Id": "1", "Arn": arn}])
+        before = datetime.now(UTC).replace(microsecond=0)
+
+        events.put_events(
+            Entries=[
+                {
+                    "Source": "aws.codepipeline",
+                    "DetailType": "CodePipeline Stage Execution State Change",
+                    "Detail": '{"stage": "Build", "state": "STARTED"}',
+                    "Resources": ["arn:aws:codepipeline:us-east-1:123456789012:web"],
+                }
+            ]
+        )
+        assert patches.wait_for_events(timeout=10)
+    finally:
+        patches.set_delivery_recorder(None)
+
+    (event,) = seen
+    assert list(event) == [
+        "version",
+        "id",
+        "detail-type",
+        "source",
+        "account",
+        "time",
+        "region",
+        "resources",
+        "detail",
+    ]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["time"])
+    sent = datetime.fromisoformat(event["time"].replace("Z", "+00:00"))
+    assert before <= sent <= datetime.now(UTC)
+    assert event["version"] == "0" and event["account"] == "123456789012"
+    assert event["resources"] == ["arn:aws:codepipeline:us-east-1:123456789012:web"]
+    # what the sandbox records is exactly what the function received
+    assert recorded == [("eventbridge", "feed", event)]
+
+
+def test_patch_1b_and_6_each_delivery_is_recorded_as_the_function_receives_it(aws):
+    seen = []
+    recorded = []
+    patches.set_lambda_invoker(lambda name, event: seen.append(event))
+    patches.set_delivery_recorder(lambda *delivery: recorded.append(delivery))
+    try:
+        arn = _function("listener", _role())
+        topic = client("sns").create_topic(Name="t")["TopicArn"]
+        client("sns").subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
+        client("sns").publish(TopicArn=topic, Message="one", Subject="hello")
+    finally:
+        patches.set_delivery_recorder(None)
+
+    (event,) = seen
+    assert recorded == [("sns", "listener", event)]
+    assert event["Records"][0]["Sns"]["Message"] == "one"
 
 
 def test_patch_8_dynamodb_answers_are_what_the_shape_walk_gives(aws):
