@@ -12,17 +12,24 @@ GetCommit (moto lacks it; patch 4 routes it here) gives its author. A run withou
 ``author`` models a source that names no author: no revision, no commit. A run with
 ``triggered_by`` (an IAM principal ARN) was started by that person
 (StartPipelineExecution); otherwise the source change's EventBridge rule started it.
+
+Answers keep to botocore's output shapes (tests/sandbox/test_fake_aws_models.py checks
+every one): ListActionExecutions pages as CodePipeline does, newest first, and
+GetPipelineState shows each stage's latest execution by any run (a stage no run has reached
+has none). Every call is recorded with the answer the fake gave, or its error.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import itertools
 import json
 import re
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,6 +44,17 @@ DEFAULT_ACTION = "Approve"
 #: (stage, provider, category) of the one action each stage runs.
 SOURCE_ACTIONS = (("Source", "CodeCommit", "Source"), ("Build", "CodeBuild", "Build"))
 AFTER_ACTIONS = (("Deploy", "CodeDeploy", "Deploy"),)
+#: ListActionExecutions' page when the call gives no ``maxResults``, and its largest.
+PAGE_SIZE = 100
+#: The stage status CodePipeline shows for the status of its (one) action's latest execution:
+#: an action abandoned when its run was stopped leaves its stage ``Stopped``
+#: (``StageExecutionStatus`` has no ``Abandoned``).
+STAGE_STATUS = {
+    "InProgress": "InProgress",
+    "Succeeded": "Succeeded",
+    "Failed": "Failed",
+    "Abandoned": "Stopped",
+}
 
 
 #: The message of a run's commit when the run gives an ``author`` but no commit message.
@@ -56,6 +74,24 @@ def _epoch(moment: datetime) -> float:
 
 
 @dataclass
+class ActionExecution:
+    """One execution of one action, as ListActionExecutions and GetPipelineState show it."""
+
+    #: The order it started in, pipeline-wide (ListActionExecutions answers newest first).
+    sequence: int
+    stage: str
+    action: str
+    provider: str
+    category: str
+    started_at: datetime
+    updated_at: datetime
+    status: str  # InProgress | Succeeded | Failed | Abandoned (ActionExecutionStatus)
+    #: ``output.executionResult``: externalExecutionId, …Summary, …Url, errorDetails.
+    result: dict[str, Any] = field(default_factory=dict)
+    action_execution_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass
 class Run:
     pipeline: str
     execution_id: str
@@ -72,14 +108,22 @@ class Run:
     custom_data: str | None = None
     external_entity_link: str | None = None
     status: str = "InProgress"  # InProgress | Succeeded | Failed | Stopped | Superseded
-    approval_status: str = "InProgress"  # InProgress | Succeeded | Failed
     approval_summary: str | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
     #: A stage that fails in this run ("Build" or "Deploy"), as the request asked.
     fail_at: str | None = None
-    #: Every action execution so far: ListActionExecutions answers from it.
-    actions: list[dict[str, Any]] = field(default_factory=list)
+    #: Every action execution so far, oldest first: ListActionExecutions and
+    #: GetPipelineState answer from them.
+    actions: list[ActionExecution] = field(default_factory=list)
+    #: The manual approval's execution, once the run has reached it (a run that failed
+    #: before its approval stage never asked for one).
+    approval: ActionExecution | None = None
+
+    @property
+    def approval_status(self) -> str | None:
+        """``InProgress``, ``Succeeded``, ``Failed`` or ``Abandoned``; None if never asked."""
+        return self.approval.status if self.approval is not None else None
 
 
 @dataclass
@@ -95,9 +139,15 @@ class FakeCodePipeline:
     #: Injected faults (``sandbox.faults``), asked on each CodePipeline operation the
     #: product calls; ``None``: nothing fails on purpose.
     faults: Faults | None = None
+    #: ListActionExecutions' page when a call gives no ``maxResults`` (CodePipeline's
+    #: default, 100); a test lowers it to see the product follow ``nextToken``.
+    page_size: int = PAGE_SIZE
     _runs: dict[str, Run] = field(default_factory=dict)
     _results: list[dict[str, Any]] = field(default_factory=list)
     _calls: list[dict[str, Any]] = field(default_factory=list)
+    #: ListActionExecutions' next tokens: token -> (pipeline, filter, last sequence given).
+    _pages: dict[str, tuple[str, str | None, int]] = field(default_factory=dict)
+    _sequence: Iterator[int] = field(default_factory=itertools.count)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _starting: threading.Lock = field(default_factory=threading.Lock)
 
@@ -168,6 +218,12 @@ class FakeCodePipeline:
             self._stage_event(run, run.stage, "STARTED"),
             self._action_event(run, run.stage, run.action, "STARTED", "Manual", "Approval"),
         ]
+        with self._lock:
+            # The approval's action execution names its token (PARALLEL mode's only lead).
+            run.approval = self._record_action(
+                run, run.stage, run.action, ("Manual", "Approval"), "InProgress"
+            )
+            run.approval.result["externalExecutionId"] = run.token
         self._send(events)
         if self.publish is not None:
             self.publish(json.dumps(self.notification(run)))
@@ -229,20 +285,17 @@ class FakeCodePipeline:
             f"https://console.aws.amazon.com/cloudwatch/home?region={self.region}"
             f"#logsV2:log-groups/log-group/{run.pipeline}-{stage.lower()}"
         )
-        record: dict[str, Any] = {
-            "stageName": stage,
-            "actionName": stage,
-            "status": "Failed" if failed else "Succeeded",
-            "output": {"executionResult": {"externalExecutionUrl": logs}},
-        }
-        if failed:
-            record["output"]["executionResult"]["externalExecutionSummary"] = (
-                f"{stage} failed: exit status 2 in phase BUILD"
-            )
-            record["errorDetails"] = {"code": "JobFailed", "message": f"{stage} failed"}
         with self._lock:
-            run.actions.append(record)
+            record = self._record_action(
+                run, stage, stage, (provider, category), "Failed" if failed else "Succeeded"
+            )
+            record.result["externalExecutionUrl"] = logs
             if failed:
+                # botocore's ActionExecutionResult holds errorDetails, next to the summary.
+                record.result["externalExecutionSummary"] = (
+                    f"{stage} failed: exit status 2 in phase BUILD"
+                )
+                record.result["errorDetails"] = {"code": "JobFailed", "message": f"{stage} failed"}
                 run.status = "Failed"
         events = [
             self._stage_event(run, stage, "STARTED"),
@@ -253,6 +306,25 @@ class FakeCodePipeline:
         if failed:
             events.append(self._pipeline_event(run, "FAILED"))
         return events
+
+    def _record_action(
+        self, run: Run, stage: str, action: str, kind: tuple[str, str], status: str
+    ) -> ActionExecution:
+        """A new action execution of ``run``, started now (call with the lock held)."""
+        now = self.clock()
+        provider, category = kind
+        record = ActionExecution(
+            sequence=next(self._sequence),
+            stage=stage,
+            action=action,
+            provider=provider,
+            category=category,
+            started_at=now,
+            updated_at=now,
+            status=status,
+        )
+        run.actions.append(record)
+        return record
 
     def _trigger(self, run: Run) -> dict[str, str]:
         """A person's StartPipelineExecution, or the source change rule."""
@@ -269,9 +341,14 @@ class FakeCodePipeline:
                 raise KeyError(execution_id)
             if run.status != "InProgress":
                 raise ValueError(f"the run is {run.status.lower()} already")
-            waiting = run.approval_status == "InProgress"
+            waiting = run.approval is not None and run.approval.status == "InProgress"
             if waiting:
-                run.approval_status = "Abandoned"
+                # A stop abandons the waiting approval (its stage shows Stopped). CodePipeline
+                # supersedes a run only between stages; the sandbox's supersede of a run that
+                # waits for its approval ends that approval the same way.
+                assert run.approval is not None
+                run.approval.status = "Abandoned"
+                run.approval.updated_at = self.clock()
             run.status = "Superseded" if how == "supersede" else "Stopped"
         if how == "supersede":
             events = [self._pipeline_event(run, "SUPERSEDED")]
@@ -326,22 +403,30 @@ class FakeCodePipeline:
             return list(self._runs.values())
 
     def run_by_token(self, token: str) -> Run | None:
+        """The run whose approval was asked with ``token`` (None: no run asked with it)."""
         with self._lock:
-            return next((r for r in self._runs.values() if r.token == token), None)
+            return next(
+                (r for r in self._runs.values() if r.token == token and r.approval is not None),
+                None,
+            )
 
     def approval_results(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(result) for result in self._results]
 
     def calls(self) -> list[dict[str, Any]]:
+        """Every call the product made, oldest first: ``{method, args, at}`` and the answer,
+        ``response`` (as the fake returned it, before any client parsed it) or
+        ``error: {code, message}``; a faulted call also has its ``fault`` kind."""
         with self._lock:
-            return [dict(call) for call in self._calls]
+            return copy.deepcopy(self._calls)
 
     def reset(self) -> None:
         with self._lock:
             self._runs.clear()
             self._results.clear()
             self._calls.clear()
+            self._pages.clear()
 
     # --- the API the product calls -----------------------------------------------------
 
@@ -354,87 +439,152 @@ class FakeCodePipeline:
         fault = None
         if self.faults is not None and operation in CODEPIPELINE_OPERATIONS:
             fault = self.faults.choose("codepipeline", operation, params)
-        with self._lock:
-            call = {"method": operation, "args": _redacted(params), "at": self.clock().isoformat()}
+        call: dict[str, Any] = {
+            "method": operation,
+            "args": _redacted(params),
+            "at": self.clock().isoformat(),
+        }
+        try:
             if fault is not None:
                 call["fault"] = fault.kind
-            self._calls.append(call)
-        if fault is not None:
-            raise fault.aws_error()
-        handler = getattr(self, f"_op_{operation}", None)
-        if handler is None:
-            raise CodePipelineError("ValidationException", f"{operation} is not supported here")
-        result: dict[str, Any] = handler(params)
+                raise fault.aws_error()
+            handler = getattr(self, f"_op_{operation}", None)
+            if handler is None:
+                raise CodePipelineError("ValidationException", f"{operation} is not supported here")
+            result: dict[str, Any] = handler(params)
+        except FakeAwsError as exc:
+            self._record_call(call, "error", {"code": exc.code, "message": exc.message})
+            raise
+        self._record_call(call, "response", result)
         return result
 
-    def _latest_run(self, pipeline: str) -> Run:
+    def _record_call(self, call: dict[str, Any], outcome: str, answer: dict[str, Any]) -> None:
+        """Keep a call once answered, so every entry has its answer; a copy, as runs change."""
+        call[outcome] = copy.deepcopy(answer)
+        with self._lock:
+            self._calls.append(call)
+
+    def _pipeline_runs(self, pipeline: str) -> list[Run]:
+        """The pipeline's runs, oldest first; PipelineNotFoundException if it has none."""
         with self._lock:
             runs = [r for r in self._runs.values() if r.pipeline == pipeline]
         if not runs:
             raise CodePipelineError("PipelineNotFoundException", f"pipeline {pipeline} not found")
-        return max(runs, key=lambda r: r.started_at)
+        return sorted(runs, key=lambda r: r.started_at)
 
     def _op_GetPipelineState(self, params: dict[str, Any]) -> dict[str, Any]:
-        run = self._latest_run(str(params.get("name")))
+        """Each stage of the pipeline (as its newest run names them) with the latest
+        execution of its action by any run: a stage no run has reached has no
+        ``latestExecution``, and only an approval still waiting shows its token."""
+        runs = self._pipeline_runs(str(params.get("name")))
+        newest = runs[-1]
+        structure = [(stage, stage) for stage, _, _ in SOURCE_ACTIONS]
+        structure.append((newest.stage, newest.action))
+        structure += [(stage, stage) for stage, _, _ in AFTER_ACTIONS]
         stages = []
-        for name, _, _ in SOURCE_ACTIONS:
-            stages.append(
-                {
-                    "stageName": name,
-                    "latestExecution": {
-                        "pipelineExecutionId": run.execution_id,
-                        "status": "Succeeded",
-                    },
-                    "actionStates": [
-                        {"actionName": name, "latestExecution": {"status": "Succeeded"}}
-                    ],
+        with self._lock:
+            executions = [(record, run) for run in runs for record in run.actions]
+            for stage, action in structure:
+                mine = [(r, run) for r, run in executions if (r.stage, r.action) == (stage, action)]
+                action_state: dict[str, Any] = {"actionName": action}
+                stage_state: dict[str, Any] = {
+                    "stageName": stage,
+                    "inboundTransitionState": {"enabled": True},
+                    "actionStates": [action_state],
                 }
-            )
-        approval_latest: dict[str, Any] = {"status": run.approval_status}
-        if run.approval_status == "InProgress":
-            approval_latest["token"] = run.token
-        stages.append(
-            {
-                "stageName": run.stage,
-                "latestExecution": {
-                    "pipelineExecutionId": run.execution_id,
-                    "status": run.approval_status,
-                },
-                "actionStates": [{"actionName": run.action, "latestExecution": approval_latest}],
-            }
-        )
+                if mine:
+                    record, run = max(mine, key=lambda found: found[0].sequence)
+                    latest: dict[str, Any] = {"status": record.status}
+                    if record is run.approval and record.status == "InProgress":
+                        latest["token"] = run.token
+                    action_state["latestExecution"] = latest
+                    stage_state["latestExecution"] = {
+                        "pipelineExecutionId": run.execution_id,
+                        "status": STAGE_STATUS[record.status],
+                    }
+                stages.append(stage_state)
         return {
-            "pipelineName": run.pipeline,
+            "pipelineName": newest.pipeline,
             "pipelineVersion": 1,
             "stageStates": stages,
-            "created": _epoch(run.started_at),
-            "updated": _epoch(self.clock()),
+            "created": _epoch(runs[0].started_at),
+            "updated": _epoch(runs[0].started_at),
         }
 
     def _op_ListActionExecutions(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The pipeline's action executions, newest first, a page at a time: at most
+        ``maxResults`` (default 100), and a ``nextToken`` while more are left."""
         pipeline = str(params.get("pipelineName"))
+        runs = self._pipeline_runs(pipeline)
+        where = params.get("filter") or {}
+        if "latestInPipelineExecution" in where:
+            raise CodePipelineError(
+                "ValidationException", "filter.latestInPipelineExecution is not supported here"
+            )
+        wanted = where.get("pipelineExecutionId") or None
+        if wanted is not None and wanted not in {run.execution_id for run in runs}:
+            raise CodePipelineError(
+                "PipelineExecutionNotFoundException",
+                f"Pipeline execution {wanted} not found in pipeline {pipeline}",
+            )
+        limit = params.get("maxResults", self.page_size)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= PAGE_SIZE:
+            raise CodePipelineError(
+                "ValidationException",
+                f"maxResults must be a number from 1 to {PAGE_SIZE}",
+            )
         with self._lock:
-            runs = [r for r in self._runs.values() if r.pipeline == pipeline]
-        wanted = ((params.get("filter") or {}).get("pipelineExecutionId")) or None
-        details = []
-        for run in runs:
-            if wanted and run.execution_id != wanted:
-                continue
-            details += [{"pipelineExecutionId": run.execution_id, **a} for a in run.actions]
-            approval: dict[str, Any] = {
-                "pipelineExecutionId": run.execution_id,
-                "actionExecutionId": str(uuid.uuid5(uuid.NAMESPACE_URL, run.token)),
-                "stageName": run.stage,
-                "actionName": run.action,
-                "status": run.approval_status,
-                "output": {"executionResult": {"externalExecutionId": run.token}},
+            found = sorted(
+                (
+                    (record, run)
+                    for run in runs
+                    if wanted is None or run.execution_id == wanted
+                    for record in run.actions
+                ),
+                key=lambda pair: pair[0].sequence,
+                reverse=True,
+            )
+            token = params.get("nextToken")
+            if token is not None:
+                page_of = self._pages.get(str(token))
+                if page_of is None or page_of[:2] != (pipeline, wanted):
+                    raise CodePipelineError(
+                        "InvalidNextTokenException", "The next token is not valid"
+                    )
+                found = [pair for pair in found if pair[0].sequence < page_of[2]]
+            page = found[:limit]
+            answer: dict[str, Any] = {
+                "actionExecutionDetails": [self._detail(record, run) for record, run in page]
             }
-            if run.approval_summary:
-                approval["output"]["executionResult"]["externalExecutionSummary"] = (
-                    run.approval_summary
-                )
-            details.append(approval)
-        return {"actionExecutionDetails": details}
+            if len(found) > limit:
+                next_token = secrets.token_urlsafe(48)
+                self._pages[next_token] = (pipeline, wanted, page[-1][0].sequence)
+                answer["nextToken"] = next_token
+        return answer
+
+    def _detail(self, record: ActionExecution, run: Run) -> dict[str, Any]:
+        """botocore's ActionExecutionDetail of one action execution."""
+        detail: dict[str, Any] = {
+            "pipelineExecutionId": run.execution_id,
+            "actionExecutionId": record.action_execution_id,
+            "pipelineVersion": 1,
+            "stageName": record.stage,
+            "actionName": record.action,
+            "startTime": _epoch(record.started_at),
+            "lastUpdateTime": _epoch(record.updated_at),
+            "status": record.status,
+            "input": {
+                "actionTypeId": {
+                    "category": record.category,
+                    "owner": "AWS",
+                    "provider": record.provider,
+                    "version": "1",
+                },
+                "region": self.region,
+            },
+            "output": {"executionResult": dict(record.result)},
+        }
+        return detail
 
     def _op_GetPipelineExecution(self, params: dict[str, Any]) -> dict[str, Any]:
         execution_id = str(params.get("pipelineExecutionId"))
@@ -503,8 +653,9 @@ class FakeCodePipeline:
             None,
         )
         if run is None or run.author is None or run.commit is None:
+            # GetCommit's modelled error (CommitDoesNotExistException is other operations').
             raise FakeAwsError(
-                "CommitDoesNotExistException",
+                "CommitIdDoesNotExistException",
                 f"Could not find commit {commit_id} in repository {repository}",
             )
         person = {
@@ -551,12 +702,16 @@ class FakeCodePipeline:
                 (r for r in self._runs.values() if r.token == token and r.pipeline == pipeline),
                 None,
             )
-            if run is None or (stage is not None and (run.stage, run.action) != (stage, action)):
+            if (
+                run is None
+                or run.approval is None  # failed before its approval: no token was issued
+                or (stage is not None and (run.stage, run.action) != (stage, action))
+            ):
                 raise CodePipelineError(
                     "InvalidApprovalTokenException",
                     "The approval action cannot be found or the token is not valid",
                 )
-            if run.approval_status != "InProgress" or run.status != "InProgress":
+            if run.approval.status != "InProgress" or run.status != "InProgress":
                 raise CodePipelineError(
                     "ApprovalAlreadyCompletedException", "The approval action has already completed"
                 )
@@ -566,7 +721,10 @@ class FakeCodePipeline:
                 )
             now = self.clock()
             approved = result["status"] == "Approved"
-            run.approval_status = "Succeeded" if approved else "Failed"
+            run.approval.status = "Succeeded" if approved else "Failed"
+            run.approval.updated_at = now
+            if result.get("summary"):
+                run.approval.result["externalExecutionSummary"] = str(result["summary"])
             run.status = "InProgress" if approved else "Failed"
             run.approval_summary = result.get("summary")
             run.decided_by = by

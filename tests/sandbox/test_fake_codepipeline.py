@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from sandbox import patches
 from sandbox.engine import Sandbox
 from sandbox.fake_codepipeline import CodePipelineError, FakeAwsError, FakeCodePipeline
 from tests.conftest import POLICIES
+from tests.sandbox.botocore_shapes import call_problems
 
 REGION = "eu-west-1"
 ACCOUNT = "111122223333"
@@ -41,13 +43,16 @@ def published() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def fake(published: list[dict[str, Any]]) -> FakeCodePipeline:
-    return FakeCodePipeline(
+def fake(published: list[dict[str, Any]]) -> Iterator[FakeCodePipeline]:
+    fake = FakeCodePipeline(
         region=REGION,
         account=ACCOUNT,
         publish=lambda message: published.append(json.loads(message)),
         clock=Clock(),
     )
+    yield fake
+    # Whatever a test made it answer fits botocore's model of that operation.
+    assert call_problems(fake.calls()) == []
 
 
 def _error(call: Any) -> str:
@@ -62,6 +67,12 @@ def _execution(fake: FakeCodePipeline, pipeline: str, execution_id: str) -> dict
     )
     execution: dict[str, Any] = answer["pipelineExecution"]
     return execution
+
+
+def _stage(state: dict[str, Any], name: str) -> dict[str, Any]:
+    """One stage of a GetPipelineState answer, by name."""
+    [stage] = [s for s in state["stageStates"] if s["stageName"] == name]
+    return stage
 
 
 def _approve(fake: FakeCodePipeline, pipeline: str, token: str, **result: Any) -> dict[str, Any]:
@@ -200,7 +211,7 @@ def test_a_run_without_author_has_no_revision_and_no_commit(fake: FakeCodePipeli
     # the repository exists, the commit does not
     assert (
         _error(lambda: fake.call("GetCommit", {"repositoryName": "web-repo", "commitId": COMMIT}))
-        == "CommitDoesNotExistException"
+        == "CommitIdDoesNotExistException"
     )
 
 
@@ -253,7 +264,7 @@ def test_get_commit_error_codes(fake: FakeCodePipeline) -> None:
     )
     assert get({"repositoryName": "web", "commitId": COMMIT}) == "RepositoryDoesNotExistException"
     assert get({"repositoryName": "web-repo", "commitId": "0" * 40}) == (
-        "CommitDoesNotExistException"
+        "CommitIdDoesNotExistException"
     )
     assert get({"commitId": COMMIT}) == "RepositoryNameRequiredException"
     assert get({"repositoryName": "web-repo"}) == "CommitIdRequiredException"
@@ -282,7 +293,7 @@ def test_the_token_is_in_the_pipeline_state_and_the_action_executions(
     state = fake.call("GetPipelineState", {"name": "web"})
     actions = fake.call("ListActionExecutions", {"pipelineName": "web"})
 
-    approval = state["stageStates"][-1]
+    [approval] = [s for s in state["stageStates"] if s["stageName"] == "Approval"]
     assert approval["stageName"] == "Approval"
     assert approval["actionStates"][0]["latestExecution"] == {
         "status": "InProgress",
@@ -303,7 +314,7 @@ def test_put_approval_result_records_and_completes(fake: FakeCodePipeline) -> No
     assert (result["source"], result["by"], result["token"]) == ("gate", None, run.token)
     assert result["pipelineExecutionId"] == run.execution_id
     assert _execution(fake, "web", run.execution_id)["status"] == "Failed"
-    latest = fake.call("GetPipelineState", {"name": "web"})["stageStates"][-1]["actionStates"]
+    latest = _stage(fake.call("GetPipelineState", {"name": "web"}), "Approval")["actionStates"]
     assert latest[0]["latestExecution"] == {"status": "Failed"}  # no token once decided
     assert [c["args"]["token"] for c in fake.calls() if c["method"] == "PutApprovalResult"] == [
         "[redacted]"
@@ -355,6 +366,225 @@ def test_a_decision_in_the_console_completes_the_approval(fake: FakeCodePipeline
     assert len(fake.approval_results()) == 1
 
 
+# ---------------------------------------------------------------------- the pipeline's state
+
+
+def _latest(state: dict[str, Any], stage: str) -> tuple[Any, Any]:
+    """(the stage's latestExecution, its action's latestExecution); None where there is none."""
+    found = _stage(state, stage)
+    return found.get("latestExecution"), found["actionStates"][0].get("latestExecution")
+
+
+def test_a_run_that_failed_before_its_approval_asked_nothing(fake: FakeCodePipeline) -> None:
+    """No approval was asked, so the approval stage shows no execution and no token, and
+    the run's token is no approval's."""
+    run = fake.start_run("web", {"fail_at": "Build"})
+
+    state = fake.call("GetPipelineState", {"name": "web"})
+
+    assert [s["stageName"] for s in state["stageStates"]] == [
+        "Source",
+        "Build",
+        "Approval",
+        "Deploy",
+    ]
+    assert _latest(state, "Build") == (
+        {"pipelineExecutionId": run.execution_id, "status": "Failed"},
+        {"status": "Failed"},
+    )
+    assert _latest(state, "Approval") == (None, None)
+    assert _latest(state, "Deploy") == (None, None)
+    assert run.token not in json.dumps(state)
+    assert fake.run_by_token(run.token) is None
+    assert _error(lambda: _approve(fake, "web", run.token)) == "InvalidApprovalTokenException"
+    approvals = [
+        d
+        for d in fake.call("ListActionExecutions", {"pipelineName": "web"})[
+            "actionExecutionDetails"
+        ]
+        if d["stageName"] == "Approval"
+    ]
+    assert approvals == []
+
+
+def test_a_run_that_fails_does_not_hide_the_approval_still_waiting(fake: FakeCodePipeline) -> None:
+    """Each stage shows its own latest execution: a newer run that failed at Build leaves
+    the Approval stage to the older run waiting there."""
+    waiting = fake.start_run("web", {})
+    failed = fake.start_run("web", {"fail_at": "Build"})
+
+    state = fake.call("GetPipelineState", {"name": "web"})
+
+    assert _latest(state, "Source")[0] == {
+        "pipelineExecutionId": failed.execution_id,
+        "status": "Succeeded",
+    }
+    assert _latest(state, "Build")[0] == {
+        "pipelineExecutionId": failed.execution_id,
+        "status": "Failed",
+    }
+    assert _latest(state, "Approval") == (
+        {"pipelineExecutionId": waiting.execution_id, "status": "InProgress"},
+        {"status": "InProgress", "token": waiting.token},
+    )
+
+
+@pytest.mark.parametrize("how", ["stop", "supersede"])
+def test_a_run_ended_while_its_approval_waits_shows_that_stage_stopped(
+    fake: FakeCodePipeline, how: str
+) -> None:
+    """StageExecutionStatus has no `Abandoned`: the abandoned approval action leaves its
+    stage `Stopped`, and the token is gone."""
+    run = fake.start_run("web", {})
+
+    fake.end_run("web", run.execution_id, how)
+
+    state = fake.call("GetPipelineState", {"name": "web"})
+    assert _latest(state, "Approval") == (
+        {"pipelineExecutionId": run.execution_id, "status": "Stopped"},
+        {"status": "Abandoned"},
+    )
+    [approval] = [
+        d
+        for d in fake.call("ListActionExecutions", {"pipelineName": "web"})[
+            "actionExecutionDetails"
+        ]
+        if d["stageName"] == "Approval"
+    ]
+    assert approval["status"] == "Abandoned"
+    assert _error(lambda: _approve(fake, "web", run.token)) == "ApprovalAlreadyCompletedException"
+
+
+def test_the_deploy_stage_shows_an_execution_once_a_run_reaches_it(fake: FakeCodePipeline) -> None:
+    run = fake.start_run("web", {})
+    assert _latest(fake.call("GetPipelineState", {"name": "web"}), "Deploy") == (None, None)
+
+    _approve(fake, "web", run.token)
+
+    state = fake.call("GetPipelineState", {"name": "web"})
+    assert _latest(state, "Approval") == (
+        {"pipelineExecutionId": run.execution_id, "status": "Succeeded"},
+        {"status": "Succeeded"},
+    )
+    assert _latest(state, "Deploy")[0] == {
+        "pipelineExecutionId": run.execution_id,
+        "status": "Succeeded",
+    }
+
+
+# ---------------------------------------------------------------------- action executions
+
+
+def test_a_failed_action_has_its_error_details_in_its_execution_result(
+    fake: FakeCodePipeline,
+) -> None:
+    """botocore's ActionExecutionDetail has no errorDetails: they are in
+    output.executionResult (ActionExecutionResult)."""
+    run = fake.start_run("web", {"fail_at": "Build"})
+
+    details = fake.call(
+        "ListActionExecutions",
+        {"pipelineName": "web", "filter": {"pipelineExecutionId": run.execution_id}},
+    )["actionExecutionDetails"]
+
+    [build] = [d for d in details if d["stageName"] == "Build"]
+    assert "errorDetails" not in build
+    assert build["status"] == "Failed"
+    assert build["output"]["executionResult"]["errorDetails"] == {
+        "code": "JobFailed",
+        "message": "Build failed",
+    }
+    assert build["output"]["executionResult"]["externalExecutionSummary"] == (
+        "Build failed: exit status 2 in phase BUILD"
+    )
+    assert build["input"]["actionTypeId"]["provider"] == "CodeBuild"
+    assert build["lastUpdateTime"] >= build["startTime"]
+
+
+def test_list_action_executions_pages_newest_first(fake: FakeCodePipeline) -> None:
+    """At most maxResults a page, a nextToken while more are left, and the token taken
+    back for the next page: every action execution once, newest first."""
+    for _ in range(3):
+        fake.start_run("web", {})  # Source, Build and the approval: 9 action executions
+    everything = fake.call("ListActionExecutions", {"pipelineName": "web"})
+    assert "nextToken" not in everything
+    expected = everything["actionExecutionDetails"]
+    assert len(expected) == 9
+    starts = [d["startTime"] for d in expected]
+    assert starts == sorted(starts, reverse=True)
+
+    pages = []
+    params: dict[str, Any] = {"pipelineName": "web", "maxResults": 4}
+    while True:
+        page = fake.call("ListActionExecutions", params)
+        pages.append(page["actionExecutionDetails"])
+        if "nextToken" not in page:
+            break
+        params = {**params, "nextToken": page["nextToken"]}
+
+    assert [len(page) for page in pages] == [4, 4, 1]
+    assert [d for page in pages for d in page] == expected
+
+
+def test_list_action_executions_pages_at_100_by_default(fake: FakeCodePipeline) -> None:
+    for _ in range(34):
+        fake.start_run("web", {})  # 102 action executions
+
+    first = fake.call("ListActionExecutions", {"pipelineName": "web"})
+    second = fake.call(
+        "ListActionExecutions", {"pipelineName": "web", "nextToken": first["nextToken"]}
+    )
+
+    assert len(first["actionExecutionDetails"]) == 100
+    assert len(second["actionExecutionDetails"]) == 2 and "nextToken" not in second
+
+
+def test_list_action_executions_errors(fake: FakeCodePipeline) -> None:
+    run = fake.start_run("web", {})
+    fake.start_run("api", {})
+
+    def listing(**params: Any) -> str:
+        return _error(lambda: fake.call("ListActionExecutions", params))
+
+    assert listing(pipelineName="nope") == "PipelineNotFoundException"
+    assert listing(pipelineName="web", filter={"pipelineExecutionId": str(uuid.uuid4())}) == (
+        "PipelineExecutionNotFoundException"
+    )
+    assert listing(pipelineName="web", nextToken="made-up") == "InvalidNextTokenException"
+    assert listing(pipelineName="web", maxResults=0) == "ValidationException"
+    assert listing(pipelineName="web", maxResults=101) == "ValidationException"
+    # a token is good for the listing it came from only
+    token = fake.call("ListActionExecutions", {"pipelineName": "web", "maxResults": 1})["nextToken"]
+    assert listing(pipelineName="api", nextToken=token) == "InvalidNextTokenException"
+    assert listing(
+        pipelineName="web", filter={"pipelineExecutionId": run.execution_id}, nextToken=token
+    ) == ("InvalidNextTokenException")
+
+
+def test_each_call_is_recorded_with_the_answer_it_got(fake: FakeCodePipeline) -> None:
+    run = fake.start_run("web", {})
+    state = fake.call("GetPipelineState", {"name": "web"})
+    _error(lambda: fake.call("GetPipelineState", {"name": "nope"}))
+    _approve(fake, "web", run.token)
+
+    calls = fake.calls()
+
+    assert [c["method"] for c in calls] == [
+        "GetPipelineState",
+        "GetPipelineState",
+        "PutApprovalResult",
+    ]
+    # the answer as given then, though the run has moved on since
+    assert calls[0]["response"] == state and "error" not in calls[0]
+    assert calls[1]["error"] == {
+        "code": "PipelineNotFoundException",
+        "message": "pipeline nope not found",
+    }
+    assert "response" not in calls[1]
+    assert set(calls[2]["response"]) == {"approvedAt"}
+    assert isinstance(calls[2]["response"]["approvedAt"], float)
+
+
 # ---------------------------------------------------------------------- through boto3
 
 
@@ -392,7 +622,7 @@ def test_botocore_parses_what_the_fake_answers(routed: FakeCodePipeline) -> None
     assert authored["trigger"]["triggerType"] == "CloudWatchEvent"
     assert started["trigger"] == {"triggerType": "StartPipelineExecution", "triggerDetail": PERSON}
     assert commit["author"]["email"] == "jane@example.com"
-    with pytest.raises(codecommit.exceptions.CommitDoesNotExistException):
+    with pytest.raises(codecommit.exceptions.CommitIdDoesNotExistException):
         codecommit.get_commit(repositoryName="web-repo", commitId="0" * 40)
     with pytest.raises(codecommit.exceptions.RepositoryDoesNotExistException):
         codecommit.get_commit(repositoryName="api-repo", commitId=COMMIT)
