@@ -1,23 +1,29 @@
 """A fake Slack workspace and Web API for the local sandbox.
 
-``FakeSlack`` holds the state Slack would hold (users, user groups, messages, opened views,
-response URLs, trigger ids) and answers Web API methods exactly as Slack's Web API would,
+``FakeSlack`` holds the state Slack would hold (users, user groups, channels and whether the
+bot is in each, messages, opened views, response URLs, trigger ids) and answers Web API
+methods exactly as Slack's Web API would, within Slack's rate limits when asked to
+(``sandbox.slack_limits``),
 so the real handlers run unchanged against it through
 ``slack_sdk.WebClient(base_url="http://127.0.0.1:PORT/slack/api/")``. It has no HTTP server
 of its own: the sandbox's HTTP front merges a request's query, form and JSON arguments and
 calls :meth:`FakeSlack.api`. Tests read what Slack would now show with
-:meth:`FakeSlack.messages`, :meth:`FakeSlack.calls` and :meth:`FakeSlack.views`.
+:meth:`FakeSlack.messages`, :meth:`FakeSlack.calls` (each call with the answer it got) and
+:meth:`FakeSlack.views`.
 
 The module also acts as Slack towards the app: :func:`block_actions_payload` builds the
 payload Slack sends when a person clicks a button, :func:`view_submission_payload` the one
 it sends when a person submits a modal the app opened, and :func:`signed_request` /
-:func:`form_body` sign and encode them as Slack's interactivity requests are.
+:func:`form_body` sign and encode them as Slack's interactivity requests are; what the
+sandbox sends is kept (:meth:`FakeSlack.record_interaction`).
 
 All state is guarded by one lock; nothing happens at import time.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import hashlib
 import itertools
@@ -30,10 +36,12 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from slack_sdk.signature import SignatureVerifier
 
 from sandbox.services import SLACK_METHODS, Reply
+from sandbox.slack_limits import SlackLimits
 
 if TYPE_CHECKING:
     from sandbox.faults import Faults
@@ -46,7 +54,7 @@ __all__ = [
     "view_submission_payload",
 ]
 
-SANDBOX_BOT_TOKEN = "xoxb-sandbox-token"
+SANDBOX_BOT_TOKEN = "xoxb-sandbox-bot-token"
 REDACTED = "[redacted]"
 TEXT_LIMIT = 40_000
 MESSAGE_BLOCK_LIMIT = 50
@@ -54,6 +62,11 @@ VIEW_BLOCK_LIMIT = 100
 RESPONSE_URL_USES = 5
 RESPONSE_URL_TTL = 30 * 60.0
 DEFAULT_TZ = "Europe/London"
+#: The public channel every fake workspace has, the bot a member (DESIGN §8.6).
+DEPLOYS_CHANNEL = ("C0DEPLOYS", "deploys")
+#: conversations.list: how many a page holds unless ``limit`` says (Slack: 100, at most 1000).
+CONVERSATIONS_PAGE = 100
+CONVERSATIONS_PAGE_MAX = 1000
 
 _CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]+$")
 _TOKEN_RE = re.compile(r"xox[a-z]-[A-Za-z0-9-]+")
@@ -143,6 +156,36 @@ def _as_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
+
+
+def _as_text_objects(value: Any) -> Any:
+    """A copy of ``value`` in which every ``plain_text`` object has ``emoji``: Slack adds
+    ``"emoji": true`` to those that lack it when it stores a view or a message, and sends
+    them back so (views.open's answer, view_submission and block_actions payloads)."""
+    if isinstance(value, dict):
+        copied = {key: _as_text_objects(item) for key, item in value.items()}
+        if copied.get("type") == "plain_text" and isinstance(copied.get("text"), str):
+            copied.setdefault("emoji", True)
+        return copied
+    if isinstance(value, list):
+        return [_as_text_objects(item) for item in value]
+    return value
+
+
+def _digest(*parts: object) -> str:
+    """Stable hex for invented values (colours, avatar hashes) of one id."""
+    return hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def _zone_now(at: float) -> tuple[str, int]:
+    """(tz_label, tz_offset in seconds) of DEFAULT_TZ at ``at``, as Slack reports them."""
+    try:
+        local = datetime.fromtimestamp(at, tz=ZoneInfo(DEFAULT_TZ))
+    except (KeyError, ValueError):  # no tz database here: GMT is right half the year
+        return "Greenwich Mean Time", 0
+    delta = local.utcoffset()
+    offset = int(delta.total_seconds()) if delta is not None else 0
+    return ("British Summer Time" if local.dst() else "Greenwich Mean Time"), offset
 
 
 def _plain_text(obj: Any) -> str | None:
@@ -293,10 +336,14 @@ class FakeSlack:
         #: Injected faults (``sandbox.faults``), asked on each Web API call;
         #: ``None``: nothing fails on purpose.
         self.faults = faults
+        #: Slack's rate limits, asked before each call is answered; off until enforced.
+        self.limits = SlackLimits()
         self._clock = clock
         self._lock = threading.Lock()
         self._users: dict[str, dict[str, Any]] = {}
         self._groups: dict[str, dict[str, Any]] = {}
+        self._channels: dict[str, dict[str, Any]] = {}
+        self._interactions: list[dict[str, Any]] = []
         self._messages: list[dict[str, Any]] = []
         #: (channel, ts) -> the message in _messages (finding one is not a scan of them all)
         self._by_ts: dict[tuple[str, str], dict[str, Any]] = {}
@@ -307,8 +354,57 @@ class FakeSlack:
         self._last_ts = 0
         self._view_seq = itertools.count(1)
         self._trigger_seq = itertools.count(1)
+        self.add_channel(DEPLOYS_CHANNEL[0], name=DEPLOYS_CHANNEL[1])
 
     # ------------------------------------------------------------------ workspace
+
+    def add_channel(
+        self,
+        channel_id: str,
+        *,
+        name: str | None = None,
+        private: bool | None = None,
+        bot_member: bool = True,
+    ) -> dict[str, Any]:
+        """Add a channel (the bot a member unless told), or rename a known one; its
+        conversations.info object. ``private`` defaults to whether the id starts with G,
+        as Slack's private channels created before 2021 do."""
+        if not isinstance(channel_id, str) or not _CHANNEL_RE.match(channel_id):
+            raise ValueError(f"a channel id is C, G or D and capitals or digits: {channel_id!r}")
+        with self._lock:
+            channel = self._channels.get(channel_id)
+            if channel is None:
+                channel = self._channels[channel_id] = {
+                    "id": channel_id,
+                    "name": name or _derive_name(channel_id),
+                    "private": channel_id.startswith("G") if private is None else private,
+                    "bot_member": bot_member,
+                    "created": int(self._clock()),
+                }
+            elif name:
+                channel["name"] = name
+            return self._conversation(channel)
+
+    def set_bot_member(self, channel_id: str, member: bool) -> dict[str, Any]:
+        """The bot joins (``True``) or leaves a known channel; ``KeyError`` for another."""
+        with self._lock:
+            channel = self._channels.get(channel_id)
+            if channel is None:
+                raise KeyError(channel_id)
+            channel["bot_member"] = bool(member)
+            return self._conversation(channel)
+
+    def channel_name(self, channel_id: str) -> str:
+        """A channel's name (``deploys``); one derived from the id for a channel the
+        workspace does not have (only a hand-built message can be in one)."""
+        with self._lock:
+            channel = self._channels.get(channel_id)
+            return str(channel["name"]) if channel else _derive_name(channel_id)
+
+    def channels(self) -> list[dict[str, Any]]:
+        """Every channel of the workspace as conversations.info shows it, by id."""
+        with self._lock:
+            return [self._conversation(c) for _, c in sorted(self._channels.items())]
 
     def add_user(
         self,
@@ -340,14 +436,16 @@ class FakeSlack:
                 "name": derived,
                 "real_name": real_name or _derive_real_name(derived),
                 "email": email or f"{derived}@example.com",
+                "updated": int(self._clock()),
             }
             return
-        if name:
-            existing["name"] = name
-        if real_name:
-            existing["real_name"] = real_name
-        if email:
-            existing["email"] = email
+        changed = False
+        for key, value in (("name", name), ("real_name", real_name), ("email", email)):
+            if value and existing[key] != value:
+                existing[key] = value
+                changed = True
+        if changed:
+            existing["updated"] = int(self._clock())
 
     def add_group(
         self, group_id: str, *, handle: str | None = None, users: Iterable[str] = ()
@@ -401,6 +499,7 @@ class FakeSlack:
                 "bot_user_id": self.bot_user_id,
                 "users": [self._user_object(u) for u in self._users.values()],
                 "groups": [copy.deepcopy(g) for g in self._groups.values()],
+                "channels": [self._conversation(c) for _, c in sorted(self._channels.items())],
             }
 
     def user(self, user_id: str) -> dict[str, Any] | None:
@@ -409,37 +508,109 @@ class FakeSlack:
             return self._user_object(found) if found else None
 
     def _user_object(self, user: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "id": user["id"],
-            "team_id": self.team_id,
-            "name": user["name"],
-            "real_name": user["real_name"],
-            "deleted": False,
-            "tz": DEFAULT_TZ,
-            "is_bot": False,
-            "profile": {
-                "email": user["email"],
-                "real_name": user["real_name"],
-                "display_name": user["name"],
-            },
-        }
+        """A person as users.info and users.lookupByEmail answer: every member Slack sends
+        for a full member of the workspace (tests/sandbox/slack_members.json)."""
+        first, _, last = user["real_name"].partition(" ")
+        profile = self._profile(user["id"], user["real_name"], user["name"])
+        profile.update({"email": user["email"], "first_name": first, "last_name": last})
+        return self._person(user["id"], user["name"], user["real_name"], user["updated"], profile)
 
     def _bot_user_object(self) -> dict[str, Any]:
+        profile = self._profile(self.bot_user_id, "Approval Gate", "approval-gate")
+        profile.update({"bot_id": self.bot_id, "api_app_id": self.app_id, "always_active": True})
+        shown = self._person(self.bot_user_id, "approval-gate", "Approval Gate", 0, profile)
+        shown.update({"is_bot": True, "is_email_confirmed": False})
+        return shown
+
+    def _person(
+        self, user_id: str, name: str, real_name: str, updated: int, profile: dict[str, Any]
+    ) -> dict[str, Any]:
+        tz_label, tz_offset = _zone_now(self._clock())
         return {
-            "id": self.bot_user_id,
+            "id": user_id,
             "team_id": self.team_id,
-            "name": "approval-gate",
-            "real_name": "Approval Gate",
+            "name": name,
             "deleted": False,
+            "color": _digest("color", user_id)[:6],
+            "real_name": real_name,
             "tz": DEFAULT_TZ,
-            "is_bot": True,
-            "profile": {
-                "email": None,
-                "real_name": "Approval Gate",
-                "display_name": "approval-gate",
-                "bot_id": self.bot_id,
-            },
+            "tz_label": tz_label,
+            "tz_offset": tz_offset,
+            "profile": profile,
+            "is_admin": False,
+            "is_owner": False,
+            "is_primary_owner": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "is_bot": False,
+            "is_app_user": False,
+            "updated": updated,
+            "is_email_confirmed": True,
+            "who_can_share_contact_card": "EVERYONE",
         }
+
+    def _profile(self, user_id: str, real_name: str, display_name: str) -> dict[str, Any]:
+        avatar = _digest("avatar", user_id)
+        profile: dict[str, Any] = {
+            "title": "",
+            "phone": "",
+            "skype": "",
+            "real_name": real_name,
+            "real_name_normalized": real_name,
+            "display_name": display_name,
+            "display_name_normalized": display_name,
+            "fields": None,
+            "status_text": "",
+            "status_emoji": "",
+            "status_emoji_display_info": [],
+            "status_expiration": 0,
+            "avatar_hash": "g" + avatar[:11],
+        }
+        for size in (24, 32, 48, 72, 192, 512):
+            profile[f"image_{size}"] = (
+                f"https://secure.gravatar.com/avatar/{avatar[:32]}.jpg?s={size}"
+            )
+        profile.update({"status_text_canonical": "", "team": self.team_id})
+        return profile
+
+    def _conversation(self, channel: dict[str, Any]) -> dict[str, Any]:
+        """A channel as conversations.info and conversations.list show it to the bot."""
+        private = bool(channel["private"])
+        legacy_group = private and channel["id"].startswith("G")
+        nobody = {"value": "", "creator": "", "last_set": 0}
+        return {
+            "id": channel["id"],
+            "name": channel["name"],
+            "is_channel": not legacy_group,
+            "is_group": legacy_group,
+            "is_im": False,
+            "is_mpim": False,
+            "is_private": private,
+            "created": channel["created"],
+            "is_archived": False,
+            "is_general": False,
+            "unlinked": 0,
+            "name_normalized": channel["name"],
+            "is_shared": False,
+            "is_org_shared": False,
+            "is_pending_ext_shared": False,
+            "pending_shared": [],
+            "context_team_id": self.team_id,
+            "updated": channel["created"] * 1000,
+            "parent_conversation": None,
+            "creator": self.bot_user_id,
+            "is_ext_shared": False,
+            "shared_team_ids": [self.team_id],
+            "pending_connected_team_ids": [],
+            "is_member": bool(channel["bot_member"]),
+            "topic": dict(nobody),
+            "purpose": dict(nobody),
+            "previous_names": [],
+        }
+
+    def _member_count(self, channel: dict[str, Any]) -> int:
+        # Everyone in the workspace is in every channel here; the bot only where it is.
+        return len(self._users) + (1 if channel["bot_member"] else 0)
 
     # ------------------------------------------------------------------ reading state
 
@@ -473,8 +644,28 @@ class FakeSlack:
             return shown
 
     def calls(self) -> list[dict[str, Any]]:
+        """Every Web API call, oldest first: ``{method, args, at, status, response}`` (and
+        ``fault``), tokens redacted; ``status`` and ``response`` are what the fake
+        answered (a held ``timeout`` has them once its answer is given)."""
         with self._lock:
             return copy.deepcopy(self._calls)
+
+    def record_interaction(self, payload: dict[str, Any]) -> None:
+        """Keep a payload the sandbox, acting as Slack, sends to the app's Request URL."""
+        with self._lock:
+            self._interactions.append(
+                {
+                    "type": payload.get("type"),
+                    "payload": copy.deepcopy(payload),
+                    "at": _iso(self._clock()),
+                }
+            )
+
+    def interactions(self) -> list[dict[str, Any]]:
+        """Every payload recorded by :meth:`record_interaction`, oldest first:
+        ``{type, payload, at}``."""
+        with self._lock:
+            return copy.deepcopy(self._interactions)
 
     def views(self) -> list[dict[str, Any]]:
         """Every view opened, oldest first: ``{id, trigger_id, view, closed[, user]}``."""
@@ -492,14 +683,20 @@ class FakeSlack:
             entry["closed"] = True
 
     def reset(self) -> None:
-        """Forget messages, calls, views, triggers and response URLs; keep the workspace."""
+        """Forget messages, calls, interactions, views, triggers and response URLs; the bot
+        is back in every channel and the rate limits are off, their counts forgotten. The
+        workspace (users, groups, channels) stays."""
         with self._lock:
             self._messages.clear()
             self._by_ts.clear()
             self._calls.clear()
+            self._interactions.clear()
             self._views.clear()
             self._triggers.clear()
             self._response_urls.clear()
+            for channel in self._channels.values():
+                channel["bot_member"] = True
+        self.limits.reset()
 
     @staticmethod
     def _public(message: dict[str, Any]) -> dict[str, Any]:
@@ -528,7 +725,9 @@ class FakeSlack:
         self._last_ts = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
-    def _record(self, method: str, args: dict[str, Any], fault: str | None = None) -> None:
+    def _record(
+        self, method: str, args: dict[str, Any], fault: str | None = None
+    ) -> dict[str, Any]:
         shown = {k: _maybe_json(v) if k in _JSON_ARGS else v for k, v in args.items()}
         call = {
             "method": method,
@@ -538,13 +737,28 @@ class FakeSlack:
         if fault is not None:
             call["fault"] = fault
         self._calls.append(call)
+        return call
 
-    @staticmethod
-    def _channel(args: dict[str, Any]) -> str:
-        channel = _as_str(args.get("channel"))
-        if channel is None or not _CHANNEL_RE.match(channel):
+    def _answered(self, call: dict[str, Any], reply: Reply) -> None:
+        """Keep what the call was answered with (a copy: the caller keeps its own)."""
+        status, _, body = reply
+        call["status"] = status
+        call["response"] = _redact(body, self.bot_token)
+
+    def _channel(self, args: dict[str, Any], *, posting: bool = False) -> str:
+        """The call's channel, as Slack checks it: an id the workspace has, and which the
+        bot can see (a private channel only if it is in it); to post, the bot must be in
+        it (``chat:write`` without ``chat:write.public``)."""
+        channel_id = _as_str(args.get("channel"))
+        channel = self._channels.get(channel_id or "")
+        if channel_id is None or channel is None:
             raise _Failure("channel_not_found")
-        return channel
+        if not channel["bot_member"]:
+            if channel["private"]:
+                raise _Failure("channel_not_found")
+            if posting:
+                raise _Failure("not_in_channel")
+        return channel_id
 
     @staticmethod
     def _blocks(value: Any, *, required: bool = False) -> list[dict[str, Any]] | None:
@@ -641,16 +855,26 @@ class FakeSlack:
         if self.faults is not None and method in SLACK_METHODS:
             fault = self.faults.choose("slack", method, _fault_body(args))
         with self._lock:
-            self._record(method, args, None if fault is None else fault.kind)
+            call = self._record(method, args, None if fault is None else fault.kind)
             if fault is None:
-                return self._answer(method, args, authorization)
-        return fault.slack_reply()  # outside the lock: a timeout holds its answer
+                reply = self._answer(method, args, authorization)
+                self._answered(call, reply)
+                return reply
+        reply = fault.slack_reply()  # outside the lock: a timeout holds its answer
+        with self._lock:
+            self._answered(call, reply)
+        return reply
 
     def _answer(self, method: str, args: dict[str, Any], authorization: str | None) -> Reply:
         try:
             if method not in SLACK_METHODS:
                 raise _Failure("unknown_method")
             self._authenticate(args, authorization)
+            # Slack counts a call against its method's limit once it knows whose it is.
+            channel = _as_str(args.get("channel")) if method == "chat.postMessage" else None
+            retry_after = self.limits.check(method, channel)
+            if retry_after is not None:
+                return 429, {"Retry-After": str(retry_after)}, {"ok": False, "error": "ratelimited"}
             body = self._dispatch(method, args)
         except _Failure as failure:
             return 200, {}, failure.body()
@@ -684,11 +908,13 @@ class FakeSlack:
             "users.info": self._users_info,
             "users.lookupByEmail": self._lookup_by_email,
             "auth.test": self._auth_test,
+            "conversations.list": self._conversations_list,
+            "conversations.info": self._conversations_info,
         }
         return handlers[method](args)
 
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(args)
+        channel = self._channel(args, posting=True)
         text = self._text(args.get("text"))
         blocks = self._blocks(args.get("blocks"))
         if not text and not blocks and not args.get("attachments"):
@@ -724,7 +950,7 @@ class FakeSlack:
         }
 
     def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(args)
+        channel = self._channel(args, posting=True)
         user = _as_str(args.get("user"))
         if user is None or user not in self._users:
             raise _Failure("user_not_found")
@@ -753,23 +979,26 @@ class FakeSlack:
         trigger_id = _as_str(args.get("trigger_id"))
         if trigger_id is None:
             raise _Failure("invalid_arguments", ["missing required field: trigger_id"])
+        # Slack's views.open and views.push errors: a trigger it never issued, one already
+        # exchanged for a view, one older than 3 seconds.
         trigger = self._triggers.get(trigger_id)
         if trigger is None:
             raise _Failure("invalid_trigger_id")
-        if trigger["used"] or self._clock() - trigger["issued_at"] > self.trigger_ttl:
-            trigger["used"] = True
+        if trigger["used"]:
+            raise _Failure("exchanged_trigger_id")
+        if self._clock() - trigger["issued_at"] > self.trigger_ttl:
             raise _Failure("expired_trigger_id")
         trigger["used"] = True
         view_id = f"V{next(self._view_seq):010d}"
-        blocks = copy.deepcopy(view.get("blocks") or [])
+        blocks = _as_text_objects(view.get("blocks") or [])
         _name_inputs(blocks, view_id)
         shown: dict[str, Any] = {
             "id": view_id,
             "team_id": self.team_id,
             "type": view["type"],
-            "title": copy.deepcopy(view.get("title")),
-            "submit": copy.deepcopy(view.get("submit")),
-            "close": copy.deepcopy(view.get("close")),
+            "title": _as_text_objects(view.get("title")),
+            "submit": _as_text_objects(view.get("submit")),
+            "close": _as_text_objects(view.get("close")),
             "blocks": blocks,
             "private_metadata": view.get("private_metadata", ""),
             "callback_id": view.get("callback_id", ""),
@@ -781,6 +1010,7 @@ class FakeSlack:
             "root_view_id": view_id,
             "previous_view_id": None,
             "app_id": self.app_id,
+            "app_installed_team_id": self.team_id,
             "bot_id": self.bot_id,
         }
         entry: dict[str, Any] = {
@@ -815,6 +1045,45 @@ class FakeSlack:
             if email and user["email"].lower() == email:
                 return {"ok": True, "user": self._user_object(user)}
         raise _Failure("users_not_found")
+
+    def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        types = {t.strip() for t in (_as_str(args.get("types")) or "public_channel").split(",")}
+        known = {"public_channel", "private_channel", "mpim", "im"}
+        if not types <= known:
+            raise _Failure("invalid_types")
+        limit_arg = _as_str(args.get("limit"))
+        try:
+            limit = int(limit_arg) if limit_arg is not None else CONVERSATIONS_PAGE
+        except ValueError:
+            raise _Failure("invalid_limit") from None
+        if limit <= 0:
+            limit = CONVERSATIONS_PAGE  # Slack reads 0 as "the default"
+        limit = min(limit, CONVERSATIONS_PAGE_MAX)
+        after = _cursor_id(_as_str(args.get("cursor")))
+        visible = [
+            channel
+            for _, channel in sorted(self._channels.items())
+            # The bot sees every public channel, and the private ones it is in.
+            if ("private_channel" if channel["private"] else "public_channel") in types
+            and (channel["bot_member"] or not channel["private"])
+            and (after is None or channel["id"] >= after)
+        ]
+        page, rest = visible[:limit], visible[limit:]
+        channels = []
+        for channel in page:
+            shown = self._conversation(channel)
+            shown["num_members"] = self._member_count(channel)
+            channels.append(shown)
+        next_cursor = _cursor_for(rest[0]["id"]) if rest else ""
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": next_cursor}}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel_id = self._channel(args)
+        channel = self._channels[channel_id]
+        shown = self._conversation(channel)
+        if _as_bool(args.get("include_num_members")):
+            shown["num_members"] = self._member_count(channel)
+        return {"ok": True, "channel": shown}
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -912,6 +1181,23 @@ class FakeSlack:
             thread_ts=thread_ts,
             ephemeral_user=None if in_channel else context["user"],
         )
+
+
+def _cursor_for(channel_id: str) -> str:
+    """A conversations.list cursor as Slack writes one: base64 of ``channel:<next id>``."""
+    return base64.b64encode(f"channel:{channel_id}".encode()).decode()
+
+
+def _cursor_id(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        kind, _, channel_id = base64.b64decode(cursor, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _Failure("invalid_cursor") from None
+    if kind != "channel" or not _CHANNEL_RE.match(channel_id):
+        raise _Failure("invalid_cursor")
+    return channel_id
 
 
 # ---------------------------------------------------------------------- acting as Slack
@@ -1012,6 +1298,7 @@ def block_actions_payload(
     if trigger_id is None:
         trigger_id = fake.issue_trigger_id(user=user_id)
     channel = str(message["channel"])
+    # The message as Slack stores it: plain_text objects carry "emoji".
     shown: dict[str, Any] = {
         "type": "message",
         "user": fake.bot_user_id,
@@ -1020,14 +1307,21 @@ def block_actions_payload(
         "team": fake.team_id,
         "ts": message["ts"],
         "text": message.get("text") or "",
-        "blocks": copy.deepcopy(message.get("blocks") or []),
+        "blocks": _as_text_objects(message.get("blocks") or []),
+    }
+    container: dict[str, Any] = {
+        "type": "message",
+        "message_ts": message["ts"],
+        "channel_id": channel,
+        "is_ephemeral": bool(message.get("ephemeral_user")),
     }
     if message.get("thread_ts"):
         shown["thread_ts"] = message["thread_ts"]
+        container["thread_ts"] = message["thread_ts"]
     action: dict[str, Any] = {
         "action_id": action_id,
         "block_id": block_id,
-        "text": copy.deepcopy(button.get("text")),
+        "text": _as_text_objects(button.get("text")),
         "type": "button",
         "action_ts": f"{fake.now():.6f}",
     }
@@ -1045,17 +1339,12 @@ def block_actions_payload(
         },
         "api_app_id": fake.app_id,
         "token": "legacy-verification-token",
-        "container": {
-            "type": "message",
-            "message_ts": message["ts"],
-            "channel_id": channel,
-            "is_ephemeral": bool(message.get("ephemeral_user")),
-        },
+        "container": container,
         "trigger_id": trigger_id,
         "team": {"id": fake.team_id, "domain": fake.team_domain},
         "enterprise": None,
         "is_enterprise_install": False,
-        "channel": {"id": channel, "name": channel.lower()},
+        "channel": {"id": channel, "name": fake.channel_name(channel)},
         "message": shown,
         "state": {"values": {}},
         "response_url": response_url,

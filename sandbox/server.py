@@ -146,6 +146,13 @@ class SandboxServer:
                 Rule("/_sandbox/slack/click", endpoint="click", methods=["POST"]),
                 Rule("/_sandbox/slack/submit", endpoint="submit", methods=["POST"]),
                 Rule("/_sandbox/slack/views", endpoint="views", methods=["GET"]),
+                Rule("/_sandbox/slack/interactions", endpoint="interactions", methods=["GET"]),
+                Rule(
+                    "/_sandbox/slack/channels/<channel_id>",
+                    endpoint="slack_channel",
+                    methods=["POST"],
+                ),
+                Rule("/_sandbox/slack/limits", endpoint="slack_limits", methods=["GET", "POST"]),
                 Rule("/_sandbox/pipelines/<name>/runs", endpoint="start_run", methods=["POST"]),
                 Rule(
                     "/_sandbox/pipelines/<name>/executions/<execution_id>"
@@ -184,6 +191,9 @@ class SandboxServer:
             daemon=True,
         )
         self._thread.start()
+        # Slack answers only for channels the workspace has: give it the policy's.
+        for channel in sorted(policy_channels(self.sandbox.policy_file)):
+            self.sandbox.slack.add_channel(channel)
         self.sandbox.start()
         self._ready.set()
         return self
@@ -301,6 +311,7 @@ class SandboxServer:
             )
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
+        self.sandbox.slack.record_interaction(payload)
         status, text = send_interaction(self.url, payload, self.sandbox.signing_secret)
         return _json({"status": status, "body": text})
 
@@ -332,6 +343,7 @@ class SandboxServer:
             )
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
+        slack.record_interaction(payload)
         status, text = send_interaction(self.url, payload, self.sandbox.signing_secret)
         errors = None
         if text:
@@ -347,6 +359,31 @@ class SandboxServer:
 
     def _on_views(self, request: Request) -> Response:
         return _json(self.sandbox.slack.views())
+
+    def _on_interactions(self, request: Request) -> Response:
+        return _json(self.sandbox.slack.interactions())
+
+    def _on_slack_channel(self, request: Request, channel_id: str) -> Response:
+        body = _body_json(request)
+        unknown = sorted(set(body) - {"bot_member"})
+        if unknown:
+            return _json({"error": f"unknown field: {unknown[0]}"}, 400)
+        if not isinstance(body.get("bot_member"), bool):
+            return _json({"error": "bot_member must be true or false"}, 400)
+        try:
+            channel = self.sandbox.slack.set_bot_member(channel_id, body["bot_member"])
+        except KeyError:
+            raise NotFound("no such channel") from None
+        return _json(channel)
+
+    def _on_slack_limits(self, request: Request) -> Response:
+        limits = self.sandbox.slack.limits
+        if request.method == "GET":
+            return _json(limits.snapshot())
+        try:
+            return _json(limits.configure(_body_json(request)))
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
 
     # --- fake CodePipeline ------------------------------------------------------------
 
@@ -418,6 +455,23 @@ class SandboxServer:
 
     def _on_page(self, request: Request) -> Response:
         return Response(PAGE.read_text(encoding="utf-8"), mimetype="text/html")
+
+
+def policy_channels(policy_file: Path) -> set[str]:
+    """Every channel a policy names: ``channel``, ``status_channel`` and
+    ``escalation.channel``, in its defaults and pipeline rules."""
+    from approval_gate.policy import Escalation, load_policy_file
+
+    policy = load_policy_file(policy_file)
+    channels: set[str] = set()
+    for settings in (policy.defaults, *(overrides for _, overrides in policy.pipelines)):
+        channels.update(
+            value for key in ("channel", "status_channel") if (value := settings.get(key))
+        )
+        escalation = settings.get("escalation")
+        if isinstance(escalation, Escalation) and escalation.channel:
+            channels.add(escalation.channel)
+    return channels
 
 
 def send_interaction(

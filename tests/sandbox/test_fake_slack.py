@@ -72,6 +72,18 @@ MODAL: dict[str, Any] = {
 }
 
 
+def slack_stored(value: Any) -> Any:
+    """`value` as Slack stores and sends it back: "emoji": true on each plain_text object."""
+    if isinstance(value, list):
+        return [slack_stored(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    stored = {k: slack_stored(v) for k, v in value.items()}
+    if stored.get("type") == "plain_text":
+        stored.setdefault("emoji", True)
+    return stored
+
+
 class Clock:
     def __init__(self, now: float = START) -> None:
         self.now = now
@@ -127,6 +139,9 @@ def sb() -> Iterator[Sandbox]:
     fake.add_user("U0ALICE")
     fake.add_user("U0BOB", real_name="Bob Builder", email="Bob@Example.org")
     fake.add_group("S0RELEASE", users=["U0ALICE", "U0CAROL"])
+    # Slack answers only for channels the workspace has (C0DEPLOYS is there from the start).
+    for channel in ("C0ONCALL", "C0OTHER", "C0ELSEWHERE", "G0PRIVATE"):
+        fake.add_channel(channel)
     sandbox = Sandbox(fake=fake, clock=clock, base="")
     server = make_server("127.0.0.1", 0, _wsgi_app(sandbox), threaded=True)
     sandbox.base = f"http://127.0.0.1:{server.server_port}"
@@ -483,14 +498,15 @@ def test_views_open_fresh_trigger_once(sb: Sandbox) -> None:
     assert ("views.open", "POST", "application/json") in sb.seen
     view = opened["view"]
     assert view["id"].startswith("V") and view["callback_id"] == "reason"
-    assert view["blocks"] == MODAL["blocks"] and view["state"] == {"values": {}}
+    assert view["blocks"] == slack_stored(MODAL["blocks"]) and view["state"] == {"values": {}}
     [listed] = sb.fake.views()
     assert listed["id"] == view["id"] and listed["trigger_id"] == payload["trigger_id"]
-    assert listed["user"] == "U0BOB" and listed["view"]["title"] == MODAL["title"]
+    assert listed["user"] == "U0BOB" and listed["view"]["title"] == slack_stored(MODAL["title"])
     assert sb.fake.calls()[-1]["args"]["view"] == MODAL
     again = client.views_open
+    # Slack: "The trigger_id was already exchanged in a previous call"
     assert _error(lambda: again(trigger_id=payload["trigger_id"], view=MODAL)) == (
-        "expired_trigger_id"
+        "exchanged_trigger_id"
     )
     assert len(sb.fake.views()) == 1
 
@@ -593,8 +609,11 @@ def test_view_submission_payload_carries_the_typed_values(sb: Sandbox) -> None:
     assert view["id"] == view_id and view["type"] == "modal" and view["team_id"] == "T0SANDBOX"
     assert view["callback_id"] == "reject_reason"
     assert view["private_metadata"] == '{"approval_id": "a-1"}'
-    assert view["title"] == REASON_MODAL["title"] and view["submit"] == REASON_MODAL["submit"]
-    assert view["close"] == REASON_MODAL["close"] and view["previous_view_id"] is None
+    # title, submit and close as Slack sends them: with "emoji"
+    assert view["title"] == {"type": "plain_text", "text": "Reject deploy", "emoji": True}
+    assert view["submit"] == slack_stored(REASON_MODAL["submit"])
+    assert view["close"] == slack_stored(REASON_MODAL["close"])
+    assert view["previous_view_id"] is None
     assert view["root_view_id"] == view_id and view["app_id"] == "A0SANDBOX"
     assert view["bot_id"] == "B0GATEBOT" and view["app_installed_team_id"] == "T0SANDBOX"
     assert view["external_id"] == "" and view["hash"] == listed["view"]["hash"]
@@ -730,13 +749,15 @@ def test_block_actions_payload_finds_the_button(sb: Sandbox) -> None:
         "channel_id": "C0DEPLOYS",
         "is_ephemeral": False,
     }
-    assert payload["channel"]["id"] == "C0DEPLOYS" and payload["response_url"] == url
+    # the channel's name, not its id lower-cased
+    assert payload["channel"] == {"id": "C0DEPLOYS", "name": "deploys"}
+    assert payload["response_url"] == url
     assert payload["message"]["ts"] == ts and payload["message"]["user"] == "U0GATEBOT"
-    assert payload["message"]["blocks"] == APPROVE_BLOCKS
+    assert payload["message"]["blocks"] == slack_stored(APPROVE_BLOCKS)
     [action] = payload["actions"]
     assert action["action_id"] == "approve" and action["block_id"] == "decide"
     assert action["value"] == "token-123" and action["style"] == "primary"
-    assert action["text"] == {"type": "plain_text", "text": "Approve"}
+    assert action["text"] == {"type": "plain_text", "text": "Approve", "emoji": True}
     assert action["type"] == "button" and action["action_ts"]
     assert re.match(r"^\d+\.\d+\.[0-9a-f]+$", payload["trigger_id"])
     # its trigger opens a modal, once
