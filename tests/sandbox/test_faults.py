@@ -70,9 +70,9 @@ def codepipeline(**config: Any) -> Any:
 
 def post(gate: Any, n: int) -> dict[str, Any]:
     """One chat.postMessage with text `n`, over HTTP."""
-    return post_json(f"{gate.url}/slack/api/chat.postMessage", {"channel": "C0X", "text": str(n)})[
-        2
-    ]
+    return post_json(
+        f"{gate.url}/slack/api/chat.postMessage", {"channel": "C0DEPLOYS", "text": str(n)}
+    )[2]
 
 
 # ---------------------------------------------------------------------- the body
@@ -194,7 +194,7 @@ def test_the_choice_is_the_documented_hash_with_the_occurrence_number():
     """docs/sandbox.md gives this formula: pin it, repeats included."""
     faults = Faults()
     faults.set("slack", "*", "server_error", 0.3, "seed-x")
-    bodies = [{"channel": "C0X", "text": str(i % 7)} for i in range(60)]  # each sent ~9 times
+    bodies = [{"channel": "C0DEPLOYS", "text": str(i % 7)} for i in range(60)]  # each sent ~9 times
     seen: dict[str, int] = {}
     for body in bodies:
         key = json.dumps(body, sort_keys=True)
@@ -212,7 +212,7 @@ def test_the_choice_is_the_documented_hash_with_the_occurrence_number():
 
 
 def test_a_retried_identical_request_is_drawn_afresh_and_can_succeed(gate):
-    body = {"channel": "C0X", "text": "retry me"}
+    body = {"channel": "C0DEPLOYS", "text": "retry me"}
     # A seed whose first sending of this body fails and whose second does not.
     seed = next(
         s
@@ -267,7 +267,7 @@ def test_slack_sdk_raises_slack_api_error_for_each_kind(gate, kind, options, sta
     gate.client.set_fault("slack", "chat.update", kind, 1, 1, **options)
 
     with pytest.raises(SlackApiError) as raised:
-        slack_client(gate).chat_update(channel="C0X", ts="1.000001", text="x")
+        slack_client(gate).chat_update(channel="C0DEPLOYS", ts="1.000001", text="x")
 
     assert raised.value.response.status_code == status
     assert raised.value.response["error"] == error
@@ -280,11 +280,11 @@ def test_a_timeout_holds_the_answer_past_the_clients_timeout_and_is_not_carried_
 
     started = time.monotonic()
     with pytest.raises(TimeoutError):
-        slack_client(gate, timeout=0.2).chat_postMessage(channel="C0X", text="lost")
+        slack_client(gate, timeout=0.2).chat_postMessage(channel="C0DEPLOYS", text="lost")
     gave_up = time.monotonic() - started
     started = time.monotonic()
     status, _, body = post_json(
-        f"{gate.url}/slack/api/chat.postMessage", {"channel": "C0X", "text": "late"}
+        f"{gate.url}/slack/api/chat.postMessage", {"channel": "C0DEPLOYS", "text": "late"}
     )
     waited = time.monotonic() - started
 
@@ -303,7 +303,7 @@ def test_a_faulted_call_is_recorded_with_its_kind_and_not_carried_out(gate):
 
     post(gate, 1)
     gate.server.sandbox.slack.api(  # in process: the same path as over HTTP
-        "chat.postMessage", {"channel": "C0X", "text": "2"}, f"Bearer {BOT_TOKEN}"
+        "chat.postMessage", {"channel": "C0DEPLOYS", "text": "2"}, f"Bearer {BOT_TOKEN}"
     )
     answered = post_json(f"{gate.url}/slack/api/auth.test", {})
 
@@ -314,7 +314,7 @@ def test_a_faulted_call_is_recorded_with_its_kind_and_not_carried_out(gate):
         ("auth.test", None),
     ]
     assert "fault" not in calls[-1]
-    assert calls[0]["args"] == {"channel": "C0X", "text": "1"}
+    assert calls[0]["args"] == {"channel": "C0DEPLOYS", "text": "1"}
     assert answered[2]["ok"] is True
     assert gate.client.messages() == []
 
@@ -325,8 +325,8 @@ def test_the_sandboxs_own_slack_helpers_are_never_faulted():
         faults.set("slack", "*", kind, 1, 1)
     slack = FakeSlack(faults=faults)
     slack.add_user("U0ALICE")
-    posted = slack.api("chat.postMessage", {"channel": "C0X", "text": "hi"}, None)
-    key = slack.new_response_url_key(channel="C0X", message_ts=None, user="U0ALICE")
+    posted = slack.api("chat.postMessage", {"channel": "C0DEPLOYS", "text": "hi"}, None)
+    key = slack.new_response_url_key(channel="C0DEPLOYS", message_ts=None, user="U0ALICE")
 
     assert posted[0] == 429
     assert slack.apply_response_url(key, {"text": "done"}) == (200, {"ok": True})
@@ -501,7 +501,7 @@ def test_get_counts_faults_injected_by_service_method_and_kind(gate):
 
 
 def test_reset_forgets_faults_counts_and_occurrences(gate):
-    body = {"channel": "C0X", "text": "again"}
+    body = {"channel": "C0DEPLOYS", "text": "again"}
     seed = next(
         s
         for s in range(1000)
