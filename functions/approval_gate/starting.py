@@ -46,6 +46,11 @@ def decision_deadline(
     return max(requested_at, min(by_policy, by_codepipeline))
 
 
+#: How many pages of ListActionExecutions (100 action executions each) the search for a
+#: waiting approval reads at most.
+ACTION_EXECUTION_PAGES = 5
+
+
 def find_pipeline_execution_id(codepipeline: Any, request: ApprovalRequest) -> str | None:
     """The pipeline execution waiting on this approval (the SNS message does not say).
 
@@ -63,14 +68,24 @@ def find_pipeline_execution_id(codepipeline: Any, request: ApprovalRequest) -> s
                 execution = (stage.get("latestExecution") or {}).get("pipelineExecutionId")
                 if execution:
                     return str(execution)
-    paginator_kwargs: dict[str, Any] = {"pipelineName": request.pipeline}
-    response = codepipeline.list_action_executions(**paginator_kwargs)
-    for detail in response.get("actionExecutionDetails", []):
-        if detail.get("stageName") != request.stage or detail.get("actionName") != request.action:
-            continue
-        result = (detail.get("output") or {}).get("executionResult") or {}
-        if result.get("externalExecutionId") == request.token:
-            return str(detail.get("pipelineExecutionId"))
+    # No filter narrows the listing (the execution id is what is sought), and a busy
+    # pipeline's history pushes the waiting approval past the first page: follow nextToken,
+    # for ACTION_EXECUTION_PAGES pages at most, so a long history costs the function bounded
+    # time. Not found there, the approval goes on without its execution id.
+    kwargs: dict[str, Any] = {"pipelineName": request.pipeline}
+    for _ in range(ACTION_EXECUTION_PAGES):
+        response = codepipeline.list_action_executions(**kwargs)
+        for detail in response.get("actionExecutionDetails", []):
+            result = (detail.get("output") or {}).get("executionResult") or {}
+            if (
+                detail.get("stageName") == request.stage
+                and detail.get("actionName") == request.action
+                and result.get("externalExecutionId") == request.token
+            ):
+                return str(detail.get("pipelineExecutionId"))
+        if not response.get("nextToken"):
+            break
+        kwargs["nextToken"] = response["nextToken"]
     return None
 
 

@@ -32,27 +32,43 @@ class ActionDetails:
     url: str | None = None
 
 
+#: How many pages of one execution's action executions (100 each) a lookup reads at most.
+ACTION_EXECUTION_PAGES = 3
+
+
 def action_details(codepipeline: Any, event: PipelineEvent) -> ActionDetails | None:
     """A failed action's error summary and logs link from ListActionExecutions; None
     when CodePipeline cannot say (the thread line goes out without them)."""
-    try:
-        response = codepipeline.list_action_executions(
-            pipelineName=event.pipeline, filter={"pipelineExecutionId": event.execution_id}
-        )
-    except (ClientError, BotoCoreError) as exc:
-        LOG.warning(
-            "could not read the failed action's details",
-            extra={"pipeline": event.pipeline, "error": _error_code(exc)},
-        )
-        return None
-    details = response.get("actionExecutionDetails") if isinstance(response, dict) else None
-    mine = [
-        d
-        for d in (details if isinstance(details, list) else [])
-        if isinstance(d, dict)
-        and d.get("stageName") == event.stage
-        and d.get("actionName") == event.action
-    ]
+    # Filtered to the event's execution, the first page (100) holds every action execution
+    # of most runs; many actions and retried stages make more: follow nextToken, for
+    # ACTION_EXECUTION_PAGES pages at most, so one event's lookup costs bounded time.
+    kwargs: dict[str, Any] = {
+        "pipelineName": event.pipeline,
+        "filter": {"pipelineExecutionId": event.execution_id},
+    }
+    mine: list[dict[str, Any]] = []
+    for _ in range(ACTION_EXECUTION_PAGES):
+        try:
+            response = codepipeline.list_action_executions(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            LOG.warning(
+                "could not read the failed action's details",
+                extra={"pipeline": event.pipeline, "error": _error_code(exc)},
+            )
+            break
+        response = _mapping(response)
+        details = response.get("actionExecutionDetails")
+        mine += [
+            d
+            for d in (details if isinstance(details, list) else [])
+            if isinstance(d, dict)
+            and d.get("stageName") == event.stage
+            and d.get("actionName") == event.action
+        ]
+        token = response.get("nextToken")
+        if not isinstance(token, str) or not token:
+            break
+        kwargs["nextToken"] = token
     if not mine:
         return None
 
@@ -62,12 +78,12 @@ def action_details(codepipeline: Any, event: PipelineEvent) -> ActionDetails | N
         return (detail.get("status") == "Failed", when)
 
     detail = max(mine, key=newest_failure)
+    # botocore's ActionExecutionDetail keeps errorDetails in output.executionResult.
     result = _mapping(_mapping(detail.get("output")).get("executionResult"))
-    errors = [e for e in (result.get("errorDetails"), detail.get("errorDetails")) if e]
     summary = optional_summary(result.get("externalExecutionSummary"))
-    for error in errors:
-        if summary is None and isinstance(error, dict):
-            summary = optional_summary(error.get("message"))
+    error = result.get("errorDetails")
+    if summary is None and isinstance(error, dict):
+        summary = optional_summary(error.get("message"))
     return ActionDetails(summary=summary, url=optional_link(result.get("externalExecutionUrl")))
 
 
