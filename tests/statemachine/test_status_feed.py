@@ -46,6 +46,66 @@ def test_a_successful_run_is_one_message_updated_to_succeeded_with_its_thread(ga
     assert "bbbbbbb" in json.dumps(status["blocks"])  # the short commit id
 
 
+#: The status feed's Slack writes per run with the default `announce`, at most: two per
+#: stage (the message moved on at its start, its thread message at its end) and two per
+#: run (the message posted, and updated at the end).
+WRITES_PER_STAGE, WRITES_PER_RUN = 2, 2
+#: An approval decided with one click: its request posted, then closed in place.
+WRITES_PER_APPROVAL = 2
+
+
+def slack_writes(gate, message: dict) -> list[dict]:
+    """The chat.postMessage and chat.update calls that made `message` or its thread, as
+    the fake Slack answered them."""
+    ts = message["ts"]
+    return [
+        call
+        for call in gate.client.calls()
+        if call["method"] in ("chat.postMessage", "chat.update")
+        and ts
+        in (
+            (call.get("response") or {}).get("ts"),
+            call["args"].get("ts"),
+            call["args"].get("thread_ts"),
+        )
+    ]
+
+
+def test_a_four_stage_run_with_an_approval_costs_two_writes_per_stage_and_two_per_run(gate):
+    _, approval, message = gate.open_approval("feed-writes", author="carol@example.com")
+    assert gate.click(message, "U0ALICE", "approve") == 200
+    gate.wait_execution(approval["approval_id"])
+
+    def finished():
+        feed = _feed(gate, "feed-writes", approval["approval_id"])
+        return feed if feed and "succeeded" in feed[0]["text"] else None
+
+    (status,) = wait_for(finished, what="the status message to say succeeded")
+    assert gate.server.sandbox.wait_for_events(timeout=10)
+
+    writes = slack_writes(gate, status)
+    assert len(writes) <= 4 * WRITES_PER_STAGE + WRITES_PER_RUN, [
+        (w["method"], w["args"].get("text")) for w in writes
+    ]
+    assert all(w["status"] == 200 and w["response"]["ok"] for w in writes)
+    assert len(slack_writes(gate, message)) == WRITES_PER_APPROVAL
+    # Fewer writes, the same news: each stage's and action's end told once, in order.
+    told = [line for text in _thread(gate, status) for line in text.split("\n")]
+    assert told == [
+        "✅ Stage Source succeeded",
+        "✅ Action Source/Source succeeded",
+        "✅ Stage Build succeeded",
+        "✅ Action Build/Build succeeded",
+        "✅ Stage Approval succeeded",
+        "✅ Action Approval/Approve approved",
+        "✅ Stage Deploy succeeded",
+        "✅ Action Deploy/Deploy succeeded",
+    ]
+    assert gate.message_at(status["channel"], status["ts"])["text"].startswith(
+        "✅ feed-writes succeeded"
+    )
+
+
 def test_a_failed_action_explains_itself_in_the_thread_and_asks_nobody(gate):
     run = gate.start_run("feed-broken", author="carol@example.com", fail_at="Build")
 

@@ -77,15 +77,12 @@ FAILED_BUILD = (
     "stage_build_failed",
     "pipeline_failed",
 )
+#: One thread message per stage, when it ends: the stage's outcome, then its actions'.
 SUCCESS_THREAD = [
-    "✅ Action Source/Source succeeded",
-    "✅ Stage Source succeeded",
-    "✅ Action Build/CodeBuild succeeded",
-    "✅ Stage Build succeeded",
-    "✅ Action Approval/ProductionGate approved",
-    "✅ Stage Approval succeeded",
-    "✅ Action Deploy/DeployToECS succeeded",
-    "✅ Stage Deploy succeeded",
+    "✅ Stage Source succeeded\n✅ Action Source/Source succeeded",
+    "✅ Stage Build succeeded\n✅ Action Build/CodeBuild succeeded",
+    "✅ Stage Approval succeeded\n✅ Action Approval/ProductionGate approved",
+    "✅ Stage Deploy succeeded\n✅ Action Deploy/DeployToECS succeeded",
 ]
 COMMIT = "3f9c2e1d7b4a5c6e8f9012345678901234abcdef"
 COMMIT_URL = f"https://github.com/example-org/web/commit/{COMMIT}"
@@ -316,6 +313,55 @@ def test_a_successful_run_is_one_message_updated_to_succeeded_with_its_thread(fe
     assert feed.codepipeline.methods() == ["get_pipeline_execution"]
 
 
+def test_a_four_stage_run_costs_two_slack_writes_per_stage_and_two_per_run(feed):
+    results = feed.run(SUCCESSFUL_RUN)
+
+    # The message posted at the start and moved on as each stage starts (showing the
+    # previous stage's end too), one thread message per stage, the final update.
+    assert len(feed.slack.calls) <= 2 * 4 + 2
+    assert [r["updated"] for r in results if r["updated"]] == [True] * 5
+    assert [r["threaded"] for r in results].count(True) == 4
+    ended = ("stage_source_succeeded", "stage_build_succeeded", "stage_approval_succeeded")
+    assert all(
+        not r["updated"] and r["threaded"]
+        for name, r in zip(SUCCESSFUL_RUN, results, strict=True)
+        if name in ended
+    )
+
+
+def test_a_stage_s_end_after_the_next_stage_s_start_updates_the_message_itself(feed):
+    feed.run(SUCCESSFUL_RUN[:8])
+    feed.run(["stage_approval_started"])
+
+    (result,) = feed.run(["stage_build_succeeded"])
+
+    assert result["updated"] is True
+    assert feed.slack.shown()[1][1]["text"]["text"] == "✅ Source  →  ✅ Build  →  ▶️ Approval"
+
+
+def test_a_stage_s_end_racing_the_next_stage_s_start_leaves_both_in_the_message(dynamodb):
+    for round_ in range(4):
+        slack = FeedSlack(delay=0.02)
+        feed = make_feed(dynamodb, slack=slack)
+        execution = str(uuid.UUID(int=round_ + 100))
+        feed.run(SUCCESSFUL_RUN[:8], execution_id=execution)
+        racing = [
+            sample(name, execution_id=execution)
+            for name in ("stage_build_succeeded", "stage_approval_started")
+        ]
+        start = threading.Barrier(len(racing))
+
+        def deliver(event: dict[str, Any], feed: Feed = feed, start: Any = start) -> Any:
+            start.wait()
+            return feed.send(event)[0]
+
+        with ThreadPoolExecutor(len(racing)) as pool:
+            list(pool.map(deliver, racing))
+
+        shown = slack.shown()[1][1]["text"]["text"]
+        assert shown == "✅ Source  →  ✅ Build  →  ▶️ Approval", f"round {round_}"
+
+
 def test_an_action_that_changes_nothing_on_screen_does_not_touch_the_message(feed):
     feed.run(SUCCESSFUL_RUN[:2])
     before = len(feed.slack.calls)
@@ -348,8 +394,15 @@ def _reference_run(dynamodb: Any) -> dict[str, Any]:
         create_approvals_table(dynamodb, table)
         feed = make_feed(dynamodb, table)
         feed.run(SUCCESSFUL_RUN)
-        _reference.update(shown=feed.slack.shown(), thread=sorted(feed.slack.thread()))
+        _reference.update(shown=feed.slack.shown(), thread=told(feed.slack.thread()))
     return _reference
+
+
+def told(thread: list[str]) -> list[str]:
+    """Every stage's and action's end the thread tells, one per line, sorted: a stage's
+    message may go out before one of its actions' ends is known (that end then gets a
+    message of its own), so the messages can differ while what they tell is the same."""
+    return sorted(line for message in thread for line in message.split("\n"))
 
 
 @st.composite
@@ -378,7 +431,7 @@ def test_events_in_any_order_and_twice_give_the_same_message_and_thread(dynamodb
 
     assert len(feed.slack.posts()) == 1
     assert feed.slack.shown() == expected["shown"]
-    assert sorted(feed.slack.thread()) == expected["thread"]
+    assert told(feed.slack.thread()) == expected["thread"]
 
 
 def test_a_late_start_after_success_and_redeliveries_change_nothing(feed):
@@ -424,8 +477,8 @@ def test_a_retried_execution_moves_on_from_its_failure(feed):
     )
 
     assert feed.slack.shown()[0].startswith("✅ prod-web succeeded")
-    assert "✅ Stage Build succeeded" in feed.slack.thread()
-    assert "❌ Stage Build failed" in feed.slack.thread()
+    assert "✅ Stage Build succeeded" in told(feed.slack.thread())
+    assert "❌ Stage Build failed" in told(feed.slack.thread())
 
 
 def test_attempt_0_as_the_user_guide_s_processed_events_show_it_is_applied_in_order(feed):
@@ -485,10 +538,10 @@ def test_two_first_events_racing_post_one_message(dynamodb):
 def test_a_failed_action_puts_its_error_and_logs_link_in_the_thread(feed):
     results = feed.run(FAILED_BUILD)
 
-    assert (
+    assert feed.slack.thread()[-1] == (
+        "❌ Stage Build failed\n"
         f"❌ Action Build/CodeBuild failed: {BUILD_ERROR} · <{BUILD_LOGS}|logs>"
-    ) in feed.slack.thread()
-    assert feed.slack.thread()[-1] == "❌ Stage Build failed"
+    )
     assert feed.slack.shown()[0] == "❌ prod-web failed in stage Build after 2m 32s"
     (lae,) = [kw for m, kw in feed.codepipeline.calls if m == "list_action_executions"]
     assert lae == {"pipelineName": "prod-web", "filter": {"pipelineExecutionId": EXECUTION_ID}}
@@ -502,7 +555,7 @@ def test_without_list_action_executions_the_event_s_own_result_is_used(dynamodb)
 
     assert any(
         line.startswith("❌ Action Build/CodeBuild failed: Build terminated with state: FAILED")
-        for line in feed.slack.thread()
+        for line in told(feed.slack.thread())
     )
     # GetPipelineExecution failed as well: the message goes out without a revision.
     context = feed.slack.shown()[1][-1]["elements"]
@@ -514,9 +567,9 @@ def test_a_failed_action_with_no_details_anywhere_still_gets_its_line(dynamodb):
     failed = sample("action_build_failed")
     del failed["detail"]["execution-result"]
 
-    feed.send(*(sample(n) for n in FAILED_BUILD[:7]), failed)
+    feed.send(*(sample(n) for n in FAILED_BUILD[:7]), failed, sample("stage_build_failed"))
 
-    assert feed.slack.thread()[-1] == "❌ Action Build/CodeBuild failed"
+    assert feed.slack.thread()[-1] == "❌ Stage Build failed\n❌ Action Build/CodeBuild failed"
 
 
 def test_a_slack_error_is_raised_and_the_retry_posts_once(dynamodb):
@@ -526,14 +579,15 @@ def test_a_slack_error_is_raised_and_the_retry_posts_once(dynamodb):
     with pytest.raises(SlackApiError):
         feed.run(["pipeline_started"])
     feed.run(["pipeline_started"])  # EventBridge's retry: the same event id
-    feed.run(SUCCESSFUL_RUN[1:3])
+    feed.run(SUCCESSFUL_RUN[1:4])
     with pytest.raises(SlackApiError):
-        feed.run(["action_source_succeeded"])  # its thread line fails
-    feed.run(["action_source_succeeded", "stage_source_succeeded"])
+        feed.run(["stage_source_succeeded"])  # its thread message fails
+    feed.run(["stage_source_succeeded"])  # EventBridge's retry
+    feed.run(["stage_build_started"])  # the next change brings the message up to date
 
     assert len(slack.posts()) == 1
-    assert slack.thread() == ["✅ Action Source/Source succeeded", "✅ Stage Source succeeded"]
-    assert slack.shown()[1][1]["text"]["text"] == "✅ Source"
+    assert slack.thread() == ["✅ Stage Source succeeded\n✅ Action Source/Source succeeded"]
+    assert slack.shown()[1][1]["text"]["text"] == "✅ Source  →  ▶️ Build"
 
 
 # --------------------------------------------------------------------------- policy
@@ -565,7 +619,7 @@ def test_announce_stage_without_action_threads_stage_lines_only(dynamodb):
 
     feed.run(SUCCESSFUL_RUN)
 
-    assert feed.slack.thread() == [line for line in SUCCESS_THREAD if "Stage" in line]
+    assert feed.slack.thread() == [message.split("\n")[0] for message in SUCCESS_THREAD]
 
 
 def test_an_announced_failure_posts_with_its_stage_lines_when_it_comes(dynamodb):
@@ -594,7 +648,10 @@ def test_the_status_channel_is_chosen_per_pipeline(dynamodb):
     assert [p["channel"] for p in posts] == ["C0PRODFEED", "C0FEED"]
     assert "staging-web" in posts[1]["text"]
     threads = {(kw["channel"], kw["thread_ts"]) for m, kw in feed.slack.calls if "thread_ts" in kw}
-    assert threads == {("C0PRODFEED", "1796144403.000100"), ("C0FEED", "1796144406.000100")}
+    assert threads == {
+        ("C0PRODFEED", feed.store.get(EXECUTION_ID).message_ts),
+        ("C0FEED", feed.store.get(other).message_ts),
+    }
 
 
 def test_an_unknown_pipeline_gets_the_defaults(feed):
@@ -633,13 +690,16 @@ def test_rejected_in_the_console_says_why_when_codepipeline_does(dynamodb, store
     feed = make_feed(dynamodb, codepipeline=FakeCodePipeline(approval_summary="Canary is red"))
     _open_approval(store)
     rejected = redelivered(sample("action_approval_succeeded", state="FAILED"))
+    stage_failed = redelivered(sample("stage_approval_succeeded", state="FAILED"))
 
-    feed.send(*(sample(n) for n in SUCCESSFUL_RUN[:11]), rejected)
+    feed.send(*(sample(n) for n in SUCCESSFUL_RUN[:11]), rejected, stage_failed)
 
     approval = store.get(APPROVAL_ID)
     assert approval.status == DECIDED_ELSEWHERE
     assert approval.note == "Rejected in the CodePipeline console, or expired there: Canary is red"
-    assert feed.slack.thread()[-1] == "❌ Action Approval/ProductionGate rejected: Canary is red"
+    assert feed.slack.thread()[-1] == (
+        "❌ Stage Approval failed\n❌ Action Approval/ProductionGate rejected: Canary is red"
+    )
     assert [f["error"] for f in feed.sfn.failures] == ["DecidedElsewhere"]
 
 

@@ -3,8 +3,9 @@
 `receive` takes an event as EventBridge delivers it to the pipeline_events function;
 `handle_event` applies a validated one. Any Lambda that applied something renders the item
 and updates the execution's message when what it shows differs from what the message
-shows, so the last writer always leaves the newest state; how each stage and action ended
-goes into the message's thread, one line each, once.
+shows, so the last writer always leaves the newest state (a stage's end alone waits for the
+next change, which always follows); how each stage ended, with its actions, goes into the
+message's thread, one message per stage, once.
 """
 
 from __future__ import annotations
@@ -20,8 +21,16 @@ from slack_sdk.errors import SlackApiError
 from approval_gate.clock import Clock
 from approval_gate.closing import settle_elsewhere
 from approval_gate.feed.details import ActionDetails, action_details, execution_info
-from approval_gate.feed.events import ACTION, InvalidEvent, PipelineEvent, is_approval, parse_event
-from approval_gate.feed.render import feed_view, message_wanted, wanted_lines
+from approval_gate.feed.events import (
+    ACTION,
+    ENDED,
+    STAGE,
+    InvalidEvent,
+    PipelineEvent,
+    is_approval,
+    parse_event,
+)
+from approval_gate.feed.render import feed_view, message_wanted, run_ended, wanted_lines
 from approval_gate.feed.settlement import settlement_note
 from approval_gate.feed.state import Feed
 from approval_gate.feed.store import FeedStore
@@ -163,9 +172,29 @@ def handle_event(
             return result
         feed = posted
         result["posted"] = True
-    result["updated"], feed = _refresh(feed, store=store, slack=slack)
+    if not _told_by_a_later_event(event, feed):
+        result["updated"], feed = _refresh(feed, store=store, slack=slack)
     result["threaded"] = _post_lines(feed, announce, store, slack)
     return result
+
+
+def _told_by_a_later_event(event: PipelineEvent, feed: Feed) -> bool:
+    """Whether this stage's end may leave the message as it is: its thread message tells it
+    at once, and the next stage's start or the run's end, one of which always follows,
+    update the message with it (one write for two changes).
+
+    Only while nothing later is in the item (as this event's write left it): stages run
+    one after another, so a stage still running, other than this one, is a later one whose
+    event was applied first and whose update could not show this end. Of two racing
+    Lambdas, the one applying second sees both changes, and updates.
+    """
+    if event.kind != STAGE or event.state not in ENDED or run_ended(feed, event.attempt):
+        return False
+    stages = set(feed.stages) | {stage for stage, _ in feed.actions}
+    return all(
+        stage == event.stage or (stage in feed.stages and feed.stages[stage].ended)
+        for stage in stages
+    )
 
 
 def _post_message(
@@ -244,24 +273,32 @@ def _refresh(feed: Feed, *, store: FeedStore, slack: Any) -> tuple[bool, Feed]:
     return updated, feed
 
 
+#: Rounds of "claim the thread messages still due" when another Lambda took some of them.
+_LINE_ROUNDS = 3
+
+
 def _post_lines(feed: Feed, announce: frozenset[str], store: FeedStore, slack: Any) -> bool:
-    """Post every thread line the item calls for that nobody has posted yet."""
+    """Post every thread message the item calls for that nobody has posted yet."""
     if not feed.channel or not feed.message_ts:
         return False
     threaded = False
-    for key, text in wanted_lines(feed, announce):
-        if key in feed.lines or not store.claim_line(feed.execution_id, key):
-            continue
-        try:
-            slack.chat_postMessage(
-                channel=feed.channel,
-                thread_ts=feed.message_ts,
-                text=text,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        except Exception:
-            store.release_line(feed.execution_id, key)
-            raise
-        threaded = True
+    for _ in range(_LINE_ROUNDS):
+        for line in wanted_lines(feed, announce):
+            if store.claim_line(feed.execution_id, line.keys) is None:
+                break  # another Lambda tells some of it: read again and tell the rest
+            try:
+                slack.chat_postMessage(
+                    channel=feed.channel,
+                    thread_ts=feed.message_ts,
+                    text=line.text,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except Exception:
+                store.release_line(feed.execution_id, line.keys)
+                raise
+            threaded = True
+        else:
+            return threaded
+        feed = store.get(feed.execution_id) or feed
     return threaded

@@ -2,7 +2,8 @@
 
 The message is a pure function of the feed item, so whichever Lambda renders it last shows
 the same thing, and `FeedView.digest` tells whether the message already shows it. How each
-stage and action ended is one thread line, keyed so that it is posted once.
+stage ended, with how its actions ended, is one message in the thread, keyed so that each
+end is told once.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def line_key(kind: str, stage: str, action: str | None, step: StepState) -> str:
 
 
 def thread_line(kind: str, stage: str, action: str | None, step: StepState) -> str:
-    """One thread line: how a stage or an action ended."""
+    """How a stage or an action ended, on one line."""
     symbol = _SYMBOLS[step.state]
     if kind == STAGE:
         return f"{symbol} Stage {escape_mrkdwn(stage)} {_WORDS[step.state]}"
@@ -206,21 +207,79 @@ def thread_line(kind: str, stage: str, action: str | None, step: StepState) -> s
     return line
 
 
-def wanted_lines(feed: Feed, announce: frozenset[str]) -> list[tuple[str, str]]:
-    """(key, text) of every thread line the item calls for, in the order things ended."""
-    ended: list[tuple[datetime, int, str, str, str]] = []
-    if STAGE in announce:
-        for stage, step in feed.stages.items():
-            if step.ended:
-                key = line_key(STAGE, stage, None, step)
-                ended.append((step.at, 1, stage, key, thread_line(STAGE, stage, None, step)))
+#: A thread message is cut into several past this many characters (Slack advises
+#: keeping a message's text under 4,000); a stage with many actions can get there.
+MAX_THREAD_TEXT = 3900
+
+
+@dataclass(frozen=True)
+class ThreadLine:
+    """One message of the execution's thread and the keys of the ends it tells: claimed
+    together, so each stage's and each action's end is told once."""
+
+    keys: tuple[str, ...]
+    text: str
+
+
+def wanted_lines(feed: Feed, announce: frozenset[str]) -> list[ThreadLine]:
+    """The thread messages the item calls for that are not posted yet, in the order the
+    stages ended.
+
+    One message per stage, once the stage has ended (or the run has, for a stage whose end
+    never came): the stage's outcome, then how each of its actions ended. An action whose
+    end is known only after its stage's message went out (events arrive in any order) gets
+    a message of its own.
+    """
+    if STAGE not in announce and ACTION not in announce:
+        return []
+    actions: dict[str, list[tuple[datetime, str, str, str]]] = {}
     if ACTION in announce:
-        for (stage, action), step in feed.actions.items():
-            if step.ended:
-                key = line_key(ACTION, stage, action, step)
-                text = thread_line(ACTION, stage, action, step)
-                ended.append((step.at, 0, f"{stage}/{action}", key, text))
-    return [(key, text) for *_, key, text in sorted(ended)]
+        for (stage, action), done in feed.actions.items():
+            key = line_key(ACTION, stage, action, done)
+            if done.ended and key not in feed.lines:
+                text = thread_line(ACTION, stage, action, done)
+                actions.setdefault(stage, []).append((done.at, action, key, text))
+    due: list[tuple[datetime, str, ThreadLine]] = []
+    for stage in sorted(set(actions) | set(feed.stages)):
+        step = feed.stages.get(stage)
+        attempts = [a.attempt for (name, _), a in feed.actions.items() if name == stage]
+        attempt = max([*attempts, step.attempt if step is not None else 0])
+        if not ((step is not None and step.ended) or run_ended(feed, attempt)):
+            continue  # its actions' ends wait for the stage's own line
+        parts: list[tuple[str, str]] = []
+        when = None
+        if STAGE in announce and step is not None and step.ended:
+            key = line_key(STAGE, stage, None, step)
+            if key not in feed.lines:
+                parts.append((key, thread_line(STAGE, stage, None, step)))
+                when = step.at
+        ended = sorted(actions.get(stage, []))
+        parts += [(key, text) for _, _, key, text in ended]
+        if parts:
+            at = when or ended[-1][0]
+            due += [(at, stage, line) for line in _messages(parts)]
+    return [line for _, _, line in sorted(due, key=lambda entry: entry[:2])]
+
+
+def run_ended(feed: Feed, attempt: int) -> bool:
+    """Has the run ended in this attempt, or a later one? (A retry starts over.)"""
+    run = feed.pipeline_state
+    return run is not None and run.ended and run.attempt >= attempt
+
+
+def _messages(parts: list[tuple[str, str]]) -> list[ThreadLine]:
+    """(key, line) pairs joined into messages of at most MAX_THREAD_TEXT characters."""
+    messages: list[ThreadLine] = []
+    keys: list[str] = []
+    lines: list[str] = []
+    for key, line in parts:
+        if lines and len("\n".join([*lines, line])) > MAX_THREAD_TEXT:
+            messages.append(ThreadLine(tuple(keys), "\n".join(lines)))
+            keys, lines = [], []
+        keys.append(key)
+        lines.append(line)
+    messages.append(ThreadLine(tuple(keys), "\n".join(lines)))
+    return messages
 
 
 def message_wanted(feed: Feed, announce: frozenset[str]) -> bool:

@@ -4,13 +4,13 @@ CodePipeline's EventBridge events arrive at least once and in no guaranteed orde
 applied to one feed item (one per pipeline execution) by a conditional write that lets
 state only move forward, so a duplicate or a late event changes nothing. The same item
 holds the claims that let one Lambda alone post the execution's message and each thread
-line.
+message.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -375,26 +375,28 @@ class FeedStore:
         )
         return _from_item(response["Attributes"])
 
-    def claim_line(self, execution_id: str, key: str) -> bool:
-        """Take one thread line: True for the one caller that adds its key."""
+    def claim_line(self, execution_id: str, keys: Sequence[str]) -> Feed | None:
+        """Take one thread message, by the keys of the ends it tells: the item as it is
+        now for the one caller that adds them all, None if any of them was taken."""
         u = _Update()
         lines = u.name("lines")
+        untold = " AND ".join(f"NOT contains({lines}, {u.value(key)})" for key in keys)
         condition = (
             f"attribute_exists({u.name('message_ts')}) AND "
-            f"(attribute_not_exists({lines}) OR NOT contains({lines}, {u.value(key)}))"
+            f"(attribute_not_exists({lines}) OR ({untold}))"
         )
         try:
-            self._update(execution_id, u, f"ADD {lines} {u.value({key})}", condition)
+            response = self._update(execution_id, u, f"ADD {lines} {u.value(set(keys))}", condition)
         except ClientError as exc:
             if _is_conditional_failure(exc):
-                return False
+                return None
             raise
-        return True
+        return _from_item(response["Attributes"])
 
-    def release_line(self, execution_id: str, key: str) -> None:
-        """Give a thread line back (its post failed), so a retry posts it."""
+    def release_line(self, execution_id: str, keys: Sequence[str]) -> None:
+        """Give a thread message's keys back (its post failed), so a later try posts it."""
         u = _Update()
-        self._update(execution_id, u, f"DELETE {u.name('lines')} {u.value({key})}", None)
+        self._update(execution_id, u, f"DELETE {u.name('lines')} {u.value(set(keys))}", None)
 
 
 def _current_step(feed: Feed, event: PipelineEvent) -> StepState | None:
