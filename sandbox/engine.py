@@ -590,10 +590,9 @@ class Sandbox:
 
     def _record_delivery(self, source: str, target: str, event: Any) -> None:
         """An SNS message or EventBridge event about to reach a function (patches 1b, 6)."""
-        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        entry = {"source": source, "target": target, "event": event, "at": at}
-        with self._deliveries_lock:
-            self._deliveries.append(entry)
+        with self._deliveries_lock:  # the time taken in the lock: oldest first, by `at` too
+            at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            self._deliveries.append({"source": source, "target": target, "event": event, "at": at})
 
     def deliveries(self) -> list[dict[str, Any]]:
         """Every SNS message and EventBridge event delivered to a function, oldest first:
