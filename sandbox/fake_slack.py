@@ -829,6 +829,15 @@ class FakeSlack:
             "ts": message["ts"],
             "text": message["text"],
             "blocks": copy.deepcopy(message["blocks"]),
+            "bot_profile": {
+                "id": self.bot_id,
+                "app_id": self.app_id,
+                "name": "Approval Gate",
+                "icons": {},
+                "deleted": False,
+                "updated": 0,
+                "team_id": self.team_id,
+            },
         }
         if message["thread_ts"] is not None:
             shown["thread_ts"] = message["thread_ts"]

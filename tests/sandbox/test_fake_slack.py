@@ -443,6 +443,87 @@ def test_usergroups_and_users(sb: Sandbox) -> None:
     assert _error(lambda: lookup(email="who@example.com")) == "users_not_found"
 
 
+def test_a_user_has_every_member_slack_always_sends(sb: Sandbox) -> None:
+    """users.info and users.lookupByEmail answer a full user: `updated`, `is_app_user`
+    and the profile's fields (tests/sandbox/slack_members.json has the whole list)."""
+    client = sb.client()
+    bob = client.users_lookupByEmail(email="bob@example.org")["user"]
+    assert bob == client.users_info(user="U0BOB")["user"]
+    assert bob["updated"] == int(START) and bob["is_app_user"] is False
+    assert bob["deleted"] is False and bob["is_admin"] is False and bob["team_id"] == "T0SANDBOX"
+    assert (bob["tz"], bob["tz_label"], bob["tz_offset"]) == (
+        "Europe/London",
+        "Greenwich Mean Time",  # START is in November
+        0,
+    )
+    assert re.fullmatch(r"[0-9a-f]{6}", bob["color"])
+    profile = bob["profile"]
+    assert profile["real_name"] == profile["real_name_normalized"] == "Bob Builder"
+    assert profile["display_name"] == profile["display_name_normalized"] == "bob"
+    assert (profile["first_name"], profile["last_name"]) == ("Bob", "Builder")
+    assert profile["email"] == "Bob@Example.org" and profile["team"] == "T0SANDBOX"
+    for empty in ("title", "phone", "skype", "status_text", "status_emoji"):
+        assert profile[empty] == ""
+    assert profile["fields"] is None and re.fullmatch(r"g[0-9a-f]{11}", profile["avatar_hash"])
+    assert profile["image_72"].startswith("https://")
+    # a change to the user moves `updated`
+    sb.clock.advance(60)
+    sb.fake.add_user("U0BOB", real_name="Robert Builder")
+    assert client.users_info(user="U0BOB")["user"]["updated"] == int(START) + 60
+    bot = client.users_info(user="U0GATEBOT")["user"]
+    assert bot["is_bot"] is True and bot["is_app_user"] is False and "email" not in bot["profile"]
+    assert bot["profile"]["bot_id"] == "B0GATEBOT" and bot["profile"]["api_app_id"] == "A0SANDBOX"
+
+
+def test_channels_the_bot_may_see_and_post_in(sb: Sandbox) -> None:
+    client = sb.client()
+    sb.fake.add_channel("G0SECRET", bot_member=False)  # private, the bot not invited
+    sb.fake.set_bot_member("C0ONCALL", False)
+
+    # an id the workspace lacks, or a private channel the bot is not in: not found
+    for channel in ("C0NOWHERE", "G0SECRET"):
+        assert _error(lambda c=channel: client.chat_postMessage(channel=c, text="x")) == (
+            "channel_not_found"
+        )
+        assert _error(lambda c=channel: client.conversations_info(channel=c)) == (
+            "channel_not_found"
+        )
+    # a public channel the bot left: seen, but no posting there
+    assert _error(lambda: client.chat_postMessage(channel="C0ONCALL", text="x")) == (
+        "not_in_channel"
+    )
+    oncall = client.conversations_info(channel="C0ONCALL")["channel"]
+    assert (oncall["name"], oncall["is_member"], oncall["is_private"]) == ("oncall", False, False)
+    private = client.conversations_info(channel="G0PRIVATE", include_num_members=True)["channel"]
+    assert (private["is_private"], private["is_group"], private["is_channel"]) == (
+        True,
+        True,
+        False,
+    )
+    assert private["num_members"] == 4  # alice, bob, carol and the bot
+
+    def listed(**args: Any) -> list[str]:
+        return [c["id"] for c in client.conversations_list(**args)["channels"]]
+
+    assert listed() == ["C0DEPLOYS", "C0ELSEWHERE", "C0ONCALL", "C0OTHER"]
+    assert listed(types="private_channel") == ["G0PRIVATE"]
+    first = client.conversations_list(limit=3, types="public_channel,private_channel")
+    assert [c["id"] for c in first["channels"]] == ["C0DEPLOYS", "C0ELSEWHERE", "C0ONCALL"]
+    cursor = first["response_metadata"]["next_cursor"]
+    assert listed(limit=3, cursor=cursor, types="public_channel,private_channel") == [
+        "C0OTHER",
+        "G0PRIVATE",
+    ]
+    assert _error(lambda: client.conversations_list(cursor="nonsense")) == "invalid_cursor"
+    assert _error(lambda: client.conversations_list(types="rooms")) == "invalid_types"
+
+
+def test_the_default_bot_token_is_the_sandboxs() -> None:
+    fake = FakeSlack()
+    status, _, body = fake.api("auth.test", {}, "Bearer xoxb-sandbox-bot-token")
+    assert (status, body["ok"], body["user_id"]) == (200, True, "U0GATEBOT")
+
+
 def test_workspace_fixture_and_idempotence(sb: Sandbox) -> None:
     fake = sb.fake
     fake.add_user("U0ALICE")  # again: nothing changes
