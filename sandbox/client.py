@@ -64,6 +64,28 @@ class SandboxClient:
     def calls(self) -> list[dict[str, Any]]:
         return list(self.get("/_sandbox/slack/calls"))
 
+    def interactions(self) -> list[dict[str, Any]]:
+        """What the sandbox, acting as Slack, sent to /slack/interactions: ``{type,
+        payload, at}``, oldest first."""
+        return list(self.get("/_sandbox/slack/interactions"))
+
+    def set_bot_member(self, channel: str, member: bool) -> dict[str, Any]:
+        """The bot joins or leaves a channel of the fake workspace; its conversation."""
+        return dict(self.post(f"/_sandbox/slack/channels/{channel}", {"bot_member": member}))
+
+    def set_slack_limits(self, enforce: bool, time_scale: float | None = None) -> dict[str, Any]:
+        """``POST /_sandbox/slack/limits``: Slack's rate limits on (``time_scale`` times
+        faster) or off; answers as :meth:`slack_limits`."""
+        body: dict[str, Any] = {"enforce": enforce}
+        if time_scale is not None:
+            body["time_scale"] = time_scale
+        return dict(self.post("/_sandbox/slack/limits", body))
+
+    def slack_limits(self) -> dict[str, Any]:
+        """``GET /_sandbox/slack/limits``: ``{enforce, time_scale, ratelimited, limits}``;
+        ``ratelimited`` counts the 429s answered per method since the last reset."""
+        return dict(self.get("/_sandbox/slack/limits"))
+
     def approval_results(self) -> list[dict[str, Any]]:
         return list(self.get("/_sandbox/codepipeline/approval-results"))
 

@@ -258,7 +258,7 @@ def test_limits_are_switched_over_http_and_reset_turns_them_off(gate: Gate) -> N
     assert shown["limits"]["chat.postMessage"]["per"] == "channel"
     assert shown["limits"]["chat.postMessage"]["workspace"]["per_minute"] == 300
 
-    enforced = gate.client.post("/_sandbox/slack/limits", {"enforce": True, "time_scale": 2})
+    enforced = gate.client.set_slack_limits(True, time_scale=2)
     assert (enforced["enforce"], enforced["time_scale"]) == (True, 2.0)
     # Three at once in one channel, then one every half second at time_scale 2: the
     # fourth of a quick burst is refused (a slow machine needs 0.5 s between them).
@@ -270,7 +270,7 @@ def test_limits_are_switched_over_http_and_reset_turns_them_off(gate: Gate) -> N
     assert refused, [a[0] for a in answers]
     for _status, headers, body in refused:
         assert (headers["Retry-After"], body) == ("1", {"ok": False, "error": "ratelimited"})
-    counted = gate.client.get("/_sandbox/slack/limits")["ratelimited"]
+    counted = gate.client.slack_limits()["ratelimited"]
     assert counted == {"chat.postMessage": len(refused)}
     assert [c["status"] for c in gate.client.calls()].count(429) == len(refused)
 

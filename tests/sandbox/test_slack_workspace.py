@@ -114,7 +114,7 @@ def test_the_gate_asks_by_its_fallback_topic_when_the_bot_is_not_in_the_channel(
     ]
     assert refused and {c["response"]["error"] for c in refused} == {"not_in_channel"}
 
-    gate.client.post("/_sandbox/slack/channels/C0DEPLOYS", {"bot_member": True})
+    gate.client.set_bot_member("C0DEPLOYS", True)
     message = gate.request_message(approval["approval_id"], timeout=20)
     assert gate.click(message, "U0BOB", "approve") == 200
     assert gate.wait_result(run["approvalToken"])["result"]["status"] == "Approved"
@@ -145,7 +145,7 @@ def test_interactions_lists_what_the_stand_in_sent_and_reset_forgets_it(gate: Ga
     assert answered == {"status": 200, "body": ""}
     gate.wait_execution(approval["approval_id"])
 
-    [sent] = gate.client.get("/_sandbox/slack/interactions")
+    [sent] = gate.client.interactions()
     assert set(sent) == {"type", "payload", "at"} and sent["type"] == "block_actions"
     payload = sent["payload"]
     assert payload["channel"] == {"id": "C0DEPLOYS", "name": "deploys"}
