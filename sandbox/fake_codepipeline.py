@@ -513,7 +513,11 @@ class FakeCodePipeline:
 
     def _op_ListActionExecutions(self, params: dict[str, Any]) -> dict[str, Any]:
         """The pipeline's action executions, newest first, a page at a time: at most
-        ``maxResults`` (default 100), and a ``nextToken`` while more are left."""
+        ``maxResults`` (default 100), and a ``nextToken`` while more are left.
+
+        The API reference does not name an order; newest first is ListPipelineExecutions'
+        documented one. The gate reads a bounded number of pages whatever the order.
+        """
         pipeline = str(params.get("pipelineName"))
         runs = self._pipeline_runs(pipeline)
         where = params.get("filter") or {}
