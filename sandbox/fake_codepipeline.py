@@ -592,6 +592,7 @@ class FakeCodePipeline:
 
     def _op_GetPipelineExecution(self, params: dict[str, Any]) -> dict[str, Any]:
         execution_id = str(params.get("pipelineExecutionId"))
+        self._pipeline_runs(str(params.get("pipelineName")))  # PipelineNotFoundException
         with self._lock:
             run = self._runs.get(execution_id)
         if run is None or run.pipeline != params.get("pipelineName"):
@@ -701,6 +702,14 @@ class FakeCodePipeline:
         source: str,
         by: str | None,
     ) -> dict[str, Any]:
+        if result.get("status") not in ("Approved", "Rejected"):
+            # The service checks the request before it looks for the action.
+            raise CodePipelineError(
+                "ValidationException",
+                f"1 validation error detected: Value '{result.get('status')}' at "
+                "'result.status' failed to satisfy constraint: Member must satisfy enum value "
+                "set: [Approved, Rejected]",
+            )
         with self._lock:
             run = next(
                 (r for r in self._runs.values() if r.token == token and r.pipeline == pipeline),
@@ -718,10 +727,6 @@ class FakeCodePipeline:
             if run.approval.status != "InProgress" or run.status != "InProgress":
                 raise CodePipelineError(
                     "ApprovalAlreadyCompletedException", "The approval action has already completed"
-                )
-            if result.get("status") not in ("Approved", "Rejected"):
-                raise CodePipelineError(
-                    "InvalidApprovalTokenException", "status must be Approved or Rejected"
                 )
             now = self.clock()
             approved = result["status"] == "Approved"

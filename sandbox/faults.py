@@ -69,6 +69,12 @@ AWS_ERRORS: dict[str, tuple[str, str]] = {
         "The approval action has already completed",
     ),
 }
+#: Kinds that only one operation can answer: CodePipeline's models list the approval's
+#: errors for PutApprovalResult alone, so such a fault set on ``*`` fires only there.
+ONLY_ON: dict[str, str] = {
+    "invalid_token": "PutApprovalResult",
+    "already_completed": "PutApprovalResult",
+}
 _REQUIRED = ("service", "method", "kind", "rate", "seed")
 _OPTIONAL = tuple(name for name, _ in OPTIONS.values())
 
@@ -171,6 +177,8 @@ def parse(body: Any) -> Fault:
     if kind not in KINDS[service]:
         kinds = ", ".join(KINDS[service])
         raise FaultError("kind", f"kind must be one of {kinds} for {service}")
+    if kind in ONLY_ON and method not in (ANY_METHOD, ONLY_ON[kind]):
+        raise FaultError("method", f"kind {kind} applies to '*' or {ONLY_ON[kind]} only")
     rate = body["rate"]
     if not _is_number(rate) or not math.isfinite(rate) or not 0 <= rate <= 1:
         raise FaultError("rate", "rate must be a number from 0 to 1")
@@ -293,7 +301,7 @@ class Faults:
                 self._active[(service, named, kind)]
                 for named in (method, ANY_METHOD)
                 for kind in KINDS[service]
-                if (service, named, kind) in self._active
+                if (service, named, kind) in self._active and ONLY_ON.get(kind, method) == method
             ]
             for fault in candidates:
                 if draw(fault.seed, service, method, fault.kind, n, canonical) < fault.rate:

@@ -217,10 +217,7 @@ def test_a_run_without_author_has_no_revision_and_no_commit(fake: FakeCodePipeli
 
 def test_get_pipeline_execution_of_an_unknown_execution(fake: FakeCodePipeline) -> None:
     run = fake.start_run("web", {})
-    assert (
-        _error(lambda: _execution(fake, "api", run.execution_id))
-        == "PipelineExecutionNotFoundException"
-    )
+    assert _error(lambda: _execution(fake, "api", run.execution_id)) == "PipelineNotFoundException"
     assert (
         _error(lambda: _execution(fake, "web", "no-such-id"))
         == "PipelineExecutionNotFoundException"
@@ -335,7 +332,9 @@ def test_put_approval_result_errors(fake: FakeCodePipeline) -> None:
         "result": {"status": "Approved", "summary": ""},
     }
     assert _error(lambda: fake.call("PutApprovalResult", wrong_action)) == invalid
-    assert _error(lambda: _approve(fake, "web", run.token, status="Maybe")) == invalid
+    assert _error(lambda: _approve(fake, "web", run.token, status="Maybe")) == (
+        "ValidationException"  # the request is checked first (see the test below)
+    )
     assert fake.approval_results() == []
 
     _approve(fake, "web", run.token)
@@ -711,3 +710,20 @@ def test_runs_start_one_at_a_time() -> None:
     second.join(timeout=5)
     assert not second.is_alive()
     assert emitted.count("second") >= 1
+
+
+def test_a_result_status_codepipeline_does_not_know_is_a_validation_error(
+    fake: FakeCodePipeline,
+) -> None:
+    """The service checks the request (status is an enum botocore does not enforce) before
+    it looks the action up, and the approval still waits."""
+    run = fake.start_run("web", {})
+
+    assert _error(lambda: _approve(fake, "web", run.token, status="Maybe")) == (
+        "ValidationException"
+    )
+    assert _error(lambda: _approve(fake, "web", "not-a-token", status="Maybe")) == (
+        "ValidationException"
+    )
+    assert fake.run_by_token(run.token).approval.status == "InProgress"  # type: ignore[union-attr]
+    assert _approve(fake, "web", run.token)["approvedAt"]

@@ -518,3 +518,31 @@ def test_reset_forgets_faults_counts_and_occurrences(gate):
     gate.client.reset()
     gate.client.set_fault("slack", "chat.postMessage", "message_not_found", 0.5, seed)
     assert post_json(url, body)[2]["ok"] is False  # the first sending again: n = 1
+
+
+def test_the_approval_s_errors_are_injected_on_put_approval_result_only() -> None:
+    """CodePipeline's models list InvalidApprovalToken and ApprovalAlreadyCompleted for
+    PutApprovalResult alone: no read answers them, even with the fault set on '*'."""
+    with pytest.raises(FaultError) as refused:
+        Faults().set("codepipeline", "GetPipelineState", "invalid_token", 1, 1)
+    assert refused.value.field == "method"
+    faults = Faults()
+    faults.set("codepipeline", "*", "already_completed", 1, 1)
+    fake = FakeCodePipeline(region=REGION, account=ACCOUNT, faults=faults)
+    run = fake.start_run("web", {})
+
+    state = fake.call("GetPipelineState", {"name": "web"})
+    with pytest.raises(Exception) as raised:
+        fake.call(
+            "PutApprovalResult",
+            {
+                "pipelineName": "web",
+                "stageName": "Approval",
+                "actionName": "Approve",
+                "token": run.token,
+                "result": {"status": "Approved", "summary": "ok"},
+            },
+        )
+
+    assert state["pipelineName"] == "web"
+    assert raised.value.code == "ApprovalAlreadyCompletedException"  # type: ignore[attr-defined]

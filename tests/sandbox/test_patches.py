@@ -236,7 +236,7 @@ def test_patch_4_codecommit_get_commit_reaches_the_fake_with_its_error_codes(aws
             raise error
         if params["commitId"] != "c" * 40:
             error = Exception("no such commit")
-            error.code = "CommitDoesNotExistException"  # type: ignore[attr-defined]
+            error.code = "CommitIdDoesNotExistException"  # type: ignore[attr-defined]
             raise error
         person = {"name": "Alice", "email": "alice@example.com", "date": "1700000000 +0000"}
         return {
@@ -261,7 +261,7 @@ def test_patch_4_codecommit_get_commit_reaches_the_fake_with_its_error_codes(aws
     assert received[-1] == ("GetCommit", {"repositoryName": "web-repo", "commitId": "c" * 40})
     assert found["commit"]["author"]["email"] == "alice@example.com"
     assert found["commit"]["message"] == "Ship it"
-    with pytest.raises(codecommit_client.exceptions.CommitDoesNotExistException):
+    with pytest.raises(codecommit_client.exceptions.CommitIdDoesNotExistException):
         codecommit_client.get_commit(repositoryName="web-repo", commitId="0" * 40)
     with pytest.raises(ClientError) as missing:
         codecommit_client.get_commit(repositoryName="api-repo", commitId="c" * 40)
