@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,8 +101,37 @@ class SlackCredentialsSource:
         return SlackCredentials.from_secret(value)
 
 
+#: How many times a 429 may be waited out by the calls made in this context (None: once,
+#: the handler's own count). Set through `rate_limit_waits`.
+_RATE_LIMIT_WAITS: ContextVar[int | None] = ContextVar("rate_limit_waits", default=None)
+
+
+@contextmanager
+def rate_limit_waits(times: int) -> Iterator[None]:
+    """Inside, a rate-limited call waits out Retry-After up to `times` times (each only when
+    the invocation has the time), instead of once; 0: never, the 429 goes up at once.
+
+    For a caller that knows better than the default: one whose work a later invocation
+    completes anyway need not sleep, one that is the last chance may wait a little more.
+    """
+    token = _RATE_LIMIT_WAITS.set(times)
+    try:
+        yield
+    finally:
+        _RATE_LIMIT_WAITS.reset(token)
+
+
+def is_rate_limited(exc: Exception) -> bool:
+    """Did Slack refuse the call for its rate limit (HTTP 429, `ratelimited`)?"""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return False
+    return getattr(response, "status_code", None) == 429 or response.get("error") == "ratelimited"
+
+
 class RateLimitWithinTime(RateLimitErrorRetryHandler):
-    """Waits out a 429's Retry-After (once) only when the function has the time to.
+    """Waits out a 429's Retry-After (once, or as `rate_limit_waits` says) only when the
+    function has the time to.
 
     Past that the error goes up to the workflow, whose Retry backs off without paying
     for a sleeping Lambda. `seconds_left` is the invocation's remaining time.
@@ -110,6 +141,19 @@ class RateLimitWithinTime(RateLimitErrorRetryHandler):
         super().__init__(max_retry_count=1)
         self._seconds_left = seconds_left
         self._timeout = timeout
+
+    def can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        waits = _RATE_LIMIT_WAITS.get()
+        if state.current_attempt >= (self.max_retry_count if waits is None else waits):
+            return False
+        return self._can_retry(state=state, request=request, response=response, error=error)
 
     def _can_retry(
         self,

@@ -28,11 +28,15 @@ from approval_gate.feed import (
     receive,
 )
 from approval_gate.policy import Policy, PolicyError, load_policy
+from approval_gate.slack import RateLimitWithinTime, rate_limit_waits
 from approval_gate.store import APPROVED, DECIDED_ELSEWHERE, PENDING, ApprovalStore
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from tests.unit.conftest import TABLE
 from tests.unit.events import load_event
@@ -118,26 +122,52 @@ def redelivered(event: dict[str, Any]) -> dict[str, Any]:
 
 
 class FeedSlack(RecordingSlack):
-    """RecordingSlack, safe across threads, optionally slow or failing once per method."""
+    """RecordingSlack, safe across threads, optionally slow, failing once per method, or
+    rate limited (`ratelimited`: which writes answer 429, as the client raises it once it
+    gave up waiting)."""
 
-    def __init__(self, delay: float = 0.0, fail: Iterable[str] = ()) -> None:
+    def __init__(
+        self, delay: float = 0.0, fail: Iterable[str] = (), ratelimited: Iterable[str] = ()
+    ) -> None:
         super().__init__()
         self._lock = threading.RLock()
         self.delay = delay
         self.fail = set(fail)
+        self.ratelimited = set(ratelimited)
+        #: For each 429 answered: would the gate's client have waited out its Retry-After
+        #: where the call was made (the function having the time)?
+        self.would_wait: list[bool] = []
 
     def _record(self, method: str, kwargs: dict[str, Any]) -> None:
         with self._lock:
             super()._record(method, copy.deepcopy(kwargs))
 
+    def _limit(self, which: str) -> None:
+        if which in self.ratelimited:
+            handler = RateLimitWithinTime(lambda: 25.0, timeout=1.0)
+            request = HttpRequest(method="POST", url="https://slack.com/api/x", headers={})
+            limited = HttpResponse(status_code=429, headers={"Retry-After": ["1"]}, body={})
+            self.would_wait.append(
+                handler.can_retry(state=RetryState(), request=request, response=limited)
+            )
+            raise SlackApiError("ratelimited", {"ok": False, "error": "ratelimited"})
+
     def chat_postMessage(self, **kwargs: Any) -> dict[str, Any]:
         time.sleep(self.delay)
         which = "thread" if "thread_ts" in kwargs else "post"
+        self._limit(which)
         if which in self.fail:
             self.fail.discard(which)
             raise SlackApiError("server_error", {"ok": False, "error": "server_error"})
         with self._lock:
             return super().chat_postMessage(**kwargs)
+
+    def chat_update(self, **kwargs: Any) -> dict[str, Any]:
+        self._limit("update")
+        if "update" in self.fail:
+            self.fail.discard("update")
+            raise SlackApiError("server_error", {"ok": False, "error": "server_error"})
+        return super().chat_update(**kwargs)
 
     def posts(self) -> list[dict[str, Any]]:
         return [kw for m, kw in self.calls if m == "chat_postMessage" and "thread_ts" not in kw]
@@ -588,6 +618,91 @@ def test_a_slack_error_is_raised_and_the_retry_posts_once(dynamodb):
     assert len(slack.posts()) == 1
     assert slack.thread() == ["✅ Stage Source succeeded\n✅ Action Source/Source succeeded"]
     assert slack.shown()[1][1]["text"]["text"] == "✅ Source  →  ▶️ Build"
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+def test_a_rate_limit_waits_are_what_the_caller_says_within_the_function_s_time():
+    handler = RateLimitWithinTime(lambda: 25.0, timeout=1.0)
+    request = HttpRequest(method="POST", url="https://slack.com/api/x", headers={})
+    limited = HttpResponse(status_code=429, headers={"Retry-After": ["1"]}, body={})
+
+    def waits(attempt: int) -> bool:
+        state = RetryState(current_attempt=attempt)
+        return handler.can_retry(state=state, request=request, response=limited)
+
+    assert [waits(n) for n in range(3)] == [True, False, False]  # once, by default
+    with rate_limit_waits(0):
+        assert [waits(n) for n in range(3)] == [False, False, False]
+    with rate_limit_waits(3):
+        assert [waits(n) for n in range(4)] == [True, True, True, False]
+        assert not RateLimitWithinTime(lambda: 3.0, timeout=1.0).can_retry(
+            state=RetryState(), request=request, response=limited
+        )  # never past the function's time
+    assert [waits(n) for n in range(2)] == [True, False]
+
+
+def test_a_rate_limited_write_mid_run_waits_for_nothing_and_the_next_event_makes_it(
+    dynamodb, gate_log
+):
+    slack = FeedSlack()
+    feed = make_feed(dynamodb, slack=slack)
+    feed.run(SUCCESSFUL_RUN[:4])
+    slack.ratelimited = {"thread", "update"}
+
+    # The stage's end (its thread message) and the next stage's start (the update), each
+    # followed at once by another event: no wait, no error for Lambda to retry.
+    results = feed.run(["stage_source_succeeded", "stage_build_started"])
+
+    assert slack.would_wait == [False, False]
+    assert [r["threaded"] for r in results] == [False, False]
+    assert feed.slack.thread() == []
+    assert [r.getMessage() for r in gate_log.records if r.levelno == logging.WARNING] == [
+        "Slack is rate limiting the status feed: the run's next event catches up"
+    ] * 2
+    slack.ratelimited = set()
+    (result,) = feed.run(["action_build_started"])
+
+    assert result["updated"] and result["threaded"]
+    assert slack.thread() == ["✅ Stage Source succeeded\n✅ Action Source/Source succeeded"]
+    assert slack.shown()[1][1]["text"]["text"] == "✅ Source  →  ▶️ Build"
+
+
+@pytest.mark.parametrize(
+    ("before", "deferred", "failed", "last"),
+    [
+        # Nothing follows the run's end.
+        (SUCCESSFUL_RUN[:-1], [], [], "pipeline_succeeded"),
+        # The stage's start was rate limited and left its update to the next event, an
+        # action's start: but the action runs for a while (a build, people deciding).
+        (SUCCESSFUL_RUN[:5], ["stage_build_started"], [], "action_build_started"),
+        # Lambda's retry of an event whose update failed: nothing new follows it.
+        (SUCCESSFUL_RUN[:5], [], ["stage_build_started"], "stage_build_started"),
+    ],
+)
+def test_a_rate_limited_last_chance_waits_more_then_raises_for_lambda_s_retry(
+    dynamodb, before, deferred, failed, last
+):
+    slack = FeedSlack()
+    feed = make_feed(dynamodb, slack=slack)
+    feed.run(before)
+    slack.fail = {"update"}
+    for name in failed:
+        with pytest.raises(SlackApiError):
+            feed.run([name])
+    slack.fail = set()
+    slack.ratelimited = {"post", "thread", "update"}
+    feed.run(deferred)
+
+    with pytest.raises(SlackApiError):
+        feed.run([last])
+
+    assert slack.would_wait[-1] is True  # the client waits (LAST_CHANCE_WAITS at most)
+    slack.ratelimited = set()
+    feed.run([last])  # Lambda's retry: the same event
+    final = feed.store.get(EXECUTION_ID)
+    assert slack.shown() == (feed_view(final).text, feed_view(final).blocks)
 
 
 # --------------------------------------------------------------------------- policy

@@ -24,6 +24,7 @@ from approval_gate.feed.details import ActionDetails, action_details, execution_
 from approval_gate.feed.events import (
     ACTION,
     ENDED,
+    PIPELINE,
     STAGE,
     InvalidEvent,
     PipelineEvent,
@@ -35,6 +36,7 @@ from approval_gate.feed.settlement import settlement_note
 from approval_gate.feed.state import Feed
 from approval_gate.feed.store import FeedStore
 from approval_gate.policy import Policy, PolicyError
+from approval_gate.slack import is_rate_limited, rate_limit_waits
 from approval_gate.store import ApprovalStore
 
 #: The same logger Powertools configures for the handlers (its service name).
@@ -155,27 +157,81 @@ def handle_event(
             clock=clock,
         )
     feed = applied.feed
+    if feed.message_ts is None and not message_wanted(feed, announce):
+        if result["ignored"] is None:
+            result["ignored"] = "not announced"
+        return result
+    follows = applied.outcome == "applied" and _followed_at_once(event, feed)
+    try:
+        with rate_limit_waits(0 if follows else LAST_CHANCE_WAITS):
+            _show(
+                event,
+                feed,
+                result,
+                channel=rules.effective_status_channel,
+                announce=announce,
+                store=store,
+                slack=slack,
+                codepipeline=codepipeline,
+                clock=clock,
+            )
+    except SlackApiError as exc:
+        if not (follows and is_rate_limited(exc)):
+            raise
+        # The claims were given back and the item still says what Slack lacks: the run's
+        # next event, moments away, makes these writes with its own.
+        LOG.warning(
+            "Slack is rate limiting the status feed: the run's next event catches up",
+            extra={"pipeline": event.pipeline, "execution_id": event.execution_id},
+        )
+    return result
+
+
+def _show(
+    event: PipelineEvent,
+    feed: Feed,
+    result: dict[str, Any],
+    *,
+    channel: str,
+    announce: frozenset[str],
+    store: FeedStore,
+    slack: Any,
+    codepipeline: Any,
+    clock: Clock,
+) -> None:
+    """Bring Slack up to what the item holds: the message posted or updated, the thread
+    messages due; `result` says what was done, as it is done."""
     if feed.message_ts is None:
-        if not message_wanted(feed, announce):
-            if result["ignored"] is None:
-                result["ignored"] = "not announced"
-            return result
         posted = _post_message(
-            feed,
-            channel=rules.effective_status_channel,
-            store=store,
-            slack=slack,
-            codepipeline=codepipeline,
-            clock=clock,
+            feed, channel=channel, store=store, slack=slack, codepipeline=codepipeline, clock=clock
         )
         if posted is None:  # another Lambda posts it, and shows what we applied
-            return result
+            return
         feed = posted
         result["posted"] = True
     if not _told_by_a_later_event(event, feed):
         result["updated"], feed = _refresh(feed, store=store, slack=slack)
     result["threaded"] = _post_lines(feed, announce, store, slack)
-    return result
+
+
+#: How many times the last chance to make a write (nothing else follows soon) waits out a
+#: 429's Retry-After, each only when the invocation has the time; then Lambda retries.
+LAST_CHANCE_WAITS = 3
+
+
+def _followed_at_once(event: PipelineEvent, feed: Feed) -> bool:
+    """Does CodePipeline send another event of this run within moments?
+
+    A run's start is followed by its first stage's, a stage's start by its first action's,
+    an action's or a stage's end by the next one's start or the stage's or the run's end.
+    Not an action's start (the action runs: a build, an approval waiting for people), nor a
+    stop (stop and wait lets running actions finish), nor anything once the run has ended.
+    """
+    if run_ended(feed, event.attempt):
+        return False
+    if event.state in ENDED:
+        return event.kind != PIPELINE
+    return event.state in ("STARTED", "RESUMED") and event.kind != ACTION
 
 
 def _told_by_a_later_event(event: PipelineEvent, feed: Feed) -> bool:
