@@ -743,7 +743,32 @@ def test_an_announced_failure_posts_with_its_stage_lines_when_it_comes(dynamodb)
     feed.run(FAILED_BUILD)
 
     assert len(feed.slack.posts()) == 1
-    assert feed.slack.thread() == ["✅ Stage Source succeeded", "❌ Stage Build failed"]
+    assert feed.slack.thread() == ["✅ Stage Source succeeded\n❌ Stage Build failed"]
+
+
+def test_stages_whose_events_carry_the_same_second_keep_the_order_they_ran_in(dynamodb):
+    feed = make_feed(dynamodb, policy=POLICY + "  announce: [failed, stage]\n")
+    ticks = itertools.count()
+
+    def clock() -> datetime:  # the function's own clock moves on between events
+        return NOW + timedelta(milliseconds=next(ticks) * 7)
+
+    for name in FAILED_BUILD:
+        event = sample(name)
+        event["time"] = "2026-12-01T17:00:00Z"  # CodePipeline's time is to the second
+        handle_event(
+            parse_event(event),
+            store=feed.store,
+            approvals=feed.approvals,
+            slack=feed.slack,
+            policy=feed.policy,
+            codepipeline=feed.codepipeline,
+            sfn=feed.sfn,
+            clock=clock,
+        )
+
+    assert feed.slack.thread() == ["✅ Stage Source succeeded\n❌ Stage Build failed"]
+    assert feed.slack.shown()[1][1]["text"]["text"] == "✅ Source  →  ❌ Build"
 
 
 def test_the_status_channel_is_chosen_per_pipeline(dynamodb):

@@ -95,16 +95,18 @@ def execution_link(feed: Feed) -> str:
 
 def _stage_order(feed: Feed) -> list[tuple[str, StepState | None]]:
     """Stages in the order they ran (stages run one after another, so by the time of
-    their latest state); a stage known only from its actions is in progress."""
-    stages: dict[str, tuple[datetime, StepState | None]] = {
-        name: (step.at, step) for name, step in feed.stages.items()
+    their latest state, then by when the feed first heard of them); a stage known only
+    from its actions is in progress."""
+    stages: dict[str, tuple[tuple[datetime, datetime], StepState | None]] = {
+        name: (step.order, step) for name, step in feed.stages.items()
     }
     for (stage, _), step in feed.actions.items():
         if stage not in stages:
-            stages[stage] = (step.at, None)
+            stages[stage] = (step.order, None)
         elif stages[stage][1] is None:
-            stages[stage] = (min(stages[stage][0], step.at), None)
-    return [(name, step) for name, (_, step) in sorted(stages.items(), key=lambda kv: kv[1][0])]
+            stages[stage] = (min(stages[stage][0], step.order), None)
+    ordered = sorted(stages.items(), key=lambda kv: kv[1][0])
+    return [(name, step) for name, (_, step) in ordered]
 
 
 def _started(feed: Feed) -> datetime | None:
@@ -222,43 +224,43 @@ class ThreadLine:
 
 
 def wanted_lines(feed: Feed, announce: frozenset[str]) -> list[ThreadLine]:
-    """The thread messages the item calls for that are not posted yet, in the order the
-    stages ended.
+    """The thread messages the item calls for that are not posted yet.
 
-    One message per stage, once the stage has ended (or the run has, for a stage whose end
-    never came): the stage's outcome, then how each of its actions ended. An action whose
-    end is known only after its stage's message went out (events arrive in any order) gets
-    a message of its own.
+    A stage is told once it has ended (or the run has, for a stage whose end never came):
+    its outcome, then how each of its actions ended. An action whose end is known only
+    after its stage was told (events arrive in any order) is told on its own. What is due
+    goes out in the order the stages ended, in one message (cut at MAX_THREAD_TEXT): one
+    stage's, when the feed keeps up; several, when Slack held the feed back.
     """
     if STAGE not in announce and ACTION not in announce:
         return []
-    actions: dict[str, list[tuple[datetime, str, str, str]]] = {}
+    actions: dict[str, list[tuple[tuple[datetime, datetime], str, str, str]]] = {}
     if ACTION in announce:
         for (stage, action), done in feed.actions.items():
             key = line_key(ACTION, stage, action, done)
             if done.ended and key not in feed.lines:
                 text = thread_line(ACTION, stage, action, done)
-                actions.setdefault(stage, []).append((done.at, action, key, text))
-    due: list[tuple[datetime, str, ThreadLine]] = []
-    for stage in sorted(set(actions) | set(feed.stages)):
+                actions.setdefault(stage, []).append((done.order, action, key, text))
+    due: list[tuple[tuple[datetime, datetime], str, list[tuple[str, str]]]] = []
+    for stage in dict.fromkeys([*feed.stages, *actions]):
         step = feed.stages.get(stage)
         attempts = [a.attempt for (name, _), a in feed.actions.items() if name == stage]
         attempt = max([*attempts, step.attempt if step is not None else 0])
         if not ((step is not None and step.ended) or run_ended(feed, attempt)):
             continue  # its actions' ends wait for the stage's own line
         parts: list[tuple[str, str]] = []
-        when = None
+        order = None
         if STAGE in announce and step is not None and step.ended:
             key = line_key(STAGE, stage, None, step)
             if key not in feed.lines:
                 parts.append((key, thread_line(STAGE, stage, None, step)))
-                when = step.at
+                order = step.order
         ended = sorted(actions.get(stage, []))
         parts += [(key, text) for _, _, key, text in ended]
         if parts:
-            at = when or ended[-1][0]
-            due += [(at, stage, line) for line in _messages(parts)]
-    return [line for _, _, line in sorted(due, key=lambda entry: entry[:2])]
+            due.append((order or ended[-1][0], stage, parts))
+    due.sort(key=lambda entry: entry[0])
+    return _messages([part for *_, parts in due for part in parts])
 
 
 def run_ended(feed: Feed, attempt: int) -> bool:
@@ -269,6 +271,8 @@ def run_ended(feed: Feed, attempt: int) -> bool:
 
 def _messages(parts: list[tuple[str, str]]) -> list[ThreadLine]:
     """(key, line) pairs joined into messages of at most MAX_THREAD_TEXT characters."""
+    if not parts:
+        return []
     messages: list[ThreadLine] = []
     keys: list[str] = []
     lines: list[str] = []

@@ -27,10 +27,20 @@ class StepState:
     #: A failed action's error summary and logs link.
     summary: str | None = None
     url: str | None = None
+    #: When the feed first heard of this stage or action (the function's clock, to the
+    #: millisecond): it orders what CodePipeline's events, to the second, cannot.
+    since: datetime | None = None
 
     @property
     def ended(self) -> bool:
         return self.state in ENDED
+
+    @property
+    def order(self) -> tuple[datetime, datetime]:
+        """Sorts stages (or a stage's actions) in the order they ended, or got to where
+        they are: by the time of their latest state, then by when they were first heard of
+        (one runs after another)."""
+        return self.at, self.since or self.at
 
 
 @dataclass(frozen=True)

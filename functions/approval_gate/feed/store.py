@@ -46,7 +46,11 @@ def _entity_attribute(kind: str, stage: str | None, action: str | None) -> str:
     return f"e#action#{stage}#{action}"
 
 
-def _step(data: Mapping[str, Any]) -> StepState:
+#: The attribute beside each stage's and action's `e#…`: when the feed first heard of it.
+FIRST_SEEN = "first#"
+
+
+def _step(data: Mapping[str, Any], since: Any = None) -> StepState:
     return StepState(
         state=str(data["state"]),
         rank=int(data["rank"]),
@@ -56,6 +60,7 @@ def _step(data: Mapping[str, Any]) -> StepState:
         provider=data.get("provider"),
         summary=data.get("summary"),
         url=data.get("url"),
+        since=parse_iso(str(since)) if since else None,
     )
 
 
@@ -65,13 +70,14 @@ def _from_item(item: Mapping[str, Any]) -> Feed:
     actions: dict[tuple[str, str], StepState] = {}
     pipeline_state = None
     for key, value in data.items():
+        since = data.get(FIRST_SEEN + key[2:])
         if key == "e#pipeline":
             pipeline_state = _step(value)
         elif key.startswith("e#stage#"):
-            stages[key[len("e#stage#") :]] = _step(value)
+            stages[key[len("e#stage#") :]] = _step(value, since)
         elif key.startswith("e#action#"):
             stage, _, action = key[len("e#action#") :].partition("#")
-            actions[(stage, action)] = _step(value)
+            actions[(stage, action)] = _step(value, since)
     revision = data.get("revision")
     return Feed(
         execution_id=str(data["execution_id"]),
@@ -187,7 +193,8 @@ class FeedStore:
         """Record the event's state, unless the event was seen or its entity is as far
         along already (the condition holds the rank, so racing writers never go back)."""
         u = _Update()
-        entity_name = u.name(_entity_attribute(event.kind, event.stage, event.action))
+        attribute = _entity_attribute(event.kind, event.stage, event.action)
+        entity_name = u.name(attribute)
         entity: dict[str, Any] = {
             "state": event.state,
             "rank": event.rank,
@@ -215,6 +222,8 @@ class FeedStore:
         ]
         if event.kind == PIPELINE and event.state == "STARTED":
             sets += self._start(u, event)
+        if event.kind != PIPELINE:
+            sets.append(self._if_absent(u, FIRST_SEEN + attribute[2:], iso(now)))
         event_id = u.value(event.event_id)
         condition = (
             f"(attribute_not_exists({seen}) OR NOT contains({seen}, {event_id})) AND "
