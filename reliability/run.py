@@ -1,5 +1,6 @@
-"""`python -m reliability.run` (`make reliability`): the fuzz, the races and the soak, each
-in a sandbox of its own, then one table of the figures against their targets.
+"""`python -m reliability.run` (`make reliability`): the fuzz, the races, the soak and the
+status feed's burst under Slack's rate limits, each in a sandbox of its own, then one table
+of the figures against their targets.
 
 Exit 1 if any count that must be 0 is not, or if a suite crashed; the other rows
 (faults injected, wall time) only inform.
@@ -21,6 +22,8 @@ from bench.run import table as bench_table
 HEADER = ("check", "count", "detail", "target", "met?", "notes")
 FUZZ_COUNT = 10_000
 SOAK_APPROVALS = 300
+#: Runs of the status feed's burst, all at once in one rate-limited channel (issue 17).
+BURST_RUNS = 20
 SEED = 8
 #: Above this the soak is too slow for `make reliability` (DESIGN: about 6 minutes).
 SOAK_WALL_TARGET = 360.0
@@ -56,17 +59,18 @@ def zero(figure: str, count: int, detail: str = "", notes: str = "") -> Row:
 
 
 class Suites:
-    """The three suites' reports, and the rows they make."""
+    """The suites' reports, and the rows they make."""
 
     def __init__(self) -> None:
         self.fuzz: Any = None
         self.races: list[Any] = []
         self.soak: Any = None
+        self.burst: Any = None
         self.crashed: list[str] = []
         #: Rows whose MISSED fails the run (the counts that must be 0).
         self.bad: list[Row] = []
 
-    def rows(self, fuzz_count: int, soak_approvals: int) -> list[Row]:
+    def rows(self, fuzz_count: int, soak_approvals: int, burst_runs: int = BURST_RUNS) -> list[Row]:
         rows: list[Row] = []
 
         def must_be_zero(row: Row) -> None:
@@ -120,6 +124,21 @@ class Suites:
                     ", ".join(f"{k} {v}" for k, v in sorted(soak.outcomes.items())),
                 )
             )
+        if self.burst is not None:
+            burst = self.burst
+            must_be_zero(
+                Row(
+                    "status feed, busy channel",
+                    str(len(burst.problems)),
+                    burst.detail(),
+                    f"{burst_runs} runs, every line once, 0 problems",
+                    burst.ok and burst.runs == burst_runs,
+                    f"limits at time scale {burst.time_scale:g}; messages right "
+                    f"{burst.messages_right}/{burst.runs}; function errors "
+                    f"{burst.function_errors}; longest invocation "
+                    f"{burst.longest_invocation:.1f} s of {burst.function_timeout:.0f} s",
+                )
+            )
         race_lost = sum(r.lost for r in self.races)
         race_twice = sum(r.decided_twice for r in self.races)
         soak_lost = len(soak.lost) if soak else 0
@@ -168,11 +187,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fuzz", type=int, default=FUZZ_COUNT, help="requests to fuzz")
     parser.add_argument("--approvals", type=int, default=SOAK_APPROVALS, help="soak approvals")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--runs", type=int, default=BURST_RUNS, help="runs in the feed burst")
     parser.add_argument(
-        "--only", choices=("fuzz", "races", "soak"), action="append", help="run only these"
+        "--only",
+        choices=("fuzz", "races", "soak", "burst"),
+        action="append",
+        help="run only these",
     )
     args = parser.parse_args(argv)
-    only = set(args.only or ("fuzz", "races", "soak"))
+    only = set(args.only or ("fuzz", "races", "soak", "burst"))
     suites = Suites()
 
     def step(title: str, name: str, suite: Callable[[], None]) -> None:
@@ -210,6 +233,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(suites.soak.summary())
 
+    def burst() -> None:
+        from reliability.feed_burst import run_feed_burst
+
+        suites.burst = run_feed_burst(runs=args.runs, out=print)
+
     step(f"1. fuzz: {args.fuzz} requests", "fuzz", fuzz)
     step("2. races", "races", races)
     step(
@@ -218,7 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "soak",
         soak,
     )
-    rows = suites.rows(args.fuzz, args.approvals)
+    step(f"4. status feed: {args.runs} runs at once in one rate-limited channel", "burst", burst)
+    rows = suites.rows(args.fuzz, args.approvals, args.runs)
     print("\n" + table(rows))
     missed = [row.figure for row in suites.bad if row.met is False]
     print(f"\nmissed: {', '.join(missed) or 'none'}")
