@@ -10,7 +10,16 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import Row, click_ack, cold_start, cost, package_size, test_suite, throughput
+from bench import (
+    Row,
+    click_ack,
+    cold_start,
+    cost,
+    package_size,
+    slack_writes,
+    test_suite,
+    throughput,
+)
 
 
 def table(rows: list[Row]) -> str:
@@ -60,7 +69,8 @@ def main() -> int:
     step("3. cost per approval", cost.run)
     step("4. throughput and scale", throughput.run)
     step("5. package size", package_size.run)
-    step("6. test suite time (make test, once)", lambda: test_suite.run(baseline))
+    step("6. Slack writes per approval and per pipeline run", slack_writes.run)
+    step("7. test suite time (make test, once)", lambda: test_suite.run(baseline))
     print("\n" + table(rows))
     missed = [r.figure for r in rows if r.met is False]
     print(
