@@ -211,7 +211,7 @@ def _show(
         result["posted"] = True
     if not _told_by_a_later_event(event, feed):
         result["updated"], feed = _refresh(feed, store=store, slack=slack)
-    result["threaded"] = _post_lines(feed, announce, store, slack)
+    _post_lines(feed, announce, store, slack, result)
 
 
 #: How many times the last chance to make a write (nothing else follows soon) waits out a
@@ -333,11 +333,13 @@ def _refresh(feed: Feed, *, store: FeedStore, slack: Any) -> tuple[bool, Feed]:
 _LINE_ROUNDS = 3
 
 
-def _post_lines(feed: Feed, announce: frozenset[str], store: FeedStore, slack: Any) -> bool:
-    """Post every thread message the item calls for that nobody has posted yet."""
+def _post_lines(
+    feed: Feed, announce: frozenset[str], store: FeedStore, slack: Any, result: dict[str, Any]
+) -> None:
+    """Post every thread message the item calls for that nobody has posted yet;
+    `result["threaded"]` says whether one went out, even if a later one fails."""
     if not feed.channel or not feed.message_ts:
-        return False
-    threaded = False
+        return
     for _ in range(_LINE_ROUNDS):
         for line in wanted_lines(feed, announce):
             if store.claim_line(feed.execution_id, line.keys) is None:
@@ -353,8 +355,7 @@ def _post_lines(feed: Feed, announce: frozenset[str], store: FeedStore, slack: A
             except Exception:
                 store.release_line(feed.execution_id, line.keys)
                 raise
-            threaded = True
+            result["threaded"] = True
         else:
-            return threaded
+            return
         feed = store.get(feed.execution_id) or feed
-    return threaded
