@@ -103,7 +103,7 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
         thread = [m for m in client.messages() if m["thread_ts"] == feed["ts"]]
         say(
             f'status feed in #{feed["channel"]}: "{feed["text"]}" '
-            f"({len(thread)} stage and action updates in its thread)"
+            f"({len(thread)} thread messages: each stage and its actions)"
         )
         server.sandbox.wait_for_executions(timeout=10)
         ok = result["result"]["status"] == expected and result["source"] == "gate"
