@@ -1,7 +1,9 @@
-"""Fixtures for the unit tests: the approvals table in moto's in-process DynamoDB."""
+"""Fixtures for the unit tests: the approvals table in moto's in-process DynamoDB, and the
+gate logger's records."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import boto3
@@ -29,3 +31,17 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[SerialisedClient]:
 @pytest.fixture
 def store(dynamodb: SerialisedClient) -> ApprovalStore:
     return ApprovalStore(TABLE, dynamodb, retention_days=400)
+
+
+@pytest.fixture
+def gate_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.LogCaptureFixture]:
+    """The gate logger's records, each once: Powertools stops them from reaching the root
+    logger once a handler module has built its Logger, and not before."""
+    gate = logging.getLogger("approval-gate")
+    monkeypatch.setattr(gate, "propagate", False)
+    gate.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger="approval-gate")
+    yield caplog
+    gate.removeHandler(caplog.handler)

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -1089,20 +1089,6 @@ def test_the_handler_logs_and_drops_a_malformed_event(pipeline_events_app, caplo
 
     assert result == {"ignored": "detail.execution-id is not a pipeline execution id"}
     assert pipeline_events_app.slack_fake.calls == []
-
-
-@pytest.fixture
-def gate_log(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[pytest.LogCaptureFixture]:
-    """The gate logger's records, each once: Powertools stops them from reaching the root
-    logger once a handler module has built its Logger, and not before."""
-    gate = logging.getLogger("approval-gate")
-    monkeypatch.setattr(gate, "propagate", False)
-    gate.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger="approval-gate")
-    yield caplog
-    gate.removeHandler(caplog.handler)
 
 
 def receive_with(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -79,20 +78,6 @@ class Collaborators:
 
 def standard_policy() -> Policy:
     return load_policy_file(REPO / "tests" / "policies" / "standard.yaml")
-
-
-@pytest.fixture
-def gate_log(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[pytest.LogCaptureFixture]:
-    """The gate logger's records, each once: Powertools stops them from reaching the root
-    logger once a handler module has built its Logger, and not before."""
-    gate = logging.getLogger("approval-gate")
-    monkeypatch.setattr(gate, "propagate", False)
-    gate.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger="approval-gate")
-    yield caplog
-    gate.removeHandler(caplog.handler)
 
 
 def test_a_request_starts_once_and_a_redelivery_is_counted_as_a_duplicate(
