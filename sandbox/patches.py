@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,6 +111,7 @@ def apply() -> None:
         _patch_start_execution_once_per_name()
         _patch_codepipeline()
         _patch_eventbridge_to_lambda()
+        _patch_log_keys_per_container()
         _applied = True
 
 
@@ -1157,3 +1159,72 @@ def _patch_start_execution_once_per_name() -> None:
                 _starting_changed.notify_all()
 
     StepFunctionsParserBackend.start_execution = start_execution
+
+
+# --- Patch 22: each function logs as itself (Powertools, not moto) ---------------------------
+# Every handler's Logger(service=...) shares one stdlib logger, so in one process they share
+# one LambdaPowertoolsFormatter and its one dict of keys (`log_format`): what one function's
+# `inject_lambda_context` or `append_keys` puts there shows on every other function's lines,
+# and functions run at once here, on threads. On AWS each function runs in its own
+# containers, one invocation at a time per container, and a warm container keeps its keys.
+# So each decorated handler now keeps a pool of "containers" (its own copy of the keys per
+# formatter): an invocation takes an idle one (a new one, copied from the keys set at import,
+# when none is idle: a cold start), works on it alone, and gives it back. A warm container
+# still carries the previous invocation's keys, as on AWS (clear_state is the product's
+# answer to that); production is unaffected, each Lambda being its own process.
+
+#: The running invocation's container: formatter -> its keys. None outside an invocation.
+_container_keys: ContextVar[dict[Any, dict[str, Any]] | None] = ContextVar(
+    "sandbox_container_keys", default=None
+)
+#: Powertools' own Logger.inject_lambda_context (the test compares against it).
+powertools_inject_lambda_context: Any = None
+
+
+def _patch_log_keys_per_container() -> None:
+    global powertools_inject_lambda_context
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+    from aws_lambda_powertools.logging.logger import Logger
+
+    def get_keys(self: Any) -> dict[str, Any]:
+        shared: dict[str, Any] = self.__dict__["log_format"]
+        container = _container_keys.get()
+        if container is None:
+            return shared
+        own = container.get(self)
+        if own is None:
+            own = container[self] = dict(shared)
+        return own
+
+    def set_keys(self: Any, keys: dict[str, Any]) -> None:
+        container = _container_keys.get()
+        if container is None:
+            self.__dict__["log_format"] = keys
+        else:
+            container[self] = keys
+
+    LambdaPowertoolsFormatter.log_format = property(get_keys, set_keys)  # type: ignore[assignment]
+    inject = powertools_inject_lambda_context = Logger.inject_lambda_context
+
+    def inject_lambda_context(self: Any, lambda_handler: Any = None, **options: Any) -> Any:
+        decorated = inject(self, lambda_handler, **options)
+        if lambda_handler is None:  # called with options: Powertools calls back with both
+            return decorated
+        idle: list[dict[Any, dict[str, Any]]] = []
+        lock = threading.Lock()
+
+        @functools.wraps(lambda_handler)
+        def in_a_container(event: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                container = idle.pop() if idle else {}
+            token = _container_keys.set(container)
+            try:
+                return decorated(event, context, *args, **kwargs)
+            finally:
+                _container_keys.reset(token)
+                with lock:
+                    idle.append(container)
+
+        return in_a_container
+
+    Logger.inject_lambda_context = inject_lambda_context  # type: ignore[assignment]

@@ -11,14 +11,17 @@ import json
 import re
 import threading
 import time
+import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from importlib.metadata import version
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
@@ -1218,3 +1221,94 @@ def test_patch_21_one_execution_per_name_when_starts_overlap(aws, monkeypatch):
         release.set()
         slow.join(timeout=10)
     assert len(named("slow")) == 1
+
+
+# --- Patch 22: each function logs as itself ---------------------------------------------------
+
+
+def _context(function_name: str) -> Any:
+    """The attributes of Lambda's context object that Powertools reads."""
+    return SimpleNamespace(
+        function_name=function_name,
+        memory_limit_in_mb=128,
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}",
+        aws_request_id=str(uuid.uuid4()),
+    )
+
+
+def _log_lines(stream: io.StringIO) -> dict[str, dict[str, Any]]:
+    return {line["message"]: line for line in map(json.loads, stream.getvalue().splitlines())}
+
+
+def _two_functions_at_once(inject: Callable[..., Any]) -> dict[str, dict[str, Any]]:
+    """Two handlers, decorated by `inject`, with loggers of one service (as the gate's
+    functions in the sandbox), run at once on two threads: the first logs, the second
+    runs whole, the first logs again."""
+    stream = io.StringIO()
+    service = f"patch-22-{uuid.uuid4()}"
+    first, second = Logger(service=service, stream=stream), Logger(service=service, stream=stream)
+    first_logged, second_done = threading.Event(), threading.Event()
+
+    def start_approval(event: Any, context: Any) -> None:
+        first.append_keys(approval_id="A")
+        first.info("first, before")
+        first_logged.set()
+        second_done.wait(timeout=10)
+        first.info("first, after")
+
+    def pipeline_events(event: Any, context: Any) -> None:
+        first_logged.wait(timeout=10)
+        second.append_keys(approval_id="B")
+        second.info("second")
+        second_done.set()
+
+    threads = [
+        threading.Thread(target=inject(first, start_approval), args=({}, _context("Start"))),
+        threading.Thread(target=inject(second, pipeline_events), args=({}, _context("Events"))),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    return _log_lines(stream)
+
+
+def test_functions_running_at_once_each_log_as_themselves() -> None:
+    patches.apply()
+    shared = _two_functions_at_once(patches.powertools_inject_lambda_context)
+    assert (shared["first, after"]["function_name"], shared["first, after"]["approval_id"]) == (
+        "Events",
+        "B",
+    )  # Powertools alone: one set of keys for every function in the process
+
+    lines = _two_functions_at_once(Logger.inject_lambda_context)
+
+    named = {m: (line["function_name"], line["approval_id"]) for m, line in lines.items()}
+    assert named == {
+        "first, before": ("Start", "A"),
+        "second": ("Events", "B"),
+        "first, after": ("Start", "A"),
+    }
+
+
+def test_a_warm_function_keeps_its_keys_as_on_lambda() -> None:
+    """Not kinder than AWS: the next invocation of a function finds the keys the last one
+    left (only clear_state drops them); a cold one starts from those set at import."""
+    patches.apply()
+    stream = io.StringIO()
+    logger = Logger(service=f"patch-22-{uuid.uuid4()}", stream=stream)
+    logger.append_keys(stage="import")
+
+    def labels(event: Any, context: Any) -> None:
+        if event:
+            logger.append_keys(approval_id=event)
+        logger.info(f"with {event or 'nothing'}")
+
+    handler = logger.inject_lambda_context(labels)
+    handler("A", _context("Fn"))
+    handler(None, _context("Fn"))
+
+    lines = _log_lines(stream)
+    assert lines["with A"]["stage"] == "import"
+    assert lines["with nothing"]["approval_id"] == "A"  # the warm container's
+    assert "approval_id" not in logger.get_current_keys()  # not the whole process's
