@@ -18,6 +18,14 @@ from approval_gate.store import ApprovalStore
 
 
 def logger() -> Logger:
+    """The function's logger. Handlers decorate with `inject_lambda_context(clear_state=True)`.
+
+    A handler labels its invocation's lines with `append_keys(approval_id=...)`, so every
+    line, the domain's own included, names the approval. Those keys outlive the invocation
+    in a warm container: without `clear_state`, the next one (a forged request refused
+    before it is parsed, say) would log the previous approval's id. Keys passed per call
+    (`extra=`) would not reach the lines the domain logs, hence clearing at each start.
+    """
     return Logger(service=SERVICE)
 
 

@@ -20,7 +20,7 @@ SLACK = slack_access(SETTINGS)
 FALLBACK = topic_notifier(boto3.client("sns"), SETTINGS.fallback_topic_arn)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     SLACK.invocation(context)
     logger.append_keys(approval_id=event["approval_id"])

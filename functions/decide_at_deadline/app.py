@@ -15,7 +15,7 @@ logger = make_logger()
 STORE = approval_store(SETTINGS)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     approval_id = event["approval_id"]
     logger.append_keys(approval_id=approval_id)

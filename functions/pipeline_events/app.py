@@ -25,7 +25,7 @@ SFN = boto3.client("stepfunctions")
 SLACK = SlackAccess(SETTINGS, boto3.client("secretsmanager"))
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     SLACK.invocation(context)
     return receive(

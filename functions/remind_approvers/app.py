@@ -16,7 +16,7 @@ STORE = approval_store(SETTINGS)
 SLACK = slack_access(SETTINGS)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     SLACK.invocation(context)
     approval_id = event["approval_id"]

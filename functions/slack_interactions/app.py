@@ -27,7 +27,7 @@ DEPS = Collaborators(
 )
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     SLACK.invocation(context)
     return handle(event, DEPS).as_lambda_response()

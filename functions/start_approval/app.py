@@ -22,7 +22,7 @@ SFN = boto3.client("stepfunctions")
 SLACK = slack_access(SETTINGS)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     SLACK.invocation(context)
     return start_requests(

@@ -86,3 +86,73 @@ def test_a_fresh_signature_on_a_click_for_an_unknown_request_gets_an_explanation
     assert answer["statusCode"] == 200
     told = wait_for(lambda: gate.ephemerals("U0ALICE"), what="an ephemeral answer")
     assert "does not know this request" in told[-1]["text"]
+
+
+_EVERY_LINE_KEYS = {
+    "level",
+    "location",
+    "message",
+    "timestamp",
+    "service",
+    "sampling_rate",
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "xray_trace_id",
+}
+
+
+def _json_lines(gate) -> list[dict]:
+    """The sandbox's JSON log lines so far, oldest first."""
+    found = []
+    for line in list(gate.server.sandbox.logs.lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
+def test_a_forged_request_after_a_click_logs_no_key_of_that_click(gate):
+    """A warm container: one handler, a valid click for one approval, then a forged
+    request refused (401) before it is parsed. Its lines carry none of the click's keys."""
+    event = load_event("http_api_slack_interaction")
+    body = base64.b64decode(event["body"])
+    approval_id = "e" * 32
+    payload_body = body.replace(SAMPLE_APPROVAL_ID.encode(), approval_id.encode())
+    event["body"] = base64.b64encode(payload_body).decode()
+    event["headers"].update(
+        {
+            k.lower(): v
+            for k, v in signed_request(payload_body, gate.secret, int(time.time())).items()
+        }
+    )
+
+    clicked = gate.server.sandbox.invoke("SlackInteractionsFunction", event)
+    forged = gate.server.sandbox.invoke(
+        "SlackInteractionsFunction", load_event("http_api_slack_interaction")
+    )
+
+    assert (clicked["statusCode"], forged["statusCode"]) == (200, 401)
+    lines = _json_lines(gate)
+    [at] = [
+        i
+        for i, line in enumerate(lines)
+        if line["message"] == "handled a click" and line.get("approval_id") == approval_id
+    ]
+    click = lines[at]
+    refusal = next(
+        line
+        for line in lines[at:]
+        if line["message"] == "rejected a request with an invalid or stale Slack signature"
+        and line["function_name"] == "SlackInteractionsFunction"
+    )
+    assert refusal["function_request_id"] != click["function_request_id"]
+    # The keys every line has (Powertools' own and the Lambda context's), and no other.
+    assert click["approval_id"] == approval_id
+    assert set(refusal) <= _EVERY_LINE_KEYS, set(refusal) - _EVERY_LINE_KEYS
+    assert refusal["cold_start"] is False
