@@ -39,6 +39,7 @@ from typing import Any
 
 from bench.driver import Driver, button_value
 from reliability import ROOT
+from reliability.observed import attempts_text, result_attempts
 from sandbox import patches
 from sandbox.client import has_buttons, wait_for
 from sandbox.engine import ACCOUNT, REGION
@@ -205,7 +206,23 @@ class _Race:
                     self.problem(f"{trial}: the summary does not name {user}: {summary!r}")
         elif console:
             self.problem(f"{trial}: the record says {outcome}, but only the console decided")
+        self.check_attempts(trial, token, twice_counted=len(results) > 1)
         return results
+
+    def check_attempts(self, trial: str, token: str, *, twice_counted: bool = False) -> None:
+        """The gate tried to report at most once (reliability.observed.result_attempts: the
+        fake's call log, which also holds the attempts it refused)."""
+        run = self.sandbox.codepipeline.run_by_token(token)
+        if run is None:
+            return
+        attempts = result_attempts(self.client.codepipeline_calls(), run.pipeline, run.stage)
+        if len(attempts) > 1:
+            self.problem(
+                f"{trial}: the gate made {len(attempts)} PutApprovalResult attempts "
+                f"({attempts_text(attempts)})"
+            )
+            if not twice_counted:
+                self.result.decided_twice += 1
 
     def check_closed(self, trial: str, message: dict[str, Any]) -> None:
         def closed() -> bool:

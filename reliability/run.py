@@ -144,14 +144,40 @@ class Suites:
         soak_lost = len(soak.lost) if soak else 0
         soak_twice = len(soak.decided_twice) if soak else 0
         must_be_zero(
-            zero("approvals lost", soak_lost + race_lost, f"soak {soak_lost}, races {race_lost}")
+            zero(
+                "approvals lost",
+                soak_lost + race_lost,
+                f"soak {soak_lost}, races {race_lost}",
+                "soak: by outcome, a click the gate answered 200 that CodePipeline's result "
+                "does not carry",
+            )
         )
         must_be_zero(
-            zero("decided twice", soak_twice + race_twice, f"soak {soak_twice}, races {race_twice}")
+            zero(
+                "decided twice",
+                soak_twice + race_twice,
+                f"soak {soak_twice}, races {race_twice}",
+                "PutApprovalResult attempts per approval (the fake's call log), not results",
+            )
         )
         if soak is not None:
-            must_be_zero(zero("result ≠ decision record", len(soak.wrong_result), "soak"))
+            must_be_zero(
+                zero(
+                    "result ≠ the clicks",
+                    len(soak.wrong_result),
+                    "soak",
+                    "CodePipeline's result against the harness's clicks, policy and deadline",
+                )
+            )
             must_be_zero(zero("duplicate request messages", len(soak.duplicate_requests), "soak"))
+            must_be_zero(
+                zero(
+                    "live request messages > 1",
+                    len(soak.live_messages),
+                    "soak",
+                    "posted with buttons more than once, or buttons left after the decision",
+                )
+            )
             must_be_zero(zero("never asked in Slack", len(soak.not_asked), "soak"))
             must_be_zero(zero("workflows failed", soak.bad["workflows failed"], "soak"))
         fuzz_5xx = fuzz.server_errors if fuzz else 0

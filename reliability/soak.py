@@ -37,6 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from reliability import ROOT
+from reliability.observed import (
+    Counted,
+    attempts_text,
+    expected_result,
+    judge_result,
+    live_message_problem,
+    result_attempts,
+)
 from sandbox.client import SandboxClient, has_buttons, request_message
 from sandbox.server import SandboxServer
 
@@ -53,6 +61,9 @@ TIMEOUT_DELAY = 3.5
 CLICK_ATTEMPTS = 5
 #: How long the harness waits for a modal to open after clicking Reject.
 VIEW_WAIT = 3.0
+#: The soak policy's deadline (soak.yaml), on the harness's clock from a run's start: a
+#: click counted before it decides; after it, the deadline rejects.
+DEADLINE = 120.0
 #: Seconds between two looks at the sandbox.
 POLL = 0.3
 #: How long after its start an approval may take to show in Slack before the report
@@ -96,15 +107,21 @@ class SoakReport:
     asked: int = 0
     #: Final outcomes (approved, rejected, expired, ...) of the decision records.
     outcomes: Counter[str] = field(default_factory=Counter)
-    #: No final state, or CodePipeline never heard the gate's result.
+    #: No final state, CodePipeline never heard the gate's result, or a decision the gate
+    #: answered 200 (an Approve click, a Reject's reason) that CodePipeline's result does
+    #: not carry (expired, or the other outcome): judged by reliability.observed.
     lost: list[Trouble] = field(default_factory=list)
     #: Never shown in Slack with buttons within ASK_WAIT (they may still have ended, by
     #: their deadline).
     not_asked: list[Trouble] = field(default_factory=list)
-    #: More than one result from the gate for one token.
+    #: More than one result from the gate for one token, or more than one
+    #: PutApprovalResult attempt in the fake's call log (reliability.observed).
     decided_twice: list[Trouble] = field(default_factory=list)
-    #: A result that says otherwise than the decision record.
+    #: A result whose status is not what the harness's clicks, the policy and the
+    #: deadline imply (not the gate's own record).
     wrong_result: list[Trouble] = field(default_factory=list)
+    #: More than one request message with buttons, or buttons left after the decision.
+    live_messages: list[Trouble] = field(default_factory=list)
     #: Approvals whose request was posted more than once at top level, with when.
     duplicate_requests: list[Trouble] = field(default_factory=list)
     #: Workflows that did not succeed (status → count), and the first few.
@@ -140,6 +157,7 @@ class SoakReport:
             "decided twice": len(self.decided_twice),
             "wrong result": len(self.wrong_result),
             "duplicate requests": len(self.duplicate_requests),
+            "live request messages": len(self.live_messages),
             "5xx responses": self.server_errors,
             "not asked in Slack": len(self.not_asked),
             "workflows failed": sum(n for s, n in self.workflows.items() if s != "SUCCEEDED"),
@@ -183,6 +201,7 @@ class SoakReport:
             ("not asked in Slack", self.not_asked),
             ("decided twice", self.decided_twice),
             ("duplicate request", self.duplicate_requests),
+            ("live request messages", self.live_messages),
             ("wrong result", self.wrong_result),
             ("workflow failed", self.failed_workflows),
             ("clicked, but ended otherwise", self.decided_otherwise),
@@ -213,6 +232,10 @@ class _Run:
     clicking: Future[None] | None = None
     record: dict[str, Any] | None = None
     results: int = 0
+    #: The decisions the gate answered 200 (the harness's own account of its clicks).
+    counted: list[Counted] = field(default_factory=list)
+    #: Decisions clicked that the gate answered 5xx or not at all: they may have counted.
+    uncertain: list[str] = field(default_factory=list)
 
     @property
     def final(self) -> bool:
@@ -274,6 +297,7 @@ class _Soak:
         budget: float,
         feed: bool,
         out: Callable[[str], None] | None,
+        deadline: float = 0.0,
     ) -> None:
         self.server = server
         self.client = SandboxClient(server.url, timeout=60)
@@ -287,6 +311,7 @@ class _Soak:
         self.at_once = at_once
         self.budget = budget
         self.out = out
+        self.deadline = deadline or DEADLINE
         chooser = random.Random(seed)
         prefix = "soakfeed" if feed else "soak"
         self.runs = [
@@ -359,8 +384,11 @@ class _Soak:
                 },
             )
             if answer is None or answer["status"] != 200:
+                if answer is None or answer["status"] >= 500:
+                    run.uncertain.append(run.decision)
                 continue
             if run.decision == "approve":
+                self._counted(run, user)
                 return
             view = self._wait_view(run, user)
             if view is None:  # the gate said the form could not open: click again
@@ -374,7 +402,13 @@ class _Soak:
                 },
             )
             if submitted is not None and submitted["status"] == 200:
+                self._counted(run, user)
                 return
+            if submitted is None or submitted["status"] >= 500:
+                run.uncertain.append(run.decision)
+
+    def _counted(self, run: _Run, user: str) -> None:
+        run.counted.append(Counted(run.decision, user, time.monotonic() - run.started_at))
 
     def _wait_view(self, run: _Run, user: str) -> dict[str, Any] | None:
         until = time.monotonic() + VIEW_WAIT
@@ -495,8 +529,24 @@ class _Soak:
                     posted.setdefault(approval_id, []).append(call["at"])
         fallbacks = self._fallbacks()
         executions = self._executions()
+        slack_calls = self.client.calls()
+        pipeline_calls = self.client.codepipeline_calls()
+        messages = self.client.messages()
         for run in self.runs:
             self._check_one(run, results.get(run.token or "", []), executions)
+            self._observe(run, results.get(run.token or "", []), pipeline_calls, executions)
+            if run.approval_id is not None:
+                live = live_message_problem(
+                    slack_calls,
+                    messages,
+                    run.approval_id,
+                    decided=run.record is not None and run.record["outcome"] is not None,
+                )
+                if live is not None:
+                    state = self._state(
+                        run, results.get(run.token or "", []), executions.get(run.approval_id)
+                    )
+                    report.live_messages.append(self._trouble(run, live, state))
             if run.approval_id in fallbacks:
                 report.fallbacks.append(run.pipeline)
             times = posted.get(run.approval_id or "", [])
@@ -545,10 +595,6 @@ class _Soak:
             )
         if len(gate) > 1:
             report.decided_twice.append(self._trouble(run, f"{len(gate)} results", state))
-        if gate and outcome is not None:
-            expected = "Approved" if outcome == "approved" else "Rejected"
-            if any(r["result"]["status"] != expected for r in gate):
-                report.wrong_result.append(self._trouble(run, f"the record says {outcome}", state))
         if run.token is not None and run.asked_at is None:
             report.not_asked.append(self._trouble(run, "never shown in Slack with buttons", state))
         elif run.asked_at is not None and run.asked_at - run.started_at > ASK_WAIT:
@@ -561,6 +607,44 @@ class _Soak:
         if run.asked_at is not None and outcome is not None and outcome != wanted:
             report.decided_otherwise.append(
                 self._trouble(run, f"clicked {run.decision}, ended {outcome}", state)
+            )
+
+    def _observe(
+        self,
+        run: _Run,
+        results: list[dict[str, Any]],
+        pipeline_calls: list[dict[str, Any]],
+        executions: dict[str, dict[str, Any]],
+    ) -> None:
+        """The independent oracles (reliability.observed): the result CodePipeline received
+        against what the harness's clicks imply, and the gate's PutApprovalResult attempts."""
+        if run.token is None:
+            return
+        report = self.report
+        gate = [r for r in results if r["source"] == "gate"]
+        expected = expected_result(run.counted, deadline=self.deadline, uncertain=run.uncertain)
+        wrong = judge_result(expected, gate)
+        state = ""
+        if wrong is not None or len(result_attempts(pipeline_calls, run.pipeline)) > 1:
+            state = self._state(run, results, executions.get(run.approval_id or ""))
+        if wrong is not None and gate:
+            received = gate[0]["result"]["status"]
+            if received != expected.status and received not in expected.alternatives:
+                report.wrong_result.append(self._trouble(run, wrong, state))
+        if (
+            wrong is not None
+            and run.counted
+            and not any(t.pipeline == run.pipeline for t in report.lost)
+        ):
+            report.lost.append(self._trouble(run, f"a counted click lost: {wrong}", state))
+        attempts = result_attempts(pipeline_calls, run.pipeline)
+        if len(attempts) > 1 and len(gate) <= 1:
+            report.decided_twice.append(
+                self._trouble(
+                    run,
+                    f"{len(attempts)} PutApprovalResult attempts ({attempts_text(attempts)})",
+                    state,
+                )
             )
 
     def _state(
@@ -654,6 +738,7 @@ def run_soak(
     feed: bool = False,
     server: SandboxServer | None = None,
     out: Callable[[str], None] | None = None,
+    deadline: float = DEADLINE,
 ) -> SoakReport:
     """Run `approvals` approvals under injected faults and check each to its end.
 
@@ -662,7 +747,9 @@ def run_soak(
     own channel); off by default, as its Slack traffic through the sandbox's single
     EventBridge delivery thread would pace the approvals. `server`: a running sandbox
     started with SOAK_POLICY to use (faults are set on it and left set); otherwise the
-    soak starts and stops its own. Never raises for a broken invariant: read the report.
+    soak starts and stops its own. `deadline`: the policy's deadline in seconds (the
+    harness's account of when a click can no longer count; SOAK_POLICY's by default).
+    Never raises for a broken invariant: read the report.
     """
     if server is None:
         with SandboxServer(policy_file=SOAK_POLICY, port=0) as own:
@@ -676,6 +763,7 @@ def run_soak(
                 feed=feed,
                 server=own,
                 out=out,
+                deadline=deadline,
             )
     soak = _Soak(
         server,
@@ -687,6 +775,7 @@ def run_soak(
         budget=budget,
         feed=feed,
         out=out,
+        deadline=deadline,
     )
     return soak.run()
 

@@ -1,0 +1,105 @@
+"""Each must-be-zero figure of the soak turns red on the product break it is named after
+(issue 18): the break is made with `monkeypatch` for one small soak, without faults, and
+the figure must count it. The list, with the command for each, is in docs/reliability.md.
+
+Each soak uses a seed of its own, so its pipelines (and approvals) are its own in the
+module's shared sandbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from approval_gate import asking, interactions
+from approval_gate.votes import APPROVE, Click, ClickResult
+
+from reliability.soak import SoakReport, run_soak
+from sandbox import patches
+from sandbox.services import FakeAwsError
+
+SANDBOX_POLICY = Path(__file__).with_name("breaks.yaml")
+#: The policy's deadline, in seconds.
+DEADLINE = 8.0
+APPROVALS = 8
+
+
+def _soak(server: Any, seed: int) -> SoakReport:
+    return run_soak(
+        APPROVALS,
+        0.0,
+        0.0,
+        seed=seed,
+        server=server,
+        at_once=APPROVALS,
+        budget=40,
+        deadline=DEADLINE,
+    )
+
+
+def test_without_a_break_every_figure_is_zero(sandbox_server):
+    report = _soak(sandbox_server, 181)
+
+    assert report.ok, report.summary()
+
+
+def test_dropping_one_approve_click_in_four_counts_lost_and_wrong_results(
+    sandbox_server, monkeypatch
+):
+    """Answer 200 and record nothing: the approval expires (Rejected by the deadline) while
+    the harness saw its Approve accepted."""
+    clicks: list[Click] = []
+    record_click = interactions.record_click
+
+    def drop_every_fourth(click: Click, **kwargs: Any) -> ClickResult:
+        if click.action == APPROVE and not click.submitted:
+            clicks.append(click)
+            if len(clicks) % 4 == 1:
+                return ClickResult("recorded")
+        return record_click(click, **kwargs)
+
+    monkeypatch.setattr(interactions, "record_click", drop_every_fourth)
+    report = _soak(sandbox_server, 182)
+
+    lost = [t for t in report.lost if t.what.startswith("a counted click lost")]
+    assert len(lost) > 0, report.summary()
+    assert len(report.wrong_result) > 0, report.summary()
+    assert report.outcomes["expired"] > 0, report.summary()
+
+
+def test_reporting_each_decision_twice_counts_decided_twice(sandbox_server):
+    """The workflow sends PutApprovalResult twice: the fake refuses the second
+    (ApprovalAlreadyCompletedException), so only the attempts in its call log show it."""
+    fake = sandbox_server.sandbox.codepipeline
+
+    def twice(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        answered = fake.call(operation, params)
+        if operation == "PutApprovalResult":
+            # ApprovalAlreadyCompletedException: the second report is refused
+            with contextlib.suppress(FakeAwsError):
+                fake.call(operation, params)
+        return answered
+
+    patches.set_codepipeline(twice)
+    try:
+        report = _soak(sandbox_server, 183)
+    finally:
+        patches.set_codepipeline(fake.call)
+
+    assert len(report.decided_twice) == APPROVALS, report.summary()
+    assert "2 PutApprovalResult attempts" in report.summary()
+
+
+def test_posting_each_request_twice_counts_live_request_messages(sandbox_server, monkeypatch):
+    post_request = asking.post_request
+
+    def post_twice(*args: Any, **kwargs: Any) -> tuple[str, str]:
+        post_request(*args, **kwargs)
+        return post_request(*args, **kwargs)
+
+    monkeypatch.setattr(asking, "post_request", post_twice)
+    report = _soak(sandbox_server, 184)
+
+    assert len(report.live_messages) == APPROVALS, report.summary()
+    assert len(report.duplicate_requests) == APPROVALS, report.summary()
