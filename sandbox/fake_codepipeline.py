@@ -434,7 +434,9 @@ class FakeCodePipeline:
         """Answer one operation (patch 4 routes boto3's and the state machine's calls here).
 
         An injected fault is recorded with its ``fault`` kind and raised instead: the
-        operation is not carried out, so a faulted ``PutApprovalResult`` is no result.
+        operation is not carried out, so a faulted ``PutApprovalResult`` is no result. A
+        ``*_after_effect`` fault lets the operation be carried out (and recorded with its
+        response), then raises what botocore raises when the answer is lost.
         """
         fault = None
         if self.faults is not None and operation in CODEPIPELINE_OPERATIONS:
@@ -447,7 +449,8 @@ class FakeCodePipeline:
         try:
             if fault is not None:
                 call["fault"] = fault.kind
-                raise fault.aws_error()
+                if not fault.after_effect:
+                    raise fault.aws_error()
             handler = getattr(self, f"_op_{operation}", None)
             if handler is None:
                 raise CodePipelineError("ValidationException", f"{operation} is not supported here")
@@ -456,6 +459,8 @@ class FakeCodePipeline:
             self._record_call(call, "error", {"code": exc.code, "message": exc.message})
             raise
         self._record_call(call, "response", result)
+        if fault is not None:
+            fault.lose_answer("codepipeline")  # raises: the effect stays, the answer is lost
         return result
 
     def _record_call(self, call: dict[str, Any], outcome: str, answer: dict[str, Any]) -> None:

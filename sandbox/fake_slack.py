@@ -856,7 +856,10 @@ class FakeSlack:
         """Answer one Web API request: ``(status, extra headers, JSON body)``.
 
         Every Web API call, over HTTP or in process, comes here. An injected fault is
-        recorded with its ``fault`` kind and answered instead: the call is not carried out.
+        recorded with its ``fault`` kind and answered instead: the call is not carried out;
+        except a ``*_after_effect`` one, where the call is carried out and its answer then
+        lost (held past the client's timeout, or ``AnswerLost`` raised for the server to
+        drop the connection).
         """
         method = (method or "").strip().strip("/")
         args = dict(args or {})
@@ -865,10 +868,13 @@ class FakeSlack:
             fault = self.faults.choose("slack", method, _fault_body(args))
         with self._lock:
             call = self._record(method, args, None if fault is None else fault.kind)
-            if fault is None:
+            if fault is None or fault.after_effect:
                 reply = self._answer(method, args, authorization)
                 self._answered(call, reply)
-                return reply
+                if fault is None:
+                    return reply
+        if fault.after_effect:
+            return fault.lose_answer("slack", reply)  # outside the lock: it may wait
         reply = fault.slack_reply()  # outside the lock: a timeout holds its answer
         with self._lock:
             self._answered(call, reply)

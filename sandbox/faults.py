@@ -9,8 +9,11 @@ is how many times this identical request has arrived (this one included). The fa
 when the draw is below its rate. So a replay with the same seed fails the same calls, and
 a retried identical request is drawn afresh (with ``n + 1``) and may succeed.
 
-What each kind answers is here too (:meth:`Fault.slack_reply`, :meth:`Fault.aws_error`), so
-this module is the whole contract; the fakes only ask and record. Only the calls the gate
+What each kind answers is here too (:meth:`Fault.slack_reply`, :meth:`Fault.aws_error`,
+:meth:`Fault.lose_answer`), so this module is the whole contract; the fakes only ask and
+record. Most kinds answer instead of the call; the ``*_after_effect`` kinds (``AFTER_EFFECT``)
+let the fake carry the call out first and then lose its answer, as a client timeout or a
+dropped connection does after Slack or AWS did the work. Only the calls the gate
 makes reach :meth:`Faults.choose`: the Web API methods (``FakeSlack.api``) and the
 CodePipeline operations (``FakeCodePipeline.call``). The sandbox's own helpers (starting
 runs, console decisions, the page, response URLs, CodeCommit's ``GetCommit``) never fail.
@@ -27,17 +30,44 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+
 from sandbox.services import CODEPIPELINE_OPERATIONS, SLACK_METHODS, FakeAwsError, Reply
 
-__all__ = ["ANY_METHOD", "KINDS", "Fault", "FaultError", "Faults", "draw"]
+__all__ = [
+    "AFTER_EFFECT",
+    "ANY_METHOD",
+    "KINDS",
+    "AnswerLost",
+    "Fault",
+    "FaultError",
+    "Faults",
+    "draw",
+]
 
 #: A fault for every method of its service.
 ANY_METHOD = "*"
 #: The kinds each service knows, in the order faults of one method are tried.
 KINDS: dict[str, tuple[str, ...]] = {
-    "slack": ("rate_limited", "server_error", "timeout", "channel_not_found", "message_not_found"),
-    "codepipeline": ("throttled", "invalid_token", "already_completed"),
+    "slack": (
+        "rate_limited",
+        "server_error",
+        "timeout",
+        "channel_not_found",
+        "message_not_found",
+        "timeout_after_effect",
+        "reset_after_effect",
+    ),
+    "codepipeline": (
+        "throttled",
+        "invalid_token",
+        "already_completed",
+        "timeout_after_effect",
+        "reset_after_effect",
+    ),
 }
+#: Kinds whose call is carried out before the answer is lost.
+AFTER_EFFECT = frozenset({"timeout_after_effect", "reset_after_effect"})
 METHODS: dict[str, frozenset[str]] = {
     "slack": SLACK_METHODS,
     "codepipeline": CODEPIPELINE_OPERATIONS,
@@ -49,6 +79,11 @@ DEFAULT_STATUS = 503
 #: How long a ``timeout`` holds its answer, in seconds. It must exceed the Slack client
 #: timeout the sandbox gives the handlers (``sandbox.engine.SLACK_CLIENT_TIMEOUT``).
 DEFAULT_DELAY = 3.5
+#: How long a CodePipeline ``timeout_after_effect`` holds the call before botocore's read
+#: timeout fires. The fake is called in process (moto's patched operations: no socket, so
+#: no read timeout of botocore's ever elapses): the fault waits ``delay`` seconds, standing
+#: for the 60 s botocore waits by default, then raises the ReadTimeoutError botocore would.
+DEFAULT_AWS_DELAY = 1.0
 MAX_DELAY = 30.0
 MAX_RETRY_AFTER = 60
 #: The option each kind takes, and its default.
@@ -56,6 +91,7 @@ OPTIONS: dict[str, tuple[str, int | float]] = {
     "rate_limited": ("retry_after", DEFAULT_RETRY_AFTER),
     "server_error": ("status", DEFAULT_STATUS),
     "timeout": ("delay", DEFAULT_DELAY),
+    "timeout_after_effect": ("delay", DEFAULT_DELAY),
 }
 #: What a CodePipeline fault raises: the AWS error code and its message.
 AWS_ERRORS: dict[str, tuple[str, str]] = {
@@ -77,6 +113,11 @@ ONLY_ON: dict[str, str] = {
 }
 _REQUIRED = ("service", "method", "kind", "rate", "seed")
 _OPTIONAL = tuple(name for name, _ in OPTIONS.values())
+
+
+class AnswerLost(ConnectionResetError):
+    """A Slack call was carried out and its connection must now be dropped without an
+    answer (``reset_after_effect``): the HTTP server closes the socket on seeing it."""
 
 
 class FaultError(ValueError):
@@ -130,6 +171,33 @@ class Fault:
             time.sleep(float(self.option or DEFAULT_DELAY))
             return 504, {}, {"ok": False, "error": "timeout"}
         return 200, {}, {"ok": False, "error": self.kind}
+
+    @property
+    def after_effect(self) -> bool:
+        """Is the call carried out before its answer is lost (``AFTER_EFFECT``)?"""
+        return self.kind in AFTER_EFFECT
+
+    def lose_answer(self, service: str, reply: Reply | None = None) -> Reply:
+        """Lose the answer of a call already carried out (an ``AFTER_EFFECT`` kind).
+
+        Slack: ``timeout_after_effect`` holds the real answer ``delay`` seconds (past the
+        client's timeout) and returns it; ``reset_after_effect`` raises
+        :class:`AnswerLost`, so the server drops the connection unanswered. CodePipeline
+        (in process): raises what botocore raises, ``ReadTimeoutError`` after ``delay``
+        seconds or ``ConnectionClosedError`` at once; botocore's retries then see them as
+        they see the real ones.
+        """
+        if service == "slack":
+            if self.kind == "reset_after_effect":
+                raise AnswerLost("the connection was reset after the call took effect")
+            time.sleep(float(self.option or DEFAULT_DELAY))
+            assert reply is not None
+            return reply
+        endpoint = "https://codepipeline.us-east-1.amazonaws.com/"
+        if self.kind == "reset_after_effect":
+            raise ConnectionClosedError(endpoint_url=endpoint)
+        time.sleep(float(self.option or DEFAULT_AWS_DELAY))
+        raise ReadTimeoutError(endpoint_url=endpoint)
 
     def aws_error(self) -> FakeAwsError:
         """The error CodePipeline answers; patch 4 turns it into what botocore raises."""
@@ -188,8 +256,10 @@ def parse(body: Any) -> Fault:
     option_name, default = OPTIONS.get(kind, ("", None))
     for name in _OPTIONAL:
         if name in body and name != option_name:
-            owner = next(k for k, (n, _) in OPTIONS.items() if n == name)
-            raise FaultError(name, f"{name} applies to kind {owner} only")
+            owners = " or ".join(k for k, (n, _) in OPTIONS.items() if n == name)
+            raise FaultError(name, f"{name} applies to kind {owners} only")
+    if kind == "timeout_after_effect" and service == "codepipeline":
+        default = DEFAULT_AWS_DELAY
     option: Any = body.get(option_name, default) if option_name else None
     if option_name == "retry_after" and (
         not isinstance(option, int)

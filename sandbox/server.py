@@ -6,7 +6,9 @@ Paths are a public interface (DESIGN §6, docs/sandbox.md): extend, never break.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -92,6 +94,16 @@ def http_api_event(request: Request, route_key: str) -> dict[str, Any]:
         else base64.b64encode(raw).decode(),
         "isBase64Encoded": not textual,
     }
+
+
+def _drop_connection(request: Request) -> None:
+    """Shut the request's socket both ways: the client reads the end of the stream where
+    the answer should be (http.client's RemoteDisconnected, a ConnectionResetError);
+    werkzeug then finds the connection dropped and writes nothing."""
+    sock = request.environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Server(ThreadedWSGIServer):
@@ -272,9 +284,15 @@ class SandboxServer:
             args.update(_body_json(request))
         else:
             args.update({k: v for k, v in request.form.items()})
-        status, headers, body = self.sandbox.slack.api(
-            method, args, request.headers.get("Authorization")
-        )
+        try:
+            status, headers, body = self.sandbox.slack.api(
+                method, args, request.headers.get("Authorization")
+            )
+        except ConnectionResetError:
+            # A reset_after_effect fault (sandbox.faults.AnswerLost): the call was carried
+            # out; close the connection unanswered, so the client sees it dropped.
+            _drop_connection(request)
+            return Response(b"", status=204)
         response = _json(body, status)
         for key, value in headers.items():
             response.headers[key] = value

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -546,3 +546,94 @@ def test_the_approval_s_errors_are_injected_on_put_approval_result_only() -> Non
 
     assert state["pipelineName"] == "web"
     assert raised.value.code == "ApprovalAlreadyCompletedException"  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- faults that take effect
+
+
+def test_a_timeout_after_effect_posts_the_message_and_the_client_times_out(gate):
+    gate.client.set_fault("slack", "chat.postMessage", "timeout_after_effect", 1, 1, delay=0.6)
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        slack_client(gate, timeout=0.2).chat_postMessage(channel="C0DEPLOYS", text="posted")
+    gave_up = time.monotonic() - started
+
+    assert gave_up < 0.6
+    assert [m["text"] for m in gate.client.messages()] == ["posted"]
+    (call,) = gate.server.sandbox.slack.calls()
+    assert call["fault"] == "timeout_after_effect"
+    assert call["response"]["ok"] is True  # carried out: the answer was real, only late
+
+
+def test_a_timeout_after_effects_default_hold_is_past_the_handlers_slack_timeout():
+    faults = Faults()
+    (slack,) = faults.set("slack", "*", "timeout_after_effect", 1, 1)["faults"]
+    faults.reset()
+    (aws,) = faults.set("codepipeline", "*", "timeout_after_effect", 1, 1)["faults"]
+
+    assert slack["delay"] == DEFAULT_DELAY > SLACK_CLIENT_TIMEOUT
+    assert aws["delay"] == 1.0
+
+
+def test_a_reset_after_effect_posts_the_message_and_drops_the_connection(gate):
+    gate.client.set_fault("slack", "chat.postMessage", "reset_after_effect", 1, 1)
+
+    with pytest.raises((ConnectionError, urllib.error.URLError)):
+        slack_client(gate).chat_postMessage(channel="C0DEPLOYS", text="posted")
+
+    assert [m["text"] for m in gate.client.messages()] == ["posted"]
+    (call,) = gate.server.sandbox.slack.calls()
+    assert call["fault"] == "reset_after_effect" and call["response"]["ok"] is True
+
+
+def _decide(token: str) -> dict[str, Any]:
+    return {
+        "pipelineName": "web",
+        "stageName": "Approval",
+        "actionName": "Approve",
+        "token": token,
+        "result": {"status": "Approved", "summary": "ok"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "raised"),
+    [("timeout_after_effect", ReadTimeoutError), ("reset_after_effect", ConnectionClosedError)],
+)
+def test_a_put_approval_result_after_effect_records_the_result_and_botocore_raises(kind, raised):
+    faults = Faults()
+    faults.set(
+        "codepipeline",
+        "PutApprovalResult",
+        kind,
+        1,
+        1,
+        **({"delay": 0.1} if kind.startswith("timeout") else {}),
+    )
+    fake = FakeCodePipeline(region=REGION, account=ACCOUNT, faults=faults)
+    run = fake.start_run("web", {})
+
+    with pytest.raises(raised):
+        fake.call("PutApprovalResult", _decide(run.token))
+
+    assert [r["result"]["status"] for r in fake.approval_results()] == ["Approved"]
+    (call,) = fake.calls()
+    assert call["fault"] == kind and "response" in call
+
+
+def test_botocores_retry_of_a_put_approval_result_whose_answer_was_lost_is_already_completed(gate):
+    run = gate.server.sandbox.codepipeline.start_run("web", {})
+    gate.client.set_fault("codepipeline", "PutApprovalResult", "reset_after_effect", 1, 1)
+    client = codepipeline(retries={"total_max_attempts": 3, "mode": "standard"})
+
+    with pytest.raises(client.exceptions.ApprovalAlreadyCompletedException):
+        client.put_approval_result(**_decide(run.token))
+
+    # The first attempt took effect; botocore's retry of the dropped call met its result.
+    assert len(gate.client.approval_results()) == 1
+    first, retry = (
+        c for c in gate.client.codepipeline_calls() if c["method"] == "PutApprovalResult"
+    )
+    assert first["fault"] == "reset_after_effect" and "response" in first
+    assert retry["error"]["code"] == "ApprovalAlreadyCompletedException"
