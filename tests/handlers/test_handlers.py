@@ -156,3 +156,33 @@ def test_a_forged_request_after_a_click_logs_no_key_of_that_click(gate):
     assert click["approval_id"] == approval_id
     assert set(refusal) <= _EVERY_LINE_KEYS, set(refusal) - _EVERY_LINE_KEYS
     assert refusal["cold_start"] is False
+
+
+#: A message each function logs, and the function that logs it.
+_LOGGED_BY = {
+    "approval request started": "StartApprovalFunction",
+    "asked approvers in Slack": "AskApproversFunction",
+    "handled a click": "SlackInteractionsFunction",
+    "approval closed": "CloseRequestFunction",
+    "pipeline event handled": "PipelineEventsFunction",
+}
+
+
+def test_each_function_logs_as_itself_while_they_run_together(gate):
+    """Two runs at once: their requests, clicks and pipeline events run side by side, and
+    every line names the function that logged it; pipeline_events names no approval."""
+    opened = [gate.open_approval() for _ in range(2)]
+    for _, _, message in opened:
+        assert gate.click(message, "U0ALICE", "approve") == 200
+    for run, approval, _ in opened:
+        gate.wait_result(run["approvalToken"])
+        gate.wait_execution(approval["approval_id"])
+    ids = {approval["approval_id"] for _, approval, _ in opened}
+
+    lines = [line for line in _json_lines(gate) if line["message"] in _LOGGED_BY]
+    for line in lines:
+        assert line["function_name"] == _LOGGED_BY[line["message"]], line
+        if line["function_name"] == "PipelineEventsFunction":
+            assert "approval_id" not in line, line
+    labelled = {line["message"] for line in lines if line.get("approval_id") in ids}
+    assert labelled == set(_LOGGED_BY) - {"pipeline event handled"}
