@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 #: Fault kinds that answer after the call was carried out (DESIGN §8.6): the call counts.
@@ -106,19 +107,31 @@ def took_effect(call: dict[str, Any]) -> bool:
 
 
 def result_attempts(
-    calls: Iterable[dict[str, Any]], pipeline: str, stage: str | None = None
+    calls: Iterable[dict[str, Any]],
+    pipeline: str,
+    stage: str | None = None,
+    *,
+    since: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The gate's `PutApprovalResult` calls for `pipeline` (and `stage`) that count as an
     attempt to report (see the module's docstring). The log redacts the token, so the
-    harness gives each approval a pipeline of its own."""
+    harness gives each approval a pipeline of its own, or passes `since`, the run's start
+    on the fake's clock, when one pipeline runs again (one approval at a time)."""
     return [
         call
         for call in calls
         if call.get("method") == "PutApprovalResult"
         and call["args"].get("pipelineName") == pipeline
         and (stage is None or call["args"].get("stageName") == stage)
+        and (since is None or datetime.fromisoformat(call["at"]) >= since)
         and took_effect(call)
     ]
+
+
+def run_attempts(calls: Iterable[dict[str, Any]], run: Any) -> list[dict[str, Any]]:
+    """`result_attempts` for one run of the fake pipeline (its `pipeline`, `stage` and
+    `started_at`: `FakeCodePipeline.run_by_token`), for tests that run one pipeline again."""
+    return result_attempts(calls, run.pipeline, run.stage, since=run.started_at)
 
 
 def attempts_text(attempts: list[dict[str, Any]]) -> str:

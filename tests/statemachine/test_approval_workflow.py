@@ -10,7 +10,16 @@ import json
 import threading
 import time
 
+from reliability.observed import run_attempts
 from sandbox.client import has_buttons, wait_for
+
+
+def attempts(gate, token):
+    """The gate's PutApprovalResult attempts for this token (reliability.observed), from
+    the fake's call log: a second attempt the fake refused counts too."""
+    return run_attempts(
+        gate.client.codepipeline_calls(), gate.server.sandbox.codepipeline.run_by_token(token)
+    )
 
 
 def test_an_approver_clicks_approve_and_codepipeline_hears_approved(gate):
@@ -31,6 +40,7 @@ def test_an_approver_clicks_approve_and_codepipeline_hears_approved(gate):
     assert record["outcome"] == "approved"
     assert record["decided_by"] == ["U0ALICE"]
     assert record["pipeline_execution_id"] == run["pipelineExecutionId"]
+    assert len(attempts(gate, run["approvalToken"])) == 1
     assert set(record) == {
         "approval_id",
         "pipeline",
@@ -131,6 +141,7 @@ def test_twenty_concurrent_clicks_give_exactly_one_decision(gate):
     assert execution["status"] == "SUCCEEDED"
     results = gate.results_for(run["approvalToken"])
     assert len(results) == 1
+    assert len(attempts(gate, run["approvalToken"])) == 1
     record = json.loads(execution["output"])
     assert record["outcome"] in ("approved", "rejected")
     assert len(record["decided_by"]) == 1
@@ -160,6 +171,7 @@ def test_a_duplicate_sns_delivery_starts_nothing_new(gate):
     assert gate.click(message, "U0ALICE", "approve") == 200
     gate.wait_execution(approval["approval_id"])
     assert len(gate.results_for(run["approvalToken"])) == 1
+    assert len(attempts(gate, run["approvalToken"])) == 1
 
 
 def test_a_decision_codepipeline_already_has_closes_as_decided_elsewhere(gate):

@@ -9,11 +9,13 @@ reaching CodePipeline once, or the request kept open and announced by SNS.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from reliability.observed import run_attempts
 from sandbox.client import has_buttons, wait_for
 from tests.conftest import Gate, button_value
 
@@ -28,6 +30,14 @@ def no_faults_after(gate: Gate) -> Iterator[None]:
 
 def fault(gate: Gate, service: str, method: str, kind: str, **options: Any) -> None:
     gate.client.set_fault(service, method, kind, 1, seed="outcomes", **options)
+
+
+def attempts(gate: Gate, token: str) -> list[dict[str, Any]]:
+    """The gate's PutApprovalResult attempts for this token that were not refused by a
+    fault before taking effect (reliability.observed), from the fake's call log."""
+    return run_attempts(
+        gate.client.codepipeline_calls(), gate.server.sandbox.codepipeline.run_by_token(token)
+    )
 
 
 def lift(gate: Gate, service: str, method: str, kind: str) -> None:
@@ -214,6 +224,7 @@ def test_codepipeline_throttling_is_retried_and_the_decision_lands_once(gate: Ga
     gate.wait_execution(approval["approval_id"], timeout=20)
     assert len(gate.results_for(run["approvalToken"])) == 1
     assert gate.approval_for(run["approvalToken"])["outcome"] == "approved"
+    assert len(attempts(gate, run["approvalToken"])) == 1  # the throttled ones left no trace
 
 
 @pytest.mark.parametrize(
@@ -236,5 +247,14 @@ def test_codepipeline_refusing_the_token_closes_the_request_as_decided_elsewhere
     assert record["outcome"] == "decided_elsewhere"
     assert record["decided_by"] == []
     assert gate.results_for(run["approvalToken"]) == []  # the refused call is no result
+    asked = gate.server.sandbox.codepipeline.run_by_token(run["approvalToken"])
+    tried = [
+        c
+        for c in gate.client.codepipeline_calls()
+        if c["method"] == "PutApprovalResult"
+        and c["args"]["pipelineName"] == asked.pipeline
+        and datetime.fromisoformat(c["at"]) >= asked.started_at
+    ]
+    assert [c["fault"] for c in tried] == [kind]  # tried once: retrying cannot help
     closed = gate.wait_closed(message)
     assert words.lower() in str(closed["blocks"]).lower()
