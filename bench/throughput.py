@@ -13,6 +13,7 @@ from datetime import datetime
 
 from bench import Row, median
 from bench.driver import STANDARD_POLICY, Driver, sandbox
+from reliability.observed import result_attempts
 from sandbox import patches
 from sandbox.client import has_buttons
 
@@ -72,9 +73,15 @@ def _round(driver: Driver, n: int, tag: str) -> tuple[float, float, float]:
     per_token = Counter(r["token"] for r in results)
     lost = [t for t in tokens if per_token[t] == 0]
     twice = [t for t, count in per_token.items() if count > 1]
-    if lost or twice or len(tokens) != n:
+    # Decided twice also by attempts: the fake refuses a second PutApprovalResult before
+    # recording it, so only its call log shows the gate trying twice (one approval per
+    # pipeline here).
+    calls = driver.client.codepipeline_calls()
+    tried_twice = [p for p in pipelines if len(result_attempts(calls, p)) > 1]
+    if lost or twice or tried_twice or len(tokens) != n:
         raise RuntimeError(
-            f"{n} approvals: {len(tokens)} started, {len(lost)} lost, {len(twice)} decided twice"
+            f"{n} approvals: {len(tokens)} started, {len(lost)} lost, {len(twice)} decided "
+            f"twice, {len(tried_twice)} with more than one PutApprovalResult attempt"
         )
     last = max(datetime.fromisoformat(r["at"]) for r in results)
     if last.tzinfo is None:
