@@ -12,7 +12,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from approval_gate import asking, interactions
+from approval_gate import asking, closing, interactions
 from approval_gate.votes import APPROVE, Click, ClickResult
 
 from reliability.soak import SoakReport, run_soak
@@ -103,3 +103,45 @@ def test_posting_each_request_twice_counts_live_request_messages(sandbox_server,
 
     assert len(report.live_messages) == APPROVALS, report.summary()
     assert len(report.duplicate_requests) == APPROVALS, report.summary()
+
+
+def test_a_click_that_raises_counts_5xx_responses(sandbox_server, monkeypatch):
+    """One Approve click in four raises in slack_interactions: API Gateway answers 500."""
+    clicks: list[Click] = []
+    record_click = interactions.record_click
+
+    def raise_every_fourth(click: Click, **kwargs: Any) -> ClickResult:
+        if click.action == APPROVE and not click.submitted:
+            clicks.append(click)
+            if len(clicks) % 4 == 1:
+                raise RuntimeError("a deliberate break")
+        return record_click(click, **kwargs)
+
+    monkeypatch.setattr(interactions, "record_click", raise_every_fourth)
+    report = _soak(sandbox_server, 185)
+
+    assert report.server_errors > 0, report.summary()
+
+
+def test_requests_posted_without_buttons_count_never_asked(sandbox_server, monkeypatch):
+    post_request = asking.post_request
+
+    def without_buttons(*args: Any, blocks: list[Any], **kwargs: Any) -> tuple[str, str]:
+        kept = [b for b in blocks if b.get("type") != "actions"]
+        return post_request(*args, blocks=kept, **kwargs)
+
+    monkeypatch.setattr(asking, "post_request", without_buttons)
+    report = _soak(sandbox_server, 186)
+
+    assert len(report.not_asked) == APPROVALS, report.summary()
+
+
+def test_a_request_left_open_after_its_decision_counts_live_request_messages(
+    sandbox_server, monkeypatch
+):
+    """Closing forgets to update the message: its buttons stay live after the decision."""
+    monkeypatch.setattr(closing, "update_request", lambda *args, **kwargs: None)
+    report = _soak(sandbox_server, 187)
+
+    assert len(report.live_messages) == APPROVALS, report.summary()
+    assert "0 still live" not in str(report.live_messages[0])
