@@ -12,10 +12,13 @@ CodePipeline and Slack's people would:
 3. clicks each request once it appears in Slack: Approve as U0ALICE, or (one in three)
    Reject as U0BOB with a reason in the modal. Like a person, it clicks again when the
    gate says the form could not open, or answers 5xx, while the request is still open;
-4. waits, within `budget` seconds, for every approval to end, then checks that each
-   reached a final state, that CodePipeline heard exactly one result from the gate (and
-   that it matches the decision), that no request was posted twice, and that
-   /slack/interactions never answered 5xx.
+   it keeps its own account of which clicks the gate answered 200;
+4. waits, within `budget` seconds, for every approval to end, then checks, with the
+   independent oracles of reliability.observed, that each reached a final state, that
+   CodePipeline received the result the harness's clicks, the policy and the deadline
+   imply (a click answered 200 whose approval expired is lost), that the gate made one
+   PutApprovalResult attempt (the fake's call log), that no request was posted twice nor
+   left with live buttons, and that /slack/interactions never answered 5xx.
 
 What it cannot check without the sandbox's process (the functions' logs, the
 executions) it reads in process, to explain each approval that went wrong.
