@@ -70,7 +70,14 @@ CONVERSATIONS_PAGE_MAX = 1000
 
 _CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]+$")
 _TOKEN_RE = re.compile(r"xox[a-z]-[A-Za-z0-9-]+")
-_JSON_ARGS = ("blocks", "view", "attachments")
+_JSON_ARGS = ("blocks", "view", "attachments", "metadata")
+#: Answered besides SLACK_METHODS, which lists the methods a fault can name: reading a
+#: channel's history (the gate looks for a request it posted whose answer was lost).
+_READ_METHODS = frozenset({"conversations.history"})
+#: conversations.history: how many messages a page holds unless ``limit`` says (Slack: 100,
+#: at most 999).
+HISTORY_PAGE = 100
+HISTORY_PAGE_MAX = 999
 #: Input elements whose state is the text typed (``{"type": ..., "value": ...}``).
 _TEXT_INPUTS = frozenset({"plain_text_input", "email_text_input", "url_text_input", "number_input"})
 
@@ -800,6 +807,7 @@ class FakeSlack:
         blocks: list[dict[str, Any]] | None,
         thread_ts: str | None,
         ephemeral_user: str | None,
+        metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         ts = self._next_ts()
         message = {
@@ -810,6 +818,7 @@ class FakeSlack:
             "blocks": blocks or [],
             "ephemeral_user": ephemeral_user,
             "reply_count": 0,
+            "metadata": metadata,
         }
         self._messages.append(message)
         self._by_ts[(channel, ts)] = message
@@ -882,7 +891,7 @@ class FakeSlack:
 
     def _answer(self, method: str, args: dict[str, Any], authorization: str | None) -> Reply:
         try:
-            if method not in SLACK_METHODS:
+            if method not in SLACK_METHODS and method not in _READ_METHODS:
                 raise _Failure("unknown_method")
             self._authenticate(args, authorization)
             # Slack counts a call against its method's limit once it knows whose it is.
@@ -925,6 +934,7 @@ class FakeSlack:
             "auth.test": self._auth_test,
             "conversations.list": self._conversations_list,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
         }
         return handlers[method](args)
 
@@ -935,8 +945,14 @@ class FakeSlack:
         if not text and not blocks and not args.get("attachments"):
             raise _Failure("no_text")
         thread_ts = self._thread_root(channel, args.get("thread_ts"))
+        metadata = _metadata(args.get("metadata"))
         message = self._store(
-            channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, ephemeral_user=None
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            ephemeral_user=None,
+            metadata=metadata,
         )
         return {
             "ok": True,
@@ -1092,6 +1108,57 @@ class FakeSlack:
         next_cursor = _cursor_for(rest[0]["id"]) if rest else ""
         return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": next_cursor}}
 
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The channel's messages, newest first, as Slack answers them: only those after
+        ``oldest`` and before ``latest`` (``inclusive`` keeps the bounds), at most
+        ``limit`` a page (default 100, at most 999), the next page by
+        ``response_metadata.next_cursor``; thread replies and ephemeral messages are not in
+        it; ``metadata`` is shown only with ``include_all_metadata``."""
+        channel = self._channel(args)
+        try:
+            oldest = _ts_order(_as_str(args.get("oldest")) or "0")
+            latest_arg = _as_str(args.get("latest"))
+            latest = _ts_order(latest_arg) if latest_arg else None
+        except ValueError:
+            raise _Failure("invalid_ts_oldest") from None
+        limit_arg = _as_str(args.get("limit"))
+        try:
+            limit = int(limit_arg) if limit_arg is not None else HISTORY_PAGE
+        except ValueError:
+            raise _Failure("invalid_limit") from None
+        limit = min(limit if limit > 0 else HISTORY_PAGE, HISTORY_PAGE_MAX)
+        start = _history_cursor_ts(_as_str(args.get("cursor")))
+        inclusive = _as_bool(args.get("inclusive"))
+        with_metadata = _as_bool(args.get("include_all_metadata"))
+        found = []
+        for message in reversed(self._messages):
+            order = _ts_order(message["ts"])
+            if message["channel"] != channel or message["ephemeral_user"] is not None:
+                continue
+            if message["thread_ts"] is not None and message["thread_ts"] != message["ts"]:
+                continue
+            if start is not None and order > _ts_order(start):
+                continue
+            if latest is not None and (order > latest or (order == latest and not inclusive)):
+                continue
+            if order < oldest or (order == oldest and not inclusive):
+                break  # newest first: every later one is older still
+            found.append(message)
+        page, rest = found[:limit], found[limit:]
+        shown = []
+        for message in page:
+            entry = self._message_object(message)
+            if with_metadata and message.get("metadata") is not None:
+                entry["metadata"] = copy.deepcopy(message["metadata"])
+            shown.append(entry)
+        return {
+            "ok": True,
+            "messages": shown,
+            "has_more": bool(rest),
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": _history_cursor(rest[0]["ts"]) if rest else ""},
+        }
+
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel_id = self._channel(args)
         channel = self._channels[channel_id]
@@ -1196,6 +1263,40 @@ class FakeSlack:
             thread_ts=thread_ts,
             ephemeral_user=None if in_channel else context["user"],
         )
+
+
+def _history_cursor(ts: str) -> str:
+    """A conversations.history cursor as Slack writes one: base64 of ``next_ts:<ts>``,
+    the newest message the next page starts from."""
+    return base64.b64encode(f"next_ts:{ts}".encode()).decode()
+
+
+def _history_cursor_ts(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        kind, _, ts = base64.b64decode(cursor, validate=True).decode().partition(":")
+        _ts_order(ts)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise _Failure("invalid_cursor") from None
+    if kind != "next_ts":
+        raise _Failure("invalid_cursor")
+    return ts
+
+
+def _metadata(value: Any) -> dict[str, Any] | None:
+    """chat.postMessage's ``metadata`` as Slack checks it: ``{event_type, event_payload}``,
+    an object or its JSON text."""
+    if value is None or value == "":
+        return None
+    metadata = _maybe_json(value)
+    if (
+        not isinstance(metadata, dict)
+        or not isinstance(metadata.get("event_type"), str)
+        or not isinstance(metadata.get("event_payload"), dict)
+    ):
+        raise _Failure("invalid_metadata_format")
+    return {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
 
 
 def _cursor_for(channel_id: str) -> str:

@@ -88,7 +88,12 @@ def ask(
             posted = updated != (approval.channel, approval.message_ts)
             asked = {"channel": updated[0], "ts": updated[1], "posted": posted}
         else:
-            channel, ts = post_request(slack, store, approval, text=text, blocks=blocks)
+            # An earlier post went unanswered (posting.MAYBE_POSTED), or the request went
+            # by the fallback: Slack may have posted it; adopt it rather than post twice.
+            look_first = bool(approval.channel) or approval.fallback_at is not None
+            channel, ts = post_request(
+                slack, store, approval, text=text, blocks=blocks, look_first=look_first
+            )
             asked = {"channel": channel, "ts": ts, "posted": True}
     except (SlackApiError, SlackClientError, OSError) as exc:
         error, transient = slack_failure(exc)

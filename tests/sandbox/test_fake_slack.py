@@ -209,6 +209,49 @@ def test_messages_of_one_channel_posted_after_a_ts(sb: Sandbox) -> None:
             sb.fake.messages(oldest=bad)
 
 
+def test_conversations_history_pages_newest_first_with_metadata_only_when_asked(
+    sb: Sandbox,
+) -> None:
+    client = sb.client()
+    marked = {"event_type": "approval_gate_request", "event_payload": {"approval_id": "a1"}}
+    first = client.chat_postMessage(channel="C0DEPLOYS", text="one", metadata=marked)["ts"]
+    client.chat_postMessage(channel="C0ONCALL", text="elsewhere")
+    client.chat_postMessage(channel="C0DEPLOYS", text="reply", thread_ts=first)
+    client.chat_postMessage(channel="C0DEPLOYS", text="two")
+    client.chat_postMessage(channel="C0DEPLOYS", text="three")
+
+    plain = client.conversations_history(channel="C0DEPLOYS")
+    assert [m["text"] for m in plain["messages"]] == ["three", "two", "one"]
+    assert all("metadata" not in m for m in plain["messages"])  # Slack: only when asked
+    assert plain["has_more"] is False and plain["response_metadata"]["next_cursor"] == ""
+
+    pages, cursor = [], None
+    while True:
+        page = client.conversations_history(
+            channel="C0DEPLOYS", limit=2, include_all_metadata=True, cursor=cursor
+        )
+        pages.append([(m["text"], m.get("metadata")) for m in page["messages"]])
+        cursor = page["response_metadata"]["next_cursor"] or None
+        if cursor is None:
+            break
+    assert pages == [[("three", None), ("two", None)], [("one", marked)]]
+    # oldest is exclusive unless inclusive
+    assert [
+        m["text"]
+        for m in client.conversations_history(channel="C0DEPLOYS", oldest=first)["messages"]
+    ] == ["three", "two"]
+    inclusive = client.conversations_history(channel="C0DEPLOYS", oldest=first, inclusive=True)
+    assert [m["text"] for m in inclusive["messages"]] == ["three", "two", "one"]
+    bad = {"event_type": "x"}
+    assert _error(lambda: client.chat_postMessage(channel="C0DEPLOYS", text="x", metadata=bad)) == (
+        "invalid_metadata_format"
+    )
+    assert _error(lambda: client.conversations_history(channel="C0DEPLOYS", cursor="junk")) == (
+        "invalid_cursor"
+    )
+    assert _error(lambda: client.conversations_history(channel="C0NOPE")) == "channel_not_found"
+
+
 def test_update_changes_what_is_shown(sb: Sandbox) -> None:
     client = sb.client()
     ts = client.chat_postMessage(channel="C0DEPLOYS", text="waiting", blocks=APPROVE_BLOCKS)["ts"]
