@@ -609,7 +609,7 @@ def test_a_put_approval_result_after_effect_records_the_result_and_botocore_rais
         kind,
         1,
         1,
-        **({"delay": 0.1} if kind.startswith("timeout") else {}),
+        delay=0.1 if kind == "timeout_after_effect" else None,
     )
     fake = FakeCodePipeline(region=REGION, account=ACCOUNT, faults=faults)
     run = fake.start_run("web", {})

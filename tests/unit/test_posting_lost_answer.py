@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from approval_gate import asking, posting
-from approval_gate.store import ApprovalStore
+from approval_gate.store import Approval, ApprovalStore
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -62,6 +62,12 @@ class LosingSlack(RecordingSlack):
         return {"ok": True, "messages": shown, "response_metadata": {"next_cursor": ""}}
 
 
+def stored(store: ApprovalStore) -> Approval:
+    approval = store.get(APPROVAL_ID)
+    assert approval is not None
+    return approval
+
+
 def ask(store: ApprovalStore, slack: Any, retries_left: int = 3) -> dict[str, Any]:
     return asking.ask(APPROVAL_ID, TASK_TOKEN, store=store, slack=slack, retries_left=retries_left)
 
@@ -80,7 +86,7 @@ def test_a_post_whose_answer_was_lost_adopts_the_message_slack_posted(
         "event_payload": {"approval_id": APPROVAL_ID},
     }
     assert asked == {"channel": "C0DEPLOYS", "ts": posted["ts"], "posted": True}
-    assert store.get(APPROVAL_ID).message_ts == posted["ts"]
+    assert stored(store).message_ts == posted["ts"]
     assert slack.methods() == ["chat_postMessage", "conversations_history"]
 
 
@@ -92,7 +98,7 @@ def test_a_loss_not_resolved_at_once_makes_the_retry_look_before_posting(
 
     with pytest.raises(asking.SlackUnavailable):
         ask(store, slack)
-    remembered = store.get(APPROVAL_ID)
+    remembered = stored(store)
     assert (remembered.channel, remembered.message_ts) == ("C0DEPLOYS", posting.MAYBE_POSTED)
 
     slack.keep = True  # now it shows up: the message Slack had posted
