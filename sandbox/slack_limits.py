@@ -73,6 +73,7 @@ LIMITS: dict[str, Limit] = {
     "auth.test": _HUNDREDS,
     "conversations.list": _TIER_2,
     "conversations.info": _TIER_3,
+    "conversations.history": _TIER_3,
 }
 
 #: chat.postMessage's workspace-wide limit over every channel: "several hundred a minute".

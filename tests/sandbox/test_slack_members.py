@@ -179,6 +179,9 @@ def _answers(fake: FakeSlack) -> dict[str, dict[str, Any]]:
             fake, "conversations.list", types="public_channel,private_channel"
         ),
         "conversations.info": _answer(fake, "conversations.info", channel="C0DEPLOYS"),
+        "conversations.history": _answer(
+            fake, "conversations.history", channel="C0DEPLOYS", include_all_metadata="true"
+        ),
     }
 
 
