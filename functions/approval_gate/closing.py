@@ -2,7 +2,9 @@
 
 `at_deadline` decides a request nobody decided in time (unless a decision just won the
 race); `close` records the final status, takes the buttons off the Slack message and
-returns the decision record, the workflow's output. `settle_elsewhere` closes the
+returns the decision record, the workflow's output; when CodePipeline says the approval
+was already completed, it first asks CodePipeline whether what it holds is the gate's own
+decision (recorded, then its answer lost). `settle_elsewhere` closes the
 approvals CodePipeline settled itself (approved or rejected in its console, superseded,
 stopped, expired), which the pipeline_events function learns from CodePipeline's events,
 so their workflows end now instead of at their deadline.
@@ -11,20 +13,26 @@ so their workflows end now instead of at their deadline.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from approval_gate.clock import Clock
 from approval_gate.messages import closed_blocks, closed_text
 from approval_gate.posting import update_request
 from approval_gate.store import (
+    APPROVED,
     DECIDED_ELSEWHERE,
     EXPIRED,
     PENDING,
+    REJECTED,
     AlreadyDecided,
+    Approval,
     ApprovalStore,
+    codepipeline_status,
     decision,
+    summary,
 )
 from approval_gate.text import human_duration
 
@@ -58,12 +66,17 @@ def at_deadline(approval_id: str, *, store: ApprovalStore, clock: Clock) -> dict
     return decision(approval)
 
 
+_ALREADY_COMPLETED = "CodePipeline.ApprovalAlreadyCompletedException"
+
 _ELSEWHERE_NOTES = {
-    "CodePipeline.ApprovalAlreadyCompletedException": "Already decided in CodePipeline",
+    _ALREADY_COMPLETED: "Already decided in CodePipeline",
     "CodePipeline.InvalidApprovalTokenException": (
         "CodePipeline no longer waits for this approval (expired, superseded or stopped)"
     ),
 }
+
+#: How many pages of the execution's action executions (100 each) the check reads at most.
+ACTION_EXECUTION_PAGES = 3
 
 
 def close(
@@ -72,17 +85,23 @@ def close(
     report_error: str | None,
     store: ApprovalStore,
     slack: Any,
+    codepipeline: Any,
     clock: Clock,
 ) -> dict[str, Any]:
     """Close the request: final status in the table, buttons gone in Slack, the record out.
 
     `report_error` is the error CodePipeline gave to PutApprovalResult, if any: the
-    decision then did not count, and the request closes as decided elsewhere.
+    decision then did not count, and the request closes as decided elsewhere. Unless the
+    approval was already completed with the gate's own decision: a PutApprovalResult that
+    took effect but whose answer was lost (timeout, reset) is retried and meets its own
+    result; the request then closes as the gate decided it.
     """
     approval = store.get(approval_id)
     if approval is None:
         raise KeyError(f"no approval {approval_id}")
-    if report_error:
+    if report_error and not (
+        report_error == _ALREADY_COMPLETED and holds_own_decision(codepipeline, approval)
+    ):
         note = _ELSEWHERE_NOTES.get(report_error, "CodePipeline did not accept the decision")
         approval = store.close(approval_id, at=clock(), status=DECIDED_ELSEWHERE, note=note)
     else:
@@ -91,6 +110,76 @@ def close(
         slack, store, approval, text=closed_text(approval), blocks=closed_blocks(approval)
     )
     return approval.decision_record()
+
+
+def holds_own_decision(codepipeline: Any, approval: Approval) -> bool:
+    """Whether CodePipeline's latest execution of the approval action holds the decision
+    the gate sent (its status and summary). False when it holds another, or cannot say:
+    the request then closes as decided elsewhere, as it would without this check."""
+    if approval.status not in (APPROVED, REJECTED, EXPIRED):
+        return False  # the gate sent no decision of its own
+    try:
+        detail = _approval_execution(codepipeline, approval)
+    except (ClientError, BotoCoreError) as exc:
+        LOG.warning(
+            "could not read CodePipeline's record of the approval",
+            extra={"approval_id": approval.approval_id, "error": _error_code(exc)},
+        )
+        return False
+    if detail is None:
+        return False
+    result = (detail.get("output") or {}).get("executionResult") or {}
+    sent = "Succeeded" if codepipeline_status(approval) == "Approved" else "Failed"
+    own = detail.get("status") == sent and result.get("externalExecutionSummary") == summary(
+        approval
+    )
+    if own:
+        LOG.info(
+            "CodePipeline already holds the gate's own decision",
+            extra={"approval_id": approval.approval_id},
+        )
+    return own
+
+
+def _approval_execution(codepipeline: Any, approval: Approval) -> dict[str, Any] | None:
+    """The approval action's execution that carries this approval's token (its
+    externalExecutionId), else the newest one of its pipeline execution; None if none."""
+    if not approval.pipeline_execution_id:
+        return None  # nothing narrows the listing to this approval's run
+    # Filtered to one pipeline execution, the first page holds every action execution of
+    # most runs; follow nextToken for ACTION_EXECUTION_PAGES pages at most (bounded time).
+    kwargs: dict[str, Any] = {
+        "pipelineName": approval.pipeline,
+        "filter": {"pipelineExecutionId": approval.pipeline_execution_id},
+    }
+    mine: list[dict[str, Any]] = []
+    for _ in range(ACTION_EXECUTION_PAGES):
+        response = codepipeline.list_action_executions(**kwargs)
+        mine += [
+            d
+            for d in response.get("actionExecutionDetails", [])
+            if d.get("stageName") == approval.stage and d.get("actionName") == approval.action
+        ]
+        if not response.get("nextToken"):
+            break
+        kwargs["nextToken"] = response["nextToken"]
+    for detail in mine:
+        result = (detail.get("output") or {}).get("executionResult") or {}
+        if result.get("externalExecutionId") == approval.token:
+            return detail
+    # ListActionExecutions names no order: the newest is the one updated last.
+    return max(mine, key=_updated_at, default=None)
+
+
+def _updated_at(detail: dict[str, Any]) -> float:
+    updated = detail.get("lastUpdateTime")
+    return updated.timestamp() if isinstance(updated, datetime) else 0.0
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code"))
+    return type(exc).__name__
 
 
 #: The error a workflow's waiting task fails with when its approval was settled outside

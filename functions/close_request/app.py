@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 from approval_gate.clock import utc_now
 from approval_gate.closing import close
 from approval_gate.runtime import approval_store, slack_access
@@ -14,6 +15,7 @@ SETTINGS = Settings.from_env()
 logger = make_logger()
 STORE = approval_store(SETTINGS)
 SLACK = slack_access(SETTINGS)
+CODEPIPELINE = boto3.client("codepipeline")  # to tell the gate's own decision from another
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -26,6 +28,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         report_error=event.get("report_error"),
         store=STORE,
         slack=SLACK.client(),
+        codepipeline=CODEPIPELINE,
         clock=utc_now,
     )
     logger.info("approval closed", extra={"outcome": record["outcome"]})

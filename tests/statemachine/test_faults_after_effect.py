@@ -67,15 +67,6 @@ def test_a_request_posted_but_unanswered_leaves_one_live_message_the_one_closed(
     assert "Approved" in str(closed["blocks"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known product bug, not fixed here: the Report step's Retry meets its own result as "
-        "ApprovalAlreadyCompletedException and close() marks it decided_elsewhere; telling "
-        "our own result apart needs CodePipeline read access in close_request (its handler, "
-        "IAM in template.yaml) or a check in the ASL"
-    ),
-)
 @pytest.mark.parametrize("kind", ["timeout_after_effect", "reset_after_effect"])
 def test_a_decision_recorded_but_unanswered_is_the_gates_own_not_decided_elsewhere(
     gate: Gate, kind: str
