@@ -185,3 +185,42 @@ class RecordingSfn:
             )
         self.task_successes.append(call)
         return {}
+
+
+class ActionExecutions:
+    """ListActionExecutions of one pipeline execution: the approval action's execution
+    (status and summary as given) among another action's, or an error."""
+
+    def __init__(self, status: str, summary: str | None, error: str | None = None) -> None:
+        self.status = status
+        self.summary = summary
+        self.error = error
+        self.calls: list[dict[str, Any]] = []
+
+    def list_action_executions(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        if self.error:
+            raise ClientError(
+                {"Error": {"Code": self.error, "Message": "no"}}, "ListActionExecutions"
+            )
+        result: dict[str, Any] = {"externalExecutionId": TOKEN}
+        if self.summary is not None:
+            result["externalExecutionSummary"] = self.summary
+        return {
+            "actionExecutionDetails": [
+                {
+                    "pipelineExecutionId": EXECUTION_ID,
+                    "stageName": "Approve",
+                    "actionName": "ProductionGate",
+                    "status": self.status,
+                    "output": {"executionResult": result},
+                },
+                {
+                    "pipelineExecutionId": EXECUTION_ID,
+                    "stageName": "Build",
+                    "actionName": "Build",
+                    "status": "Succeeded",
+                    "output": {"executionResult": {}},
+                },
+            ]
+        }

@@ -11,58 +11,18 @@ from typing import Any
 import pytest
 from approval_gate.closing import close
 from approval_gate.store import APPROVED, DECIDED_ELSEWHERE, ApprovalStore, summary
-from botocore.exceptions import ClientError
 
 from tests.unit.fakes import (
     APPROVAL_ID,
     EXECUTION_ID,
     FIXED,
-    TOKEN,
+    ActionExecutions,
     RecordingSlack,
     clock_at,
     make_approval,
 )
 
 ALREADY_COMPLETED = "CodePipeline.ApprovalAlreadyCompletedException"
-
-
-class ActionExecutions:
-    """ListActionExecutions of one pipeline execution: the approval action's execution
-    (status and summary as given) among another action's, or an error."""
-
-    def __init__(self, status: str, summary: str | None, error: str | None = None) -> None:
-        self.status = status
-        self.summary = summary
-        self.error = error
-        self.calls: list[dict[str, Any]] = []
-
-    def list_action_executions(self, **kwargs: Any) -> dict[str, Any]:
-        self.calls.append(kwargs)
-        if self.error:
-            raise ClientError(
-                {"Error": {"Code": self.error, "Message": "no"}}, "ListActionExecutions"
-            )
-        result: dict[str, Any] = {"externalExecutionId": TOKEN}
-        if self.summary is not None:
-            result["externalExecutionSummary"] = self.summary
-        return {
-            "actionExecutionDetails": [
-                {
-                    "pipelineExecutionId": EXECUTION_ID,
-                    "stageName": "Approve",
-                    "actionName": "ProductionGate",
-                    "status": self.status,
-                    "output": {"executionResult": result},
-                },
-                {
-                    "pipelineExecutionId": EXECUTION_ID,
-                    "stageName": "Build",
-                    "actionName": "Build",
-                    "status": "Succeeded",
-                    "output": {"executionResult": {}},
-                },
-            ]
-        }
 
 
 def _approved_by_alice(store: ApprovalStore) -> str:

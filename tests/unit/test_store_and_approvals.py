@@ -35,6 +35,7 @@ from tests.unit.fakes import (
     FIXED,
     TASK_TOKEN,
     TOKEN,
+    ActionExecutions,
     RecordingSlack,
     SerialisedClient,
     approvals_table_properties,
@@ -568,6 +569,8 @@ def test_a_decided_request_is_not_asked_again(store: ApprovalStore) -> None:
 # --------------------------------------------------------------------------- close
 
 CLOSED_AT = FIXED + timedelta(minutes=26)
+#: What CodePipeline holds when asked after ApprovalAlreadyCompleted: a console decision.
+CONSOLE_DECIDED = ActionExecutions("Succeeded", "Approved in the CodePipeline console")
 
 
 def asked_and_approved(store: ApprovalStore, slack: RecordingSlack) -> None:
@@ -585,6 +588,7 @@ def test_closing_after_codepipeline_decided_elsewhere_says_so(store: ApprovalSto
         report_error="CodePipeline.ApprovalAlreadyCompletedException",
         store=store,
         slack=slack,
+        codepipeline=CONSOLE_DECIDED,
         clock=clock_at(CLOSED_AT),
     )
 
@@ -613,7 +617,12 @@ def test_closing_after_other_report_errors_explains_them(
     asked_and_approved(store, slack)
 
     closing.close(
-        APPROVAL_ID, report_error=error, store=store, slack=slack, clock=clock_at(CLOSED_AT)
+        APPROVAL_ID,
+        report_error=error,
+        store=store,
+        slack=slack,
+        codepipeline=CONSOLE_DECIDED,
+        clock=clock_at(CLOSED_AT),
     )
 
     stored = store.get(APPROVAL_ID)
@@ -626,7 +635,12 @@ def test_closing_a_reported_decision_keeps_it(store: ApprovalStore) -> None:
     asked_and_approved(store, slack)
 
     record = closing.close(
-        APPROVAL_ID, report_error=None, store=store, slack=slack, clock=clock_at(CLOSED_AT)
+        APPROVAL_ID,
+        report_error=None,
+        store=store,
+        slack=slack,
+        codepipeline=CONSOLE_DECIDED,
+        clock=clock_at(CLOSED_AT),
     )
 
     assert (record["outcome"], record["decided_by"]) == ("approved", ["U0ALICE"])
@@ -640,7 +654,12 @@ def test_closing_removes_the_buttons_from_the_same_message(store: ApprovalStore)
     asked_and_approved(store, slack)
 
     closing.close(
-        APPROVAL_ID, report_error=None, store=store, slack=slack, clock=clock_at(CLOSED_AT)
+        APPROVAL_ID,
+        report_error=None,
+        store=store,
+        slack=slack,
+        codepipeline=CONSOLE_DECIDED,
+        clock=clock_at(CLOSED_AT),
     )
 
     method, update = slack.calls[-1]
@@ -656,7 +675,12 @@ def test_a_retried_close_changes_nothing(store: ApprovalStore) -> None:
     slack = RecordingSlack()
     asked_and_approved(store, slack)
     first = closing.close(
-        APPROVAL_ID, report_error=None, store=store, slack=slack, clock=clock_at(CLOSED_AT)
+        APPROVAL_ID,
+        report_error=None,
+        store=store,
+        slack=slack,
+        codepipeline=CONSOLE_DECIDED,
+        clock=clock_at(CLOSED_AT),
     )
 
     again = closing.close(
@@ -664,6 +688,7 @@ def test_a_retried_close_changes_nothing(store: ApprovalStore) -> None:
         report_error="CodePipeline.ApprovalAlreadyCompletedException",
         store=store,
         slack=slack,
+        codepipeline=CONSOLE_DECIDED,
         clock=clock_at(CLOSED_AT + timedelta(minutes=5)),
     )
 
@@ -679,7 +704,12 @@ def test_closing_a_request_never_posted_touches_no_slack_message(store: Approval
     slack = RecordingSlack()
 
     record = closing.close(
-        APPROVAL_ID, report_error=None, store=store, slack=slack, clock=clock_at(AT_DEADLINE)
+        APPROVAL_ID,
+        report_error=None,
+        store=store,
+        slack=slack,
+        codepipeline=CONSOLE_DECIDED,
+        clock=clock_at(AT_DEADLINE),
     )
 
     assert record["outcome"] == "expired"
@@ -689,7 +719,12 @@ def test_closing_a_request_never_posted_touches_no_slack_message(store: Approval
 def test_closing_an_unknown_request_is_an_error(store: ApprovalStore) -> None:
     with pytest.raises(KeyError):
         closing.close(
-            "f" * 32, report_error=None, store=store, slack=RecordingSlack(), clock=clock_at(FIXED)
+            "f" * 32,
+            report_error=None,
+            store=store,
+            slack=RecordingSlack(),
+            codepipeline=CONSOLE_DECIDED,
+            clock=clock_at(FIXED),
         )
 
 
