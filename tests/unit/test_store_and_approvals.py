@@ -569,8 +569,27 @@ def test_a_decided_request_is_not_asked_again(store: ApprovalStore) -> None:
 # --------------------------------------------------------------------------- close
 
 CLOSED_AT = FIXED + timedelta(minutes=26)
-#: What CodePipeline holds when asked after ApprovalAlreadyCompleted: a console decision.
-CONSOLE_DECIDED = ActionExecutions("Succeeded", "Approved in the CodePipeline console")
+
+
+def close_request(
+    store: ApprovalStore,
+    slack: RecordingSlack,
+    *,
+    approval_id: str = APPROVAL_ID,
+    report_error: str | None = None,
+    at: datetime = CLOSED_AT,
+) -> dict[str, Any]:
+    """The close step, with a CodePipeline that holds a console decision (asked only after
+    ApprovalAlreadyCompleted)."""
+    console = ActionExecutions("Succeeded", "Approved in the CodePipeline console")
+    return closing.close(
+        approval_id,
+        report_error=report_error,
+        store=store,
+        slack=slack,
+        codepipeline=console,
+        clock=clock_at(at),
+    )
 
 
 def asked_and_approved(store: ApprovalStore, slack: RecordingSlack) -> None:
@@ -583,13 +602,8 @@ def test_closing_after_codepipeline_decided_elsewhere_says_so(store: ApprovalSto
     slack = RecordingSlack()
     asked_and_approved(store, slack)
 
-    record = closing.close(
-        APPROVAL_ID,
-        report_error="CodePipeline.ApprovalAlreadyCompletedException",
-        store=store,
-        slack=slack,
-        codepipeline=CONSOLE_DECIDED,
-        clock=clock_at(CLOSED_AT),
+    record = close_request(
+        store, slack, report_error="CodePipeline.ApprovalAlreadyCompletedException"
     )
 
     assert record["outcome"] == "decided_elsewhere"
@@ -616,14 +630,7 @@ def test_closing_after_other_report_errors_explains_them(
     slack = RecordingSlack()
     asked_and_approved(store, slack)
 
-    closing.close(
-        APPROVAL_ID,
-        report_error=error,
-        store=store,
-        slack=slack,
-        codepipeline=CONSOLE_DECIDED,
-        clock=clock_at(CLOSED_AT),
-    )
+    close_request(store, slack, report_error=error)
 
     stored = store.get(APPROVAL_ID)
     assert stored is not None
@@ -634,14 +641,7 @@ def test_closing_a_reported_decision_keeps_it(store: ApprovalStore) -> None:
     slack = RecordingSlack()
     asked_and_approved(store, slack)
 
-    record = closing.close(
-        APPROVAL_ID,
-        report_error=None,
-        store=store,
-        slack=slack,
-        codepipeline=CONSOLE_DECIDED,
-        clock=clock_at(CLOSED_AT),
-    )
+    record = close_request(store, slack)
 
     assert (record["outcome"], record["decided_by"]) == ("approved", ["U0ALICE"])
     stored = store.get(APPROVAL_ID)
@@ -653,14 +653,7 @@ def test_closing_removes_the_buttons_from_the_same_message(store: ApprovalStore)
     slack = RecordingSlack()
     asked_and_approved(store, slack)
 
-    closing.close(
-        APPROVAL_ID,
-        report_error=None,
-        store=store,
-        slack=slack,
-        codepipeline=CONSOLE_DECIDED,
-        clock=clock_at(CLOSED_AT),
-    )
+    close_request(store, slack)
 
     method, update = slack.calls[-1]
     assert method == "chat_update"
@@ -674,22 +667,13 @@ def test_closing_removes_the_buttons_from_the_same_message(store: ApprovalStore)
 def test_a_retried_close_changes_nothing(store: ApprovalStore) -> None:
     slack = RecordingSlack()
     asked_and_approved(store, slack)
-    first = closing.close(
-        APPROVAL_ID,
-        report_error=None,
-        store=store,
-        slack=slack,
-        codepipeline=CONSOLE_DECIDED,
-        clock=clock_at(CLOSED_AT),
-    )
+    first = close_request(store, slack)
 
-    again = closing.close(
-        APPROVAL_ID,
+    again = close_request(
+        store,
+        slack,
         report_error="CodePipeline.ApprovalAlreadyCompletedException",
-        store=store,
-        slack=slack,
-        codepipeline=CONSOLE_DECIDED,
-        clock=clock_at(CLOSED_AT + timedelta(minutes=5)),
+        at=CLOSED_AT + timedelta(minutes=5),
     )
 
     assert again == first
@@ -703,14 +687,7 @@ def test_closing_a_request_never_posted_touches_no_slack_message(store: Approval
     closing.at_deadline(APPROVAL_ID, store=store, clock=clock_at(AT_DEADLINE))
     slack = RecordingSlack()
 
-    record = closing.close(
-        APPROVAL_ID,
-        report_error=None,
-        store=store,
-        slack=slack,
-        codepipeline=CONSOLE_DECIDED,
-        clock=clock_at(AT_DEADLINE),
-    )
+    record = close_request(store, slack, at=AT_DEADLINE)
 
     assert record["outcome"] == "expired"
     assert slack.calls == []
@@ -718,14 +695,7 @@ def test_closing_a_request_never_posted_touches_no_slack_message(store: Approval
 
 def test_closing_an_unknown_request_is_an_error(store: ApprovalStore) -> None:
     with pytest.raises(KeyError):
-        closing.close(
-            "f" * 32,
-            report_error=None,
-            store=store,
-            slack=RecordingSlack(),
-            codepipeline=CONSOLE_DECIDED,
-            clock=clock_at(FIXED),
-        )
+        close_request(store, RecordingSlack(), approval_id="f" * 32, at=FIXED)
 
 
 def test_listing_every_approval_skips_the_status_feed_items(
