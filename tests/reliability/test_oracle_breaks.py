@@ -9,6 +9,7 @@ module's shared sandbox.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,22 +45,32 @@ def test_without_a_break_every_figure_is_zero(sandbox_server):
     assert report.ok, report.summary()
 
 
+def _break_one_approve_in_four(monkeypatch: Any, instead: Callable[[Click], ClickResult]) -> None:
+    """Every fourth Approve button click (not a modal submission) gets `instead` in place of
+    interactions.record_click; the others are recorded as usual."""
+    clicks: list[Click] = []
+    record_click = interactions.record_click
+
+    def one_in_four(click: Click, **kwargs: Any) -> ClickResult:
+        if click.action == APPROVE and not click.submitted:
+            clicks.append(click)
+            if len(clicks) % 4 == 1:
+                return instead(click)
+        return record_click(click, **kwargs)
+
+    monkeypatch.setattr(interactions, "record_click", one_in_four)
+
+
 def test_dropping_one_approve_click_in_four_counts_lost_and_wrong_results(
     sandbox_server, monkeypatch
 ):
     """Answer 200 and record nothing: the approval expires (Rejected by the deadline) while
     the harness saw its Approve accepted."""
-    clicks: list[Click] = []
-    record_click = interactions.record_click
 
-    def drop_every_fourth(click: Click, **kwargs: Any) -> ClickResult:
-        if click.action == APPROVE and not click.submitted:
-            clicks.append(click)
-            if len(clicks) % 4 == 1:
-                return ClickResult("recorded")
-        return record_click(click, **kwargs)
+    def drop(click: Click) -> ClickResult:
+        return ClickResult("recorded")
 
-    monkeypatch.setattr(interactions, "record_click", drop_every_fourth)
+    _break_one_approve_in_four(monkeypatch, drop)
     report = _soak(sandbox_server, 182)
 
     lost = [t for t in report.lost if t.what.startswith("a counted click lost")]
@@ -107,17 +118,11 @@ def test_posting_each_request_twice_counts_live_request_messages(sandbox_server,
 
 def test_a_click_that_raises_counts_5xx_responses(sandbox_server, monkeypatch):
     """One Approve click in four raises in slack_interactions: API Gateway answers 500."""
-    clicks: list[Click] = []
-    record_click = interactions.record_click
 
-    def raise_every_fourth(click: Click, **kwargs: Any) -> ClickResult:
-        if click.action == APPROVE and not click.submitted:
-            clicks.append(click)
-            if len(clicks) % 4 == 1:
-                raise RuntimeError("a deliberate break")
-        return record_click(click, **kwargs)
+    def fail(click: Click) -> ClickResult:
+        raise RuntimeError("a deliberate break")
 
-    monkeypatch.setattr(interactions, "record_click", raise_every_fourth)
+    _break_one_approve_in_four(monkeypatch, fail)
     report = _soak(sandbox_server, 185)
 
     assert report.server_errors > 0, report.summary()
