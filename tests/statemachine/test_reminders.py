@@ -113,25 +113,61 @@ def test_escalation_approvers_may_decide_only_after_escalation(gate):
     gate.wait_execution(approval["approval_id"])
 
 
+def _token(scheduled):
+    """The task token an ask (its TaskScheduled event) handed the AskApprovers function."""
+    return json.loads(scheduled["taskScheduledEventDetails"]["parameters"])["Payload"]["task_token"]
+
+
+def _asked_token(events, event):
+    """The task token of the ask that `event` (one of its task's events) belongs to: walk
+    back to the task's TaskScheduled."""
+    by_id = {e["id"]: e for e in events}
+    while event["type"] != "TaskScheduled":
+        event = by_id[event["previousEventId"]]
+    return _token(event)
+
+
+def _asks(events):
+    """The callback tasks' TaskScheduled events (each ask of the approvers), in order."""
+    return [
+        e
+        for e in events
+        if e["type"] == "TaskScheduled"
+        and e["taskScheduledEventDetails"]["resource"] == "invoke.waitForTaskToken"
+    ]
+
+
 def test_a_click_after_a_reminder_uses_the_fresh_task_token(gate):
+    """The click must resume the task waiting now. A click that sent the token of the ask
+    before the reminder would fail (that task timed out), and the decision would still
+    arrive, later, through the next reminder: so the test reads which task it resumed."""
     run, approval, message = gate.open_approval("slow-web-app")
 
-    def task_tokens():
-        tokens = [
-            json.loads(e["taskScheduledEventDetails"]["parameters"])["Payload"].get("task_token")
-            for e in gate.history(approval["approval_id"])
-            if e["type"] == "TaskScheduled"
-        ]
-        tokens = [t for t in tokens if t]
-        return tokens if len(tokens) >= 2 else None
+    def asked_again():
+        asks = _asks(gate.history(approval["approval_id"]))
+        return asks if len(asks) >= 2 else None
 
-    first, second = wait_for(task_tokens, timeout=10, what="a second ask")[:2]
+    first, second = map(_token, wait_for(asked_again, timeout=10, what="a second ask")[:2])
     assert first != second
 
     assert gate.reject(message, "U0ALICE", "not today") == 200
 
     assert gate.wait_result(run["approvalToken"])["result"]["status"] == "Rejected"
     gate.wait_execution(approval["approval_id"])
+    events = gate.history(approval["approval_id"])
+    resumed = [
+        e
+        for e in events
+        if e["type"] == "TaskSucceeded"
+        and e["taskSucceededEventDetails"]["resource"] == "invoke.waitForTaskToken"
+    ]
+    # One ask was resumed by SendTaskSuccess with the decision (not by a reminder finding
+    # it recorded), and it was an ask made after the first: its token was the fresh one.
+    assert len(resumed) == 1, "the click's SendTaskSuccess resumed no waiting task"
+    assert json.loads(resumed[0]["taskSucceededEventDetails"]["output"])["outcome"] == "rejected"
+    token = _asked_token(events, resumed[0])
+    assert token != first
+    assert token == _token(_asks(events)[-1])  # the last ask: the task waiting
 
 
 def test_votes_cast_before_a_reminder_still_count_after_it(gate):
