@@ -10,8 +10,11 @@ import json
 import threading
 import time
 
+from approval_gate.store import Approval, ApprovalStore
+
 from reliability.observed import run_attempts
 from sandbox.client import has_buttons, wait_for
+from sandbox.fake_slack import view_submission_payload
 
 
 def attempts(gate, token):
@@ -117,36 +120,122 @@ def test_a_click_on_an_unknown_approval_gets_a_clear_answer(gate):
     gate.wait_execution(approval["approval_id"])
 
 
-def test_twenty_concurrent_clicks_give_exactly_one_decision(gate):
+class ReadsTogether:
+    """Holds the first `parties` reads of one approval until all of them have read, so
+    every racing click sees the request open before any of them writes: what twenty
+    concurrent Lambdas may do on AWS, and what the in-process sandbox rarely interleaves
+    by itself. Only the conditional write can then keep the decision single."""
+
+    def __init__(self, approval_id: str, parties: int) -> None:
+        self.approval_id = approval_id
+        self.barrier = threading.Barrier(parties, timeout=10)
+        self.left = parties
+        self.lock = threading.Lock()
+        self.read = ApprovalStore.get
+
+    def get(self, store: ApprovalStore, approval_id: str) -> Approval | None:
+        found = self.read(store, approval_id)
+        with self.lock:
+            held = approval_id == self.approval_id and self.left > 0
+            self.left -= held
+        if held:
+            self.barrier.wait()  # BrokenBarrierError (an HTTP 500) if the race never formed
+        return found
+
+
+def test_twenty_concurrent_clicks_give_exactly_one_decision(gate, monkeypatch):
+    """Ten Approve clicks race ten Reject modal submissions (the policy asks a reason for
+    Reject, so a Reject click only opens the modal): both outcomes can win. Judged from
+    what the clickers were answered and what CodePipeline was asked, not the gate's record."""
     run, approval, message = gate.open_approval()
-    payloads = [
-        gate.click_payload(message, user, action)
-        for user, action in [("U0ALICE", "approve"), ("U0BOB", "reject")] * 10
+    approval_id = approval["approval_id"]
+    reasons = [f"Reject reason {n}: the canary is red." for n in range(10)]
+    opened = len(_modals(gate, approval_id))
+    for _ in reasons:
+        assert gate.click(message, "U0BOB", "reject") == 200
+    modals = _modals(gate, approval_id)[opened:]  # views.open is called within the click
+    assert len(modals) == len(reasons)
+    assert gate.results_for(run["approvalToken"]) == []  # opening a modal decides nothing
+    submissions = [
+        view_submission_payload(
+            gate.server.sandbox.slack,
+            view_id=modal["id"],
+            user_id="U0BOB",
+            values={"reason": {"reason": reason}},
+        )
+        for modal, reason in zip(modals, reasons, strict=True)
     ]
-    statuses: list[int] = []
+    clicks = [gate.click_payload(message, "U0ALICE", "approve") for _ in range(10)]
+    told_before = len(gate.ephemerals("U0ALICE"))
+    answers: dict[int, tuple[int, str]] = {}
+    payloads = [p for pair in zip(clicks, submissions, strict=True) for p in pair]
     barrier = threading.Barrier(len(payloads))
+    together = ReadsTogether(approval_id, len(payloads))
+    monkeypatch.setattr(ApprovalStore, "get", lambda store, key: together.get(store, key))
 
-    def click(payload):
+    def send(n, payload):
         barrier.wait()
-        statuses.append(gate.post_interaction(payload)[0])
+        answers[n] = gate.post_interaction(payload)
 
-    threads = [threading.Thread(target=click, args=(p,)) for p in payloads]
+    threads = [threading.Thread(target=send, args=(n, p)) for n, p in enumerate(payloads)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
 
-    assert statuses == [200] * 20
-    execution = gate.wait_execution(approval["approval_id"])
+    monkeypatch.undo()
+    assert sorted(answers) == list(range(20))
+    assert together.left == 0 and not together.barrier.broken
+    assert [status for status, _ in answers.values()] == [200] * 20
+    # Each clicker got an answer: the losers are told "Already ..." (Approve clicks by an
+    # ephemeral message, submissions under the modal's input); the one winner is not.
+    submitted = [answers[n][1] for n in range(1, 20, 2)]
+    refused_submissions = [_modal_error(body) for body in submitted if body]
+    won_by_reason = [reason for reason, body in zip(reasons, submitted, strict=True) if not body]
+    # chat.postEphemeral is called within the click, so every answer is in by now.
+    refused_clicks = [m["text"] for m in gate.ephemerals("U0ALICE")[told_before:]]
+    assert len(refused_clicks) in (9, 10)
+    approve_won = len(refused_clicks) == 9
+    assert approve_won + len(won_by_reason) == 1, (refused_clicks, submitted)
+    refusals = refused_clicks + refused_submissions
+    assert len(refusals) == 19
+    already, winner = ("Already approved", "alice") if approve_won else ("Already rejected", "bob")
+    # Ephemeral messages mention the winner (<@U0...>); a modal's error shows plain text.
+    assert all(r.startswith(already) and winner in r.lower() for r in refusals), refusals
+
+    execution = gate.wait_execution(approval_id)
     assert execution["status"] == "SUCCEEDED"
-    results = gate.results_for(run["approvalToken"])
-    assert len(results) == 1
-    assert len(attempts(gate, run["approvalToken"])) == 1
+    # CodePipeline was asked once, with the decision of the one vote accepted.
+    tried = attempts(gate, run["approvalToken"])
+    assert len(tried) == 1, [c["args"]["result"] for c in tried]
+    result = tried[0]["args"]["result"]
+    if approve_won:
+        assert result["status"] == "Approved"
+        assert "U0ALICE" in result["summary"]
+    else:
+        assert result["status"] == "Rejected"
+        assert result["summary"] == f"Rejected in Slack by bob (U0BOB): {won_by_reason[0]}"
+    assert [r["result"] for r in gate.results_for(run["approvalToken"])] == [result]
     record = json.loads(execution["output"])
-    assert record["outcome"] in ("approved", "rejected")
-    assert len(record["decided_by"]) == 1
-    already = [m for m in gate.client.messages() if "Already" in (m["text"] or "")]
-    assert len(already) >= 1
+    assert record["outcome"] == ("approved" if approve_won else "rejected")
+    assert record["decided_by"] == (["U0ALICE"] if approve_won else ["U0BOB"])
+
+
+def _modals(gate, approval_id):
+    """The modals the gate opened for this approval, oldest first."""
+    return [
+        v
+        for v in gate.server.sandbox.slack.views()
+        if v["view"].get("private_metadata") == approval_id
+    ]
+
+
+def _modal_error(body):
+    """The words a modal submission's answer shows under the input."""
+    answer = json.loads(body)
+    assert answer["response_action"] == "errors"
+    (words,) = answer["errors"].values()
+    return words
 
 
 def test_a_duplicate_sns_delivery_starts_nothing_new(gate):
