@@ -22,7 +22,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from moto import mock_aws
 from sandbox import patches
 from sandbox.fake_codepipeline import FakeCodePipeline
 from sandbox.fake_slack import FakeSlack
-from sandbox.faults import Faults
+from sandbox.faults import Faults, FunctionTimedOut, InjectedFunctionError
 from sandbox.template import (
     FunctionSpec,
     Resolver,
@@ -75,16 +75,23 @@ _environ_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class LambdaContext:
-    """The few attributes of Lambda's context object that Powertools reads."""
+    """The few attributes of Lambda's context object that the handlers and Powertools read.
+
+    ``get_remaining_time_in_millis`` counts down from the function's configured timeout, as
+    Lambda's does: what the gate decides from it (whether a Retry-After can still be waited
+    out) is decided here on the time really left.
+    """
 
     function_name: str
     invoked_function_arn: str
     memory_limit_in_mb: int = 512
     aws_request_id: str = ""
     timeout_ms: int = 30_000
+    started: float = field(default_factory=time.monotonic)
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.timeout_ms
+        spent_ms = (time.monotonic() - self.started) * 1000
+        return max(0, int(self.timeout_ms - spent_ms))
 
 
 class CapturedLogs(io.TextIOBase):
@@ -211,6 +218,8 @@ class Sandbox:
         #: (``GET /_sandbox/events``).
         self._deliveries: list[dict[str, Any]] = []
         self._deliveries_lock = threading.Lock()
+        #: Every function invocation, oldest first (``invocations``), bounded.
+        self._invocations: collections.deque[dict[str, Any]] = collections.deque(maxlen=200_000)
 
     # --- life -----------------------------------------------------------------------
 
@@ -225,6 +234,7 @@ class Sandbox:
         patches.set_codepipeline(self.codepipeline.call)
         patches.set_codecommit(self.codepipeline.call)
         patches.set_delivery_recorder(self._record_delivery)
+        patches.set_aws_faults(self.faults.choose)
         self._seed_workspace()
         self._create_resources()
         self.codepipeline.publish = self._publish_approval
@@ -243,6 +253,7 @@ class Sandbox:
         patches.set_codepipeline(None)
         patches.set_codecommit(None)
         patches.set_delivery_recorder(None)
+        patches.set_aws_faults(None)
         self._redirect_logs(_DISCARD)
         if self._mock is not None:
             self._mock.stop()
@@ -272,6 +283,7 @@ class Sandbox:
         self.codepipeline.reset()
         with self._deliveries_lock:
             self._deliveries.clear()
+            self._invocations.clear()
 
     # --- resources from the template ----------------------------------------------------
 
@@ -570,23 +582,68 @@ class Sandbox:
         self._let_requests_through(after_steps=event_driven)
         # A workflow step or an SNS-started function, not one a request runs on its thread.
         step = not event_driven and not getattr(self._thread, "serving", False)
-        handler = self._handlers[function_name]
-        context = LambdaContext(
-            function_name=function_name,
-            invoked_function_arn=self._arns[function_name],
-            aws_request_id=str(uuid.uuid4()),
-            timeout_ms=self._functions[function_name].timeout * 1000,
-        )
         if not step:
-            return handler(event, context)
+            return self._run_function(function_name, event)
         with self._foreground:
             self._steps_running += 1
         try:
-            return handler(event, context)
+            return self._run_function(function_name, event)
         finally:
             with self._foreground:
                 self._steps_running -= 1
                 self._foreground.notify_all()
+
+    def _run_function(self, function_name: str, event: Any) -> Any:
+        """One invocation: its Lambda fault if one fires (``error``: raised before the
+        handler runs; ``timeout``: the handler runs with ``delay`` seconds as its timeout,
+        then the invocation fails as Lambda fails a function past its timeout), its
+        duration recorded (``invocations``), and the gate's AWS calls made meanwhile open
+        to the DynamoDB and Step Functions faults (patch 23)."""
+        spec = self._functions[function_name]
+        fault = self.faults.choose("lambda", "Invoke", {"function": function_name, "event": event})
+        timeout_s = float(fault.option or spec.timeout) if fault else float(spec.timeout)
+        context = LambdaContext(
+            function_name=function_name,
+            invoked_function_arn=self._arns[function_name],
+            memory_limit_in_mb=spec.memory_mb,
+            aws_request_id=str(uuid.uuid4()),
+            timeout_ms=int(timeout_s * 1000),
+        )
+        started_at = datetime.now(UTC)
+        try:
+            if fault is not None and fault.kind == "error":
+                raise InjectedFunctionError(f"{function_name} raised (injected fault)")
+            with patches.gate_calls(function_name):
+                result = self._handlers[function_name](event, context)
+            if fault is not None and fault.kind == "timeout":
+                left = context.get_remaining_time_in_millis() / 1000
+                if left > 0:  # it hangs until Lambda stops it
+                    time.sleep(left)
+                raise FunctionTimedOut(timeout_s)
+            return result
+        finally:
+            self._record_invocation(function_name, context, started_at)
+
+    def _record_invocation(
+        self, function_name: str, context: LambdaContext, started_at: datetime
+    ) -> None:
+        duration_ms = (time.monotonic() - context.started) * 1000
+        with self._deliveries_lock:
+            self._invocations.append(
+                {
+                    "function": function_name,
+                    "started_at": started_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                    "duration_ms": round(duration_ms, 3),
+                    "memory_mb": context.memory_limit_in_mb,
+                }
+            )
+
+    def invocations(self) -> list[dict[str, Any]]:
+        """Every function invocation so far, oldest first: ``{function, started_at,
+        duration_ms, memory_mb}`` (the duration measured in this one shared process, for
+        estimates such as the bench's Lambda GB-seconds, not for billing)."""
+        with self._deliveries_lock:
+            return list(self._invocations)
 
     def _record_delivery(self, source: str, target: str, event: Any) -> None:
         """An SNS message or EventBridge event about to reach a function (patches 1b, 6)."""

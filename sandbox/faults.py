@@ -1,22 +1,32 @@
-"""Faults injected on purpose into the calls the gate makes to Slack and to CodePipeline.
+"""Faults injected on purpose into the calls the gate makes: to Slack, CodePipeline,
+DynamoDB and Step Functions, and into its Lambda functions' invocations.
 
-One :class:`Faults` per sandbox is shared by the fake Slack and the fake CodePipeline
-(``POST /_sandbox/faults``, DESIGN §6, docs/sandbox.md). A fault is a
-``(service, method, kind)`` with a ``rate`` and a ``seed``. When a fake receives a call it
-asks :meth:`Faults.choose`, which counts the call and draws, for each matching fault, a
-number in [0, 1) from a SHA-256 of ``(seed, service, method, kind, n, body)``, where ``n``
-is how many times this identical request has arrived (this one included). The fault fires
-when the draw is below its rate. So a replay with the same seed fails the same calls, and
-a retried identical request is drawn afresh (with ``n + 1``) and may succeed.
+One :class:`Faults` per sandbox is shared by the fake Slack, the fake CodePipeline, the
+AWS fault hook (patch 23: the gate's own DynamoDB and Step Functions calls) and the
+sandbox's Lambda invoker (``POST /_sandbox/faults``, DESIGN §6 and §8.6, docs/sandbox.md).
+A fault is a ``(service, method, kind)`` with a ``rate`` and a ``seed``. When a fake
+receives a call it asks :meth:`Faults.choose`, which counts the call and draws, for each
+matching fault, a number in [0, 1) from a SHA-256 of ``(seed, service, method, kind, n,
+body)``, where ``n`` is how many times this identical request has arrived (this one
+included). The fault fires when the draw is below its rate. So a replay with the same
+seed fails the same calls, and a retried identical request is drawn afresh (with
+``n + 1``) and may succeed.
 
 What each kind answers is here too (:meth:`Fault.slack_reply`, :meth:`Fault.aws_error`,
 :meth:`Fault.lose_answer`), so this module is the whole contract; the fakes only ask and
 record. Most kinds answer instead of the call; the ``*_after_effect`` kinds (``AFTER_EFFECT``)
 let the fake carry the call out first and then lose its answer, as a client timeout or a
-dropped connection does after Slack or AWS did the work. Only the calls the gate
-makes reach :meth:`Faults.choose`: the Web API methods (``FakeSlack.api``) and the
-CodePipeline operations (``FakeCodePipeline.call``). The sandbox's own helpers (starting
-runs, console decisions, the page, response URLs, CodeCommit's ``GetCommit``) never fail.
+dropped connection does after Slack or AWS did the work. DynamoDB's ``index_lag`` does not
+fail a call: the index query it hits does not yet see the items written less than
+``delay`` seconds before. Lambda's ``error`` fails an invocation before the handler runs
+(the function raised); ``timeout`` lets the handler run to its end and then fails the
+invocation as Lambda fails a function that ran past its timeout (every effect taken, the
+answer lost). Only the calls the gate makes reach :meth:`Faults.choose`: the Web API
+methods (``FakeSlack.api``), the CodePipeline operations (``FakeCodePipeline.call``), the
+DynamoDB and Step Functions calls made while one of the gate's functions runs, and the
+functions' invocations. The sandbox's own helpers (starting runs, console decisions, the
+page, response URLs, CodeCommit's ``GetCommit``, its views of the table and executions)
+and Step Functions' own service integrations never fail.
 """
 
 from __future__ import annotations
@@ -27,12 +37,20 @@ import math
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
-from sandbox.services import CODEPIPELINE_OPERATIONS, SLACK_METHODS, FakeAwsError, Reply
+from sandbox.services import (
+    CODEPIPELINE_OPERATIONS,
+    DYNAMODB_OPERATIONS,
+    LAMBDA_OPERATIONS,
+    SLACK_METHODS,
+    STEPFUNCTIONS_OPERATIONS,
+    FakeAwsError,
+    Reply,
+)
 
 __all__ = [
     "AFTER_EFFECT",
@@ -42,6 +60,8 @@ __all__ = [
     "Fault",
     "FaultError",
     "Faults",
+    "FunctionTimedOut",
+    "InjectedFunctionError",
     "draw",
 ]
 
@@ -65,12 +85,18 @@ KINDS: dict[str, tuple[str, ...]] = {
         "timeout_after_effect",
         "reset_after_effect",
     ),
+    "dynamodb": ("throttled", "index_lag"),
+    "stepfunctions": ("throttled",),
+    "lambda": ("error", "timeout"),
 }
 #: Kinds whose call is carried out before the answer is lost.
 AFTER_EFFECT = frozenset({"timeout_after_effect", "reset_after_effect"})
 METHODS: dict[str, frozenset[str]] = {
     "slack": SLACK_METHODS,
     "codepipeline": CODEPIPELINE_OPERATIONS,
+    "dynamodb": DYNAMODB_OPERATIONS,
+    "stepfunctions": STEPFUNCTIONS_OPERATIONS,
+    "lambda": LAMBDA_OPERATIONS,
 }
 #: ``Retry-After`` of a ``rate_limited`` answer, in seconds (Slack sends whole seconds).
 DEFAULT_RETRY_AFTER = 1
@@ -84,6 +110,11 @@ DEFAULT_DELAY = 3.5
 #: no read timeout of botocore's ever elapses): the fault waits ``delay`` seconds, standing
 #: for the 60 s botocore waits by default, then raises the ReadTimeoutError botocore would.
 DEFAULT_AWS_DELAY = 1.0
+#: How long DynamoDB's index lags behind the table (``index_lag``), and how long a function
+#: with a Lambda ``timeout`` fault runs before Lambda fails it (its configured timeout,
+#: scaled down), in seconds.
+DEFAULT_INDEX_LAG = 1.0
+DEFAULT_FUNCTION_TIMEOUT = 1.0
 MAX_DELAY = 30.0
 MAX_RETRY_AFTER = 60
 #: The option each kind takes, and its default.
@@ -92,6 +123,12 @@ OPTIONS: dict[str, tuple[str, int | float]] = {
     "server_error": ("status", DEFAULT_STATUS),
     "timeout": ("delay", DEFAULT_DELAY),
     "timeout_after_effect": ("delay", DEFAULT_DELAY),
+    "index_lag": ("delay", DEFAULT_INDEX_LAG),
+}
+#: Where a service's kind has another default than ``OPTIONS`` gives.
+SERVICE_DEFAULTS: dict[tuple[str, str], float] = {
+    ("codepipeline", "timeout_after_effect"): DEFAULT_AWS_DELAY,
+    ("lambda", "timeout"): DEFAULT_FUNCTION_TIMEOUT,
 }
 #: What a CodePipeline fault raises: the AWS error code and its message.
 AWS_ERRORS: dict[str, tuple[str, str]] = {
@@ -105,11 +142,22 @@ AWS_ERRORS: dict[str, tuple[str, str]] = {
         "The approval action has already completed",
     ),
 }
+#: What DynamoDB answers a throttled request: an on-demand table past its partition's
+#: throughput (``ProvisionedThroughputExceededException``), or a table scaling up
+#: (``ThrottlingException``); the n-th identical request gets the first when n is odd.
+DYNAMODB_THROTTLES: tuple[tuple[str, str], tuple[str, str]] = (
+    (
+        "ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded.",
+    ),
+    ("ThrottlingException", "Throughput exceeds the current capacity of your table or index."),
+)
 #: Kinds that only one operation can answer: CodePipeline's models list the approval's
 #: errors for PutApprovalResult alone, so such a fault set on ``*`` fires only there.
 ONLY_ON: dict[str, str] = {
     "invalid_token": "PutApprovalResult",
     "already_completed": "PutApprovalResult",
+    "index_lag": "Query",
 }
 _REQUIRED = ("service", "method", "kind", "rate", "seed")
 _OPTIONAL = tuple(name for name, _ in OPTIONS.values())
@@ -118,6 +166,19 @@ _OPTIONAL = tuple(name for name, _ in OPTIONS.values())
 class AnswerLost(ConnectionResetError):
     """A Slack call was carried out and its connection must now be dropped without an
     answer (``reset_after_effect``): the HTTP server closes the socket on seeing it."""
+
+
+class InjectedFunctionError(RuntimeError):
+    """What a function with a Lambda ``error`` fault raises, before its handler runs."""
+
+
+class FunctionTimedOut(Exception):
+    """A function ran past its timeout (Lambda ``timeout``): Lambda answers an error
+    without an ``errorType``, which Step Functions reports as ``Lambda.Unknown``."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"Task timed out after {seconds:.2f} seconds")
+        self.seconds = seconds
 
 
 class FaultError(ValueError):
@@ -142,6 +203,8 @@ class Fault:
     rate: float
     seed: int | str
     option: int | float | None = None
+    #: How many times the identical request that met this fault had arrived (1 first).
+    attempt: int = field(default=0, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         shown: dict[str, Any] = {
@@ -199,9 +262,13 @@ class Fault:
         time.sleep(float(self.option or DEFAULT_AWS_DELAY))
         raise ReadTimeoutError(endpoint_url=endpoint)
 
-    def aws_error(self) -> FakeAwsError:
-        """The error CodePipeline answers; patch 4 turns it into what botocore raises."""
-        code, message = AWS_ERRORS[self.kind]
+    def aws_error(self, service: str = "codepipeline") -> FakeAwsError:
+        """The error the AWS service answers: CodePipeline's (patch 4 turns it into what
+        botocore raises), DynamoDB's or Step Functions' (patch 23 answers it on the wire)."""
+        if service == "dynamodb":
+            code, message = DYNAMODB_THROTTLES[(self.attempt + 1) % 2]
+        else:
+            code, message = AWS_ERRORS[self.kind]
         return FakeAwsError(code, message)
 
 
@@ -236,7 +303,7 @@ def parse(body: Any) -> Fault:
             raise FaultError(name, f"{name} is required")
     service = body["service"]
     if not isinstance(service, str) or service not in KINDS:
-        raise FaultError("service", "service must be slack or codepipeline")
+        raise FaultError("service", f"service must be one of {', '.join(KINDS)}")
     method = body["method"]
     if not isinstance(method, str) or (method != ANY_METHOD and method not in METHODS[service]):
         known = ", ".join(sorted(METHODS[service]))
@@ -258,8 +325,7 @@ def parse(body: Any) -> Fault:
         if name in body and name != option_name:
             owners = " or ".join(k for k, (n, _) in OPTIONS.items() if n == name)
             raise FaultError(name, f"{name} applies to kind {owners} only")
-    if kind == "timeout_after_effect" and service == "codepipeline":
-        default = DEFAULT_AWS_DELAY
+    default = SERVICE_DEFAULTS.get((service, kind), default)
     option: Any = body.get(option_name, default) if option_name else None
     if option_name == "retry_after" and (
         not isinstance(option, int)
@@ -376,5 +442,5 @@ class Faults:
             for fault in candidates:
                 if draw(fault.seed, service, method, fault.kind, n, canonical) < fault.rate:
                     self._injected[(service, method, fault.kind)] += 1
-                    return fault
+                    return replace(fault, attempt=n)
         return None

@@ -112,6 +112,7 @@ def apply() -> None:
         _patch_codepipeline()
         _patch_eventbridge_to_lambda()
         _patch_log_keys_per_container()
+        _patch_aws_faults()
         _applied = True
 
 
@@ -129,13 +130,44 @@ def _invoke_lambda_in_process(self: Any, event: Any = None) -> tuple[str, bool, 
     try:
         result = _invoker(self.function_name, event)
     except Exception as exc:  # reported to the caller as a function error, as Lambda does
-        payload = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+        payload: dict[str, Any] = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+        if getattr(exc, "seconds", None) is not None:  # sandbox.faults.FunctionTimedOut
+            # A function past its timeout: Lambda's payload has a message and no type.
+            payload = {"errorMessage": f"{uuid.uuid4()} Error: {exc}"}
         return json.dumps(payload), True, ""
     return json.dumps(result), False, ""
 
 
 def _patch_in_process_lambda() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_lambda as service_lambda,
+    )
+
     lambda_models.LambdaFunction._invoke_lambda = _invoke_lambda_in_process
+    # A function error whose payload names no errorType (a timeout, running out of memory)
+    # is `Lambda.Unknown` to Step Functions (AWS documents it: "Handle Lambda service
+    # exceptions"); moto names it `Exception`.
+    task = service_lambda.StateTaskServiceLambda
+    original_from_error = task._from_error
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        failure = original_from_error(self, env, ex)
+        if isinstance(ex, lambda_eval_utils.LambdaFunctionErrorException):
+            try:
+                typed = "errorType" in json.loads(ex.payload)
+            except (TypeError, ValueError):
+                typed = False
+            if not typed:
+                failure.error_name = CustomErrorName("Lambda.Unknown")  # type: ignore[misc]
+                details: Any = failure.event_details
+                details["taskFailedEventDetails"]["error"] = "Lambda.Unknown"
+        return failure
+
+    task._from_error = _from_error
 
 
 # --- Patch 1b: SNS → Lambda envelope ----------------------------------------------------
@@ -182,7 +214,7 @@ def _send_sns_message(
     topic_arn = _publishing.topic.arn if _publishing.topic is not None else ""
     payload = json.dumps(sns_event(topic_arn, message, subject))
     _delivering("sns", func.function_name, payload)
-    func.invoke(payload, {}, {})
+    _invoke_async(func, payload)  # patch 24: retried as Lambda retries
 
 
 class _Publishing(threading.local):
@@ -526,9 +558,9 @@ class _EventDelivery:
             function, event = self._queue.get()
             try:
                 _delivering("eventbridge", function.function_name, event)
-                function.invoke(event, {}, {})
-            except Exception:  # a function error: EventBridge would retry, then dead-letter
-                _LOG.exception("an EventBridge target failed; the event is dropped")
+                _invoke_async(function, event)  # patch 24: retried as Lambda retries
+            except Exception:  # the sandbox's own fault, not a function error
+                _LOG.exception("an EventBridge target could not be invoked; the event is dropped")
             finally:
                 self._queue.task_done()
 
@@ -546,8 +578,10 @@ _events = _EventDelivery()
 
 
 def wait_for_events(timeout: float = 30.0) -> bool:
-    """Wait until the EventBridge events put so far have reached their functions."""
-    return _events.wait(timeout)
+    """Wait until the EventBridge events put so far have reached their functions, and no
+    failed asynchronous invocation is still due a retry (patch 24)."""
+    deadline = time.monotonic() + timeout
+    return _events.wait(timeout) and wait_for_retries(max(0.0, deadline - time.monotonic()))
 
 
 def _patch_eventbridge_to_lambda() -> None:
@@ -1228,3 +1262,197 @@ def _patch_log_keys_per_container() -> None:
         return in_a_container
 
     Logger.inject_lambda_context = inject_lambda_context  # type: ignore[assignment]
+
+
+# --- Patch 23: faults in the gate's own DynamoDB and Step Functions calls ------------------
+# Not a correction of moto: the hook through which the sandbox's fault model (sandbox.faults,
+# POST /_sandbox/faults) fails the calls the gate's functions make. Each call botocore sends
+# while a function runs (Sandbox._run_function marks the thread with `gate_calls`) meets
+# the faults of its service: `throttled` answers the error the service answers on the wire
+# (botocore's retries then see it as they see the real one); DynamoDB's `index_lag` lets the
+# query run and then removes from its answer the items first written less than `delay`
+# seconds before (a global secondary index is eventually consistent: on AWS a query right
+# after a write may miss it). Later writes to an item show at once: the gate's index query
+# reads keys only, and those never change. Step Functions' own service integrations and
+# the sandbox's views run on no function's thread and never fail.
+
+FaultChooser = Callable[[str, str, Any], Any]
+_fault_chooser: FaultChooser | None = None
+_FAULTED_SERVICES = {"dynamodb": "dynamodb", "sfn": "stepfunctions"}
+_first_written: dict[tuple[str, str], float] = {}
+_first_written_lock = threading.Lock()
+
+
+class _GateCalls(threading.local):
+    function: str | None = None
+
+
+_gate_thread = _GateCalls()
+
+
+def set_aws_faults(chooser: FaultChooser | None) -> None:
+    """``chooser(service, operation, body)`` returns the fault a gate's call meets, or None
+    (``Faults.choose``); ``None`` stops injecting."""
+    global _fault_chooser
+    _fault_chooser = chooser
+    with _first_written_lock:
+        _first_written.clear()
+
+
+class gate_calls:
+    """Mark this thread as running ``function`` (its AWS calls are the gate's)."""
+
+    def __init__(self, function: str) -> None:
+        self.function = function
+        self.saved: str | None = None
+
+    def __enter__(self) -> None:
+        self.saved, _gate_thread.function = _gate_thread.function, self.function
+
+    def __exit__(self, *exc: object) -> None:
+        _gate_thread.function = self.saved
+
+
+def _item_key(table: str, key: dict[str, Any]) -> tuple[str, str]:
+    return table, json.dumps(key, sort_keys=True)
+
+
+def _table_keys(table: str, item: dict[str, Any]) -> dict[str, Any]:
+    from moto.dynamodb.models import dynamodb_backends
+
+    for backends in dynamodb_backends.values():
+        for backend in backends.values():
+            found = backend.tables.get(table)
+            if found is not None:
+                names = [found.hash_key_attr] + (
+                    [found.range_key_attr] if found.range_key_attr else []
+                )
+                return {name: item.get(name) for name in names}
+    return {}
+
+
+def _note_write(operation: str, body: dict[str, Any]) -> None:
+    """Remember when each item was first written (any writer: the index lags for all)."""
+    table = body.get("TableName", "")
+    if operation == "PutItem":
+        key = _table_keys(table, body.get("Item") or {})
+    elif operation == "UpdateItem":
+        key = body.get("Key") or {}
+    else:
+        return
+    if key:
+        with _first_written_lock:
+            _first_written.setdefault(_item_key(table, key), time.monotonic())
+
+
+def _lagging(body: dict[str, Any], answer: bytes, delay: float) -> bytes:
+    """The query's answer without the items first written less than ``delay`` s ago."""
+    table = body.get("TableName", "")
+    result = json.loads(answer)
+    now = time.monotonic()
+    kept = []
+    for item in result.get("Items", []):
+        with _first_written_lock:
+            written = _first_written.get(_item_key(table, _table_keys(table, item)))
+        if written is None or now - written >= delay:
+            kept.append(item)
+    result["Items"] = kept
+    result["Count"] = len(kept)
+    return json.dumps(result).encode()
+
+
+def _aws_error_response(request: Any, code: str, message: str) -> Any:
+    from botocore.awsrequest import AWSResponse
+    from moto.core.botocore_stubber import MockRawResponse
+
+    body = json.dumps({"__type": f"com.amazonaws.service#{code}", "message": message})
+    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}
+    return AWSResponse(request.url, 400, headers, MockRawResponse(body))
+
+
+def _patch_aws_faults() -> None:
+    from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
+
+    original = BotocoreStubber.__call__
+
+    def faulted(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        chooser = _fault_chooser
+        _, _, rest = event_name.partition(".")
+        prefix, _, operation = rest.partition(".")
+        service = _FAULTED_SERVICES.get(prefix)
+        if chooser is None or service is None or not self.enabled:
+            return original(self, event_name, request, **kwargs)
+        body = json.loads(request.body or b"{}")
+        if service == "dynamodb":
+            _note_write(operation, body)
+        fault = chooser(service, operation, body) if _gate_thread.function else None
+        if fault is not None and fault.kind == "throttled":
+            error = fault.aws_error(service)
+            return _aws_error_response(request, error.code, error.message)
+        response = original(self, event_name, request, **kwargs)
+        lag = float(fault.option or 0) if fault is not None and fault.kind == "index_lag" else 0
+        if lag and body.get("IndexName") and response is not None and response.status_code == 200:
+            lagged = _lagging(body, response.content, lag)
+            return type(response)(response.url, 200, response.headers, MockRawResponse(lagged))
+        return response
+
+    BotocoreStubber.__call__ = faulted
+
+
+# --- Patch 24: failed asynchronous invocations retried as Lambda retries them ----------------
+# moto invokes an SNS subscriber and an EventBridge target once and drops a function error.
+# Lambda retries an asynchronous invocation that failed (the template's
+# MaximumRetryAttempts: 2), waiting about one minute, then two, then sends the event to the
+# on-failure destination. The sandbox retries twice too, after ASYNC_RETRY_DELAYS (scaled
+# down), and logs what it would dead-letter. A retry runs on a timer thread, as Lambda's
+# does, and `wait_for_events` waits for retries still due.
+
+ASYNC_RETRY_DELAYS = (0.5, 1.0)
+_retries_due = 0
+_retries_lock = threading.Condition()
+
+
+def _invoke_async(function: Any, payload: str, attempt: int = 0) -> None:
+    """Invoke ``function`` as an asynchronous invocation; on a function error, retry later."""
+    headers: dict[str, str] = {}
+    answer = function.invoke(payload, {"x-amz-invocation-type": "Event"}, headers)
+    if "x-amz-function-error" not in headers:
+        return
+    if attempt >= len(ASYNC_RETRY_DELAYS):
+        error = json.loads(answer) if isinstance(answer, str | bytes) else {}
+        _LOG.warning(
+            "an asynchronous invocation of %s failed %d times (last: %s); Lambda would "
+            "send it to the on-failure destination (dead-letter queue)",
+            function.function_name,
+            attempt + 1,
+            error.get("errorType", "Lambda.Unknown"),
+        )
+        return
+    global _retries_due
+    with _retries_lock:
+        _retries_due += 1
+
+    def retry() -> None:
+        global _retries_due
+        try:
+            _invoke_async(function, payload, attempt + 1)
+        finally:
+            with _retries_lock:
+                _retries_due -= 1
+                _retries_lock.notify_all()
+
+    timer = threading.Timer(ASYNC_RETRY_DELAYS[attempt], retry)
+    timer.daemon = True
+    timer.start()
+
+
+def wait_for_retries(timeout: float) -> bool:
+    """True once no asynchronous retry is due (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    with _retries_lock:
+        while _retries_due:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            _retries_lock.wait(left)
+    return True

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CODEPIPELINE_OPERATIONS", "SLACK_METHODS", "FakeAwsError", "Reply"]
+__all__ = [
+    "CODEPIPELINE_OPERATIONS",
+    "DYNAMODB_OPERATIONS",
+    "LAMBDA_OPERATIONS",
+    "SLACK_METHODS",
+    "STEPFUNCTIONS_OPERATIONS",
+    "FakeAwsError",
+    "Reply",
+]
 
 #: The Web API methods the fake Slack answers.
 SLACK_METHODS = frozenset(
@@ -36,6 +44,38 @@ SLACK_METHODS = frozenset(
 CODEPIPELINE_OPERATIONS = frozenset(
     {"GetPipelineState", "PutApprovalResult", "ListActionExecutions", "GetPipelineExecution"}
 )
+
+#: The DynamoDB operations a fault may name: the data-plane calls (moto answers them; the
+#: fault model fails the gate's own).
+DYNAMODB_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
+
+#: The Step Functions operations a fault may name.
+STEPFUNCTIONS_OPERATIONS = frozenset(
+    {
+        "StartExecution",
+        "DescribeExecution",
+        "SendTaskSuccess",
+        "SendTaskFailure",
+        "SendTaskHeartbeat",
+        "StopExecution",
+    }
+)
+
+#: Lambda's one operation a fault may name: every invocation of a function.
+LAMBDA_OPERATIONS = frozenset({"Invoke"})
 
 #: A Web API answer: ``(HTTP status, extra headers, JSON body)``.
 Reply = tuple[int, dict[str, str], dict[str, Any]]

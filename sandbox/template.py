@@ -123,6 +123,7 @@ class FunctionSpec:
     events: dict[str, Any]
     timeout: int
     layers: list[Any]
+    memory_mb: int = 128
 
 
 def function_specs(template: dict[str, Any], root: Path) -> list[FunctionSpec]:
@@ -143,6 +144,7 @@ def function_specs(template: dict[str, Any], root: Path) -> list[FunctionSpec]:
                 events=props.get("Events") or {},
                 timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
                 layers=list(globals_.get("Layers") or []) + list(props.get("Layers") or []),
+                memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
             )
         )
     return specs

@@ -134,7 +134,7 @@ def test_the_status_feed_waits_for_running_workflow_steps(monkeypatch) -> None:
     for name, handler in (("Step", step), ("Feed", feed), ("Other", lambda e, c: None)):
         sandbox._handlers[name] = handler
         sandbox._arns[name] = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
-        sandbox._functions[name] = type("Spec", (), {"timeout": 30})()
+        sandbox._functions[name] = type("Spec", (), {"timeout": 30, "memory_mb": 512})()
     worker = threading.Thread(target=sandbox.invoke, args=("Step", {}))
     worker.start()
     assert step_running.wait(timeout=5)
