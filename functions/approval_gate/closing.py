@@ -13,6 +13,8 @@ so their workflows end now instead of at their deadline.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -187,6 +189,36 @@ def _error_code(exc: Exception) -> str:
 DECIDED_ELSEWHERE_ERROR = "DecidedElsewhere"
 
 
+#: How long to wait before each new look for the approval an approval action's event names
+#: (seconds, about 3 in all). The execution index is a global secondary index: eventually
+#: consistent, it can miss an item written a moment ago, and a console decision can come
+#: within a second of the request.
+INDEX_LAG_WAITS = (0.2, 0.4, 0.8, 1.6)
+
+
+def _approvals_of(
+    store: ApprovalStore,
+    pipeline_execution_id: str,
+    stage: str | None,
+    action: str | None,
+    sleep: Callable[[float], None],
+) -> list[Approval]:
+    """The execution's approvals. For an approval action's event (``stage`` given), look
+    again a few times while that action's approval is not among them: the index may not
+    show it yet. An event of an approval action the gate never asked about costs those
+    waits, once per console decision; a pipeline-level event (superseded, stopped) looks
+    once."""
+    found = store.by_pipeline_execution(pipeline_execution_id)
+    if stage is None:
+        return found
+    for wait in INDEX_LAG_WAITS:
+        if any((a.stage, a.action) == (stage, action) for a in found):
+            break
+        sleep(wait)
+        found = store.by_pipeline_execution(pipeline_execution_id)
+    return found
+
+
 def settle_elsewhere(
     *,
     pipeline_execution_id: str,
@@ -196,17 +228,19 @@ def settle_elsewhere(
     store: ApprovalStore,
     sfn: Any,
     clock: Clock,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
     """Close the open approvals of a pipeline execution that CodePipeline settled itself
     (approved or rejected in the console, superseded, stopped, expired).
 
     Found through the pipeline execution id start_approval stored (CodePipeline's events
-    carry no approval token). Each is marked DECIDED_ELSEWHERE by conditional write, so a
+    carry no approval token), in an index that lags the table (`_approvals_of`). Each is
+    marked DECIDED_ELSEWHERE by conditional write, so a
     click racing it cannot also win, and its waiting task fails with DecidedElsewhere,
     so the workflow ends now instead of at its deadline. Returns the approval ids closed.
     """
     closed = []
-    for approval in store.by_pipeline_execution(pipeline_execution_id):
+    for approval in _approvals_of(store, pipeline_execution_id, stage, action, sleep):
         if approval.status != PENDING:
             continue
         if stage is not None and (approval.stage, approval.action) != (stage, action):

@@ -12,11 +12,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from approval_gate.closing import INDEX_LAG_WAITS
 from approval_gate.feed import (
     FEED_PREFIX,
     FeedStore,
@@ -280,6 +281,8 @@ class Feed:
     slack: FeedSlack
     codepipeline: FakeCodePipeline
     sfn: RecordingSfnFailures
+    #: The waits settle_elsewhere asked for while the execution index may lag (not slept).
+    waits: list[float] = field(default_factory=list)
 
     def send(self, *events: dict[str, Any]) -> list[dict[str, Any]]:
         return [
@@ -292,6 +295,7 @@ class Feed:
                 codepipeline=self.codepipeline,
                 sfn=self.sfn,
                 clock=clock_at(NOW),
+                sleep=self.waits.append,
             )
             for event in events
         ]
@@ -765,6 +769,7 @@ def test_stages_whose_events_carry_the_same_second_keep_the_order_they_ran_in(dy
             codepipeline=feed.codepipeline,
             sfn=feed.sfn,
             clock=clock,
+            sleep=feed.waits.append,
         )
 
     assert feed.slack.thread() == ["✅ Stage Source succeeded\n❌ Stage Build failed"]
@@ -824,6 +829,54 @@ def test_approved_in_the_console_closes_the_open_approval(feed, store):
             "cause": "Approved in the CodePipeline console",
         }
     ]
+
+
+class LaggingIndex(ApprovalStore):
+    """The approvals table whose execution index misses the items for its first ``misses``
+    queries, as a global secondary index can right after a write."""
+
+    def __init__(self, table: str, client: Any, misses: int) -> None:
+        super().__init__(table, client)
+        self.misses = misses
+        self.queries = 0
+
+    def by_pipeline_execution(self, pipeline_execution_id: str) -> list[Any]:
+        self.queries += 1
+        if self.queries <= self.misses:
+            return []
+        return super().by_pipeline_execution(pipeline_execution_id)
+
+
+def test_a_console_decision_within_the_index_lag_still_closes_the_approval(dynamodb, store):
+    """Issue 18: the execution index is eventually consistent; a console decision right
+    after the request found nothing and left the request open in Slack."""
+    feed = make_feed(dynamodb)
+    feed.approvals = LaggingIndex(TABLE, dynamodb, misses=2)
+    _open_approval(store)
+
+    results = feed.run(SUCCESSFUL_RUN[:12])
+
+    assert store.get(APPROVAL_ID).status == DECIDED_ELSEWHERE
+    assert results[-1]["settled"] == [APPROVAL_ID]
+    assert feed.waits == list(INDEX_LAG_WAITS[:2])  # looked again twice, then found it
+
+
+def test_an_approval_the_gate_never_asked_about_costs_bounded_waits(dynamodb):
+    feed = make_feed(dynamodb)
+
+    results = feed.run(SUCCESSFUL_RUN[:12])
+
+    assert results[-1]["settled"] == []
+    assert feed.waits == list(INDEX_LAG_WAITS)  # the console decision's event looks again
+    assert sum(INDEX_LAG_WAITS) <= 5
+
+
+def test_a_pipeline_level_settlement_looks_once(dynamodb):
+    feed = make_feed(dynamodb)
+
+    feed.run(["pipeline_superseded"])
+
+    assert feed.waits == []
 
 
 def test_rejected_in_the_console_says_why_when_codepipeline_does(dynamodb, store):
@@ -1113,6 +1166,7 @@ def receive_with(
         codepipeline=feed.codepipeline,
         sfn=feed.sfn,
         clock=clock_at(NOW),
+        sleep=feed.waits.append,
     )
 
 

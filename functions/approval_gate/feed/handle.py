@@ -11,6 +11,7 @@ message's thread, one message per stage, once.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -53,6 +54,7 @@ def receive(
     codepipeline: Any,
     sfn: Any,
     clock: Clock,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """Validate one EventBridge event, apply it, and log what applying it did.
 
@@ -83,6 +85,7 @@ def receive(
         codepipeline=codepipeline,
         sfn=sfn,
         clock=clock,
+        sleep=sleep,
     )
     LOG.info(
         "pipeline event handled",
@@ -110,6 +113,7 @@ def handle_event(
     codepipeline: Any,
     sfn: Any,
     clock: Clock,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """Apply one CodePipeline event: the feed item, open approvals, then Slack.
 
@@ -155,6 +159,7 @@ def handle_event(
             store=approvals,
             sfn=sfn,
             clock=clock,
+            sleep=sleep,
         )
     feed = applied.feed
     if feed.message_ts is None and not message_wanted(feed, announce):
