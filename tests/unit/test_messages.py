@@ -15,16 +15,28 @@ from approval_gate.messages import (
     REJECT,
     closed_blocks,
     closed_text,
+    decision_view,
+    escalation_note,
+    escalation_text,
+    reminder_text,
     request_blocks,
     request_text,
     slack_date,
 )
 from approval_gate.request import parse_approval_message
+from approval_gate.rules import Approvers, Escalation
 from approval_gate.store import APPROVED, DECIDED_ELSEWHERE, EXPIRED, REJECTED, Approval, Vote
+from approval_gate.votes import (
+    already_decided_text,
+    already_voted_text,
+    not_an_approver_text,
+    tally_text,
+)
 from slack_sdk.models.blocks import Block
 
 from tests.unit.events import SAMPLE_TOKEN, load_event
 from tests.unit.fakes import FIXED, TASK_TOKEN, make_approval, make_rules
+from tests.unit.slack_limits_oracle import message_violations, view_violations
 
 DECIDED_AT = FIXED + timedelta(minutes=25)
 CLOSED_AT = FIXED + timedelta(minutes=26)
@@ -108,38 +120,122 @@ def test_blocks_round_trip_through_slack_sdk(name: str, blocks: list[dict[str, A
     assert [block.to_dict() for block in parsed] == blocks
 
 
+#: The longest names CodePipeline allows (100 characters each), of the character whose
+#: escaping grows most ("&" becomes "&amp;"), and everything else as long as it can be.
+LONGEST = "&" * 100
+MANY_USERS = tuple(f"U0APPROVER{n:03}" for n in range(40))
+MANY_GROUPS = tuple(f"S0GROUP{n:03}" for n in range(15))
+
+
+def worst_case(status: str | None = None, **overrides: Any) -> Approval:
+    """An approval as long in every part as the gate lets it be."""
+    rules = make_rules(
+        approvers=Approvers(users=MANY_USERS, groups=MANY_GROUPS),
+        required_approvals=len(MANY_USERS),
+        escalation=Escalation(
+            channel="C0ONCALL",
+            mention_groups=MANY_GROUPS,
+            approvers=Approvers(users=tuple(f"U0ONCALL{n:03}" for n in range(20))),
+        ),
+    )
+    votes = tuple(
+        Vote(user_id=user, name=user.lower(), vote="approve", at=DECIDED_AT) for user in MANY_USERS
+    )
+    values: dict[str, Any] = {
+        "pipeline": LONGEST,
+        "stage": LONGEST,
+        "action": LONGEST,
+        "custom_data": "<&>" * 1000,  # a 3000-character custom summary
+        "external_entity_link": "https://github.com/" + "e" * 2000,
+        "console_link": "https://console.aws.amazon.com/" + "c" * 2000,
+        "rules": rules,
+        "votes": votes,
+        "reminders": 99,
+        "escalated": True,
+        "authors": tuple(f"{'a' * 62}{n:02}@{'d' * 60}.example.com" for n in range(10)),
+        "change": "f" * 40,  # a full commit id
+    }
+    if status is not None:
+        values.update(status=status, decided_at=DECIDED_AT, closed_at=CLOSED_AT)
+        values["decided_by"] = MANY_USERS if status == APPROVED else ("U0BOB",)
+        values["reason"] = "&<>" * 3000 if status == REJECTED else None
+        # A note may carry a console decision's summary: CodePipeline takes 512 characters.
+        values["note"] = "&" * 512 if status in (EXPIRED, DECIDED_ELSEWHERE) else None
+    values.update(overrides)
+    return sample_approval(**values)
+
+
+def worst_case_messages() -> Iterator[tuple[str, str, list[dict[str, Any]]]]:
+    """(name, text, blocks) of every message the gate builds, in the worst case."""
+    for approval in (worst_case(), worst_case(author_users=MANY_USERS, authors=())):
+        now = approval.requested_at + timedelta(minutes=1)
+        yield "request", request_text(approval), request_blocks(approval, now)
+        yield "request (no clock)", request_text(approval), request_blocks(approval)
+    for status in ALL_STATUSES:
+        approval = worst_case(status)
+        yield f"closed {status.lower()}", closed_text(approval), closed_blocks(approval)
+
+
+def worst_case_texts() -> Iterator[tuple[str, str]]:
+    """(name, text) of every plain message and ephemeral answer, in the worst case."""
+    approval = worst_case()
+    now = approval.requested_at + timedelta(minutes=1)
+    yield "reminder", reminder_text(approval, now)
+    yield "escalation", escalation_text(approval, "https://slack.example/" + "p" * 500, now)
+    yield "escalation note", escalation_note(approval)
+    yield "tally", tally_text(approval)
+    yield "already voted", already_voted_text(approval)
+    yield "not an approver", not_an_approver_text(approval)
+    for status in ALL_STATUSES:
+        yield f"already {status.lower()}", already_decided_text(worst_case(status))
+
+
 @pytest.mark.parametrize(("name", "blocks"), list(all_messages()))
 def test_blocks_stay_within_slack_limits(name: str, blocks: list[dict[str, Any]]) -> None:
-    assert 0 < len(blocks) <= 50
-    for text in texts(blocks):
-        assert len(text) <= 3000
-    for block in blocks:
-        if block["type"] == "header":
-            assert len(block["text"]["text"]) <= 150
+    assert message_violations(None, blocks) == []
 
 
-def test_the_longest_names_and_custom_data_still_fit() -> None:
-    name = "p" * 100
-    approval = sample_approval(pipeline=name, stage=name, action=name, custom_data="<&>" * 166)
-    for blocks in (request_blocks(approval), closed_blocks(decided(APPROVED, pipeline=name))):
-        Block.parse_all(blocks)
-        assert all(len(text) <= 3000 for text in texts(blocks))
+@pytest.mark.parametrize(
+    ("name", "text", "blocks"),
+    list(worst_case_messages()),
+    ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "",
+)
+def test_the_longest_messages_stay_within_slack_limits(
+    name: str, text: str, blocks: list[dict[str, Any]]
+) -> None:
+    assert message_violations(text, blocks) == []
 
 
-def test_a_rejection_reason_of_any_length_fits_the_closed_message() -> None:
-    blocks = closed_blocks(decided(REJECTED, reason="why " * 2000))
-    assert all(len(text) <= 3000 for text in texts(blocks))
+@pytest.mark.parametrize(("name", "text"), list(worst_case_texts()))
+def test_the_longest_plain_messages_stay_within_slack_limits(name: str, text: str) -> None:
+    assert message_violations(text, None) == []
 
 
-def test_long_links_accepted_by_the_parser_still_fit_in_the_message() -> None:
-    body = json.loads(load_event("sns_approval")["Records"][0]["Sns"]["Message"])
-    body["consoleLink"] = "https://console.aws.amazon.com/" + "c" * 2000
-    body["approval"]["externalEntityLink"] = "https://github.com/" + "e" * 2000
-    request = parse_approval_message(json.dumps(body))  # accepted
-    approval = sample_approval(
-        console_link=request.console_link, external_entity_link=request.external_entity_link
-    )
-    assert all(len(text) <= 3000 for text in texts(request_blocks(approval)))
+@pytest.mark.parametrize("action", [APPROVE, REJECT])
+def test_the_modals_stay_within_slack_limits(action: str) -> None:
+    view = decision_view(worst_case(), action)
+    assert view_violations(view) == []
+    (reason,) = [b for b in view["blocks"] if b["type"] == "input"]
+    assert reason["element"]["max_length"] <= 3000
+
+
+def test_the_oracle_sees_a_broken_limit() -> None:
+    """The oracle itself: each limit the builders must keep, broken once, is reported."""
+    blocks = request_blocks(sample_approval())
+    header = json.loads(json.dumps(blocks))
+    header[0]["text"]["text"] = "h" * 151
+    button = json.loads(json.dumps(blocks))
+    button[-1]["elements"][0]["text"]["text"] = "b" * 76
+    section = json.loads(json.dumps(blocks))
+    section[2]["text"]["text"] = "s" * 3001
+    field = json.loads(json.dumps(blocks))
+    field[1]["fields"][0]["text"] = "f" * 2001
+    for broken in (header, button, section, field, blocks * 10):
+        assert message_violations(None, broken) != []
+    assert message_violations("t" * 40_001, None) != []
+    view = decision_view(sample_approval(), REJECT)
+    view["title"]["text"] = "t" * 25
+    assert view_violations(view) != []
 
 
 # --------------------------------------------------------------------------- the request
