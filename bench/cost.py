@@ -1,10 +1,14 @@
 """Benchmark 3: cost per approval — state transitions and Lambda invocations counted from
-each path's execution history, priced at $0.025 per 1,000 transitions."""
+each path's execution history, priced at $0.025 per 1,000 transitions; then an estimate of
+the whole bill per 1,000 approvals at list prices: Step Functions, Lambda (requests, and
+GB-seconds from the handlers' durations in the sandbox), DynamoDB on-demand request units,
+API Gateway HTTP API requests and SNS publishes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import math
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from bench import Row
 from bench.driver import BENCH_POLICY, Driver, button_value, sandbox
@@ -13,6 +17,143 @@ from sandbox.client import wait_for
 PRICE_PER_TRANSITION = 0.025 / 1000
 IMMEDIATE_TARGET = 6
 PER_REMINDER_TARGET = 4
+
+# List prices, us-east-1, read 2026-12-06; paid tiers only (no free tier), first volume tier.
+PRICES_READ = "2026-12-06"
+# Lambda, Arm: https://aws.amazon.com/lambda/pricing/ (its tables are drawn client-side);
+# the figures as quoted for US East in https://cloudchipr.com/blog/aws-lambda-pricing
+# ($0.0000133334 per GB-second for the first 7.5 billion a month; $0.20 per 1M requests).
+# Billed duration is rounded up to the next 1 ms.
+LAMBDA_PER_GB_SECOND = 0.0000133334
+LAMBDA_PER_REQUEST = 0.20 / 1_000_000
+# DynamoDB on-demand: https://aws.amazon.com/dynamodb/pricing/on-demand/ (units: a write of
+# up to 1 KB, a strongly consistent read of up to 4 KB); US East figures as quoted in
+# https://airbyte.com/data-engineering-resources/dynamodb-pricing.
+DYNAMODB_PER_WRITE_UNIT = 0.625 / 1_000_000
+DYNAMODB_PER_READ_UNIT = 0.125 / 1_000_000
+# API Gateway HTTP API, us-east-1, first 300 million a month, metered per 512 KB:
+# https://docs.aws.amazon.com/whitepapers/latest/best-practices-api-gateway-private-apis-integration/cost-optimization.html
+API_GATEWAY_PER_REQUEST = 1.00 / 1_000_000
+# SNS standard topic publishes: https://aws.amazon.com/sns/pricing/, $0.50 per 1M as quoted
+# in https://www.factualminds.com/blog/amazon-sns-pricing-publishes-fanout-protocols/ (its
+# per-protocol delivery charges are for HTTP, email, SMS and mobile push, not Lambda).
+SNS_PER_PUBLISH = 0.50 / 1_000_000
+ESTIMATE_LABEL = f"estimate at list prices (us-east-1, {PRICES_READ}), excluding free tier"
+INTERACTIONS_FUNCTION = "SlackInteractionsFunction"
+FEED_FUNCTION = "PipelineEventsFunction"
+
+
+class LambdaUse(NamedTuple):
+    requests: int
+    gb_seconds: float
+
+    @property
+    def dollars(self) -> float:
+        return self.requests * LAMBDA_PER_REQUEST + self.gb_seconds * LAMBDA_PER_GB_SECOND
+
+
+def lambda_use(invocations: Iterable[dict[str, Any]]) -> LambdaUse:
+    """Requests and GB-seconds as Lambda bills them: each invocation's duration rounded up
+    to the next millisecond, times its memory (`Sandbox.invocations()` entries)."""
+    requests, gb_seconds = 0, 0.0
+    for call in invocations:
+        requests += 1
+        gb_seconds += math.ceil(call["duration_ms"]) / 1000 * call["memory_mb"] / 1024
+    return LambdaUse(requests, gb_seconds)
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """About what DynamoDB counts as an item's size, from its wire form (`GetItem`'s Item):
+    attribute names plus values (strings in UTF-8, numbers ~1 byte per 2 digits + 1,
+    3 bytes per map or list plus 1 per element)."""
+
+    def value(typed: dict[str, Any]) -> int:
+        (kind, raw), *_ = typed.items()
+        if kind == "S":
+            return len(raw.encode())
+        if kind == "N":
+            return (len(raw.strip("-").replace(".", "").lstrip("0")) + 1) // 2 + 1
+        if kind == "B":
+            return len(raw)
+        if kind in ("BOOL", "NULL"):
+            return 1
+        if kind == "M":
+            return 3 + sum(len(k.encode()) + value(v) + 1 for k, v in raw.items())
+        if kind == "L":
+            return 3 + sum(value(v) + 1 for v in raw)
+        return sum(len(str(member).encode()) for member in raw)  # SS, NS, BS
+
+    return sum(len(name.encode()) + value(typed) for name, typed in item.items())
+
+
+class DynamoDBUse(NamedTuple):
+    writes: int
+    reads: int
+    write_units: int
+    read_units: int
+
+    @property
+    def dollars(self) -> float:
+        return self.write_units * DYNAMODB_PER_WRITE_UNIT + self.read_units * DYNAMODB_PER_READ_UNIT
+
+
+def dynamodb_use(
+    *, interactions: int, reminders: int, escalated: bool, deadline: bool, size: int
+) -> DynamoDBUse:
+    """The approval's DynamoDB requests counted by design, not measured: the table in
+    docs/architecture.md#cost. A click's path writes 5 times (create, task token, message
+    ts, the vote with the decision, close) and reads 2 + one per interaction (start, each
+    click or modal submission, close); the deadline's path writes 5 and reads 4 (start,
+    remind, decide, close), its one cycle included. Each further reminder cycle writes 2
+    (reminder count, task token) and reads 1; escalating writes once more. Every write is
+    billed at the item's final `size` (it only grows), in 1 KB units, plus one unit on the
+    KEYS_ONLY execution index at create; every read strongly consistent, in 4 KB units."""
+    if deadline:
+        writes, reads, cycles = 5, 4, max(reminders - 1, 0)
+    else:
+        writes, reads, cycles = 5, 2 + interactions, reminders
+    writes += 2 * cycles + (1 if escalated else 0)
+    reads += cycles
+    write_units = writes * max(1, math.ceil(size / 1024)) + 1
+    read_units = reads * max(1, math.ceil(size / 4096))
+    return DynamoDBUse(writes, reads, write_units, read_units)
+
+
+class Estimate(NamedTuple):
+    """One approval's bill, per service, in dollars."""
+
+    step_functions: float
+    lambda_: float
+    dynamodb: float
+    api_gateway: float
+    sns: float
+
+    @property
+    def total(self) -> float:
+        return sum(self)
+
+    def parts(self, per: int = 1000) -> str:
+        names = ("Step Functions", "Lambda", "DynamoDB", "API Gateway", "SNS")
+        return ", ".join(
+            f"{name} ${cost * per:.4f}" for name, cost in zip(names, self, strict=True)
+        )
+
+
+def estimate(
+    *,
+    transitions: int,
+    lambdas: LambdaUse,
+    dynamodb: DynamoDBUse,
+    api_requests: int,
+    publishes: int,
+) -> Estimate:
+    return Estimate(
+        step_functions=transitions * PRICE_PER_TRANSITION,
+        lambda_=lambdas.dollars,
+        dynamodb=dynamodb.dollars,
+        api_gateway=api_requests * API_GATEWAY_PER_REQUEST,
+        sns=publishes * SNS_PER_PUBLISH,
+    )
 
 
 def _entered(history: list[dict[str, Any]], state: str | None = None) -> int:
@@ -53,16 +194,32 @@ def _escalated(driver: Driver) -> None:
 
 
 def _path(driver: Driver, pipeline: str, act: Callable[[dict[str, Any], str], None]) -> dict:  # type: ignore[type-arg]
+    sandbox = driver.server.sandbox
+    invoked, delivered = len(sandbox.invocations()), len(sandbox.deliveries())
+    fallback = len(sandbox.fallback_notifications())
     message = driver.open([pipeline])[pipeline]
     approval_id = button_value(message)
     act(message, approval_id)
     described = driver.wait_finished(approval_id, timeout=30)
     history = driver.history(approval_id)
+    # wait_finished also waited for the pipeline events the decision set off, so the
+    # invocations since `invoked` are this path's, the status feed's included.
+    invocations = sandbox.invocations()[invoked:]
+    item = sandbox.client("dynamodb").get_item(
+        TableName=sandbox.table_name, Key={"approval_id": {"S": approval_id}}, ConsistentRead=True
+    )["Item"]
+    sns = sum(1 for d in sandbox.deliveries()[delivered:] if d["source"] == "sns")
     return {
         "status": described["status"],
         "transitions": _entered(history),
         "lambdas": _lambdas(history),
         "reminders": _entered(history, "Remind Approvers"),
+        "invocations": invocations,
+        "item_bytes": item_bytes(item),
+        "escalated": item.get("escalated", {}).get("BOOL", False),
+        # Every interaction is one HTTP API request, and the function it invokes.
+        "api_requests": sum(1 for i in invocations if i["function"] == INTERACTIONS_FUNCTION),
+        "publishes": sns + len(sandbox.fallback_notifications()) - fallback,
     }
 
 
@@ -93,14 +250,40 @@ def run(out: Callable[[str], None] = print) -> list[Row]:
         }
     immediate = paths["approved at once"]["transitions"]
     rows = []
+    out(f"  Whole bill per 1,000 approvals, {ESTIMATE_LABEL}; Lambda durations measured in")
+    out("  the sandbox: every function in one shared Python process on this machine.")
     for name, figures in paths.items():
         transitions = figures["transitions"]
         cost = transitions * PRICE_PER_TRANSITION * 1000
         extra = transitions - immediate
         cycles = figures["reminders"]
+        lambdas = lambda_use(figures["invocations"])
+        feed = sum(1 for i in figures["invocations"] if i["function"] == FEED_FUNCTION)
+        dynamodb = dynamodb_use(
+            interactions=figures["api_requests"],
+            reminders=cycles,
+            escalated=figures["escalated"],
+            deadline=figures["api_requests"] == 0,
+            size=figures["item_bytes"],
+        )
+        bill = estimate(
+            transitions=transitions,
+            lambdas=lambdas,
+            dynamodb=dynamodb,
+            api_requests=figures["api_requests"],
+            publishes=figures["publishes"],
+        )
         out(
             f"  {name:<28} {transitions:2d} transitions, {figures['lambdas']} Lambda invocations, "
             f"{cycles} reminder cycle(s), ${cost:.3f} per 1,000 ({figures['status']})"
+        )
+        out(
+            f"  {'':<28} estimate ${bill.total * 1000:.4f} per 1,000: {bill.parts()}; "
+            f"Lambda {lambdas.requests} requests ({feed} the status feed's pipeline events) "
+            f"{lambdas.gb_seconds:.4f} GB-s; DynamoDB {dynamodb.writes} writes "
+            f"({dynamodb.write_units} WRU), {dynamodb.reads} reads ({dynamodb.read_units} RRU) "
+            f"by design for a {figures['item_bytes']} B item; {figures['api_requests']} API "
+            f"requests; {figures['publishes']} SNS publish(es)"
         )
         if name == "approved at once":
             target, met = f"≤ {IMMEDIATE_TARGET} transitions", transitions <= IMMEDIATE_TARGET
@@ -117,7 +300,20 @@ def run(out: Callable[[str], None] = print) -> list[Row]:
                 spread=f"{figures['lambdas']} Lambda calls",
                 target=target,
                 met=met,
-                ratio=f"${cost:.3f} / 1,000 approvals",
+                ratio=f"${cost:.3f} Step Functions; ${bill.total * 1000:.3f} all, estimated / "
+                "1,000 approvals",
             )
         )
+        if name == "approved at once":
+            rows.append(
+                Row(
+                    figure="cost estimate: approved at once, all services",
+                    median=f"${bill.total * 1000:.3f} / 1,000",
+                    spread=f"list prices us-east-1 {PRICES_READ}, no free tier",
+                    target="—",
+                    met=None,
+                    ratio=f"{bill.parts()}; Lambda durations from one shared process here; "
+                    "DynamoDB counted by design",
+                )
+            )
     return rows

@@ -1,5 +1,6 @@
-"""The benchmark rows' own judgement (`make bench`, issue 18): a throughput row is MET only
-when CodePipeline's call log shows each approval decided exactly once, as clicked.
+"""The benchmark rows' own arithmetic and judgement (`make bench`, issue 18): a throughput
+row is MET only when CodePipeline's call log shows each approval decided exactly once, as
+clicked; the cost estimate bills Lambda, DynamoDB, API Gateway and SNS as AWS does.
 
 The call logs here are fabricated in the fake CodePipeline's shape
 (`GET /_sandbox/codepipeline/calls`): one entry per call, with `response` or `error`."""
@@ -8,6 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from bench.cost import (
+    DynamoDBUse,
+    LambdaUse,
+    dynamodb_use,
+    estimate,
+    item_bytes,
+    lambda_use,
+)
 from bench.throughput import decision_problems, verdict
 
 PIPELINES = ["load3r1-0", "load3r1-1", "load3r1-2"]
@@ -107,3 +118,78 @@ def test_a_missed_row_names_the_first_problems_and_counts_the_rest() -> None:
 
     assert met is False
     assert detail == ("2 of 3 rounds wrong: round 1: a not decided; round 3: b not decided; 1 more")
+
+
+# ---------------------------------------------------------------------- the cost estimate
+
+
+def invocation(duration_ms: float, memory_mb: int = 512) -> dict[str, Any]:
+    return {
+        "function": "AskApproversFunction",
+        "duration_ms": duration_ms,
+        "memory_mb": memory_mb,
+        "started_at": "2026-12-06T03:00:00.000Z",
+    }
+
+
+def test_lambda_bills_each_invocation_rounded_up_to_the_next_millisecond() -> None:
+    used = lambda_use([invocation(1.0001, 1024), invocation(10.0)])
+
+    # 2 ms at 1 GB, then 10 ms at 0.5 GB
+    assert used.requests == 2
+    assert used.gb_seconds == pytest.approx(0.002 + 0.005)
+    assert used.dollars == pytest.approx(2 * 0.20 / 1e6 + 0.007 * 0.0000133334)
+
+
+def test_item_size_counts_names_and_values() -> None:
+    item = {
+        "id": {"S": "abc"},  # 2 + 3
+        "n": {"N": "1234"},  # 1 + (4 + 1) // 2 + 1
+        "ok": {"BOOL": True},  # 2 + 1
+        "votes": {"M": {"U1": {"S": "approve"}}},  # 5 + 3 + (2 + 7 + 1)
+        "by": {"L": [{"S": "U1"}]},  # 2 + 3 + (2 + 1)
+    }
+
+    assert item_bytes(item) == 5 + 4 + 3 + 18 + 8
+
+
+def test_a_click_path_costs_five_writes_and_a_read_per_interaction() -> None:
+    # a 1.2 KB item: 2 write units a write, 1 read unit a read, 1 unit on the index at create
+    assert dynamodb_use(
+        interactions=1, reminders=0, escalated=False, deadline=False, size=1244
+    ) == DynamoDBUse(writes=5, reads=3, write_units=11, read_units=3)
+    assert dynamodb_use(
+        interactions=2, reminders=0, escalated=False, deadline=False, size=900
+    ) == DynamoDBUse(writes=5, reads=4, write_units=6, read_units=4)
+
+
+def test_reminder_cycles_and_escalation_add_their_requests() -> None:
+    reminded = dynamodb_use(interactions=1, reminders=1, escalated=False, deadline=False, size=900)
+    escalated = dynamodb_use(interactions=1, reminders=1, escalated=True, deadline=False, size=900)
+
+    assert (reminded.writes, reminded.reads) == (7, 4)
+    assert (escalated.writes, escalated.reads) == (8, 4)
+
+
+def test_the_deadline_path_counts_its_one_cycle_once() -> None:
+    expired = dynamodb_use(interactions=0, reminders=1, escalated=False, deadline=True, size=900)
+
+    assert (expired.writes, expired.reads) == (5, 4)
+
+
+def test_the_estimate_adds_every_service() -> None:
+    bill = estimate(
+        transitions=3,
+        lambdas=LambdaUse(requests=4, gb_seconds=0.1),
+        dynamodb=DynamoDBUse(writes=5, reads=3, write_units=11, read_units=3),
+        api_requests=1,
+        publishes=1,
+    )
+
+    assert bill.step_functions == pytest.approx(3 * 0.025 / 1000)
+    assert bill.lambda_ == pytest.approx(4 * 0.20 / 1e6 + 0.1 * 0.0000133334)
+    assert bill.dynamodb == pytest.approx(11 * 0.625 / 1e6 + 3 * 0.125 / 1e6)
+    assert bill.api_gateway == pytest.approx(1.00 / 1e6)
+    assert bill.sns == pytest.approx(0.50 / 1e6)
+    assert bill.total == pytest.approx(sum(bill))
+    assert bill.parts().startswith("Step Functions $0.0750, Lambda $0.0021, DynamoDB $0.0073")
