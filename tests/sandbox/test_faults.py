@@ -637,3 +637,95 @@ def test_botocores_retry_of_a_put_approval_result_whose_answer_was_lost_is_alrea
     )
     assert first["fault"] == "reset_after_effect" and "response" in first
     assert retry["error"]["code"] == "ApprovalAlreadyCompletedException"
+
+
+# ---------------------------------------------------------------------- AWS platform faults
+
+
+def test_the_aws_platform_services_kinds_and_options_are_accepted_and_shown(gate):
+    gate.client.set_fault("dynamodb", "*", "throttled", 0.3, 1)
+    gate.client.set_fault("dynamodb", "Query", "index_lag", 1, 2, delay=2)
+    gate.client.set_fault("stepfunctions", "SendTaskSuccess", "throttled", 0.5, "s")
+    gate.client.set_fault("lambda", "Invoke", "error", 0.1, 3)
+    gate.client.set_fault("lambda", "*", "timeout", 0.2, 4, delay=0.5)
+
+    shown = gate.client.faults()["faults"]
+
+    assert shown == [
+        {"service": "dynamodb", "method": "*", "kind": "throttled", "rate": 0.3, "seed": 1},
+        {"service": "dynamodb", "method": "Query", "kind": "index_lag", "rate": 1.0, "seed": 2}
+        | {"delay": 2},
+        {"service": "stepfunctions", "method": "SendTaskSuccess", "kind": "throttled"}
+        | {"rate": 0.5, "seed": "s"},
+        {"service": "lambda", "method": "Invoke", "kind": "error", "rate": 0.1, "seed": 3},
+        {"service": "lambda", "method": "*", "kind": "timeout", "rate": 0.2, "seed": 4}
+        | {"delay": 0.5},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "kind", "delay"),
+    [("lambda", "Invoke", "timeout", 1.0), ("dynamodb", "Query", "index_lag", 1.0)],
+)
+def test_the_aws_platform_delays_default_to_one_second(gate, service, method, kind, delay):
+    (shown,) = gate.client.set_fault(service, method, kind, 1, 1)["faults"]
+    assert shown["delay"] == delay
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        (
+            {"service": "dynamodb", "method": "UpdateItem", "kind": "index_lag"},
+            "method",
+            "index_lag applies to '*' or Query only",
+        ),
+        ({"service": "lambda", "method": "Invoke", "kind": "throttled"}, "kind", "error, timeout"),
+        ({"service": "stepfunctions", "method": "*", "kind": "index_lag"}, "kind", "throttled"),
+        ({"service": "dynamodb", "method": "SendTaskSuccess", "kind": "throttled"}, "method", ""),
+        ({"service": "lambda", "method": "Invoke", "kind": "error", "delay": 1}, "delay", ""),
+        (
+            {"service": "sqs", "method": "*", "kind": "throttled"},
+            "service",
+            "slack, codepipeline, dynamodb, stepfunctions, lambda",
+        ),
+    ],
+)
+def test_a_bad_aws_platform_fault_is_refused_naming_the_field(gate, body, field, words):
+    status, answer = gate.client.request("POST", "/_sandbox/faults", {**body, "rate": 1, "seed": 1})
+
+    assert status == 400
+    assert answer["field"] == field
+    assert words in answer["error"]
+    assert gate.client.faults()["faults"] == []
+
+
+def test_index_lag_on_star_fires_on_query_alone() -> None:
+    faults = Faults()
+    faults.set("dynamodb", "*", "index_lag", 1, 1)
+    assert faults.choose("dynamodb", "UpdateItem", {"TableName": "t"}) is None
+    assert faults.choose("dynamodb", "GetItem", {"TableName": "t"}) is None
+    lag = faults.choose("dynamodb", "Query", {"TableName": "t", "IndexName": "i"})
+    assert lag is not None and lag.kind == "index_lag" and lag.option == 1.0
+
+
+def test_a_dynamodb_throttle_alternates_its_two_errors_by_attempt() -> None:
+    """The n-th identical throttled request: ProvisionedThroughputExceededException when n
+    is odd, ThrottlingException when even; Step Functions answers its own."""
+    faults = Faults()
+    faults.set("dynamodb", "GetItem", "throttled", 1, 1)
+    faults.set("stepfunctions", "*", "throttled", 1, 1)
+    body = {"TableName": "t", "Key": {"id": {"S": "a"}}}
+    codes = []
+    for attempt in (1, 2, 3):
+        fault = faults.choose("dynamodb", "GetItem", body)
+        assert fault is not None and fault.attempt == attempt
+        codes.append(fault.aws_error("dynamodb").code)
+    sfn = faults.choose("stepfunctions", "SendTaskSuccess", {"taskToken": "x"})
+
+    assert codes == [
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+    ]
+    assert sfn is not None and sfn.aws_error("stepfunctions").code == "ThrottlingException"

@@ -1312,3 +1312,197 @@ def test_a_warm_function_keeps_its_keys_as_on_lambda() -> None:
     assert lines["with A"]["stage"] == "import"
     assert lines["with nothing"]["approval_id"] == "A"  # the warm container's
     assert "approval_id" not in logger.get_current_keys()  # not the whole process's
+
+
+# --- Patch 1 (error names), 23 and 24: platform faults ------------------------------------
+
+
+def _caught_error(function_arn: str, role: str) -> str:
+    """Run a one-task machine invoking the function; the error name a catcher sees."""
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": function_arn, "Payload": {}},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    return str(json.loads(_run(definition, {}, role)["output"])["Error"])
+
+
+def test_patch_1_a_function_error_without_error_type_is_lambda_unknown(aws):
+    from sandbox.faults import FunctionTimedOut
+
+    raised: list[Exception] = []
+
+    def invoke(name, event):
+        raise raised[-1]
+
+    patches.set_lambda_invoker(invoke)
+    role = _role()
+    arn = _function("f", role)
+
+    raised.append(FunctionTimedOut(1.0))
+    timed_out = _caught_error(arn, role)
+    raised.append(ValueError("boom"))
+    typed = _caught_error(arn, role)
+
+    assert timed_out == "Lambda.Unknown"
+    assert typed == "ValueError"
+
+
+@pytest.fixture
+def aws_faults(aws) -> Iterator[Any]:
+    from sandbox.faults import Faults
+
+    faults = Faults()
+    patches.set_aws_faults(faults.choose)
+    yield faults
+    patches.set_aws_faults(None)
+
+
+def _indexed_table(dynamodb: Any) -> None:
+    """Table "t" (hash key `id`) with index "by_group" on `group`, keys only."""
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "group", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_group",
+                "KeySchema": [{"AttributeName": "group", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def test_patch_23_a_gate_call_meets_the_throttle_and_botocore_retries_it(aws_faults):
+    from botocore.config import Config
+
+    once = boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    retried = boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 5}),
+    )
+    _create_table(once)
+    aws_faults.set("dynamodb", "GetItem", "throttled", 1, 1)
+    key = {"id": {"S": "a"}}
+
+    assert "Item" not in once.get_item(TableName="t", Key=key)  # not a gate call: no fault
+    with patches.gate_calls("f"), pytest.raises(ClientError) as first:
+        once.get_item(TableName="t", Key=key)
+    with patches.gate_calls("f"), pytest.raises(ClientError) as second:
+        once.get_item(TableName="t", Key=key)
+    calls_before = aws_faults.snapshot()["calls"]["dynamodb"]["GetItem"]
+    with patches.gate_calls("f"), pytest.raises(ClientError) as exhausted:
+        retried.get_item(TableName="t", Key=key)
+
+    assert first.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+    assert second.value.response["Error"]["Code"] == "ThrottlingException"
+    assert exhausted.value.response["ResponseMetadata"]["RetryAttempts"] == 4
+    assert aws_faults.snapshot()["calls"]["dynamodb"]["GetItem"] == calls_before + 5
+    aws_faults.set("dynamodb", "GetItem", "throttled", 0, 1)
+    with patches.gate_calls("f"):
+        assert "Item" not in retried.get_item(TableName="t", Key=key)
+
+
+def test_patch_23_step_functions_calls_are_throttled_with_its_error(aws_faults):
+    from botocore.config import Config
+
+    sfn = boto3.client(
+        "stepfunctions", region_name=REGION, config=Config(retries={"total_max_attempts": 1})
+    )
+    aws_faults.set("stepfunctions", "SendTaskSuccess", "throttled", 1, 1)
+    with patches.gate_calls("f"), pytest.raises(ClientError) as throttled:
+        sfn.send_task_success(taskToken="t" * 20, output="{}")
+    assert throttled.value.response["Error"]["Code"] == "ThrottlingException"
+
+
+def test_patch_23_an_index_hides_items_first_written_less_than_delay_ago(aws_faults):
+    dynamodb = client("dynamodb")
+    _indexed_table(dynamodb)
+    aws_faults.set("dynamodb", "Query", "index_lag", 1, 1, delay=0.3)
+    old = {"id": {"S": "old"}, "group": {"S": "g"}}
+    dynamodb.put_item(TableName="t", Item=old)
+    written = time.monotonic()
+    while time.monotonic() - written < 0.3:  # bounded: the old item's lag runs out
+        time.sleep(0.01)
+    dynamodb.put_item(TableName="t", Item={"id": {"S": "new"}, "group": {"S": "g"}})
+    query = {
+        "TableName": "t",
+        "IndexName": "by_group",
+        "KeyConditionExpression": "#g = :g",
+        "ExpressionAttributeNames": {"#g": "group"},
+        "ExpressionAttributeValues": {":g": {"S": "g"}},
+    }
+
+    with patches.gate_calls("f"):
+        lagging = dynamodb.query(**query)
+        dynamodb.update_item(  # a later write to the old item shows at once
+            TableName="t",
+            Key={"id": {"S": "old"}},
+            UpdateExpression="SET n = :n",
+            ExpressionAttributeValues={":n": {"N": "1"}},
+        )
+        after_update = dynamodb.query(**query)
+        table = dynamodb.query(
+            TableName="t",
+            KeyConditionExpression="id = :id",
+            ExpressionAttributeValues={":id": {"S": "new"}},
+        )
+    outside = dynamodb.query(**query)  # not a gate call
+
+    assert [i["id"]["S"] for i in lagging["Items"]] == ["old"]
+    assert lagging["Count"] == 1
+    assert [i["id"]["S"] for i in after_update["Items"]] == ["old"]
+    assert [i["id"]["S"] for i in table["Items"]] == ["new"]  # the table itself never lags
+    assert sorted(i["id"]["S"] for i in outside["Items"]) == ["new", "old"]
+
+
+def test_patch_24_a_failed_async_invocation_is_retried_twice_then_dead_lettered(aws, caplog):
+    attempts: list[float] = []
+    fail_times = {"first": 1, "always": 99}
+    failing: list[str] = []
+
+    def invoke(name, event):
+        attempts.append(time.monotonic())
+        if len(attempts) <= fail_times[failing[-1]]:
+            raise RuntimeError("down")
+        return None
+
+    patches.set_lambda_invoker(invoke)
+    arn = _function("listener", _role())
+    topic = client("sns").create_topic(Name="t")["TopicArn"]
+    client("sns").subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
+
+    failing.append("first")
+    client("sns").publish(TopicArn=topic, Message="one")
+    assert patches.wait_for_retries(timeout=10)
+    recovered = list(attempts)
+    attempts.clear()
+    failing.append("always")
+    with caplog.at_level("WARNING"):
+        client("sns").publish(TopicArn=topic, Message="two")
+        assert patches.wait_for_events(timeout=10)
+
+    assert len(recovered) == 2
+    assert recovered[1] - recovered[0] >= patches.ASYNC_RETRY_DELAYS[0]
+    assert len(attempts) == 3
+    assert attempts[1] - attempts[0] >= patches.ASYNC_RETRY_DELAYS[0]
+    assert attempts[2] - attempts[1] >= patches.ASYNC_RETRY_DELAYS[1]
+    assert "failed 3 times" in caplog.text and "dead-letter" in caplog.text
