@@ -11,7 +11,10 @@ fake Slack's call logs and messages), never from the gate's own decision records
   decision twice: every attempt counts (accepted, refused by the service, or answered by a
   fault that struck after the call took effect) except one an injected fault refused
   before it took effect (a throttle): that left the approval untouched, and retrying it is
-  the right thing to do.
+  the right thing to do. Where faults strike after the call took effect (the soak),
+  `reported_again` keeps the attempts that are wrong whatever the faults: one made after
+  CodePipeline had answered the gate that it accepted a result, or one carrying another
+  status than an earlier attempt. Retrying after a lost answer is neither.
 - `button_posts` and `live_buttons`: request messages with buttons, from
   `GET /_sandbox/slack/calls` and `GET /_sandbox/slack/messages`: at most one, ever, per
   approval, and none left once the approval is decided.
@@ -126,6 +129,24 @@ def result_attempts(
         and (since is None or datetime.fromisoformat(call["at"]) >= since)
         and took_effect(call)
     ]
+
+
+def reported_again(attempts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of one approval's attempts (`result_attempts`, oldest first), those that report a
+    decision again: made after CodePipeline answered the gate that it accepted a result
+    (the gate knew it was done), or carrying another status than an earlier attempt (the
+    gate changed its decision). A retry after an answer lost in a fault is neither: the
+    gate could not know the first attempt took effect."""
+    again: list[dict[str, Any]] = []
+    told = False
+    first_status = None
+    for call in sorted(attempts, key=lambda c: c["at"]):
+        status = (call["args"].get("result") or {}).get("status")
+        if told or (first_status is not None and status != first_status):
+            again.append(call)
+        first_status = first_status or status
+        told = told or (call.get("fault") is None and call.get("error") is None)
+    return again
 
 
 def run_attempts(calls: Iterable[dict[str, Any]], run: Any) -> list[dict[str, Any]]:

@@ -35,7 +35,16 @@ FAULT_KINDS = (
     "slack rate_limited",
     "slack server_error",
     "slack timeout",
+    "slack timeout_after_effect",
+    "slack reset_after_effect",
     "codepipeline throttled",
+    "codepipeline timeout_after_effect",
+    "codepipeline reset_after_effect",
+    "dynamodb throttled",
+    "dynamodb index_lag",
+    "stepfunctions throttled",
+    "lambda error",
+    "lambda timeout",
 )
 
 
@@ -182,12 +191,13 @@ class Suites:
             must_be_zero(zero("workflows failed", soak.bad["workflows failed"], "soak"))
         fuzz_5xx = fuzz.server_errors if fuzz else 0
         race_5xx = sum(r.server_errors for r in self.races)
-        soak_5xx = soak.server_errors if soak else 0
+        soak_5xx = soak.unexplained_5xx if soak else 0
         must_be_zero(
             zero(
                 "5xx responses",
                 fuzz_5xx + race_5xx + soak_5xx,
-                f"fuzz {fuzz_5xx}, races {race_5xx}, soak {soak_5xx}",
+                f"fuzz {fuzz_5xx}, races {race_5xx}, soak {soak_5xx}"
+                + (f" (+{soak.faulted_clicks} from injected Lambda faults)" if soak else ""),
                 "fuzz: 5xx or unhandled exceptions",
             )
         )

@@ -46,9 +46,12 @@ from reliability.observed import (
     expected_result,
     judge_result,
     live_message_problem,
+    reported_again,
     result_attempts,
+    took_effect,
 )
 from sandbox.client import SandboxClient, has_buttons, request_message
+from sandbox.faults import FunctionTimedOut, InjectedFunctionError
 from sandbox.server import SandboxServer
 
 SOAK_POLICY = Path(__file__).with_name("soak.yaml")
@@ -60,6 +63,22 @@ SLACK_KINDS = ("rate_limited", "server_error", "timeout")
 #: How long a `timeout` holds its answer: past the gate's Slack client timeout in the
 #: sandbox (1 s, sandbox.engine.SLACK_CLIENT_TIMEOUT).
 TIMEOUT_DELAY = 3.5
+#: The faults that take effect or hit the platform (issue 18), each ``(service, method,
+#: kind, rate, options)``, set with the soak's seed besides the transient ones: a Slack or
+#: CodePipeline call carried out whose answer is lost; DynamoDB and Step Functions
+#: throttling (botocore retries, then the step or Lambda does); an execution index that
+#: lags one second behind the table; functions that raise or run past their timeout.
+PLATFORM_FAULTS: tuple[tuple[str, str, str, float, dict[str, float]], ...] = (
+    ("slack", "*", "timeout_after_effect", 0.02, {"delay": TIMEOUT_DELAY}),
+    ("slack", "*", "reset_after_effect", 0.02, {}),
+    ("codepipeline", "*", "timeout_after_effect", 0.03, {}),
+    ("codepipeline", "*", "reset_after_effect", 0.03, {}),
+    ("dynamodb", "*", "throttled", 0.05, {}),
+    ("dynamodb", "Query", "index_lag", 1.0, {"delay": 1.0}),
+    ("stepfunctions", "*", "throttled", 0.1, {}),
+    ("lambda", "Invoke", "error", 0.02, {}),
+    ("lambda", "Invoke", "timeout", 0.01, {"delay": 1.0}),
+)
 #: A person tries a click this many times at most (the form did not open, or a 5xx).
 CLICK_ATTEMPTS = 5
 #: How long the harness waits for a modal to open after clicking Reject.
@@ -133,6 +152,8 @@ class SoakReport:
     #: Answers of /slack/interactions to the soak's clicks and submissions.
     interaction_statuses: Counter[str] = field(default_factory=Counter)
     server_errors: int = 0
+    #: Clicks whose function met an injected Lambda fault (each answered 5xx, as on AWS).
+    faulted_clicks: int = 0
     #: Clicked (the decision the soak wanted) but ended otherwise (expired, mostly).
     decided_otherwise: list[Trouble] = field(default_factory=list)
     #: Faults injected by "service kind" (GET /_sandbox/faults "injected", summed over
@@ -153,6 +174,11 @@ class SoakReport:
     timed_out: bool = False
 
     @property
+    def unexplained_5xx(self) -> int:
+        """5xx answers to clicks, less those an injected Lambda fault explains."""
+        return max(0, self.server_errors - self.faulted_clicks)
+
+    @property
     def bad(self) -> dict[str, int]:
         """Every count that must be 0."""
         return {
@@ -161,7 +187,7 @@ class SoakReport:
             "wrong result": len(self.wrong_result),
             "duplicate requests": len(self.duplicate_requests),
             "live request messages": len(self.live_messages),
-            "5xx responses": self.server_errors,
+            "5xx responses": self.unexplained_5xx,
             "not asked in Slack": len(self.not_asked),
             "workflows failed": sum(n for s, n in self.workflows.items() if s != "SUCCEEDED"),
         }
@@ -259,7 +285,7 @@ def _crashes(sandbox: Any, function: str, found: list[str]) -> Iterator[None]:
         try:
             return original(name, event)
         except Exception as exc:
-            if name == function:
+            if name == function and not isinstance(exc, InjectedFunctionError | FunctionTimedOut):
                 ours = [
                     f"{Path(f.filename).relative_to(ROOT)}:{f.lineno} {f.name}"
                     for f in traceback.extract_tb(exc.__traceback__)
@@ -301,8 +327,10 @@ class _Soak:
         feed: bool,
         out: Callable[[str], None] | None,
         deadline: float = 0.0,
+        platform_faults: bool = True,
     ) -> None:
         self.server = server
+        self.platform_faults = platform_faults
         self.client = SandboxClient(server.url, timeout=60)
         self.report = SoakReport(
             seed=seed,
@@ -334,12 +362,17 @@ class _Soak:
             self.client.set_fault(
                 "codepipeline", "*", "throttled", self.report.codepipeline_failure_rate, self.seed
             )
+        if self.platform_faults:
+            for service, method, kind, rate, options in PLATFORM_FAULTS:
+                self.client.set_fault(service, method, kind, rate, self.seed, **options)
 
     def clear_faults(self) -> None:
         """Remove the soak's faults (rate 0), so a borrowed sandbox works normally again."""
         for kind in SLACK_KINDS:
             self.client.set_fault("slack", "*", kind, 0, self.seed)
         self.client.set_fault("codepipeline", "*", "throttled", 0, self.seed)
+        for service, method, kind, _, _ in PLATFORM_FAULTS:
+            self.client.set_fault(service, method, kind, 0, self.seed)
 
     # --- one approval ------------------------------------------------------------------
 
@@ -516,13 +549,20 @@ class _Soak:
                     report.faults[f"{service} {kind}"] += count
         for service, methods in snapshot["calls"].items():
             report.calls[service] += sum(methods.values())
+        # A click whose function Lambda failed (an injected error or timeout) is answered
+        # 5xx by API Gateway, as on AWS: those answers are the fault's, not the gate's.
+        report.faulted_clicks = sum(
+            1
+            for invocation in self.server.sandbox.invocations()
+            if invocation["function"] == INTERACTIONS_FUNCTION and invocation["fault"]
+        )
         results: dict[str, list[dict[str, Any]]] = {}
         for result in self.client.approval_results():
             results.setdefault(result["token"], []).append(result)
         posted: dict[str, list[str]] = {}
         ours = {run.approval_id for run in self.runs if run.approval_id}
         for call in self.client.calls():
-            if call["method"] != "chat.postMessage" or call.get("fault"):
+            if call["method"] != "chat.postMessage" or not took_effect(call):
                 continue
             if call["args"].get("thread_ts"):
                 continue
@@ -628,7 +668,7 @@ class _Soak:
         expected = expected_result(run.counted, deadline=self.deadline, uncertain=run.uncertain)
         wrong = judge_result(expected, gate)
         state = ""
-        if wrong is not None or len(result_attempts(pipeline_calls, run.pipeline)) > 1:
+        if wrong is not None or reported_again(result_attempts(pipeline_calls, run.pipeline)):
             state = self._state(run, results, executions.get(run.approval_id or ""))
         if wrong is not None and gate:
             received = gate[0]["result"]["status"]
@@ -641,7 +681,7 @@ class _Soak:
         ):
             report.lost.append(self._trouble(run, f"a counted click lost: {wrong}", state))
         attempts = result_attempts(pipeline_calls, run.pipeline)
-        if len(attempts) > 1 and len(gate) <= 1:
+        if reported_again(attempts) and len(gate) <= 1:
             report.decided_twice.append(
                 self._trouble(
                     run,
@@ -742,6 +782,7 @@ def run_soak(
     server: SandboxServer | None = None,
     out: Callable[[str], None] | None = None,
     deadline: float = DEADLINE,
+    platform_faults: bool = True,
 ) -> SoakReport:
     """Run `approvals` approvals under injected faults and check each to its end.
 
@@ -752,7 +793,9 @@ def run_soak(
     started with SOAK_POLICY to use (faults are set on it and left set); otherwise the
     soak starts and stops its own. `deadline`: the policy's deadline in seconds (the
     harness's account of when a click can no longer count; SOAK_POLICY's by default).
-    Never raises for a broken invariant: read the report.
+    `platform_faults`: also inject PLATFORM_FAULTS (effect-taking Slack and CodePipeline
+    faults, DynamoDB, Step Functions and Lambda faults, index lag). Never raises for a
+    broken invariant: read the report.
     """
     if server is None:
         with SandboxServer(policy_file=SOAK_POLICY, port=0) as own:
@@ -767,6 +810,7 @@ def run_soak(
                 server=own,
                 out=out,
                 deadline=deadline,
+                platform_faults=platform_faults,
             )
     soak = _Soak(
         server,
@@ -779,6 +823,7 @@ def run_soak(
         feed=feed,
         out=out,
         deadline=deadline,
+        platform_faults=platform_faults,
     )
     return soak.run()
 

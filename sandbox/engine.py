@@ -622,10 +622,14 @@ class Sandbox:
                 raise FunctionTimedOut(timeout_s)
             return result
         finally:
-            self._record_invocation(function_name, context, started_at)
+            self._record_invocation(function_name, context, started_at, fault)
 
     def _record_invocation(
-        self, function_name: str, context: LambdaContext, started_at: datetime
+        self,
+        function_name: str,
+        context: LambdaContext,
+        started_at: datetime,
+        fault: Any = None,
     ) -> None:
         duration_ms = (time.monotonic() - context.started) * 1000
         with self._deliveries_lock:
@@ -635,12 +639,14 @@ class Sandbox:
                     "started_at": started_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
                     "duration_ms": round(duration_ms, 3),
                     "memory_mb": context.memory_limit_in_mb,
+                    "fault": fault.kind if fault is not None else None,
                 }
             )
 
     def invocations(self) -> list[dict[str, Any]]:
         """Every function invocation so far, oldest first: ``{function, started_at,
-        duration_ms, memory_mb}`` (the duration measured in this one shared process, for
+        duration_ms, memory_mb, fault}`` (``fault``: the Lambda fault it met, if any; the
+        duration measured in this one shared process, for
         estimates such as the bench's Lambda GB-seconds, not for billing)."""
         with self._deliveries_lock:
             return list(self._invocations)

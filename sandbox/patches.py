@@ -25,6 +25,7 @@ from typing import Any
 
 import botocore.session
 import jsonata
+from botocore.exceptions import BotoCoreError
 from moto.awslambda import models as lambda_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
@@ -375,9 +376,23 @@ def _patch_aws_sdk_integrations() -> None:
         original_eval(self, env, *args, **kwargs)
         env.stack.append(_jsonable(env.stack.pop()))
 
+    original_from_error = cls._from_error
+
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        # The call failed on the client side (a read timeout, a dropped connection) without
+        # an answer from the service: moto names that States.Runtime, which no Retry may
+        # match; Step Functions names such an SDK failure `<Service>.SdkClientException`
+        # (as in its Lambda integration's Lambda.SdkClientException), which States.ALL does.
+        if isinstance(ex, BotoCoreError):
+            service = _service_id(self._get_boto_service_name())
+            error = f"{service}.SdkClientException"
+            return self._get_task_failure_event(env=env, error=error, cause=str(ex))
+        return original_from_error(self, env, ex)
+
     cls._normalise_parameters = normalise_parameters
     cls._normalise_service_error_name = staticmethod(normalise_service_error_name)
     cls._eval_service_task = eval_service_task
+    cls._from_error = from_error
 
 
 # --- Patch 4: CodePipeline and its CodeCommit source --------------------------------------

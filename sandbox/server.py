@@ -410,8 +410,9 @@ class SandboxServer:
             run = self.sandbox.start_run(name, _body_json(request))
         except ValueError as exc:  # a body CodePipeline could not have produced
             return _json({"error": str(exc)}, 400)
-        # A run that failed before its approval (fail_at) never asked for one.
-        token = run.token if run.status == "InProgress" else None
+        # A run that failed before its approval (fail_at) never asked for one. One that did
+        # may be decided already (a quick click while a slow start still ran): its token.
+        token = run.token if run.approval is not None else None
         return _json({"pipelineExecutionId": run.execution_id, "approvalToken": token})
 
     def _on_end_run(self, request: Request, name: str, execution_id: str, how: str) -> Response:

@@ -15,6 +15,7 @@ from reliability.observed import (
     expected_result,
     judge_result,
     live_message_problem,
+    reported_again,
     result_attempts,
 )
 
@@ -79,6 +80,35 @@ def test_every_attempt_counts_but_one_a_fault_refused_before_it_took_effect() ->
     assert result_attempts(calls, "p", "Deploy") == []
     later = datetime(2026, 12, 6, 2, tzinfo=UTC)
     assert result_attempts(calls, "p", since=later) == []
+
+
+def _attempt(at: str, status: str = "Approved", **answer: Any) -> dict[str, Any]:
+    call = _put("p", **answer)
+    call["at"] = f"2026-12-06T01:00:0{at}+00:00"
+    call["args"]["result"] = {"status": status, "summary": "s"}
+    return call
+
+
+def test_a_retry_after_a_lost_answer_is_not_reported_again() -> None:
+    """The soak strikes PutApprovalResult after it took effect: the gate's retry meets
+    ApprovalAlreadyCompleted. It could not know, so that is no second decision."""
+    attempts = [
+        _attempt("1", fault="timeout_after_effect"),
+        _attempt("2", error={"code": "ApprovalAlreadyCompletedException"}),
+    ]
+    assert reported_again(attempts) == []
+
+
+def test_an_attempt_after_an_answered_acceptance_is_reported_again() -> None:
+    accepted = _attempt("1", response={"approvedAt": 1.0})
+    again = _attempt("2", error={"code": "ApprovalAlreadyCompletedException"})
+    assert reported_again([again, accepted]) == [again]  # judged in the order they came
+
+
+def test_another_status_after_a_lost_answer_is_reported_again() -> None:
+    lost = _attempt("1", fault="reset_after_effect")
+    changed = _attempt("2", status="Rejected", error={"code": "ApprovalAlreadyCompletedException"})
+    assert reported_again([lost, changed]) == [changed]
 
 
 def _post(blocks: Any, **answer: Any) -> dict[str, Any]:
