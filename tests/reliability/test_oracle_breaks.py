@@ -36,6 +36,7 @@ def _soak(server: Any, seed: int) -> SoakReport:
         at_once=APPROVALS,
         budget=40,
         deadline=DEADLINE,
+        platform_faults=False,
     )
 
 
@@ -150,3 +151,25 @@ def test_a_request_left_open_after_its_decision_counts_live_request_messages(
 
     assert len(report.live_messages) == APPROVALS, report.summary()
     assert "0 still live" not in str(report.live_messages[0])
+
+
+def test_a_close_step_that_fails_after_its_work_counts_workflows_failed(
+    sandbox_server, monkeypatch
+):
+    """Closing does all its work (the record, the message) and then raises: every approval
+    ends as the harness clicked, CodePipeline hears once, no buttons stay live, and only the
+    workflow says something is wrong (still retrying its Close step when the soak checks,
+    failed after its retries)."""
+    update_request = closing.update_request
+
+    def then_raise(*args: Any, **kwargs: Any) -> None:
+        update_request(*args, **kwargs)
+        raise RuntimeError("closing fails after its work (a deliberate break)")
+
+    monkeypatch.setattr(closing, "update_request", then_raise)
+    report = _soak(sandbox_server, 188)
+
+    assert report.bad["workflows failed"] == APPROVALS, report.summary()
+    assert not report.lost and not report.decided_twice and not report.live_messages, (
+        report.summary()
+    )
