@@ -174,23 +174,33 @@ def test_a_click_whose_function_timed_out_still_decides_once(
 
 
 def test_throttled_send_task_success_still_decides_each_approval_once(gate: Gate) -> None:
-    """Half the clicks' SendTaskSuccess calls are throttled: botocore retries them, and
-    every approval is decided exactly once. Approvals go on until one was throttled."""
+    """Half the clicks' SendTaskSuccess calls are throttled: botocore retries them (five
+    attempts), and every approval is decided exactly once, by its click. Approvals go on
+    until a click was throttled and still answered 200 (botocore's retry delivered it). A
+    click whose five attempts were all throttled answers 500; its vote was recorded, and
+    the next reminder cycle hands it on: still decided once."""
     set_fault(gate, "stepfunctions", "SendTaskSuccess", "throttled", 0.5)
-    decided = 0
-    while injected(gate, "stepfunctions", "SendTaskSuccess", "throttled") == 0:
-        assert decided < 8, "no SendTaskSuccess was throttled in 8 approvals at rate 0.5"
+    for _ in range(10):
         run, approval, message = gate.open_approval()
-        assert gate.click(message, "U0ALICE", "approve") == 200
+        before = injected(gate, "stepfunctions", "SendTaskSuccess", "throttled")
+        status = gate.click(message, "U0ALICE", "approve")
+        throttled = injected(gate, "stepfunctions", "SendTaskSuccess", "throttled") > before
         approve_and_check_once(gate, run, approval["approval_id"])
         assert gate.approval_for(run["approvalToken"])["decided_by"] == ["U0ALICE"]
-        decided += 1
+        if throttled and status == 200:
+            return
+    pytest.fail("no throttled click was delivered by a retry in 10 approvals at rate 0.5")
 
 
 def test_throttled_dynamodb_still_asks_and_decides_once(gate: Gate) -> None:
+    """A third of the gate functions' DynamoDB calls are throttled (botocore retries each up
+    to five attempts; a step or an SNS invocation that still fails is retried by the
+    workflow or by Lambda): the run is asked and decided once. A click that still failed
+    (500, about 1 % here) is clicked again, as a person would."""
     set_fault(gate, "dynamodb", "*", "throttled", 0.3)
     run, approval, message = gate.open_approval()
-    assert gate.click(message, "U0ALICE", "approve") == 200
+    if gate.click(message, "U0ALICE", "approve") != 200:
+        assert gate.click(message, "U0ALICE", "approve") == 200
     approve_and_check_once(gate, run, approval["approval_id"])
     thrown = gate.client.faults()["injected"]["dynamodb"]
     assert sum(kinds.get("throttled", 0) for kinds in thrown.values()) >= 1
