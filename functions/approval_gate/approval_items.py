@@ -57,7 +57,7 @@ def new_item(approval: Any, retention_days: int) -> dict[str, Any]:
 
 def approval_fields(item: Mapping[str, Any]) -> dict[str, Any]:
     """The approval's fields by name, read from its item; ``votes`` holds each vote's
-    fields (user_id, name, vote, at, reason), oldest first."""
+    fields (user_id, name, vote, at, reason, step), oldest first."""
     data = {k: _deserializer.deserialize(v) for k, v in item.items()}
 
     def when(key: str) -> datetime | None:
@@ -70,6 +70,7 @@ def approval_fields(item: Mapping[str, Any]) -> dict[str, Any]:
             "vote": str(vote["vote"]),
             "at": parse_iso(vote["at"]),
             "reason": vote.get("reason"),
+            "step": vote.get("step"),
         }
         for user_id, vote in sorted(data.get("votes", {}).items(), key=lambda kv: kv[1]["at"])
     ]
@@ -115,6 +116,7 @@ def vote_item(vote: Any) -> dict[str, Any]:
         "vote": vote.vote,
         "at": iso(vote.at),
         **({"reason": vote.reason} if vote.reason else {}),
+        **({"step": vote.step} if vote.step else {}),
     }
 
 

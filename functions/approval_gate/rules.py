@@ -37,6 +37,38 @@ class Approvers(NamedTuple):
         return cls(users=tuple(data.get("users", ())), groups=tuple(data.get("groups", ())))
 
 
+STEPS_ORDER_CHOICES: tuple[str, ...] = ("sequence", "any")
+#: The one step of a rule without `steps` (DESIGN §8.1).
+SINGLE_STEP = "Approvers"
+
+
+class Step(NamedTuple):
+    """One approval step: who may approve in it, and how many distinct approvals it needs."""
+
+    name: str
+    approvers: Approvers
+    required_approvals: int = 1
+
+    def lists(self, user_id: str) -> bool:
+        """Is this user listed in the step by id? Groups are resolved by the caller."""
+        return user_id in self.approvers.users
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "approvers": self.approvers.to_dict(),
+            "required_approvals": self.required_approvals,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Step:
+        return cls(
+            name=str(data["name"]),
+            approvers=Approvers.from_dict(data["approvers"]),
+            required_approvals=int(data.get("required_approvals", 1)),
+        )
+
+
 class Escalation(NamedTuple):
     """Where a request goes once reminders have run out, and who may decide then."""
 
@@ -80,6 +112,18 @@ class Rules(NamedTuple):
     status_channel: str | None = None  # None: the same as channel
     announce: tuple[str, ...] = ANNOUNCE_EVENTS
     rule: str = "defaults"  # which rule matched, for the audit trail
+    #: Approval steps (DESIGN §8.1); empty: one step, `Approvers`, of `approvers` and
+    #: `required_approvals`. With steps, `approvers` holds everyone any step lists (who may
+    #: reject, and whom a request mentions) and `required_approvals` their sum.
+    steps: tuple[Step, ...] = ()
+    steps_order: str = "sequence"  # "sequence" | "any"
+
+    @property
+    def effective_steps(self) -> tuple[Step, ...]:
+        """The steps an approval goes through: the policy's, or the one implicit step."""
+        if self.steps:
+            return self.steps
+        return (Step(SINGLE_STEP, self.approvers, self.required_approvals),)
 
     @property
     def effective_status_channel(self) -> str:
@@ -111,6 +155,8 @@ class Rules(NamedTuple):
             "status_channel": self.status_channel,
             "announce": list(self.announce),
             "rule": self.rule,
+            "steps": [step.to_dict() for step in self.steps],
+            "steps_order": self.steps_order,
         }
 
     @classmethod
@@ -127,4 +173,6 @@ class Rules(NamedTuple):
             values["escalation"] = Escalation.from_dict(values["escalation"])
         if "announce" in values:
             values["announce"] = tuple(values["announce"])
+        if "steps" in values:
+            values["steps"] = tuple(Step.from_dict(step) for step in values["steps"])
         return cls(**values)

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from approval_gate.approval_items import approval_fields, expression_values, new_item, vote_item
 from approval_gate.clock import iso
 from approval_gate.rules import Rules
+from approval_gate.steps import StepProgress, progress
 from approval_gate.text import MAX_SUMMARY, one_line
 
 PENDING = "PENDING"
@@ -46,6 +47,8 @@ class Vote(NamedTuple):
     vote: str  # "approve" | "reject"
     at: datetime
     reason: str | None = None
+    #: The approval step an approve vote counted in (DESIGN §8.1); None: the only step.
+    step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,13 @@ class Approval:
             "decided_at": iso(self.decided_at) if self.decided_at else None,
             "reminders": self.reminders,
             "escalated": self.escalated,
+            "steps": [state.record() for state in self.steps],
         }
+
+    @property
+    def steps(self) -> tuple[StepProgress, ...]:
+        """Each approval step with who approved in it and when it completed."""
+        return progress(self.rules, self.votes)
 
 
 def _from_item(item: Mapping[str, Any]) -> Approval:
@@ -306,6 +315,21 @@ class ApprovalStore:
             "#status = :pending AND attribute_not_exists(votes.#user) AND size(votes) = :seen",
             names={"#user": vote.user_id},
             **values,
+        )
+
+    def add_counted_vote(self, approval_id: str, vote: Vote, *, votes_seen: int) -> Approval:
+        """Record one person's vote while the request is open and its votes are still the
+        `votes_seen` the caller counted: the step the vote counts in was chosen from them,
+        and a vote cast meanwhile could have filled that step. AlreadyDecided (carrying
+        the item) otherwise."""
+        return self._update(
+            approval_id,
+            "SET votes.#user = :vote",
+            "#status = :pending AND attribute_not_exists(votes.#user) AND size(votes) = :seen",
+            names={"#user": vote.user_id},
+            vote=vote_item(vote),
+            pending=PENDING,
+            seen=votes_seen,
         )
 
     def add_vote(self, approval_id: str, vote: Vote) -> Approval:

@@ -10,12 +10,22 @@ the decision to the workflow (`workflow`) and answering the clicker (`answers`) 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, NamedTuple
 
 from approval_gate.clock import Clock
 from approval_gate.groups import GroupDirectory, GroupLookupFailed, is_member
 from approval_gate.messages import APPROVE, REJECT, approvers_mention, decision_view, slack_date
+from approval_gate.rules import Step
+from approval_gate.steps import (
+    StepProgress,
+    all_complete,
+    approvers_of,
+    open_steps,
+    place,
+    progress_line,
+)
 from approval_gate.store import (
     APPROVED,
     EXPIRED,
@@ -70,7 +80,10 @@ def not_an_approver_text(approval: Approval) -> str:
 
 
 def approved_so_far(approval: Approval) -> str:
-    """Who has approved so far, and how many more approvals are needed."""
+    """Who has approved so far, and how many more approvals are needed (per step, when
+    the rules have steps)."""
+    if approval.rules.steps:
+        return f"Progress: {progress_line(approval.steps)}."
     approving = [f"<@{v.user_id}>" for v in approval.votes if v.vote == "approve"]
     more = max(0, approval.rules.required_approvals - len(approving))
     who = ", ".join(approving) or "nobody"
@@ -111,15 +124,42 @@ def group_failure_text(failure: GroupLookupFailed) -> str:
     )
 
 
+def _mentions(users: tuple[str, ...], groups: tuple[str, ...]) -> str:
+    return ", ".join([f"<@{u}>" for u in users] + [f"<!subteam^{g}>" for g in groups])
+
+
+def not_your_turn_text(waiting: StepProgress) -> str:
+    users, groups = approvers_of((waiting,))
+    return (
+        f"It is the *{waiting.name}* step's turn ({_mentions(users, groups)}); your approval "
+        "counts in a later step. Nothing was recorded: you will be asked when it is your turn."
+    )
+
+
+def steps_done_text(approval: Approval) -> str:
+    waiting = open_steps(approval.rules, approval.steps)
+    names = ", ".join(f"*{state.name}*" for state in waiting) or "the last approvals"
+    return (
+        f"The steps you approve in are complete; the request waits for {names}. "
+        "Nothing was recorded."
+    )
+
+
+BUSY_TEXT = "Many approvers are voting at this moment: nothing was recorded. Please click again."
+
+
 class ClickResult(NamedTuple):
     """What a click did, and what to tell the clicker privately, if anything."""
 
     #: recorded | vote_recorded | already_voted | already_decided | unknown | not_approver
     #: | self_approval | unknown_author | group_lookup_failed | modal | reason_required
+    #: | not_your_turn | steps_done | busy
     outcome: str
     ephemeral: str | None = None
     view: dict[str, Any] | None = None  # a modal to open (outcome "modal")
     approval: Approval | None = None  # the approval as it now stands, when known
+    #: The step this vote completed without deciding the request (DESIGN §8.1).
+    completed_step: str | None = None
 
 
 def may_decide(approval: Approval, user_id: str, groups: GroupDirectory | None) -> bool:
@@ -210,6 +250,8 @@ def record_vote(
         at=now,
         reason=click.reason,
     )
+    if approval.rules.steps:
+        return _record_in_steps(approval, vote, store, groups)
     decided = _decide_at_once(approval, vote, store)
     if decided is None:  # not the deciding vote, or the votes changed since the read
         try:
@@ -239,9 +281,15 @@ def record_vote(
 
 def _outcome(approval: Approval, vote: Vote) -> tuple[str | None, tuple[str, ...]]:
     """What the votes on `approval` decide, `vote` among them: one rejection rejects;
-    enough distinct approvals approve; (None, ()) while the quorum is short."""
+    enough distinct approvals approve (in every step, when the rules have steps); (None,
+    ()) while one is short."""
     if vote.vote != "approve":
         return REJECTED, (vote.user_id,)
+    if approval.rules.steps:
+        states = approval.steps
+        if not all_complete(states):
+            return None, ()
+        return APPROVED, tuple(user for state in states for user in state.approved_by)
     approving = tuple(v.user_id for v in approval.votes if v.vote == "approve")
     if len(approving) < approval.rules.required_approvals:
         return None, ()
@@ -276,3 +324,106 @@ def _decide_at_once(
         if any(v.user_id == vote.user_id for v in current.votes):
             return ClickResult("already_voted", already_voted_text(current))
         return None
+
+
+#: How often a vote is placed again after another vote changed the steps meanwhile: each
+#: lost write means another click won, so this bounds a burst of that many clicks at once.
+STEP_WRITE_ATTEMPTS = 64
+
+
+def _listed(
+    approval: Approval, user_id: str, groups: GroupDirectory | None
+) -> Callable[[Step], bool]:
+    def listed(step: Step) -> bool:
+        if step.lists(user_id):
+            return True
+        if not step.approvers.groups or groups is None:
+            return False
+        return is_member(groups, user_id, step.approvers.groups)
+
+    return listed
+
+
+def _escalation_approver(approval: Approval, user_id: str, groups: GroupDirectory | None) -> bool:
+    extra = approval.rules.escalation.approvers
+    if not approval.escalated or extra is None:
+        return False
+    if user_id in extra.users:
+        return True
+    return bool(extra.groups) and groups is not None and is_member(groups, user_id, extra.groups)
+
+
+def _placed(approval: Approval, vote: Vote, groups: GroupDirectory | None) -> Vote | ClickResult:
+    """The approve vote with the step it counts in, or why it counts nowhere."""
+    try:
+        placement = place(
+            approval.rules,
+            approval.steps,
+            _listed(approval, vote.user_id, groups),
+            escalation_approver=_escalation_approver(approval, vote.user_id, groups),
+        )
+    except GroupLookupFailed as failure:
+        LOG.warning(
+            "could not read an approver group; refused the click (fail closed)",
+            extra={"group": failure.group_id, "reason": failure.reason},
+        )
+        return ClickResult("group_lookup_failed", group_failure_text(failure))
+    if placement.step is not None:
+        return vote._replace(step=placement.step.name)
+    if placement.why == "later" and placement.waiting is not None:
+        return ClickResult("not_your_turn", not_your_turn_text(placement.waiting))
+    if placement.why == "done":
+        return ClickResult("steps_done", steps_done_text(approval))
+    return ClickResult("not_approver", not_an_approver_text(approval))
+
+
+def _record_in_steps(
+    approval: Approval, vote: Vote, store: ApprovalStore, groups: GroupDirectory | None
+) -> ClickResult:
+    """Place the vote in its step and record it, conditionally on the votes it was placed
+    by; when another vote came first, read again and place again. A rejection needs no
+    place, but takes the same write, so it never races a completing approval."""
+    for _ in range(STEP_WRITE_ATTEMPTS):
+        placed = _placed(approval, vote, groups) if vote.vote == "approve" else vote
+        if isinstance(placed, ClickResult):
+            return placed
+        counted = replace(approval, votes=(*approval.votes, placed))
+        status, deciders = _outcome(counted, placed)
+        try:
+            if status is None:
+                voted = store.add_counted_vote(
+                    approval.approval_id, placed, votes_seen=len(approval.votes)
+                )
+            else:
+                decided = store.decide_with_vote(
+                    approval.approval_id,
+                    placed,
+                    votes_seen=len(approval.votes),
+                    status=status,
+                    decided_by=deciders,
+                    at=placed.at,
+                )
+                LOG.info(
+                    "recorded a decision",
+                    extra={"approval_id": decided.approval_id, "outcome": decided.outcome},
+                )
+                return ClickResult("recorded", approval=decided)
+        except AlreadyDecided as already:
+            current = already.approval
+            if current.status != PENDING:
+                return ClickResult("already_decided", already_decided_text(current))
+            if any(v.user_id == vote.user_id for v in current.votes):
+                return ClickResult("already_voted", already_voted_text(current))
+            approval = current
+            continue
+        LOG.info("recorded a vote", extra={"approval_id": voted.approval_id, "step": placed.step})
+        completed = next(
+            (s.name for s in voted.steps if s.name == placed.step and s.complete), None
+        )
+        return ClickResult(
+            "vote_recorded", tally_text(voted), approval=voted, completed_step=completed
+        )
+    LOG.warning(
+        "could not place a vote among concurrent ones", extra={"approval_id": approval.approval_id}
+    )
+    return ClickResult("busy", BUSY_TEXT)

@@ -1,0 +1,145 @@
+"""Approval steps (DESIGN §8.1): which step an approve vote counts in, and how far each got.
+
+A rule's steps ("QA, then two of Release") each need their own distinct approvals. With
+``sequence`` only the first open step takes approvals; with ``any``, a vote counts in the
+first open step, in policy order, that lists the voter. A person counts in one step only.
+Everything here is pure: the votes say which step each approval counted in (``Vote.step``),
+and the caller resolves group membership (``listed``) and writes the vote conditionally on
+the votes it read, so two clicks can never both fill the last place of a step.
+
+A rule without ``steps`` is one step, ``Approvers``: its votes carry no step and count
+there, so items written before steps existed read the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from approval_gate.clock import iso
+from approval_gate.rules import Rules, Step
+
+
+class StepProgress(NamedTuple):
+    """One step as the votes left it: who counted in it, and when it completed."""
+
+    step: Step
+    approved_by: tuple[str, ...] = ()
+    completed_at: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+    @property
+    def complete(self) -> bool:
+        return len(self.approved_by) >= self.step.required_approvals
+
+    def record(self) -> dict[str, Any]:
+        """The decision record's entry (DESIGN §8.1)."""
+        return {
+            "name": self.step.name,
+            "required": self.step.required_approvals,
+            "approved_by": list(self.approved_by),
+            "completed_at": iso(self.completed_at) if self.completed_at else None,
+        }
+
+
+def progress(rules: Rules, votes: Iterable[Any]) -> tuple[StepProgress, ...]:
+    """Each step with the approve votes counted in it, in vote order. A vote names its step
+    (``Vote.step``); one that names none, or a step the rules no longer have, counts in
+    the first step. Rejections count nowhere."""
+    steps = rules.effective_steps
+    names = {step.name for step in steps}
+    counted: dict[str, list[tuple[str, datetime]]] = {step.name: [] for step in steps}
+    for vote in votes:
+        if vote.vote != "approve":
+            continue
+        name = vote.step if vote.step in names else steps[0].name
+        counted[name].append((vote.user_id, vote.at))
+    result = []
+    for step in steps:
+        voters = counted[step.name]
+        done = (
+            voters[step.required_approvals - 1][1]
+            if len(voters) >= step.required_approvals
+            else None
+        )
+        result.append(StepProgress(step, tuple(user for user, _ in voters), done))
+    return tuple(result)
+
+
+def all_complete(states: Iterable[StepProgress]) -> bool:
+    return all(state.complete for state in states)
+
+
+def open_steps(rules: Rules, states: tuple[StepProgress, ...]) -> tuple[StepProgress, ...]:
+    """The steps that take approvals now: the first incomplete one in ``sequence`` order;
+    every incomplete one in ``any`` order."""
+    waiting = tuple(state for state in states if not state.complete)
+    if rules.steps_order == "sequence":
+        return waiting[:1]
+    return waiting
+
+
+class Placement(NamedTuple):
+    """Where an approve vote goes: ``step`` (it counts there), or why it counts nowhere.
+
+    ``why``: ``later`` (sequence: the voter is listed only in a step whose turn has not
+    come; ``waiting`` names the step whose turn it is), ``done`` (every step listing the
+    voter is complete), ``not_listed`` (no step lists the voter).
+    """
+
+    step: StepProgress | None
+    why: str | None = None
+    waiting: StepProgress | None = None
+
+
+def place(
+    rules: Rules,
+    states: tuple[StepProgress, ...],
+    listed: Callable[[Step], bool],
+    *,
+    escalation_approver: bool = False,
+) -> Placement:
+    """The step an approve vote counts in. ``listed(step)`` says whether the voter is one
+    of the step's approvers (users or groups; it may raise when a group cannot be read).
+    An escalation approver, once escalated, approves for the first open step."""
+    current = open_steps(rules, states)
+    if not current:
+        return Placement(None, "done")
+    for state in current:
+        if listed(state.step):
+            return Placement(state)
+    if escalation_approver:
+        return Placement(current[0])
+    others = [state for state in states if state not in current and listed(state.step)]
+    if not others:
+        return Placement(None, "not_listed")
+    if any(not state.complete for state in others):
+        return Placement(None, "later", waiting=current[0])
+    return Placement(None, "done", waiting=current[0])
+
+
+def approvers_of(states: Iterable[StepProgress]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The users and groups the given steps list, each once, in policy order."""
+    users: list[str] = []
+    groups: list[str] = []
+    for state in states:
+        users += [u for u in state.step.approvers.users if u not in users]
+        groups += [g for g in state.step.approvers.groups if g not in groups]
+    return tuple(users), tuple(groups)
+
+
+def progress_line(states: Iterable[StepProgress]) -> str:
+    """Each step's progress on one line: "QA ✅ <@U0DAN> · Release 1 of 2 (<@U0ALICE>)"."""
+    parts = []
+    for state in states:
+        who = ", ".join(f"<@{user}>" for user in state.approved_by)
+        if state.complete:
+            parts.append(f"{state.name} ✅ {who}")
+        else:
+            count = f"{state.name} {len(state.approved_by)} of {state.step.required_approvals}"
+            parts.append(f"{count} ({who})" if who else count)
+    return " · ".join(parts)
