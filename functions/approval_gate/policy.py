@@ -7,6 +7,8 @@ bad value, e.g. ``pipelines[1].required_approvals: expected an integer >= 1, got
 A pipeline rule replaces whole top-level keys of ``defaults`` (a rule's ``approvers``
 replaces the default approvers, never widens them); ``defaults`` fill what a rule leaves
 out; the built-in defaults of :class:`Rules` fill the rest. The first matching rule wins.
+``steps`` and ``approvers`` + ``required_approvals`` are one group (DESIGN §8.1): a rule
+that sets either side replaces the defaults' other side too.
 
 PyYAML is imported only inside the loaders: this module is on every Lambda's cold start.
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 from approval_gate.policy_fields import (
     RULE_SELECTORS,
+    SINGLE_STEP_KEYS,
     PolicyError,
     check_keys,
     optional_mapping,
@@ -30,7 +33,7 @@ from approval_gate.policy_fields import (
     rule_settings,
     show,
 )
-from approval_gate.rules import Approvers, Escalation, Rules
+from approval_gate.rules import Approvers, Escalation, Rules, Step
 
 # Approvers, Escalation and Rules (what an approval stores and a click reads back) live in
 # approval_gate.rules, which stays small for the functions that need no policy; PolicyError
@@ -71,8 +74,9 @@ class Policy:
         """
         for index, (selectors, overrides) in enumerate(self.pipelines):
             if _matches(selectors, pipeline, stage, action):
-                return Rules(**{**self.defaults, **overrides, "rule": _label(index, selectors)})
-        return Rules(**{**self.defaults, "rule": "defaults"})
+                settings = _with_steps(_merge(self.defaults, overrides))
+                return Rules(**{**settings, "rule": _label(index, selectors)})
+        return Rules(**{**_with_steps(self.defaults), "rule": "defaults"})
 
     @classmethod
     def from_document(cls, doc: Any) -> Policy:
@@ -135,7 +139,12 @@ def policy_ids(policy: Policy) -> tuple[set[str], set[str]]:
     for settings in (policy.defaults, *(overrides for _, overrides in policy.pipelines)):
         approvers: Approvers | None = settings.get("approvers")
         escalation: Escalation | None = settings.get("escalation")
-        for listed in (approvers, escalation.approvers if escalation else None):
+        steps: tuple[Step, ...] = settings.get("steps", ())
+        for listed in (
+            approvers,
+            escalation.approvers if escalation else None,
+            *(step.approvers for step in steps),
+        ):
             if listed is not None:
                 users.update(listed.users)
                 groups.update(listed.groups)
@@ -145,6 +154,35 @@ def policy_ids(policy: Policy) -> tuple[set[str], set[str]]:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _merge(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule over defaults: whole keys, with ``steps`` against approvers as one group."""
+    if "steps" in overrides:
+        dropped: tuple[str, ...] = SINGLE_STEP_KEYS
+    elif any(key in overrides for key in SINGLE_STEP_KEYS):
+        dropped = ("steps",)
+    else:
+        dropped = ()
+    return {
+        **{key: value for key, value in defaults.items() if key not in dropped},
+        **overrides,
+    }
+
+
+def _with_steps(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """With steps: approvers = everyone any step lists (each once, in order), and
+    required_approvals = the steps' sum (Rules.steps)."""
+    steps: tuple[Step, ...] = settings.get("steps", ())
+    if not steps:
+        return dict(settings)
+    users = tuple(dict.fromkeys(user for step in steps for user in step.approvers.users))
+    groups = tuple(dict.fromkeys(group for step in steps for group in step.approvers.groups))
+    return {
+        **settings,
+        "approvers": Approvers(users=users, groups=groups),
+        "required_approvals": sum(step.required_approvals for step in steps),
+    }
 
 
 def _matches(
@@ -172,9 +210,9 @@ def _check_complete(policy: Policy) -> None:
         for selectors, _ in policy.pipelines
     )
     if not catch_all:  # a pipeline that matches no rule gets defaults alone
-        _check_rules(policy.defaults, "defaults", "set it in defaults")
+        _check_rules(_with_steps(policy.defaults), "defaults", "set it in defaults")
     for index, (selectors, overrides) in enumerate(policy.pipelines):
-        merged = {**policy.defaults, **overrides}
+        merged = _with_steps(_merge(policy.defaults, overrides))
         _check_rules(merged, _label(index, selectors), "set it in the rule or in defaults")
 
 

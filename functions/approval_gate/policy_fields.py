@@ -16,10 +16,12 @@ from typing import Any
 from approval_gate.rules import (
     ANNOUNCE_EVENTS,
     ON_DEADLINE_CHOICES,
+    STEPS_ORDER_CHOICES,
     UNKNOWN_AUTHOR_CHOICES,
     Approvers,
     Escalation,
     Rules,
+    Step,
 )
 
 
@@ -235,6 +237,68 @@ def _announce(value: Any, path: str) -> tuple[str, ...]:
 #: The largest count a policy may set: far above any real one (an integer too long to
 #: print cannot even be stored with the approval).
 MAX_COUNT = 1000
+#: The longest step name: it is shown in the request's progress line, the thread and the
+#: summary to CodePipeline (512 characters for every step and approver together).
+MAX_STEP_NAME = 40
+
+
+def _step_name(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PolicyError(f"{path}: expected a non-empty step name, like QA, got {show(value)}")
+    if value != value.strip():
+        raise PolicyError(
+            f"{path}: a step name may not start or end with a space, got {show(value)}"
+        )
+    if len(value) > MAX_STEP_NAME:
+        raise PolicyError(
+            f"{path}: a step name is at most {MAX_STEP_NAME} characters, got {len(value)}"
+        )
+    return value
+
+
+def _steps(value: Any, path: str) -> tuple[Step, ...]:
+    """A list of steps, each {name, approvers, required_approvals}; names unique."""
+    if not isinstance(value, list | tuple):
+        raise PolicyError(
+            f"{path}: expected a list of steps (each with name, approvers and "
+            f"required_approvals), got {show(value)}"
+        )
+    if not value:
+        raise PolicyError(
+            f"{path}: the list is empty; list at least one step, or set approvers instead"
+        )
+    steps: list[Step] = []
+    for index, item in enumerate(value):
+        where = f"{path}[{index}]"
+        data = _mapping(item, where, "a step (a mapping with name, approvers, required_approvals)")
+        check_keys(data, ("name", "approvers", "required_approvals"), where)
+        if "name" not in data:
+            raise PolicyError(f"{where}: missing name (how the request and the record call it)")
+        name = _step_name(data["name"], f"{where}.name")
+        where = f"{path}[{index}] ({name})"
+        for earlier, step in enumerate(steps):
+            if step.name == name:
+                raise PolicyError(
+                    f"{where}.name: {name!r} is already the name of {path}[{earlier}]; "
+                    "step names must be unique"
+                )
+        if "approvers" not in data:
+            raise PolicyError(f"{where}: missing approvers (users and/or groups)")
+        approvers = _approvers(data["approvers"], f"{where}.approvers")
+        if not (approvers.users or approvers.groups):
+            raise PolicyError(f"{where}.approvers: no one is listed (set users or groups)")
+        required = _integer(1, MAX_COUNT)(
+            data.get("required_approvals", 1), f"{where}.required_approvals"
+        )
+        if not approvers.groups and required > len(approvers.users):
+            raise PolicyError(
+                f"{where}.required_approvals: {required} required but the step lists only "
+                f"{len(approvers.users)} user(s) and no groups, so it could never complete"
+            )
+        steps.append(Step(name=name, approvers=approvers, required_approvals=required))
+    return tuple(steps)
+
+
 _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "channel": _channel,
     "approvers": _approvers,
@@ -251,14 +315,28 @@ _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "on_deadline": _choice(*ON_DEADLINE_CHOICES),
     "status_channel": _optional_channel,
     "announce": _announce,
+    "steps": _steps,
+    "steps_order": _choice(*STEPS_ORDER_CHOICES),
 }
 assert set(_VALIDATORS) == set(POLICY_KEYS)
+
+
+#: The keys that say who approves a single-step rule; ``steps`` replaces them as a group.
+SINGLE_STEP_KEYS = ("approvers", "required_approvals")
 
 
 def rule_settings(data: Mapping[str, Any], path: str) -> dict[str, Any]:
     """Validate the policy keys of ``defaults`` or a rule; values get their Rules types."""
     check_keys(data, POLICY_KEYS, path)
-    return {key: _VALIDATORS[key](value, _join(path, key)) for key, value in data.items()}
+    settings = {key: _VALIDATORS[key](value, _join(path, key)) for key, value in data.items()}
+    if "steps" in settings:
+        for key in SINGLE_STEP_KEYS:
+            if key in settings:
+                raise PolicyError(
+                    f"{_join(path, key)}: set either steps or approvers and "
+                    "required_approvals, not both (each step has its own)"
+                )
+    return settings
 
 
 def people_map(value: Any) -> dict[str, str]:
