@@ -233,6 +233,11 @@ def record_vote(
     refused = refusal(approval, click, groups)
     if refused is not None:
         return refused
+    if approval.rules.steps and click.action == APPROVE and not click.submitted:
+        # Not the approver's turn (or their steps are done): say so before any modal.
+        early = _placed(approval, Vote(click.user_id, click.user_name, "approve", clock()), groups)
+        if isinstance(early, ClickResult):
+            return early
     if needs_modal(approval, click):
         return ClickResult("modal", view=decision_view(approval, click.action))
     if (
