@@ -432,9 +432,16 @@ class ApprovalStore:
 
 
 def summary(approval: Approval) -> str:
-    """The one-line PutApprovalResult summary (≤ 512 characters, no Slack markup)."""
+    """The one-line PutApprovalResult summary (≤ 512 characters, no Slack markup); an
+    approval with steps names each step and who approved in it."""
     names = ", ".join(f"{approval.name_of(user)} ({user})" for user in approval.decided_by)
-    if approval.status == APPROVED:
+    if approval.status == APPROVED and approval.rules.steps:
+        by_step = "; ".join(
+            f"{state.name} by {', '.join(approval.name_of(user) for user in state.approved_by)}"
+            for state in approval.steps
+        )
+        text = f"Approved in Slack: {by_step}"
+    elif approval.status == APPROVED:
         text = f"Approved in Slack by {names}"
     elif approval.status == REJECTED:
         text = f"Rejected in Slack by {names}"
@@ -456,9 +463,11 @@ def codepipeline_status(approval: Approval) -> str:
 
 
 def decision(approval: Approval) -> dict[str, Any]:
-    """What the workflow receives once the request is decided."""
+    """What the workflow receives once the request is decided: its execution history
+    keeps it, with when each approval step completed (DESIGN §8.1)."""
     return {
         "outcome": approval.outcome,
         "status": codepipeline_status(approval),
         "summary": summary(approval),
+        "steps": [state.record() for state in approval.steps],
     }

@@ -261,6 +261,14 @@ def test_an_approvers_click_is_recorded_and_resumes_the_workflow_once(
         "outcome": "approved",
         "status": "Approved",
         "summary": "Approved in Slack by alice (U0ALICE)",
+        "steps": [
+            {
+                "name": "Approvers",
+                "required": 1,
+                "approved_by": ["U0ALICE"],
+                "completed_at": "2026-12-01T17:05:00.000Z",
+            }
+        ],
     }
     stored = asked.get(SAMPLE_APPROVAL_ID)
     assert stored is not None

@@ -62,6 +62,7 @@ RECORD_KEYS = {
     "decided_at",
     "reminders",
     "escalated",
+    "steps",
 }
 
 
@@ -285,6 +286,14 @@ def test_the_decision_record_has_exactly_the_documented_keys(store: ApprovalStor
         "decided_at": "2026-12-01T17:25:00.000Z",
         "reminders": 0,
         "escalated": False,
+        "steps": [
+            {
+                "name": "Approvers",
+                "required": 1,
+                "approved_by": ["U0ALICE"],
+                "completed_at": "2026-12-01T17:25:00.000Z",
+            }
+        ],
     }
     assert json.loads(json.dumps(record)) == record
 
@@ -293,6 +302,9 @@ def test_an_open_request_has_a_record_without_outcome() -> None:
     record = make_approval().decision_record()
     assert set(record) == RECORD_KEYS
     assert (record["outcome"], record["decided_at"], record["decided_by"]) == (None, None, [])
+    assert record["steps"] == [
+        {"name": "Approvers", "required": 1, "approved_by": [], "completed_at": None}
+    ]
 
 
 @pytest.mark.parametrize("status", [APPROVED, REJECTED, EXPIRED, DECIDED_ELSEWHERE], ids=str.lower)
@@ -403,6 +415,7 @@ def test_at_the_deadline_an_open_request_is_rejected_by_policy(store: ApprovalSt
         "outcome": "expired",
         "status": "Rejected",
         "summary": "No decision within 1h: rejected by policy",
+        "steps": result["steps"],
     }
     stored = store.get(APPROVAL_ID)
     assert stored is not None
@@ -419,6 +432,7 @@ def test_at_the_deadline_a_lenient_policy_approves(store: ApprovalStore) -> None
         "outcome": "expired",
         "status": "Approved",
         "summary": "No decision within 1h: approved by policy",
+        "steps": result["steps"],
     }
 
 
@@ -432,7 +446,9 @@ def test_a_decision_recorded_before_the_deadline_step_wins(store: ApprovalStore)
         "outcome": "approved",
         "status": "Approved",
         "summary": "Approved in Slack by alice (U0ALICE)",
+        "steps": result["steps"],
     }
+    assert [step["approved_by"] for step in result["steps"]] == [["U0ALICE"]]
     stored = store.get(APPROVAL_ID)
     assert stored is not None
     assert stored.status == APPROVED
