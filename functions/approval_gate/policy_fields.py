@@ -245,6 +245,10 @@ MAX_STEP_NAME = 40
 def _step_name(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise PolicyError(f"{path}: expected a non-empty step name, like QA, got {show(value)}")
+    if any(not character.isprintable() for character in value):
+        raise PolicyError(
+            f"{path}: a step name is one line of printable characters, got {show(value)}"
+        )
     if value != value.strip():
         raise PolicyError(
             f"{path}: a step name may not start or end with a space, got {show(value)}"
