@@ -1,4 +1,5 @@
-"""What the clicker sees after a click: a modal, the updated tally, or a private word.
+"""What the clicker sees after a click: a modal, the updated tally, or a private word;
+and, when the click completed an approval step, the next step's approvers are asked.
 
 The last step of a click's path (docs/architecture.md, "The path of a click"). Every
 Slack call here is best effort: the click is recorded already, so a Slack failure is
@@ -14,7 +15,12 @@ from typing import Any, NamedTuple
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from approval_gate.clock import Clock
-from approval_gate.messages import REASON_BLOCK, request_blocks, request_text
+from approval_gate.messages import (
+    REASON_BLOCK,
+    request_blocks,
+    request_text,
+    step_complete_text,
+)
 from approval_gate.posting import update_request
 from approval_gate.store import Approval, ApprovalStore
 from approval_gate.text import cut_at_word, plain
@@ -67,6 +73,8 @@ def answer(
         return OK
     if result.outcome == "vote_recorded" and result.approval is not None:
         show_tally(slack, store, result.approval, clock)
+        if result.completed_step:
+            ask_next_step(slack, result.approval, result.completed_step)
     if click.submitted:
         if result.outcome in ("recorded", "vote_recorded") or not result.ephemeral:
             return OK  # closes the modal
@@ -91,6 +99,22 @@ def show_tally(slack: Any, store: ApprovalStore, approval: Approval, clock: Cloc
         )
     except SLACK_FAILURES as exc:
         LOG.warning("could not update the tally", extra={"error": _error(exc)})
+
+
+def ask_next_step(slack: Any, approval: Approval, completed: str) -> None:
+    """A step completed in ``sequence`` order: one line in the request's thread asks the
+    next step's approvers, now that it is their turn (and not before). A Slack failure
+    is logged, not raised: the vote is recorded, and reminders mention them too."""
+    text = step_complete_text(approval, completed)
+    if text is None or not approval.channel or not approval.message_ts:
+        return
+    try:
+        slack.chat_postMessage(channel=approval.channel, thread_ts=approval.message_ts, text=text)
+    except SLACK_FAILURES as exc:
+        LOG.warning(
+            "could not ask the next step's approvers",
+            extra={"approval_id": approval.approval_id, "error": _error(exc)},
+        )
 
 
 def tell(slack: Any, click: Click, text: str) -> None:

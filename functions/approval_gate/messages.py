@@ -25,10 +25,12 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from approval_gate.clock import iso
+from approval_gate.steps import StepProgress, approvers_of, open_steps, progress_line
 from approval_gate.store import (
     APPROVED,
     DECIDED_ELSEWHERE,
     EXPIRED,
+    PENDING,
     REJECTED,
     Approval,
 )
@@ -109,16 +111,79 @@ def deadline_outcome(approval: Approval) -> str:
     return "approved" if approval.rules.on_deadline == "approve" else "rejected"
 
 
-def approvers_mention(approval: Approval) -> str:
-    """Everyone who may decide now: users and user groups, as Slack mentions."""
-    rules = approval.rules
-    users = list(rules.approvers.users)
-    groups = list(rules.approvers.groups)
-    extra = rules.escalation.approvers
-    if approval.escalated and extra is not None:
-        users += [u for u in extra.users if u not in users]
-        groups += [g for g in extra.groups if g not in groups]
+def _mention(users: tuple[str, ...] | list[str], groups: tuple[str, ...] | list[str]) -> str:
     return ", ".join([f"<@{u}>" for u in users] + [f"<!subteam^{g}>" for g in groups])
+
+
+def _with_escalation(approval: Approval, users: tuple[str, ...], groups: tuple[str, ...]) -> str:
+    extra = approval.rules.escalation.approvers
+    every_user, every_group = list(users), list(groups)
+    if approval.escalated and extra is not None:
+        every_user += [u for u in extra.users if u not in every_user]
+        every_group += [g for g in extra.groups if g not in every_group]
+    return _mention(every_user, every_group)
+
+
+def approvers_mention(approval: Approval) -> str:
+    """Everyone who may decide at all (approve or reject): the users and groups any step
+    lists, and the escalation approvers once escalated, as Slack mentions."""
+    approvers = approval.rules.approvers
+    return _with_escalation(approval, approvers.users, approvers.groups)
+
+
+def waiting_steps(approval: Approval) -> tuple[StepProgress, ...]:
+    """The steps that take approvals now (DESIGN §8.1): in ``sequence`` order, the first
+    incomplete one; in ``any`` order, each incomplete one."""
+    return open_steps(approval.rules, approval.steps)
+
+
+def acting_mention(approval: Approval) -> str:
+    """Who may act now: the approvers of the steps that take approvals now, and the
+    escalation approvers once escalated. Without steps, everyone listed (as before)."""
+    if not approval.rules.steps:
+        return approvers_mention(approval)
+    users, groups = approvers_of(waiting_steps(approval))
+    return _with_escalation(approval, users, groups)
+
+
+def waiting_for(approval: Approval) -> str:
+    """The steps waiting, with their count: "*Release* (1 of 2)"; "" without steps."""
+    if not approval.rules.steps:
+        return ""
+    return ", ".join(
+        f"*{state.name}* ({len(state.approved_by)} of {state.step.required_approvals})"
+        for state in waiting_steps(approval)
+    )
+
+
+def steps_line(approval: Approval) -> str:
+    """Each step's progress, and in ``sequence`` order which step may approve now."""
+    line = progress_line(approval.steps)
+    if approval.rules.steps_order != "sequence":
+        return f"Steps, in any order: {line}"
+    waiting = waiting_steps(approval)
+    now = f" · now: *{waiting[0].name}*" if waiting and approval.status == PENDING else ""
+    return f"Steps, in order: {line}{now}"
+
+
+def step_complete_text(approval: Approval, completed: str) -> str | None:
+    """Posted in the request's thread when a vote completes a step in ``sequence`` order
+    and the request is still open: it asks the next step's approvers. None otherwise."""
+    if not approval.rules.steps or approval.rules.steps_order != "sequence":
+        return None
+    if approval.status != PENDING:
+        return None
+    done = next((state for state in approval.steps if state.name == completed), None)
+    waiting = waiting_steps(approval)
+    if done is None or not done.complete or not waiting:
+        return None
+    following = waiting[0]
+    users, groups = approvers_of((following,))
+    more = following.step.required_approvals - len(following.approved_by)
+    needed = "1 approval needed" if more == 1 else f"{more} approvals needed"
+    who = ", ".join(f"<@{user}>" for user in done.approved_by)
+    mentions = _mention(users, groups)
+    return f"*{done.name}* is complete ({who}). Now *{following.name}*: {mentions}, {needed}."
 
 
 def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -138,7 +203,9 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
         )
     )
     blocks.append(SectionBlock(text=MarkdownTextObject(text=author_line(approval))))
-    if approval.rules.required_approvals > 1:
+    if approval.rules.steps:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=steps_line(approval))]))
+    elif approval.rules.required_approvals > 1:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=tally_line(approval))]))
     if now is not None and (approval.reminders or approval.escalated):
         left = human_duration((approval.deadline_at - now).total_seconds())
@@ -233,8 +300,10 @@ def decision_view(approval: Approval, action: str) -> dict[str, Any]:
 def reminder_text(approval: Approval, now: datetime) -> str:
     """The reminder posted in the request's thread."""
     left = human_duration((approval.deadline_at - now).total_seconds())
+    steps = waiting_for(approval)
+    what = f"{steps} " if steps else "a decision "
     return (
-        f":bell: Reminder: still waiting for a decision from {approvers_mention(approval)}. "
+        f":bell: Reminder: still waiting for {what}from {acting_mention(approval)}. "
         f"{left} left: at {slack_date(approval.deadline_at)} it is "
         f"*{deadline_outcome(approval)}* by policy."
     )
@@ -248,15 +317,26 @@ def escalation_text(approval: Approval, permalink: str | None, now: datetime) ->
     who = f"{groups} " if groups else ""
     return (
         f":rotating_light: {who}Escalated: {escape_mrkdwn(approval.pipeline)} / "
-        f"{escape_mrkdwn(approval.stage)} has waited through {approval.reminders} reminders. "
+        f"{escape_mrkdwn(approval.stage)} has waited through {approval.reminders} reminders"
+        f"{_waiting_clause(approval)}. "
         f"See {link}; {left} left before it is *{deadline_outcome(approval)}* by policy."
     )
+
+
+def _waiting_clause(approval: Approval) -> str:
+    steps = waiting_for(approval)
+    return f", waiting for {steps}" if steps else ""
 
 
 def escalation_note(approval: Approval) -> str:
     """Said in the request's thread when the request escalates."""
     channel = approval.rules.escalation.channel
     where = f" to <#{channel}>" if channel else ""
+    if approval.rules.steps:
+        return (
+            f":rotating_light: Escalated{where} after {approval.reminders} reminders"
+            f"{_waiting_clause(approval)}. May approve now: {acting_mention(approval)}."
+        )
     return (
         f":rotating_light: Escalated{where} after {approval.reminders} reminders. "
         f"May decide now: {approvers_mention(approval)}."
@@ -285,7 +365,9 @@ def outcome_line(approval: Approval) -> str:
     else:
         line = "Waiting for a decision"
     if approval.reason:
-        line += f"\n>{cut_at_word(escape_mrkdwn(approval.reason), 2500)}"
+        # The reason takes what the line leaves of the section (many approvers, long line).
+        room = min(2500, _SECTION_LIMIT - len(line) - 2)
+        line += f"\n>{cut_at_word(escape_mrkdwn(approval.reason), room)}"
     return line.strip()
 
 
@@ -303,6 +385,8 @@ def closed_blocks(approval: Approval) -> list[dict[str, Any]]:
     """The request once decided: buttons gone; decision, who, when, reason, timings."""
     blocks = _summary_blocks(approval, closed_text(approval))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=outcome_line(approval))))
+    if approval.rules.steps:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=steps_line(approval))]))
     waited = ""
     if approval.decided_at:
         seconds = int((approval.decided_at - approval.requested_at).total_seconds())
