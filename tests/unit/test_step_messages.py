@@ -25,6 +25,7 @@ from approval_gate.messages import (
     request_text,
     step_complete_text,
 )
+from approval_gate.reminders import remind
 from approval_gate.rules import Approvers, Escalation, Rules, Step
 from approval_gate.store import (
     APPROVED,
@@ -266,6 +267,26 @@ def test_once_escalated_a_reminder_mentions_the_escalation_approvers_too() -> No
     text = reminder_text(qa_then_release(approve("U0DAN", "QA"), escalated=True), NOW)
 
     assert "from <@U0ALICE>, <@U0BOB>, <@U0CAROL>, <@U0ERIN>." in text
+
+
+def test_the_reminder_cycle_asks_the_waiting_step_and_escalates_naming_it(
+    store: ApprovalStore,
+) -> None:
+    rules = step_rules(QA, RELEASE, escalate_after_reminders=1, escalation=ONCALL)
+    store.create(make_approval(rules=rules))
+    store.save_message(APPROVAL_ID, "C0DEPLOYS", THREAD)
+    record_vote(_click("U0DAN"), store=store, clock=clock_at(NOW))
+    slack = RecordingSlack()
+
+    result = remind(APPROVAL_ID, store=store, slack=slack, clock=clock_at(NOW))
+
+    assert result["escalated"] is True
+    reminder, post, note = (kw["text"] for m, kw in slack.calls if m == "chat_postMessage")
+    assert "waiting for *Release* (0 of 2) from <@U0ALICE>, <@U0BOB>, <@U0CAROL>." in reminder
+    assert "U0DAN" not in reminder and "S0QA" not in reminder
+    assert "waiting for *Release* (0 of 2)" in post
+    assert "waiting for *Release* (0 of 2). May approve now: " in note
+    assert note.endswith("<@U0CAROL>, <@U0ERIN>.")
 
 
 def test_who_is_not_an_approver_is_told_everyone_listed_in_any_step() -> None:
