@@ -240,6 +240,9 @@ MAX_COUNT = 1000
 #: The longest step name: it is shown in the request's progress line, the thread and the
 #: summary to CodePipeline (512 characters for every step and approver together).
 MAX_STEP_NAME = 40
+#: The most steps a rule may have: each takes a part of the request's progress line and of
+#: the 512-character summary; a real process has a handful.
+MAX_STEPS = 10
 
 
 def _step_name(value: Any, path: str) -> str:
@@ -271,6 +274,8 @@ def _steps(value: Any, path: str) -> tuple[Step, ...]:
         raise PolicyError(
             f"{path}: the list is empty; list at least one step, or set approvers instead"
         )
+    if len(value) > MAX_STEPS:
+        raise PolicyError(f"{path}: at most {MAX_STEPS} steps, got {len(value)}")
     steps: list[Step] = []
     for index, item in enumerate(value):
         where = f"{path}[{index}]"
@@ -300,7 +305,32 @@ def _steps(value: Any, path: str) -> tuple[Step, ...]:
                 f"{len(approvers.users)} user(s) and no groups, so it could never complete"
             )
         steps.append(Step(name=name, approvers=approvers, required_approvals=required))
+    _check_distinct_people(steps, path)
     return tuple(steps)
+
+
+def _check_distinct_people(steps: list[Step], path: str) -> None:
+    """Refuse steps that together need more distinct people than they list.
+
+    A person's approve vote counts in one step only, so steps QA and Release both listing
+    only alice can never both complete. Steps are satisfiable exactly when every set of
+    them lists at least as many users as it requires (Hall's theorem). A step with groups
+    is left out: its groups' members are known only in Slack. At most 2**MAX_STEPS sets.
+    """
+    from itertools import combinations  # only on the load path, never on a click
+
+    closed = [index for index, step in enumerate(steps) if not step.approvers.groups]
+    for size in range(2, len(closed) + 1):
+        for chosen in combinations(closed, size):
+            users = {user for index in chosen for user in steps[index].approvers.users}
+            required = sum(steps[index].required_approvals for index in chosen)
+            if required > len(users):
+                names = ", ".join(f"{path}[{index}] ({steps[index].name})" for index in chosen)
+                raise PolicyError(
+                    f"{names}: together require {required} approvals but list only "
+                    f"{len(users)} user(s) and no groups, and a person's vote counts in one "
+                    "step only, so they could never all complete"
+                )
 
 
 _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {

@@ -233,6 +233,53 @@ def test_a_step_no_one_could_complete_is_refused_naming_rule_and_step() -> None:
     )
 
 
+def test_steps_that_need_more_distinct_people_than_they_list_are_refused() -> None:
+    # Alice alone in QA, alice and bob in Release asking for two: alice's vote counts in
+    # one step only, so QA and Release can never both complete. Each step alone could.
+    qa = {"name": "QA", "approvers": {"users": ["U0ALICE"]}}
+    release = {"name": "Release", "approvers": {"users": ["U0ALICE", "U0BOB"]}}
+
+    message = error_of(doc(ALICE_BOB, steps_rule(qa, {**release, "required_approvals": 2})))
+
+    assert message == (
+        "pipelines[0].steps[0] (QA), pipelines[0].steps[1] (Release): together require 3 "
+        "approvals but list only 2 user(s) and no groups, and a person's vote counts in one "
+        "step only, so they could never all complete"
+    )
+    # With one approval in Release, alice approves QA and bob Release.
+    Policy.from_document(doc(ALICE_BOB, steps_rule(qa, release)))
+
+
+def test_the_distinct_people_check_names_only_the_steps_that_clash() -> None:
+    # Three steps: the third has a group (its members are unknown here), the first two
+    # both list only dan.
+    only_dan = {"approvers": {"users": ["U0DAN"]}}
+    message = error_of(
+        doc(
+            {"steps": [QA, {"name": "Build", **only_dan}, {"name": "Deploy", **only_dan}]},
+        )
+    )
+
+    assert message.startswith(
+        "defaults.steps[1] (Build), defaults.steps[2] (Deploy): together require 2 approvals"
+    ), message
+
+
+def test_a_person_in_every_step_is_fine_when_others_can_fill_the_rest() -> None:
+    rules = Policy.from_document(
+        doc(
+            {
+                "steps": [
+                    {"name": "QA", "approvers": {"users": ["U0DAN", "U0ALICE"]}},
+                    {"name": "Release", "approvers": {"users": ["U0DAN", "U0BOB"]}},
+                ]
+            }
+        )
+    ).resolve("x")
+
+    assert rules.required_approvals == 2
+
+
 def test_a_step_with_a_group_may_require_more_than_its_listed_users() -> None:
     # A group's members are known only in Slack: as for approvers today, allowed.
     step = {"name": "QA", "approvers": {"users": ["U0DAN"], "groups": ["S0QA"]}}
@@ -314,6 +361,13 @@ def test_each_step_is_checked_like_approvers_are(step: Any, expected: str) -> No
     message = error_of(doc(ALICE_BOB, steps_rule(QA, step)))
 
     assert message.startswith(expected), message
+
+
+def test_at_most_ten_steps() -> None:
+    many = [{"name": f"S{n}", "approvers": {"users": [f"U0P{n}"]}} for n in range(11)]
+
+    assert Policy.from_document(doc({"steps": many[:10]})).resolve("x").required_approvals == 10
+    assert error_of(doc({"steps": many})) == "defaults.steps: at most 10 steps, got 11"
 
 
 def test_steps_must_be_a_list() -> None:
