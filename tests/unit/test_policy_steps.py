@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import product
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from approval_gate.policy import (
     policy_ids,
 )
 from approval_gate.rules import Step
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 #: DESIGN §8.1's example, with the defaults it needs.
 QA_THEN_RELEASE = """\
@@ -263,6 +266,45 @@ def test_the_distinct_people_check_names_only_the_steps_that_clash() -> None:
     assert message.startswith(
         "defaults.steps[1] (Build), defaults.steps[2] (Deploy): together require 2 approvals"
     ), message
+
+
+PEOPLE = ("U0ALICE", "U0BOB", "U0CAROL", "U0DAN")
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(
+        st.tuples(st.sets(st.sampled_from(PEOPLE), min_size=1, max_size=3), st.integers(1, 2)),
+        min_size=1,
+        max_size=4,
+    )
+)
+# Two steps clash while the whole set has people enough; then three of four clash.
+@example([({"U0ALICE"}, 1), ({"U0ALICE"}, 1), ({"U0BOB", "U0CAROL", "U0DAN"}, 1)])
+@example([({"U0ALICE", "U0BOB"}, 1)] * 3 + [({"U0CAROL", "U0DAN"}, 2)])
+def test_steps_load_exactly_when_distinct_people_can_complete_them_all(
+    shape: list[tuple[set[str], int]],
+) -> None:
+    # The oracle: try every way of giving each person to at most one step.
+    def completes(assignment: tuple[int, ...]) -> bool:
+        counts = [0] * len(shape)
+        for person, step in zip(PEOPLE, assignment, strict=True):
+            if step < len(shape) and person in shape[step][0]:
+                counts[step] += 1
+        return all(count >= required for count, (_, required) in zip(counts, shape, strict=True))
+
+    possible = any(completes(a) for a in product(range(len(shape) + 1), repeat=len(PEOPLE)))
+    steps = [
+        {"name": f"S{n}", "approvers": {"users": sorted(users)}, "required_approvals": required}
+        for n, (users, required) in enumerate(shape)
+    ]
+    try:
+        Policy.from_document(doc({"steps": steps}))
+        loaded = True
+    except PolicyError:
+        loaded = False
+
+    assert loaded == possible
 
 
 def test_a_person_in_every_step_is_fine_when_others_can_fill_the_rest() -> None:
