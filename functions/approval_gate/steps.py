@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from itertools import combinations
 from typing import Any, NamedTuple
 
 from approval_gate.clock import iso
@@ -87,8 +88,10 @@ class Placement(NamedTuple):
     """Where an approve vote goes: ``step`` (it counts there), or why it counts nowhere.
 
     ``why``: ``later`` (sequence: the voter is listed only in a step whose turn has not
-    come; ``waiting`` names the step whose turn it is), ``done`` (every step listing the
-    voter is complete), ``not_listed`` (no step lists the voter).
+    come; ``waiting`` names the step whose turn it is), ``needed_later`` (counting the
+    voter now would leave ``waiting``, a later step, without enough people to complete),
+    ``done`` (every step listing the voter is complete), ``not_listed`` (no step lists the
+    voter).
     """
 
     step: StepProgress | None
@@ -96,22 +99,52 @@ class Placement(NamedTuple):
     waiting: StepProgress | None = None
 
 
+def still_possible(states: tuple[StepProgress, ...], used: frozenset[str]) -> StepProgress | None:
+    """The first incomplete step that can no longer complete, now that the ``used`` people
+    count elsewhere; None when every one still can. Each step needs its missing approvals
+    from distinct people it lists who count nowhere yet; Hall's condition over every set
+    of incomplete steps without groups (a group may bring anyone) decides it."""
+    waiting = [s for s in states if not s.complete and not s.step.approvers.groups]
+    for size in range(1, len(waiting) + 1):
+        for chosen in combinations(waiting, size):
+            need = sum(s.step.required_approvals - len(s.approved_by) for s in chosen)
+            pool = {u for s in chosen for u in s.step.approvers.users} - used
+            if len(pool) < need:
+                return chosen[-1]
+    return None
+
+
 def place(
     rules: Rules,
     states: tuple[StepProgress, ...],
     listed: Callable[[Step], bool],
     *,
+    voter: str,
     escalation_approver: bool = False,
 ) -> Placement:
-    """The step an approve vote counts in. ``listed(step)`` says whether the voter is one
-    of the step's approvers (users or groups; it may raise when a group cannot be read).
-    An escalation approver, once escalated, approves for the first open step."""
+    """The step an approve vote by ``voter`` counts in. ``listed(step)`` says whether the
+    voter is one of the step's approvers (users or groups; it may raise when a group cannot
+    be read). Of the open steps listing the voter, the first that leaves every other step
+    able to complete; an escalation approver, once escalated, approves for the first open
+    step."""
     current = open_steps(rules, states)
     if not current:
         return Placement(None, "done")
-    for state in current:
-        if listed(state.step):
+    candidates = [state for state in current if listed(state.step)]
+    counted = frozenset(u for state in states for u in state.approved_by)
+    if candidates and still_possible(states, counted) is not None:
+        return Placement(candidates[0])  # past saving already: do not hold anyone up
+    used = counted | {voter}
+    blocked = None
+    for state in candidates:
+        after = tuple(
+            s._replace(approved_by=(*s.approved_by, voter)) if s is state else s for s in states
+        )
+        blocked = still_possible(after, used)
+        if blocked is None:
             return Placement(state)
+    if blocked is not None:
+        return Placement(None, "needed_later", waiting=blocked)
     if escalation_approver:
         return Placement(current[0])
     others = [state for state in states if state not in current and listed(state.step)]

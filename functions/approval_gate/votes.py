@@ -145,6 +145,14 @@ def steps_done_text(approval: Approval) -> str:
     )
 
 
+def needed_later_text(step: StepProgress) -> str:
+    return (
+        f"Your approval is needed in the *{step.name}* step, which could not complete "
+        "without you: it does not count here. Nothing was recorded; approve when it is "
+        f"*{step.name}*'s turn, and let another approver act now."
+    )
+
+
 BUSY_TEXT = "Many approvers are voting at this moment: nothing was recorded. Please click again."
 
 
@@ -153,7 +161,7 @@ class ClickResult(NamedTuple):
 
     #: recorded | vote_recorded | already_voted | already_decided | unknown | not_approver
     #: | self_approval | unknown_author | group_lookup_failed | modal | reason_required
-    #: | not_your_turn | steps_done | busy
+    #: | not_your_turn | needed_later | steps_done | busy
     outcome: str
     ephemeral: str | None = None
     view: dict[str, Any] | None = None  # a modal to open (outcome "modal")
@@ -365,6 +373,7 @@ def _placed(approval: Approval, vote: Vote, groups: GroupDirectory | None) -> Vo
             approval.rules,
             approval.steps,
             _listed(approval, vote.user_id, groups),
+            voter=vote.user_id,
             escalation_approver=_escalation_approver(approval, vote.user_id, groups),
         )
     except GroupLookupFailed as failure:
@@ -377,6 +386,8 @@ def _placed(approval: Approval, vote: Vote, groups: GroupDirectory | None) -> Vo
         return vote._replace(step=placement.step.name)
     if placement.why == "later" and placement.waiting is not None:
         return ClickResult("not_your_turn", not_your_turn_text(placement.waiting))
+    if placement.why == "needed_later" and placement.waiting is not None:
+        return ClickResult("needed_later", needed_later_text(placement.waiting))
     if placement.why == "done":
         return ClickResult("steps_done", steps_done_text(approval))
     return ClickResult("not_approver", not_an_approver_text(approval))

@@ -9,7 +9,7 @@ from typing import Any
 
 from approval_gate.groups import GroupDirectory
 from approval_gate.rules import Approvers, Escalation, Step
-from approval_gate.steps import open_steps, place, progress, progress_line
+from approval_gate.steps import open_steps, place, progress, progress_line, still_possible
 from approval_gate.store import APPROVED, PENDING, REJECTED, ApprovalStore, Vote
 from approval_gate.votes import Click, record_vote
 
@@ -95,15 +95,17 @@ def test_in_sequence_only_the_first_open_step_takes_approvals() -> None:
     states = progress(rules, [])
 
     assert [s.name for s in open_steps(rules, states)] == ["QA"]
-    early = place(rules, states, lambda step: step is RELEASE)
+    early = place(rules, states, lambda step: step is RELEASE, voter="U0ALICE")
     assert (early.step, early.why, early.waiting.name) == (None, "later", "QA")
-    assert place(rules, states, lambda step: step is QA).step.name == "QA"
+    assert place(rules, states, lambda step: step is QA, voter="U0DAN").step.name == "QA"
 
 
 def test_in_any_order_a_vote_goes_to_the_first_open_step_listing_the_voter() -> None:
     rules = steps_rules("any")
-    both = place(rules, progress(rules, []), lambda step: True)
-    after_qa = place(rules, progress(rules, [vote("U0DAN", "QA")]), lambda step: True)
+    both = place(rules, progress(rules, []), lambda step: True, voter="U0ALICE")
+    after_qa = place(
+        rules, progress(rules, [vote("U0DAN", "QA")]), lambda step: True, voter="U0ALICE"
+    )
 
     assert (both.step.name, after_qa.step.name) == ("QA", "Release")
 
@@ -111,7 +113,9 @@ def test_in_any_order_a_vote_goes_to_the_first_open_step_listing_the_voter() -> 
 def test_a_voter_listed_only_in_complete_steps_counts_nowhere() -> None:
     rules = steps_rules("any")
 
-    placed = place(rules, progress(rules, [vote("U0DAN", "QA")]), lambda step: step is QA)
+    placed = place(
+        rules, progress(rules, [vote("U0DAN", "QA")]), lambda step: step is QA, voter="U0DAN"
+    )
 
     assert (placed.step, placed.why) == (None, "done")
 
@@ -301,3 +305,50 @@ def test_concurrent_clicks_in_any_order_fill_each_step_once_and_decide_once(
     assert set(release_state.approved_by) <= set(REL5.approvers.users)
     assert list(results.values()).count("recorded") == 1
     assert decided.status != PENDING
+
+
+# --------------------------------------------------------------------------- used up
+
+
+ONLY_ALICE = Step("Release", Approvers(users=("U0ALICE",)), 1)
+QA_WITH_ALICE = Step("QA", Approvers(users=("U0ALICE", "U0BOB")), 1)
+
+
+def test_in_any_order_a_vote_goes_where_it_leaves_every_step_able_to_complete(
+    store: ApprovalStore,
+) -> None:
+    """Alice is listed in QA and is the only Release approver: her approval counts in
+    Release, not in QA (the first open step), or Release could never complete."""
+    open_request(store, steps_rules("any", QA_WITH_ALICE, ONLY_ALICE))
+
+    cast(store, "U0ALICE")
+    last = cast(store, "U0BOB")
+
+    assert last.outcome == "recorded"
+    assert [s.approved_by for s in store.get(APPROVAL).steps] == [("U0BOB",), ("U0ALICE",)]
+
+
+def test_in_sequence_a_vote_that_would_strand_a_later_step_is_refused(
+    store: ApprovalStore,
+) -> None:
+    open_request(store, steps_rules("sequence", QA_WITH_ALICE, ONLY_ALICE))
+
+    early = cast(store, "U0ALICE")
+
+    assert early.outcome == "needed_later"
+    assert "*Release*" in early.ephemeral and "Nothing was recorded" in early.ephemeral
+    assert store.get(APPROVAL).votes == ()
+    outcomes = [cast(store, user).outcome for user in ("U0BOB", "U0ALICE")]
+    assert outcomes == ["vote_recorded", "recorded"]
+
+
+def test_still_possible_is_hall_s_condition_over_the_steps() -> None:
+    a = Step("A", Approvers(users=("U1", "U2")), 1)
+    b = Step("B", Approvers(users=("U1", "U2")), 1)
+    c = Step("C", Approvers(users=("U1", "U2")), 1)
+    rules = steps_rules("any", a, b, c)
+
+    assert still_possible(progress(rules, []), frozenset()) is not None  # 3 places, 2 people
+    two = steps_rules("any", a, b)
+    assert still_possible(progress(two, []), frozenset()) is None
+    assert still_possible(progress(two, [vote("U1", "A")]), frozenset({"U1", "U2"})) is not None
