@@ -256,6 +256,11 @@ def _step_name(value: Any, path: str) -> str:
         raise PolicyError(
             f"{path}: a step name may not start or end with a space, got {show(value)}"
         )
+    if any(character in value for character in "<>&*`"):
+        # Slack reads these as markup: a step named "<!channel>" would ping the channel.
+        raise PolicyError(
+            f"{path}: a step name may not contain Slack markup (< > & * `), got {show(value)}"
+        )
     if len(value) > MAX_STEP_NAME:
         raise PolicyError(
             f"{path}: a step name is at most {MAX_STEP_NAME} characters, got {len(value)}"

@@ -357,6 +357,8 @@ def test_step_names_differing_in_case_are_distinct() -> None:
         (" QA", "pipelines[0].steps[0].name: a step name may not start or end with a space"),
         ("QA\nRelease", "pipelines[0].steps[0].name: a step name is one line of printable"),
         ("x" * 41, "pipelines[0].steps[0].name: a step name is at most 40 characters, got 41"),
+        ("<!channel>", "pipelines[0].steps[0].name: a step name may not contain Slack markup"),
+        ("QA *now*", "pipelines[0].steps[0].name: a step name may not contain Slack markup"),
     ],
 )
 def test_a_step_name_must_be_short_printable_and_not_empty(name: Any, expected: str) -> None:
