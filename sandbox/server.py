@@ -203,10 +203,17 @@ class SandboxServer:
             daemon=True,
         )
         self._thread.start()
-        # Slack answers only for channels the workspace has: give it the policy's.
-        for channel in sorted(policy_channels(self.sandbox.policy_file)):
-            self.sandbox.slack.add_channel(channel)
-        self.sandbox.start()
+        try:
+            # Slack answers only for channels the workspace has: give it the policy's.
+            for channel in sorted(policy_channels(self.sandbox.policy_file)):
+                self.sandbox.slack.add_channel(channel)
+            self.sandbox.start()
+        except BaseException:
+            # An invalid policy (or any failure to start): serve nothing, hold no port.
+            self._server.shutdown()
+            self._server.server_close()
+            self.sandbox.stop()
+            raise
         self._ready.set()
         return self
 
