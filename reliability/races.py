@@ -9,6 +9,8 @@ as Lambda gets them), waits for conditions with a bound, and returns a `RaceResu
 The scenarios:
 
 - `click_storm`: 50 concurrent clicks from five approvers on one approval with quorum 2;
+- `steps_storm`: 50 concurrent clicks from ten approvers across two steps in sequence
+  (1 of five, then 2 of five others);
 - `clicks_at_the_deadline`: clicks sent around the moment the deadline decides;
 - `click_against_console`: a signed click and a console decision sent at the same time;
 - `duplicate_sns_delivery`: one SNS message delivered twice at once to start_approval;
@@ -67,6 +69,12 @@ APPROVERS = CLICKERS[:5]
 DEADLINE_OFFSETS = (-0.4, -0.2, -0.1, -0.05, 0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
 #: What a click may be answered with besides the one that decides (the log's `result`).
 CLEAR_ANSWERS = frozenset({"vote_recorded", "already_voted", "already_decided"})
+#: The steps race's two steps (race-steps-* in races.yaml): QA needs one of the first five
+#: clickers, then Release two of the other five.
+STEP_APPROVERS = {"QA": CLICKERS[:5], "Release": CLICKERS[5:]}
+#: What a click on an approval with steps may also be answered with: an early Release
+#: approver is told whose turn it is; a QA approver once QA is complete, that it is.
+STEP_ANSWERS = CLEAR_ANSWERS | {"not_your_turn", "steps_done"}
 #: Bounds on every wait, in seconds.
 OPEN_TIMEOUT = 30.0
 FINISH_TIMEOUT = 30.0
@@ -172,9 +180,17 @@ class _Race:
         return record
 
     def check_heard_once(
-        self, trial: str, token: str, record: dict[str, Any], *, console_allowed: bool = False
+        self,
+        trial: str,
+        token: str,
+        record: dict[str, Any],
+        *,
+        console_allowed: bool = False,
+        names: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        """CodePipeline heard exactly one result, and it matches the decision record."""
+        """CodePipeline heard exactly one result, and it matches the decision record: its
+        summary names each decider, by id or by the Slack name in `names` (an approval
+        with steps names each step's approvers by name: "QA by dan; Release by …")."""
         results = self.results(token)
         gate = [r for r in results if r["source"] == "gate"]
         console = [r for r in results if r["source"] == "console"]
@@ -202,7 +218,7 @@ class _Race:
                 self.problem(f"{trial}: the record says {outcome}, CodePipeline heard {status}")
             summary = gate[0]["result"]["summary"]
             for user in record["decided_by"]:
-                if user not in summary:
+                if user not in summary and (names or {}).get(user, user) not in summary:
                     self.problem(f"{trial}: the summary does not name {user}: {summary!r}")
         elif console:
             self.problem(f"{trial}: the record says {outcome}, but only the console decided")
@@ -390,6 +406,163 @@ def click_storm(server: SandboxServer, *, clicks: int = 50, mixed: bool = False)
         )
     race.result.notes.append("clicks: " + ", ".join(f"{k} {v}" for k, v in sorted(handled.items())))
     return race.done()
+
+
+# --------------------------------------------------------------------------- 1b. steps
+
+
+def steps_storm(server: SandboxServer, *, clicks: int = 50, trials: int = 3) -> RaceResult:
+    """Per trial, `clicks` concurrent Approve clicks from the ten clickers, five each, on
+    one approval with two steps in sequence (pipelines race-steps-*): QA needs one of five,
+    then Release two of five others (issue 19). In the first trial the clicks arrive as
+    they come; in the others the first ten clicks' reads of the approval are held until
+    all ten have read (`_reads_aligned`), so they all place their vote by the same votes:
+    the case the conditional write exists for, which the first trial meets only by luck.
+
+    Decided once, approved, with each step's approvers right in the record: QA exactly one
+    of its five, Release two distinct of its five, nobody in two steps, and no Release
+    vote recorded before QA completed (a Release approver who clicked while QA was open
+    was told whose turn it is, and nothing was recorded). One PutApprovalResult; every
+    click answered 200; one click decides, every other one gets a clear answer, as an
+    ephemeral message.
+    """
+    race = _Race(server, f"{clicks} clicks, two steps (1 then 2)")
+    race.result.trials = trials
+    tag = _tag()
+    for i in range(trials):
+        _steps_trial(race, f"race-steps-{tag}-{i}", clicks, aligned=len(CLICKERS) if i else 0)
+    return race.done()
+
+
+#: Bound on how long a read held by `_reads_aligned` waits for the others, in seconds.
+ALIGN_TIMEOUT = 10.0
+
+
+@contextmanager
+def _reads_aligned(reads: int) -> Iterator[None]:
+    """Hold each of the next `reads` reads of an approval (ApprovalStore.get, in the
+    sandbox's process) until all of them have read, then let them go on together, so the
+    clicks that made them decide by the same votes. A read that waits in vain gives up
+    after ALIGN_TIMEOUT."""
+    from approval_gate.store import ApprovalStore  # the module the functions use
+
+    original = ApprovalStore.get
+    lock = threading.Lock()
+    everyone_read = threading.Event()
+    count = 0
+
+    def get(self: Any, approval_id: str) -> Any:
+        nonlocal count
+        read = original(self, approval_id)
+        with lock:
+            count += 1
+            held = count <= reads
+            if count == reads:
+                everyone_read.set()
+        if held:
+            everyone_read.wait(timeout=ALIGN_TIMEOUT)
+        return read
+
+    ApprovalStore.get = get  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ApprovalStore.get = original  # type: ignore[method-assign]
+
+
+def _steps_trial(race: _Race, pipeline: str, clicks: int, aligned: int) -> None:
+    ((run, message),) = race.open([pipeline]).values()
+    approval_id = button_value(message)
+    bodies = [
+        race.driver.click_body(message, "approve", CLICKERS[i % len(CLICKERS)])
+        for i in range(clicks)
+    ]
+    told_before = race.ephemerals(CLICKERS)
+
+    with _reads_aligned(aligned):
+        answers = _together([partial(race.send, body) for body in bodies])
+
+    trial = pipeline + (f" ({aligned} reads aligned)" if aligned else "")
+    statuses = Counter(a if isinstance(a, int) else type(a).__name__ for a in answers)
+    for status, count in statuses.items():
+        if status != 200:
+            race.problem(f"{trial}: {count} click(s) answered {status}")
+            if isinstance(status, int) and status >= 500:
+                race.result.server_errors += count
+    record = race.finish(approval_id, trial)
+    if record is not None:
+        race.result.outcomes[record["outcome"]] += 1
+        if record["outcome"] != "approved":
+            race.problem(f"{trial}: outcome {record['outcome']}, only Approve was clicked")
+        votes = _votes(race, approval_id)
+        _check_steps(race, trial, record, votes)
+        names = {user: str(vote.get("name")) for user, vote in votes.items()}
+        race.check_heard_once(trial, run["approvalToken"], record, names=names)
+        race.check_closed(trial, message)
+    handled = Counter(race.clicks_handled(approval_id))
+    if sum(handled.values()) != clicks:
+        race.problem(f"{trial}: {sum(handled.values())} of {clicks} clicks were handled")
+    if handled["recorded"] != 1:
+        race.problem(f"{trial}: {handled['recorded']} clicks decided (one must)")
+    unclear = {k: v for k, v in handled.items() if k != "recorded" and k not in STEP_ANSWERS}
+    if unclear:
+        race.problem(f"{trial}: clicks answered {unclear}")
+    told = race.ephemerals(CLICKERS) - told_before
+    if told != clicks - 1:
+        race.problem(
+            f"{trial}: {told} ephemeral answers for {clicks - 1} clicks that did not decide"
+        )
+    race.result.notes.append(
+        f"{trial}: clicks " + ", ".join(f"{k} {v}" for k, v in sorted(handled.items()))
+    )
+
+
+def _votes(race: _Race, approval_id: str) -> dict[str, dict[str, Any]]:
+    """The votes the table keeps ({user: {vote, at, step, …}}): the decision record says
+    who approved in which step, not when each vote was written."""
+    item = race.sandbox.client("dynamodb").get_item(
+        TableName=race.sandbox.table_name,
+        Key={"approval_id": {"S": approval_id}},
+        ConsistentRead=True,
+    )["Item"]
+    return {
+        user: {key: typed.get("S") for key, typed in vote["M"].items()}
+        for user, vote in item.get("votes", {}).get("M", {}).items()
+    }
+
+
+def _check_steps(
+    race: _Race, trial: str, record: dict[str, Any], votes: dict[str, dict[str, Any]]
+) -> None:
+    """Each step's approvers are right in the decision record (see `steps_storm`)."""
+    steps = {step["name"]: step for step in record.get("steps", [])}
+    if set(steps) != set(STEP_APPROVERS):
+        race.problem(f"{trial}: the record's steps are {list(steps)}")
+        return
+    qa, release = steps["QA"]["approved_by"], steps["Release"]["approved_by"]
+    if len(qa) != 1 or not set(qa) <= set(STEP_APPROVERS["QA"]):
+        race.problem(f"{trial}: QA approved by {qa}; exactly one of its approvers must")
+    if len(release) != 2 or len(set(release)) != 2:
+        race.problem(f"{trial}: Release approved by {release}; two distinct approvers must")
+    if not set(release) <= set(STEP_APPROVERS["Release"]):
+        race.problem(f"{trial}: Release approved by {release}, not all its approvers")
+    if set(qa) & set(release):
+        race.problem(f"{trial}: {set(qa) & set(release)} counted in two steps")
+    if sorted(record["decided_by"]) != sorted(qa + release):
+        race.problem(f"{trial}: decided_by {record['decided_by']}, the steps say {qa + release}")
+    approving = {u: v for u, v in votes.items() if v.get("vote") == "approve"}
+    if set(approving) != set(qa + release):
+        race.problem(f"{trial}: approve votes from {sorted(approving)}, counted {qa + release}")
+    qa_done = steps["QA"]["completed_at"]
+    voted_at = {user: str(vote["at"]) for user, vote in approving.items() if vote.get("at")}
+    early = [
+        user
+        for user in release
+        if qa_done is None or (user in voted_at and _epoch(voted_at[user]) < _epoch(qa_done))
+    ]
+    if early:
+        race.problem(f"{trial}: Release votes of {early} recorded before QA completed ({qa_done})")
+    race.result.notes.append(f"{trial}: QA by {', '.join(qa)}; Release by {', '.join(release)}")
 
 
 # --------------------------------------------------------------------------- 2. deadline
@@ -744,6 +917,7 @@ def duplicate_eventbridge_delivery(server: SandboxServer) -> RaceResult:
 RACES: tuple[tuple[str, Callable[[SandboxServer], RaceResult]], ...] = (
     ("storm", click_storm),
     ("storm, approve and reject", lambda server: click_storm(server, mixed=True)),
+    ("storm, two steps", steps_storm),
     ("deadline", clicks_at_the_deadline),
     ("console", click_against_console),
     ("SNS", duplicate_sns_delivery),

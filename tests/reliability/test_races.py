@@ -31,6 +31,13 @@ def test_fifty_approve_and_reject_clicks_decide_once(sandbox_server):
     _passes(races.click_storm(sandbox_server, mixed=True))
 
 
+def test_fifty_clicks_across_two_steps_decide_once_with_each_steps_approvers(sandbox_server):
+    result = races.steps_storm(sandbox_server)
+
+    _passes(result)
+    assert result.outcomes == {"approved": 3}
+
+
 def test_clicks_at_the_deadline_end_with_the_click_or_the_deadline_never_both(sandbox_server):
     result = races.clicks_at_the_deadline(sandbox_server)
 
