@@ -17,6 +17,15 @@ from sandbox.client import wait_for
 PRICE_PER_TRANSITION = 0.025 / 1000
 IMMEDIATE_TARGET = 6
 PER_REMINDER_TARGET = 4
+#: Issue 19: an approval in two steps, approved at once, costs no more state transitions
+#: than one step with a quorum of 3 (the same three clicks: bench/policy.yaml's quorum3-*
+#: and steps-* rules).
+QUORUM_PATH = "approved at once, quorum 3"
+STEPS_PATH = "approved at once, two steps"
+QUORUM_CLICKS = ("U0ALICE", "U0BOB", "U0CAROL")
+STEPS_CLICKS = ("U0DAN", "U0ALICE", "U0BOB")  # QA, then both of Release
+#: Approve votes written per path, where more than one (each is a DynamoDB write).
+VOTES = {QUORUM_PATH: len(QUORUM_CLICKS), STEPS_PATH: len(STEPS_CLICKS)}
 
 # List prices, us-east-1, read 2026-12-06; paid tiers only (no free tier), first volume tier.
 PRICES_READ = "2026-12-06"
@@ -98,21 +107,28 @@ class DynamoDBUse(NamedTuple):
 
 
 def dynamodb_use(
-    *, interactions: int, reminders: int, escalated: bool, deadline: bool, size: int
+    *,
+    interactions: int,
+    reminders: int,
+    escalated: bool,
+    deadline: bool,
+    size: int,
+    votes: int = 1,
 ) -> DynamoDBUse:
     """The approval's DynamoDB requests counted by design, not measured: the table in
     docs/architecture.md#cost. A click's path writes 5 times (create, task token, message
     ts, the vote with the decision, close) and reads 2 + one per interaction (start, each
     click or modal submission, close); the deadline's path writes 5 and reads 4 (start,
     remind, decide, close), its one cycle included. Each further reminder cycle writes 2
-    (reminder count, task token) and reads 1; escalating writes once more. Every write is
+    (reminder count, task token) and reads 1; escalating writes once more; each of `votes`
+    beyond the deciding one (a quorum's, a step's) writes once more. Every write is
     billed at the item's final `size` (it only grows), in 1 KB units, plus one unit on the
     KEYS_ONLY execution index at create; every read strongly consistent, in 4 KB units."""
     if deadline:
         writes, reads, cycles = 5, 4, max(reminders - 1, 0)
     else:
         writes, reads, cycles = 5, 2 + interactions, reminders
-    writes += 2 * cycles + (1 if escalated else 0)
+    writes += 2 * cycles + (1 if escalated else 0) + max(votes - 1, 0)
     reads += cycles
     write_units = writes * max(1, math.ceil(size / 1024)) + 1
     read_units = reads * max(1, math.ceil(size / 4096))
@@ -237,8 +253,17 @@ def run(out: Callable[[str], None] = print) -> list[Row]:
             _escalated(driver)
             driver.click(message)
 
+        def approved_by(*users: str) -> Callable[[dict[str, Any], str], None]:
+            def act(message: dict[str, Any], _: str) -> None:
+                for user in users:  # one after another, as soon as each is answered
+                    driver.send(*driver.click_body(message, "approve", user))
+
+            return act
+
         paths = {
             "approved at once": _path(driver, "cost-approve", approve),
+            QUORUM_PATH: _path(driver, "quorum3-cost", approved_by(*QUORUM_CLICKS)),
+            STEPS_PATH: _path(driver, "steps-cost", approved_by(*STEPS_CLICKS)),
             "rejected with a reason": _path(
                 driver,
                 "cost-reject",
@@ -265,6 +290,7 @@ def run(out: Callable[[str], None] = print) -> list[Row]:
             escalated=figures["escalated"],
             deadline=figures["api_requests"] == 0,
             size=figures["item_bytes"],
+            votes=VOTES.get(name, 1),
         )
         bill = estimate(
             transitions=transitions,
@@ -287,6 +313,13 @@ def run(out: Callable[[str], None] = print) -> list[Row]:
         )
         if name == "approved at once":
             target, met = f"≤ {IMMEDIATE_TARGET} transitions", transitions <= IMMEDIATE_TARGET
+        elif name == STEPS_PATH:
+            quorum = paths[QUORUM_PATH]["transitions"]
+            target, met = f"≤ {quorum} transitions (quorum 3's)", transitions <= quorum
+            out(
+                f"  {'':<28} two steps {transitions} transitions vs quorum 3 {quorum}: "
+                + ("MET" if met else "NOT MET")
+            )
         elif cycles:
             per_cycle = extra / cycles
             target = f"≤ {PER_REMINDER_TARGET} more per reminder (here {per_cycle:g})"
