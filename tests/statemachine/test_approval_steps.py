@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from reliability.observed import result_attempts
 from sandbox.client import has_buttons, wait_for
 
 SANDBOX_POLICY = Path(__file__).parents[1] / "policies" / "steps.yaml"
+PAGE = Path(__file__).parents[2] / "sandbox" / "page.html"
 SLACK_FIXTURE = {
     "users": [
         {"id": "U0MALLORY", "name": "mallory", "email": "mallory@example.com"},
@@ -238,8 +241,25 @@ def test_the_request_and_the_page_show_each_steps_progress(gate):
         ]
         return current if rendered else None
 
-    wait_for(shown, what="the request to show each step's progress")
-    assert has_buttons(gate.message_at(message["channel"], message["ts"]))
+    current = wait_for(shown, what="the request to show each step's progress")
+    assert has_buttons(current)
+    rendered = _page_renders(current)
+    if rendered is not None:  # node is there to run the page's own rendering
+        assert "QA ✅ @U0DAN · Release 1 of 2 (@U0ALICE)" in rendered
     _approve(gate, message, "U0BOB")
     gate.wait_result(run["approvalToken"])
     _finished(gate, approval)
+
+
+def _page_renders(message: dict[str, Any]) -> str | None:
+    """The HTML sandbox/page.html's renderBlocks makes of a message, run by node; None
+    without node."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    page = PAGE.read_text()
+    script = page[page.index("function esc(") : page.index("function renderMessage(")]
+    program = f"{script}\nprocess.stdout.write(renderBlocks({json.dumps(message)}));"
+    done = subprocess.run([node, "-e", program], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
