@@ -205,6 +205,20 @@ def test_an_escalation_approver_approves_for_the_step_whose_turn_it_is(gate):
     assert len(_attempts(gate, token)) == 1
 
 
+def test_an_escalation_during_release_lets_the_escalation_approver_complete_it(gate):
+    run, approval, message = gate.open_approval("escalate-late-web")
+    token = run["approvalToken"]
+    _approve(gate, message, "U0DAN")
+    wait_for(lambda: gate.approval_for(token)["escalated"], what="the record to say escalated")
+
+    _approve(gate, message, "U0OSCAR")  # Release's turn: his approval counts there
+
+    assert gate.wait_result(token)["result"]["status"] == "Approved"
+    output = _finished(gate, approval)
+    assert [s["approved_by"] for s in output["steps"]] == [["U0DAN"], ["U0OSCAR"]]
+    assert len(_attempts(gate, token)) == 1
+
+
 def test_four_eyes_holds_in_a_step(gate):
     run, approval, message = gate.open_approval("four-eyes-web", author="alice@example.com")
     token = run["approvalToken"]
