@@ -280,10 +280,12 @@ def draw(seed: int | str, service: str, method: str, kind: str, n: int, body: An
     """The number in [0, 1) a fault compares with its rate, for the n-th identical request.
 
     The first 8 bytes of SHA-256 over the canonical JSON of
-    ``[seed, service, method, kind, n, body]`` (keys sorted, no spaces, UTF-8), read as a
+    ``[seed, service, method, kind, n, body]`` (keys sorted, no spaces, UTF-8; a lone
+    surrogate, which only a malformed request carries, as its surrogatepass bytes), read as a
     big-endian integer and divided by 2**64.
     """
-    digest = hashlib.sha256(_canonical([seed, service, method, kind, n, body]).encode()).digest()
+    text = _canonical([seed, service, method, kind, n, body])
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
@@ -428,7 +430,8 @@ class Faults:
         wins.
         """
         canonical = json.loads(_canonical(body))
-        request = hashlib.sha256(_canonical([service, method, canonical]).encode()).digest()
+        identity = _canonical([service, method, canonical]).encode("utf-8", "surrogatepass")
+        request = hashlib.sha256(identity).digest()
         with self._lock:
             n = self._seen.get(request, 0) + 1
             self._seen[request] = n

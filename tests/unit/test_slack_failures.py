@@ -222,8 +222,13 @@ def test_the_ask_steps_retry_catches_what_ask_raises() -> None:
     definition = json.loads(
         (Path(__file__).parents[2] / "statemachine" / "approval.asl.json").read_text()
     )
-    (retry,) = definition["States"]["Ask Approvers In Slack"]["Retry"]
-    assert asking.SlackUnavailable.__name__ in retry["ErrorEquals"]
+    retriers = definition["States"]["Ask Approvers In Slack"]["Retry"]
+    (retry,) = [r for r in retriers if asking.SlackUnavailable.__name__ in r["ErrorEquals"]]
+    # A crash or a timeout of the function is retried too; a decision error never is.
+    assert {"Lambda.Unknown", "States.TaskFailed"} <= set(retry["ErrorEquals"])
+    never = [r for r in retriers if r.get("MaxAttempts") == 0]
+    assert never == [{"ErrorEquals": ["AlreadyDecided", "DecidedElsewhere"], "MaxAttempts": 0}]
+    assert retriers.index(never[0]) < retriers.index(retry)
     # The function is told how many retries are left; the count must match the Retry's.
     payload = definition["States"]["Ask Approvers In Slack"]["Arguments"]["Payload"]
     assert payload["retries_left"].startswith(f"{{% {retry['MaxAttempts']} - ")
