@@ -56,7 +56,10 @@ class Http:
             self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            # Long enough for a start whose every CodePipeline read is throttled: the
+            # sandbox delivers SNS in the request, and botocore's standard retries back off
+            # up to 1 + 2 + 4 + 8 s over the five attempts (AWS_MAX_ATTEMPTS in template.yaml).
+            with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
