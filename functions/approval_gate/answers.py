@@ -96,6 +96,7 @@ def show_tally(slack: Any, store: ApprovalStore, approval: Approval, clock: Cloc
             approval,
             text=request_text(approval),
             blocks=request_blocks(approval, clock()),
+            find_lost=True,
         )
     except SLACK_FAILURES as exc:
         LOG.warning("could not update the tally", extra={"error": _error(exc)})

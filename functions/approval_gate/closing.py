@@ -109,7 +109,12 @@ def close(
     else:
         approval = store.close(approval_id, at=clock())
     update_request(
-        slack, store, approval, text=closed_text(approval), blocks=closed_blocks(approval)
+        slack,
+        store,
+        approval,
+        text=closed_text(approval),
+        blocks=closed_blocks(approval),
+        find_lost=True,  # a message whose post went unanswered is closed too
     )
     return approval.decision_record()
 

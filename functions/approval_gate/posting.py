@@ -18,6 +18,7 @@ docs/security.md#slack-scopes) and adopts it.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_sdk import WebClient
@@ -103,13 +104,16 @@ def post_request(
     return channel, ts
 
 
-def find_request(slack: Any, channel: str, approval: Approval) -> str | None:
+def find_request(
+    slack: Any, channel: str, approval: Approval, *, strict: bool = False
+) -> str | None:
     """The ts of the request message the gate posted for `approval` in `channel`, found by
     its metadata in the history since the approval was requested; None if not there.
 
     Best effort: when the history cannot be read (no `channels:history` /
     `groups:history` scope, Slack's trouble) it is logged and None comes back, and the
-    caller posts as it did before it looked.
+    caller posts as it did before it looked; with `strict`, the error goes up after the
+    log, for a caller that must not take "could not look" for "not there".
     """
     oldest = f"{approval.requested_at.timestamp() - LOOKBACK_SECONDS:.6f}"
     cursor: str | None = None
@@ -138,6 +142,8 @@ def find_request(slack: Any, channel: str, approval: Approval) -> str | None:
             "could not look for the request message in the channel's history",
             extra={"approval_id": approval.approval_id, "error": repr(exc)},
         )
+        if strict:
+            raise
     return None
 
 
@@ -160,13 +166,33 @@ def _without_connection_retry(slack: Any) -> Any:
 
 
 def update_request(
-    slack: Any, store: ApprovalStore, approval: Approval, *, text: str, blocks: list[Any]
+    slack: Any,
+    store: ApprovalStore,
+    approval: Approval,
+    *,
+    text: str,
+    blocks: list[Any],
+    find_lost: bool = False,
 ) -> tuple[str, str] | None:
     """Update the request message in place; if Slack lost it, post a replacement.
 
     None when there is no message to update (the request was never posted). Any other
-    Slack error goes up to the caller.
+    Slack error goes up to the caller. With `find_lost` (the tally, the close), a post
+    whose answer was lost (`MAYBE_POSTED`) may have put the message in Slack all the same:
+    it is looked for first and, when found, kept and updated, so a decided request never
+    leaves live buttons behind; when the history cannot be read, that error goes up (the
+    close step's retry looks again). The ask step looks for it itself (`post_request`).
     """
+    if find_lost and approval.channel and approval.message_ts == MAYBE_POSTED:
+        found = find_request(slack, approval.channel, approval, strict=True)
+        if found is None:
+            return None
+        LOG.warning(
+            "found the request message whose post went unanswered; updating it",
+            extra={"approval_id": approval.approval_id, "channel": approval.channel},
+        )
+        store.save_message(approval.approval_id, approval.channel, found)
+        approval = replace(approval, message_ts=found)
     if not (approval.channel and approval.message_ts):
         return None
     try:

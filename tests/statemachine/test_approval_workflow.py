@@ -57,7 +57,9 @@ def test_an_approver_clicks_approve_and_codepipeline_hears_approved(gate):
         "decided_at",
         "reminders",
         "escalated",
+        "steps",
     }
+    assert [step["approved_by"] for step in record["steps"]] == [["U0ALICE"]]
 
 
 def test_an_approver_clicks_reject_and_the_deploy_stops(gate):

@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 import pytest
-from approval_gate import asking, posting
+from approval_gate import asking, closing, posting
 from approval_gate.store import Approval, ApprovalStore
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -19,7 +19,14 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.web.slack_response import SlackResponse
 
-from tests.unit.fakes import APPROVAL_ID, TASK_TOKEN, RecordingSlack, make_approval
+from tests.unit.fakes import (
+    APPROVAL_ID,
+    FIXED,
+    TASK_TOKEN,
+    RecordingSlack,
+    clock_at,
+    make_approval,
+)
 
 
 class LosingSlack(RecordingSlack):
@@ -150,3 +157,58 @@ def test_the_sdk_never_repeats_a_post_on_a_dropped_connection() -> None:
         3,
     )
     assert client.retry_handlers[0].__class__ is ConnectionErrorRetryHandler  # left as it was
+
+
+def _decide_after_a_lost_post(store: ApprovalStore, slack: LosingSlack) -> None:
+    """The post's answer was lost and the history could not show it at the time: the item
+    says MAYBE_POSTED. A click on the message Slack did post then decides it."""
+    store.create(make_approval())
+    store.save_message(APPROVAL_ID, "C0DEPLOYS", posting.MAYBE_POSTED)
+    slack.posted.append(
+        {
+            "ts": "1796144403.000100",
+            "metadata": {
+                "event_type": posting.REQUEST_EVENT,
+                "event_payload": {"approval_id": APPROVAL_ID},
+            },
+        }
+    )
+    store.decide(APPROVAL_ID, status="APPROVED", decided_by=("U0ALICE",), reason=None, at=FIXED)
+
+
+def test_closing_finds_the_message_a_lost_post_left_and_closes_it(store: ApprovalStore) -> None:
+    """Found by the soak with platform faults: the close step updated nothing (no ts kept),
+    and the decided request kept its live buttons."""
+    slack = LosingSlack()
+    _decide_after_a_lost_post(store, slack)
+
+    closing.close(
+        APPROVAL_ID,
+        report_error=None,
+        store=store,
+        slack=slack,
+        codepipeline=None,
+        clock=clock_at(FIXED),
+    )
+
+    (update,) = [kw for method, kw in slack.calls if method == "chat_update"]
+    assert update["ts"] == "1796144403.000100"
+    assert not any(block.get("type") == "actions" for block in update["blocks"])
+    assert stored(store).message_ts == "1796144403.000100"
+
+
+def test_closing_retries_when_the_history_cannot_be_read(store: ApprovalStore) -> None:
+    slack = LosingSlack(history_error="ratelimited")
+    _decide_after_a_lost_post(store, slack)
+
+    with pytest.raises(SlackApiError):
+        closing.close(
+            APPROVAL_ID,
+            report_error=None,
+            store=store,
+            slack=slack,
+            codepipeline=None,
+            clock=clock_at(FIXED),
+        )
+
+    assert not any(method == "chat_update" for method, _ in slack.calls)
