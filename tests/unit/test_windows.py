@@ -274,6 +274,21 @@ def test_a_cron_freeze_in_the_repeated_hour_begins_both_times() -> None:
     assert ask(utc(2026, 11, 1, 6, 0), freezes=[nightly]).now
 
 
+def test_frozen_outside_a_window_names_the_freeze() -> None:
+    windows = [window(WEEKDAYS_ONLY, "09:00", "17:00")]
+    weekend = Freeze("No weekend deploys", cron="0 17 * * FRI", duration=64 * 3600)
+    answer = ask(local(NEW_YORK, 2026, 12, 5, 12), windows, [weekend])  # Saturday
+    assert answer == Allowed(local(NEW_YORK, 2026, 12, 7, 9), WHY_FREEZE, "No weekend deploys")
+
+
+def test_a_cron_freeze_beginning_as_a_window_opens() -> None:
+    windows = [window(WEEKDAYS_ONLY, "09:00", "17:00")]
+    standup = Freeze("Stand-up", cron="0 9 * * MON", duration=15 * 60)
+    answer = ask(local(NEW_YORK, 2026, 12, 5, 12), windows, [standup])
+    assert answer == Allowed(local(NEW_YORK, 2026, 12, 7, 9, 15), WHY_WINDOW)
+    assert ask(local(NEW_YORK, 2026, 12, 7, 9), windows, [standup]).why == WHY_FREEZE
+
+
 def test_a_window_and_a_cron_freeze_together() -> None:
     windows = [window(WEEKDAYS_ONLY, "09:00", "18:00")]
     weekend = Freeze("No Friday evening deploys", cron="0 16 * * FRI", duration=65 * 3600)
@@ -425,8 +440,10 @@ def brute_force(
 
 
 minute_of_day = st.integers(0, 1439)
-# Times near the changes (00:00-04:00) are drawn as often as the rest of the day.
-time_of_day = st.one_of(st.integers(0, 4 * 60), minute_of_day)
+# Times near the changes (00:00-04:00) are drawn as often as the rest of the day, and
+# quarter hours often, so that windows open and freezes begin and end at the same instants.
+quarter_hour = st.integers(0, 95).map(lambda quarter: quarter * 15)
+time_of_day = st.one_of(st.integers(0, 4 * 60), minute_of_day, quarter_hour)
 
 
 @st.composite
@@ -447,15 +464,24 @@ def calendar_strategy(
     draw: st.DrawFn,
 ) -> tuple[datetime, str, list[DeployWindow], list[tuple[Freeze, Cron | None]]]:
     anchor = draw(st.sampled_from(ANCHORS))
-    at = anchor + draw(st.integers(0, 10 * 1440)) * MINUTE
+    at = (
+        anchor
+        + draw(st.integers(0, 10 * 1440) | st.integers(0, 10 * 96).map(lambda q: q * 15)) * MINUTE
+    )
     zone = draw(st.sampled_from(ZONES))
     windows = draw(windows_strategy())
     freezes: list[tuple[Freeze, Cron | None]] = []
     for index in range(draw(st.integers(0, 3))):
         reason = f"freeze {index}"
-        length = draw(st.integers(1, 3 * 1440)) * MINUTE
+        length = (
+            draw(st.integers(1, 3 * 1440) | st.integers(1, 95).map(lambda quarter: quarter * 15))
+            * MINUTE
+        )
         if draw(st.booleans()):  # one-off
-            begins = at + draw(st.integers(-3 * 1440, 14 * 1440)) * MINUTE
+            begins = (
+                at
+                + draw(st.integers(-3 * 1440, 14 * 1440) | st.sampled_from([-15, 0, 15])) * MINUTE
+            )
             freezes.append((Freeze(reason, begins=begins, ends=begins + length), None))
             continue
         # recurring: mostly a few hours a day, so that most calendars are not frozen for good
