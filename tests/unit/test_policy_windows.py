@@ -358,7 +358,8 @@ def test_errors_in_a_rule_name_the_rule() -> None:
 
 def test_cron_aliases_and_names() -> None:
     freezes = [
-        {**CRON, "cron": cron} for cron in ("@daily", "0 17 * * fri", "0 9-17/2 * * MON-FRI")
+        {**CRON, "cron": cron, "duration": "1h"}
+        for cron in ("@daily", "0 17 * * fri", "0 9-17/2 * * MON-FRI")
     ]
     rules = Policy.from_document(doc({"freezes": freezes})).resolve("p")
     assert [freeze.cron for freeze in rules.freezes] == [
@@ -377,3 +378,26 @@ def test_override_with_groups_may_require_more_than_its_users() -> None:
     override = {"approvers": {"users": ["U0SRE"], "groups": ["S0SRE"]}, "required_approvals": 3}
     rules = Policy.from_document(doc({"freeze_override": override})).resolve("p")
     assert rules.freeze_override == FreezeOverride(Approvers(("U0SRE",), ("S0SRE",)), 3)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"freezes": [{"cron": "0 0 * * *", "duration": "24h", "reason": "Always"}]},
+        {"freezes": [{"cron": "0 */6 * * *", "duration": "6h", "reason": "Always"}]},
+        {
+            "deploy_windows": [{"days": ["sat", "sun"], "from": "09:00", "to": "17:00"}],
+            "freezes": [{"cron": "0 17 * * FRI", "duration": "64h", "reason": "Weekend"}],
+        },
+    ],
+)
+def test_freezes_that_leave_no_time_to_deploy_are_refused(settings: dict[str, Any]) -> None:
+    message = error_of(doc({}, {"match": "prod-*", **settings}))
+    assert message.startswith('pipelines[0] (match "prod-*"): freezes: the recurring freezes')
+    assert "leave no time in the next year when deploys may go on" in message
+
+
+def test_freezes_that_leave_a_gap_are_accepted() -> None:
+    settings = {"freezes": [{"cron": "0 0 * * *", "duration": "1439m", "reason": "Nearly"}]}
+    rules = Policy.from_document(doc(settings)).resolve("p")
+    assert rules.freezes[0].duration == 1439 * 60
