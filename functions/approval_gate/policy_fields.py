@@ -485,10 +485,12 @@ def _cron(value: Any, path: str) -> str:
     start = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0)
     try:
         first = croniter(value, start).get_next(datetime)
-    except CroniterError as error:
+    except CroniterError:
         if not croniter.is_valid(value):
             raise PolicyError(f"{path}: {show(value)} is not a cron expression ({hint})") from None
-        raise PolicyError(f"{path}: {show(value)} never matches ({error})") from None
+        raise PolicyError(
+            f"{path}: {show(value)} never matches (no date in the calendar fits it)"
+        ) from None
     except (ValueError, KeyError, IndexError, OverflowError):
         raise PolicyError(f"{path}: {show(value)} is not a cron expression ({hint})") from None
     if first - start > CRON_HORIZON:
