@@ -4,8 +4,11 @@ the merge, and the round trip through an approval's stored rules."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -401,3 +404,13 @@ def test_freezes_that_leave_a_gap_are_accepted() -> None:
     settings = {"freezes": [{"cron": "0 0 * * *", "duration": "1439m", "reason": "Nearly"}]}
     rules = Policy.from_document(doc(settings)).resolve("p")
     assert rules.freezes[0].duration == 1439 * 60
+
+
+def test_croniter_is_imported_only_for_a_policy_with_cron_freezes() -> None:
+    code = (
+        "import sys; from approval_gate import windows; from approval_gate.policy import "
+        "load_policy; load_policy(sys.argv[1]); assert 'croniter' not in sys.modules"
+    )
+    functions = Path(__file__).resolve().parents[2] / "functions"
+    text = DESIGN_EXAMPLE.split("      - cron:")[0] + "    allow_scheduling: true\n"
+    subprocess.run([sys.executable, "-c", code, text], cwd=functions, check=True, timeout=60)
