@@ -199,8 +199,9 @@ class _Calendar:
         by the zone's wall clock when given an aware start)."""
         from croniter import croniter  # only for a policy with cron freezes
 
-        # get_prev is strictly before its start; a begin is on a whole minute
-        start = (instant + _SECOND).astimezone(self.zone)
+        # get_prev is strictly before its start, and a begin is on a whole minute: from the
+        # next whole second, it finds a begin at the instant itself, and none after it
+        start = (instant.replace(microsecond=0) + _SECOND).astimezone(self.zone)
         began: datetime = croniter(cron, start).get_prev(datetime)
         return began.astimezone(UTC)
 

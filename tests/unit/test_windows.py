@@ -254,6 +254,16 @@ def test_a_weekend_cron_freeze() -> None:
     assert ask(local(NEW_YORK, 2026, 12, 7, 9), freezes=[weekend]).now
 
 
+def test_a_cron_freeze_is_exact_below_the_second() -> None:
+    hour = Freeze("Hour", cron="0 17 * * FRI", duration=3600)
+    just_before = utc(2026, 12, 4, 16, 59, 59, 999999)
+    assert ask(just_before, freezes=[hour], zone="UTC").now
+    assert ask(utc(2026, 12, 4, 17, 0, 0, 1), freezes=[hour], zone="UTC").at == utc(2026, 12, 4, 18)
+    assert ask(utc(2026, 12, 4, 17, 59, 59, 999999), freezes=[hour], zone="UTC").at == utc(
+        2026, 12, 4, 18
+    )
+
+
 def test_a_cron_freeze_lasts_real_time_across_the_change() -> None:
     # Fri 17:00 EST + 64 h = Mon 09:00 EST = 10:00 EDT (the clocks moved on Sunday)
     weekend = Freeze("No weekend deploys", cron="0 17 * * FRI", duration=64 * 3600)
