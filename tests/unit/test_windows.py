@@ -336,25 +336,16 @@ def test_a_freeze_that_never_ends_stops_at_the_limit() -> None:
 
 # --------------------------------------------------------------------------- brute force
 
-ZONES = [
-    "UTC",
-    NEW_YORK,
-    BERLIN,
-    "Australia/Lord_Howe",
-    "Asia/Ho_Chi_Minh",
-    "Pacific/Chatham",
-]
-#: Near each change of 2026 in the zones above, and one quiet week.
-ANCHORS = [
-    utc(2026, 3, 4),
-    utc(2026, 3, 24),
-    utc(2026, 4, 1),
-    utc(2026, 9, 23),
-    utc(2026, 9, 30),
-    utc(2026, 10, 20),
-    utc(2026, 10, 28),
-    utc(2026, 6, 10),
-]
+#: Each zone's changes of offset in 2026 (UTC): the drawn instants fall in the days before
+#: one, so that waits run across it. UTC and Ho Chi Minh City have none.
+CHANGES = {
+    "UTC": [utc(2026, 6, 10)],
+    NEW_YORK: [utc(2026, 3, 8, 7), utc(2026, 11, 1, 6)],
+    BERLIN: [utc(2026, 3, 29, 1), utc(2026, 10, 25, 1)],
+    "Australia/Lord_Howe": [utc(2026, 4, 4, 15), utc(2026, 10, 3, 15, 30)],
+    "Asia/Ho_Chi_Minh": [utc(2026, 6, 10)],
+    "Pacific/Chatham": [utc(2026, 4, 4, 14), utc(2026, 9, 26, 14)],
+}
 HORIZON = timedelta(days=14)
 MINUTE = timedelta(minutes=1)
 DAY_NAMES = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
@@ -473,12 +464,18 @@ def windows_strategy(draw: st.DrawFn) -> list[DeployWindow]:
 def calendar_strategy(
     draw: st.DrawFn,
 ) -> tuple[datetime, str, list[DeployWindow], list[tuple[Freeze, Cron | None]]]:
-    anchor = draw(st.sampled_from(ANCHORS))
-    at = (
-        anchor
-        + draw(st.integers(0, 10 * 1440) | st.integers(0, 10 * 96).map(lambda q: q * 15)) * MINUTE
+    zone = draw(st.sampled_from(sorted(CHANGES)))
+    anchor = draw(st.sampled_from(CHANGES[zone])).replace(minute=0) - timedelta(days=8)
+    # any minute, a quarter hour (when freezes begin and windows open), the minute before,
+    # or in the day and a half before the change
+    quarters = st.integers(1, 10 * 96).map(lambda quarter: quarter * 15)
+    minutes = (
+        st.integers(0, 10 * 1440)
+        | quarters
+        | quarters.map(lambda minute: minute - 1)
+        | st.integers(6 * 1440 + 720, 8 * 1440)
     )
-    zone = draw(st.sampled_from(ZONES))
+    at = anchor + draw(minutes) * MINUTE
     windows = draw(windows_strategy())
     freezes: list[tuple[Freeze, Cron | None]] = []
     for index in range(draw(st.integers(0, 3))):
@@ -507,17 +504,38 @@ def calendar_strategy(
         )
         freeze = Freeze(reason, cron=cron.spelt(), duration=int(length.total_seconds()))
         freezes.append((freeze, cron))
+    crons = [cron for _, cron in freezes if cron is not None]
+    if crons and draw(st.booleans()):
+        at = _minute_before_a_begin(at, zone, draw(st.sampled_from(crons)))
     return at, zone, windows, freezes
 
 
+def _minute_before_a_begin(at: datetime, zone: str, cron: Cron) -> datetime:
+    """The minute before this cron's next begin by the wall clock, when within a week."""
+    minute = at + MINUTE
+    for _ in range(7 * 1440):
+        if cron.matches(minute.astimezone(ZoneInfo(zone)).replace(tzinfo=None)):
+            return minute - MINUTE
+        minute += MINUTE
+    return at
+
+
 @settings(max_examples=50, deadline=None)
-@given(calendar_strategy())
+@given(
+    calendar_strategy(),
+    st.just(0) | st.integers(1, 60 * 10**6 - 1) | st.integers(59 * 10**6, 60 * 10**6 - 1),
+)
 def test_next_allowed_agrees_with_a_minute_by_minute_scan(
     calendar: tuple[datetime, str, list[DeployWindow], list[tuple[Freeze, Cron | None]]],
+    microseconds: int,
 ) -> None:
-    at, zone, windows, freezes = calendar
-    limit = at + HORIZON
-    expected, holding = brute_force(at, zone, windows, freezes, limit)
+    """Every boundary is on a whole minute, so the scan is exact; an instant inside a
+    minute is allowed when its minute is, and otherwise waits as the minute does."""
+    minute, zone, windows, freezes = calendar
+    limit = minute + HORIZON
+    at = minute + timedelta(microseconds=microseconds)
+    found, holding = brute_force(minute, zone, windows, freezes, limit)
+    expected = at if found == minute else found
     answer = ask(at, windows, [freeze for freeze, _ in freezes], zone=zone, limit=limit)
     assert answer.at == expected
     event(f"why not now: {answer.why}; {'found' if expected else 'none'} before the limit")
