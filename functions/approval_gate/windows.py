@@ -17,7 +17,9 @@ now (DESIGN §8.2). Everything follows the wall clock of the policy's time zone:
   (croniter's own tz-aware iteration does the same).
 
 All instants are exact to the second; windows and freezes on whole minutes give answers
-on whole minutes. This module does no I/O and reads no clock: ``at`` is a parameter.
+on whole minutes. A zone's offset is assumed to change at most once in 12 hours (true of
+every zone's 2026 rules). This module does no I/O and reads no clock: ``at`` is a
+parameter, and so is ``limit`` (a hold will ask up to ``expires - deadline_margin``).
 """
 
 from __future__ import annotations
