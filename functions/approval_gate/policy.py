@@ -33,7 +33,7 @@ from approval_gate.policy_fields import (
     rule_settings,
     show,
 )
-from approval_gate.rules import Approvers, Escalation, Rules, Step
+from approval_gate.rules import Approvers, Escalation, Freeze, Rules, Step
 
 # Approvers, Escalation and Rules (what an approval stores and a click reads back) live in
 # approval_gate.rules, which stays small for the functions that need no policy; PolicyError
@@ -227,6 +227,37 @@ def _check_rules(settings: Mapping[str, Any], name: str, where: str) -> None:
         raise PolicyError(
             f"{name}: required_approvals is {required} but approvers lists only "
             f"{len(approvers.users)} user(s) and no groups, so no request could be approved"
+        )
+    _check_deploys_may_go_on(settings, name)
+
+
+def _check_deploys_may_go_on(settings: Mapping[str, Any], name: str) -> None:
+    """Refuse windows and recurring freezes that together leave no time to deploy.
+
+    A one-off freeze ends at its ``to``, and each window opens every week it lists, so only
+    recurring freezes can shut deploys out for good (say "0 0 * * *" lasting 24h); they
+    are looked at over a year from now, where every cron and daylight-saving rule recurs.
+    """
+    freezes: tuple[Freeze, ...] = settings.get("freezes", ())
+    recurring = tuple(freeze for freeze in freezes if freeze.cron is not None)
+    if not recurring:
+        return
+    from datetime import UTC, datetime, timedelta
+
+    from approval_gate.windows import next_allowed  # only for a policy with cron freezes
+
+    now = datetime.now(UTC)
+    answer = next_allowed(
+        now,
+        timezone=settings.get("timezone", "UTC"),
+        windows=settings.get("deploy_windows", ()),
+        freezes=recurring,
+        limit=now + timedelta(days=366),
+    )
+    if answer.at is None:
+        raise PolicyError(
+            f"{name}: freezes: the recurring freezes (with deploy_windows, if any) leave no "
+            "time in the next year when deploys may go on"
         )
 
 

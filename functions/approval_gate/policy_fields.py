@@ -16,6 +16,7 @@ from typing import Any
 from approval_gate.rules import (
     ANNOUNCE_EVENTS,
     ON_DEADLINE_CHOICES,
+    OUTSIDE_WINDOW_CHOICES,
     STEPS_ORDER_CHOICES,
     UNKNOWN_AUTHOR_CHOICES,
     Approvers,
@@ -338,6 +339,21 @@ def _check_distinct_people(steps: list[Step], path: str) -> None:
                 )
 
 
+def _calendar(key: str) -> Callable[[Any, str], Any]:
+    """The check of a deploy-window or freeze key, in approval_gate.policy_calendar.
+
+    That module builds on the checks here, so it is imported when first used, not at
+    the top (and a policy without these keys never loads zoneinfo or croniter).
+    """
+
+    def check(value: Any, path: str) -> Any:
+        from approval_gate.policy_calendar import CALENDAR_CHECKS
+
+        return CALENDAR_CHECKS[key](value, path)
+
+    return check
+
+
 _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "channel": _channel,
     "approvers": _approvers,
@@ -356,6 +372,12 @@ _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "announce": _announce,
     "steps": _steps,
     "steps_order": _choice(*STEPS_ORDER_CHOICES),
+    "timezone": _calendar("timezone"),
+    "deploy_windows": _calendar("deploy_windows"),
+    "freezes": _calendar("freezes"),
+    "outside_window": _choice(*OUTSIDE_WINDOW_CHOICES),
+    "freeze_override": _calendar("freeze_override"),
+    "allow_scheduling": _boolean,
 }
 assert set(_VALIDATORS) == set(POLICY_KEYS)
 

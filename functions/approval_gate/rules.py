@@ -8,6 +8,7 @@ module is what those functions import, and it stays small (no loader, no validat
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, NamedTuple
 
 ANNOUNCE_EVENTS: tuple[str, ...] = (
@@ -93,6 +94,109 @@ class Escalation(NamedTuple):
         )
 
 
+#: The days a deploy window may list, in the order of ``datetime.weekday()``.
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+OUTSIDE_WINDOW_CHOICES: tuple[str, ...] = ("hold", "reject")
+
+
+def format_clock(seconds: int) -> str:
+    """A time of day: 32400 -> ``09:00``, 32405 -> ``09:00:05``."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
+
+
+def _clock_seconds(text: str) -> int:
+    """The inverse of :func:`format_clock` for a stored, already checked value."""
+    hours, minutes, *secs = (int(part) for part in text.split(":"))
+    return hours * 3600 + minutes * 60 + (secs[0] if secs else 0)
+
+
+class DeployWindow(NamedTuple):
+    """When deploys may go on, by the wall clock of the policy's time zone (DESIGN §8.2).
+
+    ``start`` and ``end`` are seconds after local midnight (the policy's ``from`` and
+    ``to``); ``end < start`` means the window ends the next day, after midnight.
+    """
+
+    days: tuple[str, ...]
+    start: int
+    end: int
+
+    @property
+    def crosses_midnight(self) -> bool:
+        return self.end < self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "days": list(self.days),
+            "from": format_clock(self.start),
+            "to": format_clock(self.end),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeployWindow:
+        return cls(
+            days=tuple(data["days"]),
+            start=_clock_seconds(data["from"]),
+            end=_clock_seconds(data["to"]),
+        )
+
+
+class Freeze(NamedTuple):
+    """A time when deploys may not go on: one-off (``begins``..``ends``, aware instants)
+    or recurring (begins at each match of ``cron`` in the policy's time zone and lasts
+    ``duration`` seconds)."""
+
+    reason: str
+    begins: datetime | None = None
+    ends: datetime | None = None
+    cron: str | None = None
+    duration: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.cron is not None:
+            return {"cron": self.cron, "duration": self.duration, "reason": self.reason}
+        assert self.begins is not None and self.ends is not None
+        return {
+            "from": self.begins.isoformat(),
+            "to": self.ends.isoformat(),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Freeze:
+        if "cron" in data:
+            return cls(
+                reason=str(data["reason"]), cron=str(data["cron"]), duration=int(data["duration"])
+            )
+        return cls(
+            reason=str(data["reason"]),
+            begins=datetime.fromisoformat(data["from"]),
+            ends=datetime.fromisoformat(data["to"]),
+        )
+
+
+class FreezeOverride(NamedTuple):
+    """Who may deploy during a freeze or outside a window, and how many of them must."""
+
+    approvers: Approvers
+    required_approvals: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "approvers": self.approvers.to_dict(),
+            "required_approvals": self.required_approvals,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FreezeOverride:
+        return cls(
+            approvers=Approvers.from_dict(data["approvers"]),
+            required_approvals=int(data.get("required_approvals", 1)),
+        )
+
+
 class Rules(NamedTuple):
     """The resolved policy for one pipeline, stage and action (stored with each approval)."""
 
@@ -117,6 +221,14 @@ class Rules(NamedTuple):
     #: reject, and whom a request mentions) and `required_approvals` their sum.
     steps: tuple[Step, ...] = ()
     steps_order: str = "sequence"  # "sequence" | "any"
+    #: When deploys may go on (DESIGN §8.2): an IANA zone for the windows and cron freezes;
+    #: no windows = any time; no freezes = never frozen.
+    timezone: str = "UTC"
+    deploy_windows: tuple[DeployWindow, ...] = ()
+    freezes: tuple[Freeze, ...] = ()
+    outside_window: str = "hold"  # "hold" | "reject"
+    freeze_override: FreezeOverride | None = None  # None: nobody may override
+    allow_scheduling: bool = False
 
     @property
     def effective_steps(self) -> tuple[Step, ...]:
@@ -157,6 +269,14 @@ class Rules(NamedTuple):
             "rule": self.rule,
             "steps": [step.to_dict() for step in self.steps],
             "steps_order": self.steps_order,
+            "timezone": self.timezone,
+            "deploy_windows": [window.to_dict() for window in self.deploy_windows],
+            "freezes": [freeze.to_dict() for freeze in self.freezes],
+            "outside_window": self.outside_window,
+            "freeze_override": (
+                None if self.freeze_override is None else self.freeze_override.to_dict()
+            ),
+            "allow_scheduling": self.allow_scheduling,
         }
 
     @classmethod
@@ -175,4 +295,12 @@ class Rules(NamedTuple):
             values["announce"] = tuple(values["announce"])
         if "steps" in values:
             values["steps"] = tuple(Step.from_dict(step) for step in values["steps"])
+        if "deploy_windows" in values:
+            values["deploy_windows"] = tuple(
+                DeployWindow.from_dict(window) for window in values["deploy_windows"]
+            )
+        if "freezes" in values:
+            values["freezes"] = tuple(Freeze.from_dict(freeze) for freeze in values["freezes"])
+        if values.get("freeze_override") is not None:
+            values["freeze_override"] = FreezeOverride.from_dict(values["freeze_override"])
         return cls(**values)

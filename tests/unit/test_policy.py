@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from approval_gate.policy import (
     policy_ids,
 )
 from approval_gate.policy_fields import format_duration, parse_duration
+from approval_gate.rules import WEEKDAYS, DeployWindow, Freeze, FreezeOverride
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -661,6 +663,9 @@ groups = st.lists(ids.map(lambda s: "S" + s), max_size=3).map(tuple)
 channels = ids.map(lambda s: "C" + s)
 approvers = st.builds(Approvers, users=users, groups=groups)
 seconds = st.integers(min_value=1, max_value=10**7)
+instants = st.datetimes(
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=-5))])
+)
 rules_strategy = st.builds(
     Rules,
     channel=channels,
@@ -687,6 +692,39 @@ rules_strategy = st.builds(
         unique=True,
     ).map(tuple),
     rule=st.text(max_size=40),
+    timezone=st.sampled_from(["UTC", "Europe/Paris", "America/New_York"]),
+    deploy_windows=st.lists(
+        st.builds(
+            DeployWindow,
+            days=st.sets(st.sampled_from(WEEKDAYS), min_size=1).map(tuple),
+            start=st.integers(0, 86399),
+            end=st.integers(0, 86399),
+        ),
+        max_size=2,
+    ).map(tuple),
+    freezes=st.lists(
+        st.builds(
+            Freeze,
+            reason=st.text(min_size=1, max_size=20),
+            begins=instants,
+            ends=instants,
+            cron=st.none(),
+            duration=st.just(0),
+        )
+        | st.builds(
+            Freeze,
+            reason=st.text(min_size=1),
+            begins=st.none(),
+            ends=st.none(),
+            cron=st.just("0 17 * * FRI"),
+            duration=seconds,
+        ),
+        max_size=2,
+    ).map(tuple),
+    outside_window=st.sampled_from(["hold", "reject"]),
+    freeze_override=st.none()
+    | st.builds(FreezeOverride, approvers=approvers, required_approvals=st.integers(1, 3)),
+    allow_scheduling=st.booleans(),
 )
 
 
