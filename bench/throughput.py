@@ -16,6 +16,7 @@ from typing import Any
 from bench import Row, median
 from bench.driver import STANDARD_POLICY, Driver, sandbox
 from reliability.observed import APPROVED, attempts_text, result_attempts
+from reliability.soak import INTERACTIONS_FUNCTION, noting_crashes
 from sandbox import patches
 from sandbox.client import has_buttons
 
@@ -102,7 +103,11 @@ def _round(driver: Driver, n: int, tag: str) -> tuple[float, float, float, list[
     deadline = time.monotonic() + TIMEOUT
     oldest = None  # read each message once: only those posted since the last poll
     clicks: list[Future[float]] = []
-    with ThreadPoolExecutor(max_workers=8) as clickers:
+    crashes: list[str] = []  # what slack_interactions raised when a click answered 500
+    with (
+        noting_crashes(driver.server.sandbox, INTERACTIONS_FUNCTION, crashes),
+        ThreadPoolExecutor(max_workers=8) as clickers,
+    ):
         while True:
             results = [r for r in driver.client.approval_results() if r["pipelineName"] in ours]
             if len(results) >= n or time.monotonic() > deadline:
@@ -128,7 +133,8 @@ def _round(driver: Driver, n: int, tag: str) -> tuple[float, float, float, list[
     # A click that failed is why an approval went undecided: say so, with the first error.
     failed = [error for click in clicks if (error := click.exception()) is not None]
     if failed:
-        problems.insert(0, f"{len(failed)} of {len(clicks)} clicks failed ({failed[0]})")
+        raised = f"; {crashes[0]}" if crashes else ""
+        problems.insert(0, f"{len(failed)} of {len(clicks)} clicks failed ({failed[0]}{raised})")
     if not results:  # nothing decided: the round lasted until the poller gave up
         return decided - began, max(start_latency, default=0.0), feed_lag, problems
     last = max(datetime.fromisoformat(r["at"]) for r in results)

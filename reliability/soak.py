@@ -276,7 +276,7 @@ class _Run:
 
 
 @contextmanager
-def _crashes(sandbox: Any, function: str, found: list[str]) -> Iterator[None]:
+def noting_crashes(sandbox: Any, function: str, found: list[str]) -> Iterator[None]:
     """Note what `function` raises while the soak runs (the sandbox's HTTP front turns it
     into a bare 500, as API Gateway does): the exception and where in our code."""
     original = sandbox.invoke
@@ -467,7 +467,7 @@ class _Soak:
         began = time.monotonic()
         self.set_faults()
         try:
-            with _crashes(self.server.sandbox, INTERACTIONS_FUNCTION, self.report.crashes):
+            with noting_crashes(self.server.sandbox, INTERACTIONS_FUNCTION, self.report.crashes):
                 self._drive(began)
         finally:
             self.clear_faults()
