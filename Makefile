@@ -9,6 +9,9 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 DECISION ?= approve
 PORT ?= 8400
 PYTEST_ARGS ?=
+# The suite runs on this many pytest-xdist workers (the tests that wait, for holds,
+# reminders and deadlines, overlap); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 
 # Tools whose pins clash with the app's get virtual environments of their own, each
 # installed from its own frozen requirement file.
@@ -64,7 +67,7 @@ lint: lint-fast $(CHECKOV_VENV)/bin/checkov
 	$(foreach t,$(TEMPLATES),$(CHECKOV) -f $(t) &&) true
 
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # AWS's state-machine validator and asl-validator (npm, pinned by the lockfile; Node.js 18+).
 $(ASL_STAMP): tools/asl/package-lock.json
