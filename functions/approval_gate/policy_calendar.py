@@ -13,12 +13,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from approval_gate.policy_fields import (
-    MAX_COUNT,
     PolicyError,
-    _approvers,
     _duration,
-    _integer,
     _mapping,
+    approver_group,
     check_keys,
     show,
 )
@@ -218,19 +216,9 @@ def _freeze_override(value: Any, path: str) -> FreezeOverride | None:
         return None
     data = _mapping(value, path, "a mapping with approvers and required_approvals")
     check_keys(data, ("approvers", "required_approvals"), path)
-    if "approvers" not in data:
-        raise PolicyError(f"{path}: missing approvers (users and/or groups)")
-    approvers = _approvers(data["approvers"], f"{path}.approvers")
-    if not (approvers.users or approvers.groups):
-        raise PolicyError(f"{path}.approvers: no one is listed (set users or groups)")
-    required = _integer(1, MAX_COUNT)(
-        data.get("required_approvals", 1), f"{path}.required_approvals"
+    approvers, required = approver_group(
+        data, path, who="approvers", consequence="no override could be made"
     )
-    if not approvers.groups and required > len(approvers.users):
-        raise PolicyError(
-            f"{path}.required_approvals: {required} required but approvers lists only "
-            f"{len(approvers.users)} user(s) and no groups, so no override could be made"
-        )
     return FreezeOverride(approvers=approvers, required_approvals=required)
 
 

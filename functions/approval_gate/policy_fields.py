@@ -269,6 +269,28 @@ def _step_name(value: Any, path: str) -> str:
     return value
 
 
+def approver_group(
+    data: Mapping[str, Any], path: str, *, who: str, consequence: str
+) -> tuple[Approvers, int]:
+    """The `approvers` (someone listed) and `required_approvals` (within reach) of a mapping
+    that names its own approvers: a step, the freeze override. `who` and `consequence`
+    finish the error when more are required than the users listed and no group."""
+    if "approvers" not in data:
+        raise PolicyError(f"{path}: missing approvers (users and/or groups)")
+    approvers = _approvers(data["approvers"], f"{path}.approvers")
+    if not (approvers.users or approvers.groups):
+        raise PolicyError(f"{path}.approvers: no one is listed (set users or groups)")
+    required = _integer(1, MAX_COUNT)(
+        data.get("required_approvals", 1), f"{path}.required_approvals"
+    )
+    if not approvers.groups and required > len(approvers.users):
+        raise PolicyError(
+            f"{path}.required_approvals: {required} required but {who} lists only "
+            f"{len(approvers.users)} user(s) and no groups, so {consequence}"
+        )
+    return approvers, required
+
+
 def _steps(value: Any, path: str) -> tuple[Step, ...]:
     """A list of steps, each {name, approvers, required_approvals}; names unique."""
     if not isinstance(value, list | tuple):
@@ -297,19 +319,9 @@ def _steps(value: Any, path: str) -> tuple[Step, ...]:
                     f"{where}.name: {name!r} is already the name of {path}[{earlier}]; "
                     "step names must be unique"
                 )
-        if "approvers" not in data:
-            raise PolicyError(f"{where}: missing approvers (users and/or groups)")
-        approvers = _approvers(data["approvers"], f"{where}.approvers")
-        if not (approvers.users or approvers.groups):
-            raise PolicyError(f"{where}.approvers: no one is listed (set users or groups)")
-        required = _integer(1, MAX_COUNT)(
-            data.get("required_approvals", 1), f"{where}.required_approvals"
+        approvers, required = approver_group(
+            data, where, who="the step", consequence="it could never complete"
         )
-        if not approvers.groups and required > len(approvers.users):
-            raise PolicyError(
-                f"{where}.required_approvals: {required} required but the step lists only "
-                f"{len(approvers.users)} user(s) and no groups, so it could never complete"
-            )
         steps.append(Step(name=name, approvers=approvers, required_approvals=required))
     _check_distinct_people(steps, path)
     return tuple(steps)
