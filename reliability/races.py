@@ -286,6 +286,33 @@ class _Race:
     def ephemerals(self, users: tuple[str, ...]) -> int:
         return sum(1 for m in self.client.messages() if m["ephemeral_user"] in users)
 
+    def check_storm_answers(
+        self,
+        trial: str,
+        approval_id: str,
+        clicks: int,
+        *,
+        clear: frozenset[str],
+        clickers: tuple[str, ...],
+        told_before: int,
+    ) -> Counter[str]:
+        """After a storm of `clicks`: every click handled, exactly one decided, the others
+        answered in one of the `clear` ways, each told so ephemerally. The outcomes."""
+        handled = Counter(self.clicks_handled(approval_id))
+        if sum(handled.values()) != clicks:
+            self.problem(f"{trial}: {sum(handled.values())} of {clicks} clicks were handled")
+        if handled["recorded"] != 1:
+            self.problem(f"{trial}: {handled['recorded']} clicks decided (one must)")
+        unclear = {k: v for k, v in handled.items() if k != "recorded" and k not in clear}
+        if unclear:
+            self.problem(f"{trial}: clicks answered {unclear}")
+        told = self.ephemerals(clickers) - told_before
+        if told != clicks - 1:
+            self.problem(
+                f"{trial}: {told} ephemeral answers for {clicks - 1} clicks that did not decide"
+            )
+        return handled
+
 
 def _tag() -> str:
     return uuid.uuid4().hex[:6]
@@ -391,19 +418,9 @@ def click_storm(server: SandboxServer, *, clicks: int = 50, mixed: bool = False)
         race.check_heard_once(trial, run["approvalToken"], record)
         race.check_closed(trial, message)
         race.result.notes.append(f"{outcome} by {', '.join(deciders)}")
-    handled = Counter(race.clicks_handled(approval_id))
-    if sum(handled.values()) != clicks:
-        race.problem(f"{trial}: {sum(handled.values())} of {clicks} clicks were handled")
-    if handled["recorded"] != 1:
-        race.problem(f"{trial}: {handled['recorded']} clicks decided (one must)")
-    unclear = {k: v for k, v in handled.items() if k != "recorded" and k not in CLEAR_ANSWERS}
-    if unclear:
-        race.problem(f"{trial}: clicks answered {unclear}")
-    told = race.ephemerals(APPROVERS) - told_before
-    if told != clicks - 1:
-        race.problem(
-            f"{trial}: {told} ephemeral answers for {clicks - 1} clicks that did not decide"
-        )
+    handled = race.check_storm_answers(
+        trial, approval_id, clicks, clear=CLEAR_ANSWERS, clickers=APPROVERS, told_before=told_before
+    )
     race.result.notes.append("clicks: " + ", ".join(f"{k} {v}" for k, v in sorted(handled.items())))
     return race.done()
 
@@ -499,19 +516,9 @@ def _steps_trial(race: _Race, pipeline: str, clicks: int, aligned: int) -> None:
         names = {user: str(vote.get("name")) for user, vote in votes.items()}
         race.check_heard_once(trial, run["approvalToken"], record, names=names)
         race.check_closed(trial, message)
-    handled = Counter(race.clicks_handled(approval_id))
-    if sum(handled.values()) != clicks:
-        race.problem(f"{trial}: {sum(handled.values())} of {clicks} clicks were handled")
-    if handled["recorded"] != 1:
-        race.problem(f"{trial}: {handled['recorded']} clicks decided (one must)")
-    unclear = {k: v for k, v in handled.items() if k != "recorded" and k not in STEP_ANSWERS}
-    if unclear:
-        race.problem(f"{trial}: clicks answered {unclear}")
-    told = race.ephemerals(CLICKERS) - told_before
-    if told != clicks - 1:
-        race.problem(
-            f"{trial}: {told} ephemeral answers for {clicks - 1} clicks that did not decide"
-        )
+    handled = race.check_storm_answers(
+        trial, approval_id, clicks, clear=STEP_ANSWERS, clickers=CLICKERS, told_before=told_before
+    )
     race.result.notes.append(
         f"{trial}: clicks " + ", ".join(f"{k} {v}" for k, v in sorted(handled.items()))
     )
