@@ -317,34 +317,24 @@ class ApprovalStore:
             **values,
         )
 
-    def add_counted_vote(self, approval_id: str, vote: Vote, *, votes_seen: int) -> Approval:
-        """Record one person's vote while the request is open and its votes are still the
-        `votes_seen` the caller counted: the step the vote counts in was chosen from them,
-        and a vote cast meanwhile could have filled that step. AlreadyDecided (carrying
-        the item) otherwise."""
-        return self._update(
-            approval_id,
-            "SET votes.#user = :vote",
-            "#status = :pending AND attribute_not_exists(votes.#user) AND size(votes) = :seen",
-            names={"#user": vote.user_id},
-            vote=vote_item(vote),
-            pending=PENDING,
-            seen=votes_seen,
-        )
+    def add_vote(self, approval_id: str, vote: Vote, *, votes_seen: int | None = None) -> Approval:
+        """Record one person's vote, once, while the request is open; with `votes_seen`,
+        only while its votes are still the ones the caller counted (a step vote: the step
+        it counts in was chosen from them, and a vote cast meanwhile could have filled it).
 
-    def add_vote(self, approval_id: str, vote: Vote) -> Approval:
-        """Record one person's vote, once, while the request is open.
-
-        AlreadyDecided (carrying the item) if the request is decided or the person has
-        voted already: the item's status tells which.
+        AlreadyDecided (carrying the item) otherwise: the item's status and votes tell why.
         """
+        condition = "#status = :pending AND attribute_not_exists(votes.#user)"
+        values: dict[str, Any] = {"vote": vote_item(vote), "pending": PENDING}
+        if votes_seen is not None:
+            condition += " AND size(votes) = :seen"
+            values["seen"] = votes_seen
         return self._update(
             approval_id,
             "SET votes.#user = :vote",
-            "#status = :pending AND attribute_not_exists(votes.#user)",
+            condition,
             names={"#user": vote.user_id},
-            vote=vote_item(vote),
-            pending=PENDING,
+            **values,
         )
 
     def record_reminder(self, approval_id: str) -> Approval:

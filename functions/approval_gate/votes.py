@@ -407,9 +407,7 @@ def _record_in_steps(
         status, deciders = _outcome(counted, placed)
         try:
             if status is None:
-                voted = store.add_counted_vote(
-                    approval.approval_id, placed, votes_seen=len(approval.votes)
-                )
+                voted = store.add_vote(approval.approval_id, placed, votes_seen=len(approval.votes))
             else:
                 decided = store.decide_with_vote(
                     approval.approval_id,
