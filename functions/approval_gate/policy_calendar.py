@@ -18,6 +18,7 @@ from approval_gate.policy_fields import (
     _mapping,
     approver_group,
     check_keys,
+    choice_list,
     show,
 )
 from approval_gate.rules import WEEKDAYS, DeployWindow, Freeze, FreezeOverride
@@ -67,18 +68,10 @@ def _clock(value: Any, path: str) -> int:
 
 
 def _days(value: Any, path: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
-        raise PolicyError(
-            f"{path}: expected a list of days ({', '.join(WEEKDAYS)}), got {show(value)}"
-        )
-    for index, item in enumerate(value):
-        if not isinstance(item, str) or item not in WEEKDAYS:
-            raise PolicyError(
-                f"{path}[{index}]: expected one of {', '.join(WEEKDAYS)}, got {show(item)}"
-            )
-    if not value:
+    days = choice_list(value, path, WEEKDAYS)
+    if not days:
         raise PolicyError(f"{path}: the list is empty, so the window never opens")
-    return tuple(day for day in WEEKDAYS if day in value)
+    return tuple(day for day in WEEKDAYS if day in days)
 
 
 def _deploy_windows(value: Any, path: str) -> tuple[DeployWindow, ...]:

@@ -222,17 +222,21 @@ def _choice(*choices: str) -> Callable[[Any, str], str]:
     return check
 
 
-def _announce(value: Any, path: str) -> tuple[str, ...]:
+def choice_list(value: Any, path: str, choices: tuple[str, ...]) -> tuple[str, ...]:
+    """A list whose items are each one of `choices`: the distinct items, in the list's
+    order. The error names the list, or the item and its index."""
     if not isinstance(value, list | tuple):
-        raise PolicyError(
-            f"{path}: expected a list of {', '.join(ANNOUNCE_EVENTS)}, got {show(value)}"
-        )
+        raise PolicyError(f"{path}: expected a list of {', '.join(choices)}, got {show(value)}")
     for index, item in enumerate(value):
-        if not isinstance(item, str) or item not in ANNOUNCE_EVENTS:
+        if not isinstance(item, str) or item not in choices:
             raise PolicyError(
-                f"{path}[{index}]: expected one of {', '.join(ANNOUNCE_EVENTS)}, got {show(item)}"
+                f"{path}[{index}]: expected one of {', '.join(choices)}, got {show(item)}"
             )
     return tuple(dict.fromkeys(value))
+
+
+def _announce(value: Any, path: str) -> tuple[str, ...]:
+    return choice_list(value, path, ANNOUNCE_EVENTS)
 
 
 #: The largest count a policy may set: far above any real one (an integer too long to
