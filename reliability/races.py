@@ -286,6 +286,16 @@ class _Race:
     def ephemerals(self, users: tuple[str, ...]) -> int:
         return sum(1 for m in self.client.messages() if m["ephemeral_user"] in users)
 
+    def check_statuses(self, trial: str, answers: list[Any]) -> None:
+        """Every click of a storm answered 200; each other status (or exception) is a
+        problem, and a 5xx counts as a server error."""
+        statuses = Counter(a if isinstance(a, int) else type(a).__name__ for a in answers)
+        for status, count in statuses.items():
+            if status != 200:
+                self.problem(f"{trial}: {count} click(s) answered {status}")
+                if isinstance(status, int) and status >= 500:
+                    self.result.server_errors += count
+
     def check_storm_answers(
         self,
         trial: str,
@@ -390,12 +400,7 @@ def click_storm(server: SandboxServer, *, clicks: int = 50, mixed: bool = False)
     answers = _together([partial(race.send, body) for body in bodies])
 
     trial = pipeline
-    statuses = Counter(a if isinstance(a, int) else type(a).__name__ for a in answers)
-    for status, count in statuses.items():
-        if status != 200:
-            race.problem(f"{trial}: {count} click(s) answered {status}")
-            if isinstance(status, int) and status >= 500:
-                race.result.server_errors += count
+    race.check_statuses(trial, answers)
     record = race.finish(approval_id, trial)
     if record is not None:
         outcome = record["outcome"]
@@ -500,12 +505,7 @@ def _steps_trial(race: _Race, pipeline: str, clicks: int, aligned: int) -> None:
         answers = _together([partial(race.send, body) for body in bodies])
 
     trial = pipeline + (f" ({aligned} reads aligned)" if aligned else "")
-    statuses = Counter(a if isinstance(a, int) else type(a).__name__ for a in answers)
-    for status, count in statuses.items():
-        if status != 200:
-            race.problem(f"{trial}: {count} click(s) answered {status}")
-            if isinstance(status, int) and status >= 500:
-                race.result.server_errors += count
+    race.check_statuses(trial, answers)
     record = race.finish(approval_id, trial)
     if record is not None:
         race.result.outcomes[record["outcome"]] += 1

@@ -8,7 +8,6 @@ module's shared sandbox.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,7 @@ from approval_gate import asking, closing, interactions
 from approval_gate.votes import APPROVE, Click, ClickResult
 
 from reliability.soak import SoakReport, run_soak
-from sandbox import patches
-from sandbox.services import FakeAwsError
+from tests.reliability.breaks import reporting_each_decision_twice
 
 SANDBOX_POLICY = Path(__file__).with_name("breaks.yaml")
 #: The policy's deadline, in seconds.
@@ -83,21 +81,8 @@ def test_dropping_one_approve_click_in_four_counts_lost_and_wrong_results(
 def test_reporting_each_decision_twice_counts_decided_twice(sandbox_server):
     """The workflow sends PutApprovalResult twice: the fake refuses the second
     (ApprovalAlreadyCompletedException), so only the attempts in its call log show it."""
-    fake = sandbox_server.sandbox.codepipeline
-
-    def twice(operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        answered = fake.call(operation, params)
-        if operation == "PutApprovalResult":
-            # ApprovalAlreadyCompletedException: the second report is refused
-            with contextlib.suppress(FakeAwsError):
-                fake.call(operation, params)
-        return answered
-
-    patches.set_codepipeline(twice)
-    try:
+    with reporting_each_decision_twice(sandbox_server):
         report = _soak(sandbox_server, 183)
-    finally:
-        patches.set_codepipeline(fake.call)
 
     assert len(report.decided_twice) == APPROVALS, report.summary()
     assert "2 PutApprovalResult attempts" in report.summary()

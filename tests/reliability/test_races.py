@@ -3,14 +3,10 @@ reliability/races.py, so `make reliability` runs the very same ones."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
 import pytest
 
 from reliability import races
-from sandbox import patches
-from sandbox.services import FakeAwsError
+from tests.reliability.breaks import reporting_each_decision_twice
 
 SANDBOX_POLICY = races.RACES_POLICY
 
@@ -71,20 +67,8 @@ def test_the_races_count_a_second_put_approval_result_attempt(sandbox_server):
     """The break "decided twice" is named after: the workflow reports each decision twice.
     The fake refuses the second report (ApprovalAlreadyCompletedException), so CodePipeline
     hears one result; the attempts in its call log still count it."""
-    fake = sandbox_server.sandbox.codepipeline
-
-    def twice(operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        answered = fake.call(operation, params)
-        if operation == "PutApprovalResult":
-            with contextlib.suppress(FakeAwsError):
-                fake.call(operation, params)
-        return answered
-
-    patches.set_codepipeline(twice)
-    try:
+    with reporting_each_decision_twice(sandbox_server):
         result = races.click_storm(sandbox_server)
-    finally:
-        patches.set_codepipeline(fake.call)
 
     assert result.decided_twice == 1, result.summary()
     assert "2 PutApprovalResult attempts" in result.summary()
