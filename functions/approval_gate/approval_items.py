@@ -57,23 +57,29 @@ def new_item(approval: Any, retention_days: int) -> dict[str, Any]:
 
 def approval_fields(item: Mapping[str, Any]) -> dict[str, Any]:
     """The approval's fields by name, read from its item; ``votes`` holds each vote's
-    fields (user_id, name, vote, at, reason, step), oldest first."""
+    fields (user_id, name, vote, at, reason, step, deploy_at), oldest first, and so do
+    ``overrides`` (the "deploy now" votes on a held approval)."""
     data = {k: _deserializer.deserialize(v) for k, v in item.items()}
 
     def when(key: str) -> datetime | None:
         return parse_iso(data[key]) if data.get(key) else None
 
-    votes = [
-        {
-            "user_id": user_id,
-            "name": str(vote.get("name", user_id)),
-            "vote": str(vote["vote"]),
-            "at": parse_iso(vote["at"]),
-            "reason": vote.get("reason"),
-            "step": vote.get("step"),
-        }
-        for user_id, vote in sorted(data.get("votes", {}).items(), key=lambda kv: kv[1]["at"])
-    ]
+    def votes(key: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "user_id": user_id,
+                "name": str(vote.get("name", user_id)),
+                "vote": str(vote["vote"]),
+                "at": parse_iso(vote["at"]),
+                "reason": vote.get("reason"),
+                "step": vote.get("step"),
+                "deploy_at": parse_iso(vote["deploy_at"]) if vote.get("deploy_at") else None,
+            }
+            for user_id, vote in sorted(data.get(key, {}).items(), key=lambda kv: kv[1]["at"])
+        ]
+
+    held = data.get("held")
+    override = data.get("override")
     return {
         "approval_id": data["approval_id"],
         "pipeline": data["pipeline"],
@@ -93,7 +99,7 @@ def approval_fields(item: Mapping[str, Any]) -> dict[str, Any]:
         "task_token": data.get("task_token"),
         "channel": data.get("channel"),
         "message_ts": data.get("message_ts"),
-        "votes": votes,
+        "votes": votes("votes"),
         "decided_by": tuple(data.get("decided_by", ())),
         "reason": data.get("reason"),
         "decided_at": when("decided_at"),
@@ -106,6 +112,19 @@ def approval_fields(item: Mapping[str, Any]) -> dict[str, Any]:
         "authors": tuple(data.get("authors", ())),
         "author_users": tuple(data.get("author_users", ())),
         "change": data.get("change"),
+        "held": {
+            "until": parse_iso(held["until"]),
+            "why": held["why"],
+            "reason": held.get("reason"),
+        }
+        if held
+        else None,
+        "hold_token": data.get("hold_token"),
+        "reported_at": when("reported_at"),
+        "override": {"by": tuple(override["by"]), "reason": override["reason"]}
+        if override
+        else None,
+        "overrides": votes("overrides"),
     }
 
 
@@ -117,6 +136,7 @@ def vote_item(vote: Any) -> dict[str, Any]:
         "at": iso(vote.at),
         **({"reason": vote.reason} if vote.reason else {}),
         **({"step": vote.step} if vote.step else {}),
+        **({"deploy_at": iso(vote.deploy_at)} if vote.deploy_at else {}),
     }
 
 

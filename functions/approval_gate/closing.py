@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from approval_gate.clock import Clock
 from approval_gate.messages import closed_blocks, closed_text
 from approval_gate.posting import update_request
+from approval_gate.reporting import codepipeline_status, decision, summary
 from approval_gate.store import (
     APPROVED,
     DECIDED_ELSEWHERE,
@@ -32,9 +33,6 @@ from approval_gate.store import (
     AlreadyDecided,
     Approval,
     ApprovalStore,
-    codepipeline_status,
-    decision,
-    summary,
 )
 from approval_gate.text import human_duration
 

@@ -17,14 +17,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from approval_gate.clock import Clock
 from approval_gate.messages import escalation_note, escalation_text, reminder_text
-from approval_gate.store import (
-    DECIDED_ELSEWHERE,
-    PENDING,
-    AlreadyDecided,
-    Approval,
-    ApprovalStore,
-    decision,
-)
+from approval_gate.reporting import decision
+from approval_gate.store import DECIDED_ELSEWHERE, PENDING, AlreadyDecided, Approval, ApprovalStore
 
 #: The same logger Powertools configures for the handlers (its service name).
 LOG = logging.getLogger("approval-gate")

@@ -8,130 +8,89 @@ record's fields are written as item attributes is approval_gate.approval_items.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from approval_gate.approval_items import approval_fields, expression_values, new_item, vote_item
 from approval_gate.clock import iso
-from approval_gate.rules import Rules
-from approval_gate.steps import StepProgress, progress
-from approval_gate.text import MAX_SUMMARY, one_line
+from approval_gate.records import (
+    APPROVED,
+    DECIDED_ELSEWHERE,
+    EXPIRED,
+    FINAL_STATUSES,
+    HELD,
+    PENDING,
+    REJECTED,
+    AlreadyDecided,
+    Approval,
+    Hold,
+    Override,
+    Vote,
+)
 
-PENDING = "PENDING"
-APPROVED = "APPROVED"
-REJECTED = "REJECTED"
-EXPIRED = "EXPIRED"
-DECIDED_ELSEWHERE = "DECIDED_ELSEWHERE"
-FINAL_STATUSES = (APPROVED, REJECTED, EXPIRED, DECIDED_ELSEWHERE)
+__all__ = [
+    "APPROVED",
+    "DECIDED_ELSEWHERE",
+    "EXPIRED",
+    "FINAL_STATUSES",
+    "HELD",
+    "PENDING",
+    "REJECTED",
+    "AlreadyDecided",
+    "Approval",
+    "ApprovalStore",
+    "Hold",
+    "Override",
+    "Vote",
+]
 
 #: The index on the pipeline execution id (template.yaml names it the same).
 EXECUTION_INDEX = "by-pipeline-execution"
-
-
-class AlreadyDecided(Exception):
-    """A conditional write lost: somebody (or something) decided first."""
-
-    def __init__(self, approval: Approval) -> None:
-        super().__init__(f"approval {approval.approval_id} is already {approval.status}")
-        self.approval = approval
-
-
-class Vote(NamedTuple):
-    """One approver's vote, as recorded on the approval."""
-
-    user_id: str
-    name: str
-    vote: str  # "approve" | "reject"
-    at: datetime
-    reason: str | None = None
-    #: The approval step an approve vote counted in (DESIGN §8.1); None: the only step.
-    step: str | None = None
-
-
-@dataclass(frozen=True)
-class Approval:
-    """The approval record (one per CodePipeline approval token); see docs/architecture.md."""
-
-    approval_id: str
-    pipeline: str
-    stage: str
-    action: str
-    pipeline_execution_id: str | None
-    region: str
-    token: str = field(repr=False)
-    rules: Rules
-    requested_at: datetime
-    deadline_at: datetime
-    expires: datetime
-    custom_data: str | None = None
-    external_entity_link: str | None = None
-    console_link: str | None = None
-    status: str = PENDING
-    task_token: str | None = field(default=None, repr=False)
-    channel: str | None = None
-    message_ts: str | None = None
-    votes: tuple[Vote, ...] = ()
-    decided_by: tuple[str, ...] = ()
-    reason: str | None = None
-    decided_at: datetime | None = None
-    note: str | None = None
-    reminders: int = 0
-    escalated: bool = False
-    closed_at: datetime | None = None
-    #: When and why the request went out by SNS because Slack could not be asked.
-    fallback_at: datetime | None = None
-    fallback_reason: str | None = None
-    #: Who made the change (commit author emails, IAM principals) and their Slack users.
-    authors: tuple[str, ...] = ()
-    author_users: tuple[str, ...] = ()
-    change: str | None = None
-
-    @property
-    def outcome(self) -> str | None:
-        return None if self.status == PENDING else self.status.lower()
-
-    def name_of(self, user_id: str) -> str:
-        for vote in self.votes:
-            if vote.user_id == user_id:
-                return vote.name
-        return user_id
-
-    def decision_record(self) -> dict[str, Any]:
-        """The decision record of DESIGN §4: the execution output and the audit entry."""
-        return {
-            "approval_id": self.approval_id,
-            "pipeline": self.pipeline,
-            "stage": self.stage,
-            "action": self.action,
-            "pipeline_execution_id": self.pipeline_execution_id,
-            "outcome": self.outcome,
-            "decided_by": list(self.decided_by),
-            "reason": self.reason,
-            "requested_at": iso(self.requested_at),
-            "decided_at": iso(self.decided_at) if self.decided_at else None,
-            "reminders": self.reminders,
-            "escalated": self.escalated,
-            "steps": [state.record() for state in self.steps],
-        }
-
-    @property
-    def steps(self) -> tuple[StepProgress, ...]:
-        """Each approval step with who approved in it and when it completed."""
-        return progress(self.rules, self.votes)
 
 
 def _from_item(item: Mapping[str, Any]) -> Approval:
     """The approval a table item holds (approval_items reads the fields by name)."""
     fields = approval_fields(item)
     votes = tuple(Vote(**vote) for vote in fields.pop("votes"))
-    return Approval(**fields, votes=votes)
+    overrides = tuple(Vote(**vote) for vote in fields.pop("overrides"))
+    held = fields.pop("held")
+    override = fields.pop("override")
+    return Approval(
+        **fields,
+        votes=votes,
+        overrides=overrides,
+        held=Hold(**held) if held else None,
+        override=Override(**override) if override else None,
+    )
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _decision(
+    status: str,
+    by: list[str],
+    at: datetime,
+    *,
+    reason: str | None,
+    note: str | None,
+    held: Hold | None,
+) -> tuple[str, dict[str, Any]]:
+    """The SET clause and values that record a decision (a hold starts with no override
+    votes), conditional on the request being open (`:pending`)."""
+    expression = "SET #status = :status, decided_by = :by, decided_at = :at"
+    values: dict[str, Any] = {"status": status, "by": by, "at": iso(at), "pending": PENDING}
+    for name, value in (("reason", reason), ("note", note)):
+        if value:
+            expression += f", {name} = :{name}"
+            values[name] = value
+    if held is not None:
+        expression += ", held = :held, overrides = :none"
+        values.update(held=held.record(), none={})
+    return expression, values
 
 
 class ApprovalStore:
@@ -257,25 +216,19 @@ class ApprovalStore:
         reason: str | None,
         at: datetime,
         note: str | None = None,
+        held: Hold | None = None,
     ) -> Approval:
         """Move PENDING → status exactly once; AlreadyDecided if anything decided first.
 
         With `votes`, these become the whole vote record and their users the deciders;
-        with `decided_by`, the votes already recorded (add_vote) stay as they are.
+        with `decided_by`, the votes already recorded (add_vote) stay as they are. A HELD
+        status comes with its `held`.
         """
-        expression = "SET #status = :status, decided_by = :by, decided_at = :at"
-        values: dict[str, Any] = {"status": status, "at": iso(at), "pending": PENDING}
+        by = [vote.user_id for vote in votes] if votes is not None else list(decided_by or ())
+        expression, values = _decision(status, by, at, reason=reason, note=note, held=held)
         if votes is not None:
             expression += ", votes = :votes"
             values["votes"] = {vote.user_id: vote_item(vote) for vote in votes}
-            values["by"] = [vote.user_id for vote in votes]
-        else:
-            values["by"] = list(decided_by or ())
-        expression += (", reason = :reason" if reason else "") + (", note = :note" if note else "")
-        if reason:
-            values["reason"] = reason
-        if note:
-            values["note"] = note
         return self._update(approval_id, expression, "#status = :pending", **values)
 
     def decide_with_vote(
@@ -287,6 +240,8 @@ class ApprovalStore:
         status: str,
         decided_by: tuple[str, ...],
         at: datetime,
+        note: str | None = None,
+        held: Hold | None = None,
     ) -> Approval:
         """Record the deciding vote and the decision in one conditional write.
 
@@ -295,23 +250,13 @@ class ApprovalStore:
         count means unchanged votes). AlreadyDecided otherwise, carrying the item, so the
         caller can tell decided, voted already and "someone voted meanwhile" apart.
         """
-        expression = (
-            "SET votes.#user = :vote, #status = :status, decided_by = :by, decided_at = :at"
+        expression, values = _decision(
+            status, list(decided_by), at, reason=vote.reason, note=note, held=held
         )
-        values: dict[str, Any] = {
-            "vote": vote_item(vote),
-            "status": status,
-            "by": list(decided_by),
-            "at": iso(at),
-            "pending": PENDING,
-            "seen": votes_seen,
-        }
-        if vote.reason:
-            expression += ", reason = :reason"
-            values["reason"] = vote.reason
+        values.update(vote=vote_item(vote), seen=votes_seen)
         return self._update(
             approval_id,
-            expression,
+            expression + ", votes.#user = :vote",
             "#status = :pending AND attribute_not_exists(votes.#user) AND size(votes) = :seen",
             names={"#user": vote.user_id},
             **values,
@@ -333,6 +278,66 @@ class ApprovalStore:
             approval_id,
             "SET votes.#user = :vote",
             condition,
+            names={"#user": vote.user_id},
+            **values,
+        )
+
+    # --- holds (DESIGN §8.2): every change is conditional on the request still held ---
+
+    def save_hold_token(self, approval_id: str, task_token: str) -> Approval:
+        """Store the token of the hold now waiting; AlreadyDecided when no longer held."""
+        return self._update(
+            approval_id, "SET hold_token = :token", "#status = :held", token=task_token, held=HELD
+        )
+
+    def reopen(self, approval_id: str, *, approvers: tuple[str, ...]) -> Approval:
+        """A cancelled hold: the request is open again, without the approve votes (their
+        users are `approvers`), as if nobody had approved; AlreadyDecided when the hold
+        ended first."""
+        names = {f"#u{i}": user for i, user in enumerate(approvers)}
+        removals = ", ".join(
+            ["held", "hold_token", "decided_by", "decided_at", "reason", "overrides"]
+            + [f"votes.{name}" for name in names]
+        )
+        return self._update(
+            approval_id,
+            f"SET #status = :pending REMOVE {removals}",
+            "#status = :held",
+            names=names,
+            pending=PENDING,
+            held=HELD,
+        )
+
+    def release(
+        self, approval_id: str, *, status: str, held: Hold | None = None, note: str | None = None
+    ) -> Approval:
+        """End a hold as `status` (APPROVED, REJECTED), or keep holding with a new `held`
+        (status HELD); AlreadyDecided when a cancel or an override came first."""
+        parts = ["#status = :status"]
+        values: dict[str, Any] = {"status": status, "held": HELD}
+        if held is not None:
+            parts.append("held = :hold")
+            values["hold"] = held.record()
+        if note:
+            parts.append("note = :note")
+            values["note"] = note
+        return self._update(approval_id, "SET " + ", ".join(parts), "#status = :held", **values)
+
+    def add_override(
+        self, approval_id: str, vote: Vote, *, votes_seen: int, override: Override | None
+    ) -> Approval:
+        """One person's "deploy now", once, while held and while the override votes are
+        the `votes_seen` counted; with `override` (this vote completes it) the approval is
+        APPROVED in the same write. AlreadyDecided otherwise."""
+        expression = "SET overrides.#user = :vote"
+        values: dict[str, Any] = {"vote": vote_item(vote), "held": HELD, "seen": votes_seen}
+        if override is not None:
+            expression += ", #status = :approved, override = :override"
+            values.update(approved=APPROVED, override=override.record())
+        return self._update(
+            approval_id,
+            expression,
+            "#status = :held AND attribute_not_exists(overrides.#user) AND size(overrides) = :seen",
             names={"#user": vote.user_id},
             **values,
         )
@@ -386,13 +391,21 @@ class ApprovalStore:
         self._update(approval_id, "SET escalated = :no", None, no=False)
 
     def close(
-        self, approval_id: str, *, at: datetime, status: str | None = None, note: str | None = None
+        self,
+        approval_id: str,
+        *,
+        at: datetime,
+        status: str | None = None,
+        note: str | None = None,
+        reported: bool = False,
     ) -> Approval:
-        """Mark the request closed (once); optionally correct its final status.
+        """Mark the request closed (once); optionally correct its final status. `reported`:
+        CodePipeline accepted the outcome (PutApprovalResult ran just before), so the
+        record's `reported_at` is now.
 
         A second close (a retried Lambda) changes nothing and returns the item as it is.
         """
-        parts = ["closed_at = :closed"]
+        parts = ["closed_at = :closed"] + (["reported_at = :closed"] if reported else [])
         values: dict[str, Any] = {"closed": iso(at)}
         removals = ""
         if status:
@@ -416,48 +429,3 @@ class ApprovalStore:
             )
         except AlreadyDecided as already:
             return already.approval
-
-
-# --- what CodePipeline hears ------------------------------------------------------------
-
-
-def summary(approval: Approval) -> str:
-    """The one-line PutApprovalResult summary (≤ 512 characters, no Slack markup); an
-    approval with steps names each step and who approved in it."""
-    names = ", ".join(f"{approval.name_of(user)} ({user})" for user in approval.decided_by)
-    if approval.status == APPROVED and approval.rules.steps:
-        by_step = "; ".join(
-            f"{state.name} by {', '.join(approval.name_of(user) for user in state.approved_by)}"
-            for state in approval.steps
-        )
-        text = f"Approved in Slack: {by_step}"
-    elif approval.status == APPROVED:
-        text = f"Approved in Slack by {names}"
-    elif approval.status == REJECTED:
-        text = f"Rejected in Slack by {names}"
-    elif approval.status == EXPIRED:
-        text = approval.note or "No decision in time"
-    else:
-        text = approval.note or "Decided outside Slack"
-    if approval.reason:
-        text += f": {approval.reason}"
-    return one_line(text, MAX_SUMMARY)
-
-
-def codepipeline_status(approval: Approval) -> str:
-    if approval.status == APPROVED:
-        return "Approved"
-    if approval.status == EXPIRED and approval.rules.on_deadline == "approve":
-        return "Approved"
-    return "Rejected"
-
-
-def decision(approval: Approval) -> dict[str, Any]:
-    """What the workflow receives once the request is decided: its execution history
-    keeps it, with when each approval step completed (DESIGN §8.1)."""
-    return {
-        "outcome": approval.outcome,
-        "status": codepipeline_status(approval),
-        "summary": summary(approval),
-        "steps": [state.record() for state in approval.steps],
-    }

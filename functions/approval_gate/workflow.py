@@ -14,7 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from approval_gate.store import APPROVED, REJECTED, Approval, decision
+from approval_gate.reporting import decision
+from approval_gate.store import APPROVED, REJECTED, Approval
 
 #: The same logger Powertools configures for the handlers (its service name).
 LOG = logging.getLogger("approval-gate")

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from approval_gate.closing import close
-from approval_gate.store import APPROVED, DECIDED_ELSEWHERE, ApprovalStore, summary
+from approval_gate.reporting import summary
+from approval_gate.store import APPROVED, DECIDED_ELSEWHERE, ApprovalStore
 
 from tests.unit.fakes import (
     APPROVAL_ID,

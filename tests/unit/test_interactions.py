@@ -269,6 +269,8 @@ def test_an_approvers_click_is_recorded_and_resumes_the_workflow_once(
                 "completed_at": "2026-12-01T17:05:00.000Z",
             }
         ],
+        "held": None,
+        "wait": None,
     }
     stored = asked.get(SAMPLE_APPROVAL_ID)
     assert stored is not None

@@ -26,6 +26,7 @@ from approval_gate.messages import (
     step_complete_text,
 )
 from approval_gate.reminders import remind
+from approval_gate.reporting import summary
 from approval_gate.rules import Approvers, Escalation, Rules, Step
 from approval_gate.store import (
     APPROVED,
@@ -35,7 +36,6 @@ from approval_gate.store import (
     Approval,
     ApprovalStore,
     Vote,
-    summary,
 )
 from approval_gate.text import MAX_SUMMARY
 from approval_gate.votes import Click, not_an_approver_text, record_vote, tally_text

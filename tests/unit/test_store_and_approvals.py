@@ -15,6 +15,7 @@ from approval_gate import asking, closing, starting
 from approval_gate.clock import parse_iso
 from approval_gate.messages import ACTIONS_BLOCK
 from approval_gate.policy import Approvers, Escalation
+from approval_gate.reporting import summary
 from approval_gate.store import (
     APPROVED,
     DECIDED_ELSEWHERE,
@@ -25,7 +26,6 @@ from approval_gate.store import (
     Approval,
     ApprovalStore,
     Vote,
-    summary,
 )
 
 from tests.unit.conftest import TABLE
@@ -63,6 +63,9 @@ RECORD_KEYS = {
     "reminders",
     "escalated",
     "steps",
+    "held",
+    "reported_at",
+    "override",
 }
 
 
@@ -294,6 +297,9 @@ def test_the_decision_record_has_exactly_the_documented_keys(store: ApprovalStor
                 "completed_at": "2026-12-01T17:25:00.000Z",
             }
         ],
+        "held": None,
+        "reported_at": None,
+        "override": None,
     }
     assert json.loads(json.dumps(record)) == record
 
@@ -416,6 +422,8 @@ def test_at_the_deadline_an_open_request_is_rejected_by_policy(store: ApprovalSt
         "status": "Rejected",
         "summary": "No decision within 1h: rejected by policy",
         "steps": result["steps"],
+        "held": None,
+        "wait": None,
     }
     stored = store.get(APPROVAL_ID)
     assert stored is not None
@@ -433,6 +441,8 @@ def test_at_the_deadline_a_lenient_policy_approves(store: ApprovalStore) -> None
         "status": "Approved",
         "summary": "No decision within 1h: approved by policy",
         "steps": result["steps"],
+        "held": None,
+        "wait": None,
     }
 
 
@@ -447,6 +457,8 @@ def test_a_decision_recorded_before_the_deadline_step_wins(store: ApprovalStore)
         "status": "Approved",
         "summary": "Approved in Slack by alice (U0ALICE)",
         "steps": result["steps"],
+        "held": None,
+        "wait": None,
     }
     assert [step["approved_by"] for step in result["steps"]] == [["U0ALICE"]]
     stored = store.get(APPROVAL_ID)

@@ -1,0 +1,151 @@
+"""The approval record: its statuses, votes, hold and override, and the decision record.
+
+One approval request (one CodePipeline approval token) as the approvals table keeps it
+(approval_gate.store reads and writes it). The CodePipeline token and the task tokens are
+never in a ``repr``, a decision record or a Slack message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from approval_gate.clock import iso
+from approval_gate.rules import Rules
+from approval_gate.steps import StepProgress, progress
+
+PENDING = "PENDING"
+#: Approved, but deploys may not go on yet: the workflow holds (DESIGN §8.2).
+HELD = "HELD"
+APPROVED = "APPROVED"
+REJECTED = "REJECTED"
+EXPIRED = "EXPIRED"
+DECIDED_ELSEWHERE = "DECIDED_ELSEWHERE"
+FINAL_STATUSES = (APPROVED, REJECTED, EXPIRED, DECIDED_ELSEWHERE)
+
+
+class AlreadyDecided(Exception):
+    """A conditional write lost: somebody (or something) decided first."""
+
+    def __init__(self, approval: Approval) -> None:
+        super().__init__(f"approval {approval.approval_id} is already {approval.status}")
+        self.approval = approval
+
+
+class Vote(NamedTuple):
+    """One approver's vote, as recorded on the approval."""
+
+    user_id: str
+    name: str
+    vote: str  # "approve" | "reject"
+    at: datetime
+    reason: str | None = None
+    #: The approval step an approve vote counted in (DESIGN §8.1); None: the only step.
+    step: str | None = None
+    #: "Approve for later": the earliest time this approver wants the deploy to go on.
+    deploy_at: datetime | None = None
+
+
+class Hold(NamedTuple):
+    """Why and until when an approval waits before it is reported (DESIGN §8.2)."""
+
+    until: datetime
+    why: str  # "window" | "freeze" | "schedule"
+    reason: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        return {"until": iso(self.until), "why": self.why, "reason": self.reason}
+
+
+class Override(NamedTuple):
+    """Who deployed a held approval now, during a freeze or outside a window, and why."""
+
+    by: tuple[str, ...]
+    reason: str
+
+    def record(self) -> dict[str, Any]:
+        return {"by": list(self.by), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The approval record (one per CodePipeline approval token); see docs/architecture.md."""
+
+    approval_id: str
+    pipeline: str
+    stage: str
+    action: str
+    pipeline_execution_id: str | None
+    region: str
+    token: str = field(repr=False)
+    rules: Rules
+    requested_at: datetime
+    deadline_at: datetime
+    expires: datetime
+    custom_data: str | None = None
+    external_entity_link: str | None = None
+    console_link: str | None = None
+    status: str = PENDING
+    task_token: str | None = field(default=None, repr=False)
+    channel: str | None = None
+    message_ts: str | None = None
+    votes: tuple[Vote, ...] = ()
+    decided_by: tuple[str, ...] = ()
+    reason: str | None = None
+    decided_at: datetime | None = None
+    note: str | None = None
+    reminders: int = 0
+    escalated: bool = False
+    closed_at: datetime | None = None
+    #: When and why the request went out by SNS because Slack could not be asked.
+    fallback_at: datetime | None = None
+    fallback_reason: str | None = None
+    #: Who made the change (commit author emails, IAM principals) and their Slack users.
+    authors: tuple[str, ...] = ()
+    author_users: tuple[str, ...] = ()
+    change: str | None = None
+    #: Set when the approval was held (kept after the hold ends, for the audit); the
+    #: hold's own task token; when the outcome went to CodePipeline; the override, with
+    #: the override votes cast so far (a Vote each, vote "deploy_now").
+    held: Hold | None = None
+    hold_token: str | None = field(default=None, repr=False)
+    reported_at: datetime | None = None
+    override: Override | None = None
+    overrides: tuple[Vote, ...] = ()
+
+    @property
+    def outcome(self) -> str | None:
+        return None if self.status in (PENDING, HELD) else self.status.lower()
+
+    def name_of(self, user_id: str) -> str:
+        for vote in self.votes:
+            if vote.user_id == user_id:
+                return vote.name
+        return user_id
+
+    def decision_record(self) -> dict[str, Any]:
+        """The decision record of DESIGN §4: the execution output and the audit entry."""
+        return {
+            "approval_id": self.approval_id,
+            "pipeline": self.pipeline,
+            "stage": self.stage,
+            "action": self.action,
+            "pipeline_execution_id": self.pipeline_execution_id,
+            "outcome": self.outcome,
+            "decided_by": list(self.decided_by),
+            "reason": self.reason,
+            "requested_at": iso(self.requested_at),
+            "decided_at": iso(self.decided_at) if self.decided_at else None,
+            "reminders": self.reminders,
+            "escalated": self.escalated,
+            "steps": [state.record() for state in self.steps],
+            "held": self.held.record() if self.held else None,
+            "reported_at": iso(self.reported_at) if self.reported_at else None,
+            "override": self.override.record() if self.override else None,
+        }
+
+    @property
+    def steps(self) -> tuple[StepProgress, ...]:
+        """Each approval step with who approved in it and when it completed."""
+        return progress(self.rules, self.votes)

@@ -1,0 +1,115 @@
+"""What CodePipeline hears, and what the workflow is handed, once a request is decided.
+
+The PutApprovalResult summary (one line, at most 512 characters, no Slack markup), the
+status CodePipeline is told, and the decision the workflow routes on: report it, hold it
+until deploys may go on (DESIGN §8.2), or ask again (a cancelled hold).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from approval_gate.records import APPROVED, EXPIRED, HELD, PENDING, REJECTED, Approval, Hold
+from approval_gate.text import MAX_SUMMARY, human_duration, one_line
+
+
+def hold_limit(approval: Approval) -> datetime:
+    """A hold never outlasts this: CodePipeline's own expiry less the deadline margin."""
+    return approval.expires - timedelta(seconds=approval.rules.deadline_margin)
+
+
+def local_time(moment: datetime, timezone: str) -> str:
+    """An instant on the policy's wall clock, for people: "Thu 24 Dec 09:00 +07"."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname()}"
+
+
+def hold_cause(held: Hold) -> str:
+    """What a hold waits for, as a phrase: "the Year-end freeze", "a deploy window"."""
+    if held.why == "freeze":
+        return held.reason or "a freeze"
+    if held.why == "window":
+        return "a deploy window"
+    return "the requested time"
+
+
+def hold_ended_at(approval: Approval) -> datetime | None:
+    """When the hold ended: the override's last vote, or the hold's end."""
+    if approval.held is None:
+        return None
+    if approval.override is not None and approval.overrides:
+        return max(vote.at for vote in approval.overrides)
+    return approval.held.until
+
+
+def held_for(approval: Approval) -> str | None:
+    """How long the approval was held, and for what: "held 2h 5m for the Year-end freeze"."""
+    ended = hold_ended_at(approval)
+    if approval.held is None or ended is None or approval.decided_at is None:
+        return None
+    waited = human_duration((ended - approval.decided_at).total_seconds())
+    return f"held {waited} for {hold_cause(approval.held)}"
+
+
+def override_text(approval: Approval) -> str | None:
+    """Who deployed now, and why, in plain words (None without an override)."""
+    if approval.override is None:
+        return None
+    who = ", ".join(f"{approval.name_of(user)} ({user})" for user in approval.override.by)
+    return f"deployed now on override by {who}: {approval.override.reason}"
+
+
+def summary(approval: Approval) -> str:
+    """The one-line PutApprovalResult summary (≤ 512 characters, no Slack markup); an
+    approval with steps names each step and who approved in it; a held approval says how
+    long and why, and an override who and why."""
+    names = ", ".join(f"{approval.name_of(user)} ({user})" for user in approval.decided_by)
+    if approval.status == APPROVED and approval.rules.steps:
+        by_step = "; ".join(
+            f"{state.name} by {', '.join(approval.name_of(user) for user in state.approved_by)}"
+            for state in approval.steps
+        )
+        text = f"Approved in Slack: {by_step}"
+    elif approval.status == APPROVED:
+        text = f"Approved in Slack by {names}"
+    elif approval.status == REJECTED and approval.note:
+        return one_line(approval.note, MAX_SUMMARY)  # the policy rejected an approval
+    elif approval.status == REJECTED:
+        text = f"Rejected in Slack by {names}"
+    elif approval.status == EXPIRED:
+        text = approval.note or "No decision in time"
+    else:
+        text = approval.note or "Decided outside Slack"
+    if approval.reason:
+        text += f": {approval.reason}"
+    if approval.status == APPROVED:
+        extra = [part for part in (override_text(approval), held_for(approval)) if part]
+        if approval.override is not None:
+            extra = extra[:1]  # the override is the story; how long it had waited is not
+        text += "".join(f"; {part}" for part in extra)
+    return one_line(text, MAX_SUMMARY)
+
+
+def codepipeline_status(approval: Approval) -> str:
+    if approval.status == APPROVED:
+        return "Approved"
+    if approval.status == EXPIRED and approval.rules.on_deadline == "approve":
+        return "Approved"
+    return "Rejected"
+
+
+def decision(approval: Approval) -> dict[str, Any]:
+    """What the workflow receives once the request is decided (or held): its execution
+    history keeps it, with when each approval step completed (DESIGN §8.1). `wait` routes
+    it: "hold" until `held.until`, "ask" again (a cancelled hold), or none: report it."""
+    wait = {HELD: "hold", PENDING: "ask"}.get(approval.status)
+    return {
+        "outcome": approval.outcome,
+        "status": codepipeline_status(approval),
+        "summary": summary(approval),
+        "steps": [state.record() for state in approval.steps],
+        "held": approval.held.record() if approval.held else None,
+        "wait": wait,
+    }
