@@ -25,7 +25,7 @@ CHECKOV := BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --framework cloudfor
 # `sam build` runs the runtime's Python (python3.12) from pyenv when it is there.
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: help venv demo test lint lint-fast sandbox build bench reliability clean
+.PHONY: help venv browser demo test lint lint-fast sandbox build bench reliability clean
 
 help:
 	@echo "make demo      run one approval end to end in the local sandbox (DECISION=approve|reject)"
@@ -44,6 +44,14 @@ $(STAMP):
 	touch $@
 
 venv: $(STAMP)
+
+# Debian's Chromium, for the browser tests (tests/browser): Playwright launches it by its
+# path, since Playwright's own browser download is not reachable. Installed only when
+# missing; apt-get needs root (CI is root; elsewhere sudo asks).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 demo: venv
 	$(BIN)/approval-gate demo --decision $(DECISION)
@@ -66,7 +74,7 @@ lint: lint-fast $(CHECKOV_VENV)/bin/checkov
 	$(BIN)/mypy functions sandbox cli tools reliability
 	$(foreach t,$(TEMPLATES),$(CHECKOV) -f $(t) &&) true
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # AWS's state-machine validator and asl-validator (npm, pinned by the lockfile; Node.js 18+).

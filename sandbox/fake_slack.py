@@ -77,6 +77,9 @@ HISTORY_PAGE = 100
 HISTORY_PAGE_MAX = 999
 #: Input elements whose state is the text typed (``{"type": ..., "value": ...}``).
 _TEXT_INPUTS = frozenset({"plain_text_input", "email_text_input", "url_text_input", "number_input"})
+#: Elements Slack takes in actions and input blocks but not as a section's accessory (its
+#: section block reference lists the accessories; the datetime picker is not one).
+_NOT_ACCESSORIES = frozenset({"datetimepicker"})
 
 # A per-process sequence for the fractional part of message timestamps, so two messages
 # posted within the same second (even by two fakes) never share a ts.
@@ -215,6 +218,15 @@ def _check_element(element: Any, pointer: str, errors: list[str]) -> None:
         errors.append(
             f"must be a string of at most 255 characters [json-pointer:{pointer}/action_id]"
         )
+    if element["type"] == "datetimepicker":
+        # Slack's initial_date_time is epoch seconds, a JSON integer (10 digits); a string,
+        # even of digits, is refused.
+        initial = element.get("initial_date_time")
+        if initial is not None and (
+            not isinstance(initial, int) or isinstance(initial, bool) or not 0 <= initial < 10**10
+        ):
+            where = f"{pointer}/initial_date_time"
+            errors.append(f"must be an integer of at most 10 digits [json-pointer:{where}]")
     if element["type"] == "button":
         _check_text_object(element.get("text"), f"{pointer}/text", 75, errors)
         value = element.get("value")
@@ -260,7 +272,12 @@ def _check_blocks(blocks: Any, limit: int, root: str = "/blocks") -> list[str]:
                     for j, field in enumerate(fields):
                         _check_text_object(field, f"{pointer}/fields/{j}", 2000, errors)
             if "accessory" in block:
-                _check_element(block["accessory"], f"{pointer}/accessory", errors)
+                accessory = block["accessory"]
+                _check_element(accessory, f"{pointer}/accessory", errors)
+                if isinstance(accessory, dict) and accessory.get("type") in _NOT_ACCESSORIES:
+                    errors.append(
+                        f"failed to match all allowed schemas [json-pointer:{pointer}/accessory]"
+                    )
         elif kind == "header":
             _check_text_object(block.get("text"), f"{pointer}/text", 150, errors)
         elif kind == "actions":
@@ -1351,6 +1368,8 @@ def _empty_state(element_type: str) -> dict[str, Any]:
         return {"type": element_type, "selected_date": None}
     if element_type == "timepicker":
         return {"type": element_type, "selected_time": None}
+    if element_type == "datetimepicker":
+        return {"type": element_type, "selected_date_time": None}
     return {"type": element_type, "value": None}
 
 
@@ -1472,20 +1491,25 @@ def view_submission_payload(
     *,
     view_id: str,
     user_id: str,
-    values: dict[str, dict[str, str]],
+    values: dict[str, dict[str, str | int]],
 ) -> dict[str, Any]:
     """The ``view_submission`` payload Slack sends when ``user_id`` submits an open modal.
 
     ``view_id`` names a view the app opened with ``views.open`` (see :meth:`FakeSlack.views`).
-    ``values`` maps block_id -> action_id -> the text typed into that input block's text
-    element; input blocks not filled (or filled with ``""``) report ``value: None``, as Slack
+    ``values`` maps block_id -> action_id -> what the person entered in that input block's
+    element: for a text input the text typed, for a ``static_select`` the ``value`` of the
+    option picked, for a ``datetimepicker`` the instant picked in epoch seconds (an int).
+    Input blocks not filled (or text filled with ``""``) report the element's empty state
+    (``value: None``, ``selected_option: None``, ``selected_date_time: None``), as Slack
     does for an empty optional input. Slack's client would refuse to submit an empty required
     input; the fake lets a test send one anyway, so the app's own checks can be exercised.
 
     A fresh ``trigger_id`` is issued (valid for ``views.open`` once, within
     ``fake.trigger_ttl``). Raises ``ValueError`` if the view is unknown, closed, shown to
-    another user, or if ``values`` names an input the view does not have. The view stays
-    open: the caller closes it (:meth:`FakeSlack.close_view`) if the app's answer says so.
+    another user, if ``values`` names an input the view does not have, or gives a value no
+    person could enter in that element (an int for text, a string for a datetimepicker, an
+    option the select does not offer). The view stays open: the caller closes it
+    (:meth:`FakeSlack.close_view`) if the app's answer says so.
     """
     entry = next((v for v in fake.views() if v["id"] == view_id), None)
     if entry is None:
@@ -1496,7 +1520,7 @@ def view_submission_payload(
         raise ValueError(f"view {view_id!r} was opened for {entry['user']}, not {user_id}")
     view: dict[str, Any] = entry["view"]
     state: dict[str, dict[str, Any]] = {}
-    inputs: dict[str, tuple[str, str]] = {}
+    inputs: dict[str, dict[str, Any]] = {}
     for block in view.get("blocks") or []:
         if not isinstance(block, dict) or block.get("type") != "input":
             continue
@@ -1504,23 +1528,19 @@ def view_submission_payload(
         if not isinstance(element, dict):
             continue
         block_id, action_id = str(block["block_id"]), str(element["action_id"])
-        element_type = str(element.get("type"))
-        inputs[block_id] = (action_id, element_type)
-        state[block_id] = {action_id: _empty_state(element_type)}
-    for block_id, typed in values.items():
+        inputs[block_id] = element
+        state[block_id] = {action_id: _empty_state(str(element.get("type")))}
+    for block_id, entered in values.items():
         if block_id not in inputs:
             raise ValueError(f"view {view_id!r} has no input block {block_id!r}")
-        if not isinstance(typed, dict):
-            raise ValueError(f"values[{block_id!r}] must map action_id to the text typed")
-        action_id, element_type = inputs[block_id]
-        for given_action, text in typed.items():
+        if not isinstance(entered, dict):
+            raise ValueError(f"values[{block_id!r}] must map action_id to what was entered")
+        element = inputs[block_id]
+        action_id = str(element["action_id"])
+        for given_action, value in entered.items():
             if given_action != action_id:
                 raise ValueError(f"input block {block_id!r} has no element {given_action!r}")
-            if not isinstance(text, str):
-                raise ValueError(f"input {block_id}/{action_id}: the text typed must be a string")
-            if element_type not in _TEXT_INPUTS:
-                raise ValueError(f"input {block_id}/{action_id} is a {element_type}, not text")
-            state[block_id][action_id] = {"type": element_type, "value": text or None}
+            state[block_id][action_id] = _entered_state(element, f"{block_id}/{action_id}", value)
     fake.add_user(user_id)  # whoever sees the modal is a member of the workspace
     person = fake.user(user_id) or {"name": user_id}
     trigger_id = fake.issue_trigger_id(user=user_id)
@@ -1562,6 +1582,32 @@ def view_submission_payload(
         "is_enterprise_install": False,
         "enterprise": None,
     }
+
+
+def _entered_state(element: dict[str, Any], where: str, value: Any) -> dict[str, Any]:
+    """The state Slack reports for ``element`` once a person entered ``value`` in it."""
+    element_type = str(element.get("type"))
+    if element_type in _TEXT_INPUTS:
+        if not isinstance(value, str):
+            raise ValueError(f"input {where}: the text typed must be a string")
+        return {"type": element_type, "value": value or None}
+    if element_type == "datetimepicker":
+        # Slack's client sends the instant picked as epoch seconds, a JSON integer.
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"input {where} is a datetimepicker: give epoch seconds, an integer")
+        return {"type": element_type, "selected_date_time": value}
+    if element_type == "static_select":
+        if not isinstance(value, str):
+            raise ValueError(f"input {where} is a static_select: give an option's value")
+        options = list(element.get("options") or [])
+        for group in element.get("option_groups") or []:
+            if isinstance(group, dict):
+                options.extend(group.get("options") or [])
+        for option in options:
+            if isinstance(option, dict) and option.get("value") == value:
+                return {"type": element_type, "selected_option": copy.deepcopy(option)}
+        raise ValueError(f"input {where} offers no option with value {value!r}")
+    raise ValueError(f"input {where} is a {element_type}, not text")
 
 
 def signed_request(

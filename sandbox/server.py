@@ -361,7 +361,7 @@ class SandboxServer:
         slack = self.sandbox.slack
         view_id = str(body.get("view_id"))
         raw = body.get("values")
-        values: dict[str, dict[str, str]] = raw if isinstance(raw, dict) else {}
+        values: dict[str, dict[str, str | int]] = raw if isinstance(raw, dict) else {}
         try:
             payload = view_submission_payload(
                 slack, view_id=view_id, user_id=str(body.get("user") or ""), values=values

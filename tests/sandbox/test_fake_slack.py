@@ -783,6 +783,148 @@ def test_view_submission_payload_refuses_unknown_closed_and_foreign_views(sb: Sa
         sb.fake.close_view("V404")
 
 
+DEPLOY_AT = 1_798_794_000  # 2027-01-01T09:00:00Z
+
+SCHEDULE_MODAL: dict[str, Any] = {
+    "type": "modal",
+    "callback_id": "approve_later",
+    "title": {"type": "plain_text", "text": "Approve for later"},
+    "submit": {"type": "plain_text", "text": "Approve"},
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "deploy_at",
+            "label": {"type": "plain_text", "text": "Deploy at"},
+            "element": {
+                "type": "datetimepicker",
+                "action_id": "deploy_at",
+                "initial_date_time": DEPLOY_AT,
+            },
+        },
+        {
+            "type": "input",
+            "block_id": "env",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Where"},
+            "element": {
+                "type": "static_select",
+                "action_id": "env",
+                "options": [
+                    {"text": {"type": "plain_text", "text": "Staging"}, "value": "staging"},
+                ],
+                "option_groups": [
+                    {
+                        "label": {"type": "plain_text", "text": "Live"},
+                        "options": [
+                            {"text": {"type": "plain_text", "text": "EU"}, "value": "prod-eu"}
+                        ],
+                    }
+                ],
+            },
+        },
+        {
+            "type": "input",
+            "block_id": "note",
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Note"},
+            "element": {"type": "plain_text_input", "action_id": "note"},
+        },
+    ],
+}
+
+
+def _schedule_modal(sb: Sandbox) -> str:
+    clicked = _clicked(sb)
+    opened = sb.client().views_open(trigger_id=clicked["trigger_id"], view=SCHEDULE_MODAL)
+    return str(opened["view"]["id"])
+
+
+def test_a_submitted_datetimepicker_and_static_select_carry_slacks_state(sb: Sandbox) -> None:
+    view_id = _schedule_modal(sb)
+    picked = DEPLOY_AT + 3 * 3600 + 17  # to the second, as Slack sends it
+    payload = view_submission_payload(
+        sb.fake,
+        view_id=view_id,
+        user_id="U0BOB",
+        values={"deploy_at": {"deploy_at": picked}, "env": {"env": "prod-eu"}},
+    )
+    assert payload["view"]["state"]["values"] == {
+        "deploy_at": {"deploy_at": {"type": "datetimepicker", "selected_date_time": picked}},
+        # the option object itself, as Slack stored it (from an option group too)
+        "env": {
+            "env": {
+                "type": "static_select",
+                "selected_option": {
+                    "text": {"type": "plain_text", "text": "EU", "emoji": True},
+                    "value": "prod-eu",
+                },
+            }
+        },
+        "note": {"note": {"type": "plain_text_input", "value": None}},
+    }
+    untouched = view_submission_payload(sb.fake, view_id=view_id, user_id="U0BOB", values={})
+    assert untouched["view"]["state"]["values"] == {
+        "deploy_at": {"deploy_at": {"type": "datetimepicker", "selected_date_time": None}},
+        "env": {"env": {"type": "static_select", "selected_option": None}},
+        "note": {"note": {"type": "plain_text_input", "value": None}},
+    }
+    staging = view_submission_payload(
+        sb.fake, view_id=view_id, user_id="U0BOB", values={"env": {"env": "staging"}}
+    )
+    selected = staging["view"]["state"]["values"]["env"]["env"]["selected_option"]
+    assert selected["value"] == "staging"
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"deploy_at": {"deploy_at": str(DEPLOY_AT)}}, "epoch seconds, an integer"),
+        ({"deploy_at": {"deploy_at": "2027-01-01T09:00"}}, "epoch seconds, an integer"),
+        ({"deploy_at": {"deploy_at": float(DEPLOY_AT)}}, "epoch seconds, an integer"),
+        ({"deploy_at": {"deploy_at": True}}, "epoch seconds, an integer"),
+        ({"note": {"note": 42}}, "must be a string"),
+        ({"env": {"env": "prod-us"}}, "no option with value 'prod-us'"),
+        ({"env": {"env": 1}}, "give an option's value"),
+    ],
+)
+def test_a_submission_no_person_could_make_is_refused(
+    sb: Sandbox, values: dict[str, Any], complaint: str
+) -> None:
+    view_id = _schedule_modal(sb)
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        view_submission_payload(sb.fake, view_id=view_id, user_id="U0BOB", values=values)
+
+
+def test_block_kit_takes_a_datetimepicker_where_slack_does(sb: Sandbox) -> None:
+    client = sb.client()
+    picker = {"type": "datetimepicker", "action_id": "when", "initial_date_time": DEPLOY_AT}
+    text = {"type": "mrkdwn", "text": "When?"}
+    # in an actions block of a message, and in a modal's input block
+    assert client.chat_postMessage(
+        channel="C0DEPLOYS", text="when", blocks=[{"type": "actions", "elements": [picker]}]
+    )["ok"]
+    assert client.views_open(trigger_id=_clicked(sb)["trigger_id"], view=SCHEDULE_MODAL)["ok"]
+    # initial_date_time is epoch seconds as a JSON integer: a string of digits is refused
+    as_text = {**picker, "initial_date_time": str(DEPLOY_AT)}
+    in_millis = {**picker, "initial_date_time": DEPLOY_AT * 1000}
+    refused = [
+        ([{"type": "actions", "elements": [as_text]}], "/blocks/0/elements/0/initial_date_time"),
+        ([{"type": "actions", "elements": [in_millis]}], "/blocks/0/elements/0/initial_date_time"),
+        # Slack's section block does not take a datetime picker as its accessory
+        ([{"type": "section", "text": text, "accessory": picker}], "/blocks/0/accessory"),
+    ]
+    for blocks, pointer in refused:
+        with pytest.raises(SlackApiError) as caught:
+            client.chat_postMessage(channel="C0DEPLOYS", text="when", blocks=blocks)
+        assert caught.value.response["error"] == "invalid_blocks"
+        [message] = caught.value.response["response_metadata"]["messages"]
+        assert message.endswith(f"[json-pointer:{pointer}]")
+    view = {**SCHEDULE_MODAL, "blocks": [{**SCHEDULE_MODAL["blocks"][0], "element": as_text}]}
+    opening = client.views_open
+    fresh = _clicked(sb)["trigger_id"]
+    assert _error(lambda: opening(trigger_id=fresh, view=view)) == "invalid_arguments"
+
+
 # ---------------------------------------------------------------------- response_url
 
 
