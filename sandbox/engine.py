@@ -15,7 +15,9 @@ import io
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -172,7 +174,11 @@ class Sandbox:
         template_file: Path = ROOT / "template.yaml",
         echo_logs: bool = False,
     ) -> None:
-        self.policy_file = Path(policy_file).resolve()
+        #: The policy in force: a copy of the given file, which ``set_policy`` replaces
+        #: (``POST /_sandbox/policy``) without touching the original.
+        self._policy_dir = Path(tempfile.mkdtemp(prefix="approval-gate-policy-"))
+        self.policy_file = self._policy_dir / "policy.yaml"
+        shutil.copyfile(Path(policy_file).resolve(), self.policy_file)
         self.base_url = base_url.rstrip("/")
         self.signing_secret = signing_secret
         self.template_file = template_file
@@ -259,6 +265,7 @@ class Sandbox:
             self._mock.stop()
             self._mock = None
         self._clients.clear()
+        shutil.rmtree(self._policy_dir, ignore_errors=True)
         gc.unfreeze()
 
     def client(self, service: str) -> Any:
@@ -287,10 +294,25 @@ class Sandbox:
 
     # --- resources from the template ----------------------------------------------------
 
-    def _seed_workspace(self) -> None:
+    def set_policy(self, text: str) -> Any:
+        """Put a policy document (YAML or JSON) in force for requests from now on: the
+        start function reads it again; its users and groups join the fake workspace.
+        ValueError (with the validator's words) when it is not a valid policy."""
+        from approval_gate.policy import PolicyError, load_policy, shipped_policy
+
+        try:
+            policy = load_policy(text)
+        except PolicyError as exc:
+            raise ValueError(str(exc)) from None
+        self.policy_file.write_text(text, encoding="utf-8")
+        shipped_policy.cache_clear()  # the start function's loaded policy
+        self._seed_workspace(policy)
+        return policy
+
+    def _seed_workspace(self, policy: Any = None) -> None:
         from approval_gate.policy import load_policy_file, policy_ids
 
-        users, groups = policy_ids(load_policy_file(self.policy_file))
+        users, groups = policy_ids(policy or load_policy_file(self.policy_file))
         for user in sorted(users):
             self.slack.add_user(user)
         for group in sorted(groups):

@@ -189,6 +189,7 @@ class SandboxServer:
                 Rule("/_sandbox/notifications", endpoint="notifications", methods=["GET"]),
                 Rule("/_sandbox/events", endpoint="events", methods=["GET"]),
                 Rule("/_sandbox/faults", endpoint="faults", methods=["GET", "POST"]),
+                Rule("/_sandbox/policy", endpoint="policy", methods=["POST"]),
             ]
         )
 
@@ -457,6 +458,17 @@ class SandboxServer:
             return _json(self.sandbox.faults.configure(body))
         except FaultError as exc:
             return _json(exc.body(), 400)
+
+    def _on_policy(self, request: Request) -> Response:
+        """A policy document (YAML or JSON), validated, then in force for requests from
+        now on (DESIGN §8.6); 400 with the validator's error otherwise."""
+        try:
+            self.sandbox.set_policy(request.get_data(as_text=True))
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        for channel in sorted(policy_channels(self.sandbox.policy_file)):
+            self.sandbox.slack.add_channel(channel)
+        return _json({"ok": True})
 
     # --- the sandbox itself -------------------------------------------------------------
 

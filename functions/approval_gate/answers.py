@@ -14,8 +14,12 @@ from typing import Any, NamedTuple
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from approval_gate.clicks import Click, ClickResult
 from approval_gate.clock import Clock
+from approval_gate.hold_messages import held_blocks, held_text, hold_change_text
 from approval_gate.messages import (
+    APPROVE_LATER,
+    DEPLOY_AT_BLOCK,
     REASON_BLOCK,
     request_blocks,
     request_text,
@@ -24,7 +28,6 @@ from approval_gate.messages import (
 from approval_gate.posting import update_request
 from approval_gate.store import Approval, ApprovalStore
 from approval_gate.text import cut_at_word, plain
-from approval_gate.votes import Click, ClickResult
 
 #: The same logger Powertools configures for the handlers (its service name).
 LOG = logging.getLogger("approval-gate")
@@ -75,16 +78,45 @@ def answer(
         show_tally(slack, store, result.approval, clock)
         if result.completed_step:
             ask_next_step(slack, result.approval, result.completed_step)
+    if result.outcome in HOLD_CHANGES and result.approval is not None:
+        note_hold_change(slack, store, result.approval, result.outcome, click)
     if click.submitted:
-        if result.outcome in ("recorded", "vote_recorded") or not result.ephemeral:
+        if result.outcome in CLOSES_MODAL or not result.ephemeral:
             return OK  # closes the modal
-        # Slack shows these words under the input, as plain text.
+        # Slack shows these words under the modal's input, as plain text.
         words = cut_at_word(plain(result.ephemeral), 150)
-        errors = {"response_action": "errors", "errors": {REASON_BLOCK: words}}
+        block = DEPLOY_AT_BLOCK if click.action == APPROVE_LATER else REASON_BLOCK
+        errors = {"response_action": "errors", "errors": {block: words}}
         return HttpAnswer(200, json.dumps(errors), "application/json")
     if result.ephemeral:
         tell(slack, click, result.ephemeral)
     return OK
+
+
+#: Submissions that close their modal; the hold changes noted in the request's thread.
+CLOSES_MODAL = ("recorded", "vote_recorded", "override_recorded", "overridden")
+HOLD_CHANGES = ("hold_cancelled", "override_recorded", "overridden")
+
+
+def note_hold_change(
+    slack: Any, store: ApprovalStore, approval: Approval, outcome: str, click: Click
+) -> None:
+    """A cancel or an override, said in the request's thread for everyone (and the
+    audit); a recorded override vote also shows on the held request."""
+    if outcome == "override_recorded":
+        try:
+            update_request(
+                slack, store, approval, text=held_text(approval), blocks=held_blocks(approval)
+            )
+        except SLACK_FAILURES as exc:
+            LOG.warning("could not show the override vote", extra={"error": _error(exc)})
+    if not approval.channel or not approval.message_ts:
+        return
+    text = hold_change_text(approval, outcome, click.user_id)
+    try:
+        slack.chat_postMessage(channel=approval.channel, thread_ts=approval.message_ts, text=text)
+    except SLACK_FAILURES as exc:
+        LOG.warning("could not note the hold change", extra={"error": _error(exc)})
 
 
 def show_tally(slack: Any, store: ApprovalStore, approval: Approval, clock: Clock) -> None:

@@ -83,6 +83,7 @@ def close(
     approval_id: str,
     *,
     report_error: str | None,
+    reported: bool = False,
     store: ApprovalStore,
     slack: Any,
     codepipeline: Any,
@@ -90,6 +91,7 @@ def close(
 ) -> dict[str, Any]:
     """Close the request: final status in the table, buttons gone in Slack, the record out.
 
+    `reported`: PutApprovalResult succeeded just before (the record's `reported_at`).
     `report_error` is the error CodePipeline gave to PutApprovalResult, if any: the
     decision then did not count, and the request closes as decided elsewhere. Unless the
     approval was already completed with the gate's own decision: a PutApprovalResult that
@@ -99,13 +101,12 @@ def close(
     approval = store.get(approval_id)
     if approval is None:
         raise KeyError(f"no approval {approval_id}")
-    if report_error and not (
-        report_error == _ALREADY_COMPLETED and holds_own_decision(codepipeline, approval)
-    ):
+    own = report_error == _ALREADY_COMPLETED and holds_own_decision(codepipeline, approval)
+    if report_error and not own:
         note = _ELSEWHERE_NOTES.get(report_error, "CodePipeline did not accept the decision")
         approval = store.close(approval_id, at=clock(), status=DECIDED_ELSEWHERE, note=note)
     else:
-        approval = store.close(approval_id, at=clock())
+        approval = store.close(approval_id, at=clock(), reported=reported or own)
     update_request(
         slack,
         store,

@@ -19,15 +19,23 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from approval_gate.answers import HttpAnswer, answer
+from approval_gate.clicks import Click, ClickResult
 from approval_gate.clock import Clock
 from approval_gate.groups import GroupDirectory
 from approval_gate.messages import (
     APPROVE,
+    APPROVE_LATER,
+    APPROVE_LATER_VIEW,
     APPROVE_VIEW,
+    CANCEL_HOLD,
+    DEPLOY_AT_BLOCK,
+    DEPLOY_NOW,
+    DEPLOY_NOW_VIEW,
     MAX_REASON,
     REASON_BLOCK,
     REJECT,
@@ -35,8 +43,8 @@ from approval_gate.messages import (
 )
 from approval_gate.slack import SlackCredentials, SlackCredentialsSource, signature_is_valid
 from approval_gate.store import ApprovalStore
-from approval_gate.votes import Click, ClickResult, record_vote
-from approval_gate.workflow import redeliver, resume_workflow
+from approval_gate.votes import record_vote
+from approval_gate.workflow import end_hold_wait, redeliver, resume_workflow
 
 #: The same logger Powertools configures for the handlers (its service name).
 LOG = logging.getLogger("approval-gate")
@@ -145,13 +153,15 @@ def record_click(
     """Record the click's vote exactly once (`votes`), then hand the workflow what it
     decided (`workflow`): the decision just recorded, or, for a click on a request decided
     in Slack but not yet closed, the recorded decision again (the first `SendTaskSuccess`
-    may have been lost)."""
+    may have been lost). Cancel and Deploy now on a held request end the hold's wait."""
     result = record_vote(click, store=store, clock=clock, groups=groups)
     if result.approval is not None:
         if result.outcome == "recorded":
             resume_workflow(result.approval, sfn)
         elif result.outcome == "already_decided":
             redeliver(result.approval, sfn)
+        elif result.outcome in ("hold_cancelled", "overridden", "not_held"):
+            end_hold_wait(result.approval, sfn)
     return result
 
 
@@ -235,20 +245,22 @@ def parse_click(payload: dict[str, Any]) -> Click | None:
     kind = payload.get("type")
     trigger = payload.get("trigger_id")
     reason: str | None = None
+    deploy_at: datetime | None = None
     if kind == "block_actions":
         actions = payload.get("actions")
         if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
             return None
         action_id = actions[0].get("action_id")
         value = actions[0].get("value")
-        if action_id not in (APPROVE, REJECT):
+        if action_id not in _BUTTONS:
             return None
     elif kind == "view_submission":
         callback = _field(payload, "view", "callback_id")
-        if callback not in (REJECT_VIEW, APPROVE_VIEW):
+        if callback not in _VIEWS:
             return None
-        action_id = REJECT if callback == REJECT_VIEW else APPROVE
+        action_id = _VIEWS[callback]
         value = _field(payload, "view", "private_metadata")
+        deploy_at = _chosen_time(payload) if callback == APPROVE_LATER_VIEW else None
         typed = _field(payload, "view", "state", "values", REASON_BLOCK, REASON_BLOCK, "value")
         if typed is not None and not isinstance(typed, str):
             raise BadRequest("the reason is not text")
@@ -275,4 +287,27 @@ def parse_click(payload: dict[str, Any]) -> Click | None:
         trigger_id=_text(trigger),
         reason=reason,
         submitted=kind == "view_submission",
+        deploy_at=deploy_at,
     )
+
+
+#: Our buttons, and our modals with the button each one completes.
+_BUTTONS = (APPROVE, APPROVE_LATER, REJECT, CANCEL_HOLD, DEPLOY_NOW)
+_VIEWS = {
+    REJECT_VIEW: REJECT,
+    APPROVE_VIEW: APPROVE,
+    APPROVE_LATER_VIEW: APPROVE_LATER,
+    DEPLOY_NOW_VIEW: DEPLOY_NOW,
+}
+
+
+def _chosen_time(payload: dict[str, Any]) -> datetime | None:
+    """The date-time picker's choice (epoch seconds), None when nothing was chosen."""
+    chosen = _field(
+        payload, "view", "state", "values", DEPLOY_AT_BLOCK, DEPLOY_AT_BLOCK, "selected_date_time"
+    )
+    if chosen is None:
+        return None
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or not 0 < chosen < 2**34:
+        raise BadRequest("the chosen time is not epoch seconds")
+    return datetime.fromtimestamp(chosen, UTC)

@@ -25,6 +25,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from approval_gate.clock import iso
+from approval_gate.holds import forecast
+from approval_gate.reporting import held_for, override_text
 from approval_gate.steps import StepProgress, approvers_of, open_steps, progress_line
 from approval_gate.store import (
     APPROVED,
@@ -38,6 +40,14 @@ from approval_gate.text import cut_at_word, escape_mrkdwn, human_duration
 
 APPROVE = "approve"
 REJECT = "reject"
+#: The buttons of holds (DESIGN §8.2; approval_gate.hold_messages builds their messages).
+APPROVE_LATER = "approve_later"
+CANCEL_HOLD = "cancel_hold"
+DEPLOY_NOW = "deploy_now"
+#: The date-time picker's input block and action id (DESIGN §8.2), and the hold modals.
+DEPLOY_AT_BLOCK = "deploy_at"
+APPROVE_LATER_VIEW = "approval_gate_approve_later"
+DEPLOY_NOW_VIEW = "approval_gate_deploy_now"
 #: callback_ids of the modals, and the block (and action) id of their text input.
 REJECT_VIEW = "approval_gate_reject"
 APPROVE_VIEW = "approval_gate_approve"
@@ -81,7 +91,7 @@ def _links(approval: Approval) -> list[str]:
     return links
 
 
-def _summary_blocks(approval: Approval, title: str) -> list[Block]:
+def summary_blocks(approval: Approval, title: str) -> list[Block]:
     fields = [
         MarkdownTextObject(text=f"*Pipeline*\n{escape_mrkdwn(approval.pipeline)}"),
         MarkdownTextObject(
@@ -191,7 +201,7 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
 
     With `now`, a context line says how many reminders went out and how long is left.
     """
-    blocks = _summary_blocks(approval, f"Approval needed: {approval.pipeline}")
+    blocks = summary_blocks(approval, f"Approval needed: {approval.pipeline}")
     blocks.append(
         SectionBlock(
             text=MarkdownTextObject(
@@ -202,6 +212,9 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
             )
         )
     )
+    coming = forecast(approval, now) if now is not None else None
+    if coming:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f":calendar: {coming}")))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=author_line(approval))))
     if approval.rules.steps:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=steps_line(approval))]))
@@ -216,6 +229,7 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
                 elements=[MarkdownTextObject(text=f"{reminders} sent{escalated} · {left} left")]
             )
         )
+    value = approval.approval_id
     blocks.append(
         ActionsBlock(
             block_id=ACTIONS_BLOCK,
@@ -223,9 +237,12 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
                 ButtonElement(
                     text="Approve", action_id=APPROVE, value=approval.approval_id, style="primary"
                 ),
-                ButtonElement(
-                    text="Reject", action_id=REJECT, value=approval.approval_id, style="danger"
+                *(
+                    [ButtonElement(text="Approve for later", action_id=APPROVE_LATER, value=value)]
+                    if approval.rules.allow_scheduling
+                    else []
                 ),
+                ButtonElement(text="Reject", action_id=REJECT, value=value, style="danger"),
             ],
         )
     )
@@ -353,6 +370,8 @@ def outcome_line(approval: Approval) -> str:
     status = approval.status
     if status == APPROVED:
         line = f":white_check_mark: *Approved* by {_who(approval)} {when}"
+    elif status == REJECTED and approval.note:  # the policy rejected an approval
+        line = f":no_entry: *Rejected*: {escape_mrkdwn(approval.note)} {when}"
     elif status == REJECTED:
         line = f":no_entry: *Rejected* by {_who(approval)} {when}"
     elif status == EXPIRED:
@@ -383,10 +402,15 @@ def closed_text(approval: Approval) -> str:
 
 def closed_blocks(approval: Approval) -> list[dict[str, Any]]:
     """The request once decided: buttons gone; decision, who, when, reason, timings."""
-    blocks = _summary_blocks(approval, closed_text(approval))
+    blocks = summary_blocks(approval, closed_text(approval))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=outcome_line(approval))))
     if approval.rules.steps:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=steps_line(approval))]))
+    hold = [part for part in (override_text(approval), held_for(approval)) if part]
+    if hold:
+        joined = " · ".join(hold)
+        line = escape_mrkdwn(joined[:1].upper() + joined[1:])
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=line)]))
     waited = ""
     if approval.decided_at:
         seconds = int((approval.decided_at - approval.requested_at).total_seconds())

@@ -293,10 +293,11 @@ class ApprovalStore:
     def reopen(self, approval_id: str, *, approvers: tuple[str, ...]) -> Approval:
         """A cancelled hold: the request is open again, without the approve votes (their
         users are `approvers`), as if nobody had approved; AlreadyDecided when the hold
-        ended first."""
+        ended first. The hold's token stays: the caller ends its wait with the item this
+        write returns (a hold that began an instant before has stored it by then)."""
         names = {f"#u{i}": user for i, user in enumerate(approvers)}
         removals = ", ".join(
-            ["held", "hold_token", "decided_by", "decided_at", "reason", "overrides"]
+            ["held", "decided_by", "decided_at", "reason", "overrides"]
             + [f"votes.{name}" for name in names]
         )
         return self._update(
@@ -332,13 +333,13 @@ class ApprovalStore:
         expression = "SET overrides.#user = :vote"
         values: dict[str, Any] = {"vote": vote_item(vote), "held": HELD, "seen": votes_seen}
         if override is not None:
-            expression += ", #status = :approved, override = :override"
+            expression += ", #status = :approved, #override = :override"
             values.update(approved=APPROVED, override=override.record())
         return self._update(
             approval_id,
             expression,
             "#status = :held AND attribute_not_exists(overrides.#user) AND size(overrides) = :seen",
-            names={"#user": vote.user_id},
+            names={"#user": vote.user_id, **({"#override": "override"} if override else {})},
             **values,
         )
 

@@ -12,23 +12,44 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, NamedTuple
 
+from approval_gate.clicks import (
+    BUSY_TEXT,
+    REASON_REQUIRED_TEXT,
+    SELF_APPROVAL_TEXT,
+    UNKNOWN_APPROVAL_TEXT,
+    UNKNOWN_AUTHOR_TEXT,
+    Click,
+    ClickResult,
+    already_decided_text,
+    already_voted_text,
+    group_failure_text,
+    may_decide,
+    needed_later_text,
+    not_an_approver_text,
+    not_your_turn_text,
+    steps_done_text,
+    tally_text,
+)
 from approval_gate.clock import Clock
 from approval_gate.groups import GroupDirectory, GroupLookupFailed, is_member
-from approval_gate.messages import APPROVE, REJECT, approvers_mention, decision_view, slack_date
+from approval_gate.hold_clicks import hold_click
+from approval_gate.hold_messages import already_held_text, approve_later_view, deploy_at_error
+from approval_gate.holds import Plan, plan
+from approval_gate.messages import (
+    APPROVE_LATER,
+    CANCEL_HOLD,
+    DEPLOY_NOW,
+    REJECT,
+    decision_view,
+)
 from approval_gate.rules import Step
 from approval_gate.steps import (
-    StepProgress,
     all_complete,
-    approvers_of,
-    open_steps,
     place,
-    progress_line,
 )
 from approval_gate.store import (
-    APPROVED,
-    EXPIRED,
+    HELD,
     PENDING,
     REJECTED,
     AlreadyDecided,
@@ -41,154 +62,10 @@ from approval_gate.store import (
 LOG = logging.getLogger("approval-gate")
 
 
-class Click(NamedTuple):
-    """A button press on a request: which approval, who, and what they chose."""
-
-    action: str  # APPROVE | REJECT
-    approval_id: str
-    user_id: str
-    user_name: str
-    team_id: str | None
-    app_id: str | None
-    channel: str | None
-    trigger_id: str | None = None
-    #: From a submitted modal: the text typed (None when empty), and that it was asked.
-    reason: str | None = None
-    submitted: bool = False
-
-
-def _who(approval: Approval) -> str:
-    return ", ".join(f"<@{user}>" for user in approval.decided_by) or "nobody"
-
-
-def already_decided_text(approval: Approval) -> str:
-    when = f" {slack_date(approval.decided_at)}" if approval.decided_at else ""
-    if approval.status == APPROVED:
-        return f"Already approved by {_who(approval)}{when}. Your click changed nothing."
-    if approval.status == REJECTED:
-        return f"Already rejected by {_who(approval)}{when}. Your click changed nothing."
-    if approval.status == EXPIRED:
-        return f"This request already expired{when}: {approval.note or 'no decision in time'}."
-    return f"This request was already closed: {approval.note or 'decided outside Slack'}."
-
-
-def not_an_approver_text(approval: Approval) -> str:
-    return (
-        f"You are not an approver for {approval.pipeline} / {approval.stage}. "
-        f"Approvers: {approvers_mention(approval)}. Nothing was recorded."
-    )
-
-
-def approved_so_far(approval: Approval) -> str:
-    """Who has approved so far, and how many more approvals are needed (per step, when
-    the rules have steps)."""
-    if approval.rules.steps:
-        return f"Progress: {progress_line(approval.steps)}."
-    approving = [f"<@{v.user_id}>" for v in approval.votes if v.vote == "approve"]
-    more = max(0, approval.rules.required_approvals - len(approving))
-    who = ", ".join(approving) or "nobody"
-    return f"Approved so far by {who}; {more} more approval{'s' if more != 1 else ''} needed."
-
-
-def tally_text(approval: Approval) -> str:
-    return f"Your approval is recorded. {approved_so_far(approval)}"
-
-
-def already_voted_text(approval: Approval) -> str:
-    return f"You already voted; a second click does not count. {approved_so_far(approval)}"
-
-
-UNKNOWN_APPROVAL_TEXT = (
-    "Approval Gate does not know this request (it may be older than the retention period). "
-    "Nothing was recorded; decide in the CodePipeline console if it is still waiting."
-)
-
-
-SELF_APPROVAL_TEXT = (
-    "You made this change, so you cannot approve it: this policy requires a second person "
-    "(four-eyes). Nothing was recorded. You may still reject it."
-)
-UNKNOWN_AUTHOR_TEXT = (
-    "The author of this change could not be determined, and this policy does not allow "
-    "approval in Slack then (unknown_author: block). Nothing was recorded; reject here, or "
-    "decide in the CodePipeline console."
-)
-REASON_REQUIRED_TEXT = "Say why you reject this deployment: the reason goes to CodePipeline."
-
-
-def group_failure_text(failure: GroupLookupFailed) -> str:
-    return (
-        f"Approval Gate could not check whether you are in <!subteam^{failure.group_id}> "
-        f"({failure.reason}). Nothing was recorded; the request stays open. "
-        "Ask an approver listed by name, or try again later."
-    )
-
-
-def _mentions(users: tuple[str, ...], groups: tuple[str, ...]) -> str:
-    return ", ".join([f"<@{u}>" for u in users] + [f"<!subteam^{g}>" for g in groups])
-
-
-def not_your_turn_text(waiting: StepProgress) -> str:
-    users, groups = approvers_of((waiting,))
-    return (
-        f"It is the *{waiting.name}* step's turn ({_mentions(users, groups)}); your approval "
-        "counts in a later step. Nothing was recorded: you will be asked when it is your turn."
-    )
-
-
-def steps_done_text(approval: Approval) -> str:
-    waiting = open_steps(approval.rules, approval.steps)
-    names = ", ".join(f"*{state.name}*" for state in waiting) or "the last approvals"
-    return (
-        f"The steps you approve in are complete; the request waits for {names}. "
-        "Nothing was recorded."
-    )
-
-
-def needed_later_text(step: StepProgress) -> str:
-    return (
-        f"Your approval is needed in the *{step.name}* step, which could not complete "
-        "without you: it does not count here. Nothing was recorded; approve when it is "
-        f"*{step.name}*'s turn, and let another approver act now."
-    )
-
-
-BUSY_TEXT = "Many approvers are voting at this moment: nothing was recorded. Please click again."
-
-
-class ClickResult(NamedTuple):
-    """What a click did, and what to tell the clicker privately, if anything."""
-
-    #: recorded | vote_recorded | already_voted | already_decided | unknown | not_approver
-    #: | self_approval | unknown_author | group_lookup_failed | modal | reason_required
-    #: | not_your_turn | needed_later | steps_done | busy
-    outcome: str
-    ephemeral: str | None = None
-    view: dict[str, Any] | None = None  # a modal to open (outcome "modal")
-    approval: Approval | None = None  # the approval as it now stands, when known
-    #: The step this vote completed without deciding the request (DESIGN §8.1).
-    completed_step: str | None = None
-
-
-def may_decide(approval: Approval, user_id: str, groups: GroupDirectory | None) -> bool:
-    """Listed by id, or a member of a listed group (escalation's too, once escalated).
-
-    Raises GroupLookupFailed when membership matters and Slack cannot say: fail closed.
-    """
-    rules = approval.rules
-    if rules.may_decide(user_id, escalated=approval.escalated):
-        return True
-    group_ids = list(rules.approvers.groups)
-    extra = rules.escalation.approvers
-    if approval.escalated and extra is not None:
-        group_ids += [g for g in extra.groups if g not in group_ids]
-    if not group_ids or groups is None:
-        return False
-    return is_member(groups, user_id, tuple(group_ids))
-
-
 def refusal(approval: Approval, click: Click, groups: GroupDirectory | None) -> ClickResult | None:
     """Why this click may not count, if it may not; None when it may."""
+    if approval.status == HELD:
+        return ClickResult("already_decided", already_held_text(approval), approval=approval)
     if approval.status != PENDING:
         return ClickResult("already_decided", already_decided_text(approval), approval=approval)
     try:
@@ -202,7 +79,7 @@ def refusal(approval: Approval, click: Click, groups: GroupDirectory | None) -> 
     if not allowed:
         LOG.info("refused a click from a non-approver", extra={"approval_id": approval.approval_id})
         return ClickResult("not_approver", not_an_approver_text(approval))
-    if click.action == APPROVE:
+    if click.approves:
         rules = approval.rules
         if not rules.allow_self_approval and click.user_id in approval.author_users:
             LOG.info("refused a self-approval", extra={"approval_id": approval.approval_id})
@@ -238,16 +115,24 @@ def record_vote(
     approval = store.get(click.approval_id)
     if approval is None:
         return ClickResult("unknown", UNKNOWN_APPROVAL_TEXT)
+    if click.action in (CANCEL_HOLD, DEPLOY_NOW):
+        return hold_click(approval, click, store=store, clock=clock, groups=groups)
     refused = refusal(approval, click, groups)
     if refused is not None:
         return refused
-    if approval.rules.steps and click.action == APPROVE and not click.submitted:
+    if approval.rules.steps and click.approves and not click.submitted:
         # Not the approver's turn (or their steps are done): say so before any modal.
         early = _placed(approval, Vote(click.user_id, click.user_name, "approve", clock()), groups)
         if isinstance(early, ClickResult):
             return early
+    if click.action == APPROVE_LATER and not click.submitted:
+        return ClickResult("modal", view=approve_later_view(approval, clock()))
     if needs_modal(approval, click):
         return ClickResult("modal", view=decision_view(approval, click.action))
+    if click.action == APPROVE_LATER:
+        wrong_time = deploy_at_error(approval, click.deploy_at, clock())
+        if wrong_time:
+            return ClickResult("deploy_at_invalid", wrong_time)
     if (
         click.submitted
         and click.action == REJECT
@@ -259,9 +144,10 @@ def record_vote(
     vote = Vote(
         user_id=click.user_id,
         name=click.user_name,
-        vote="approve" if click.action == APPROVE else "reject",
+        vote="approve" if click.approves else "reject",
         at=now,
         reason=click.reason,
+        deploy_at=click.deploy_at if click.action == APPROVE_LATER else None,
     )
     if approval.rules.steps:
         return _record_in_steps(approval, vote, store, groups)
@@ -273,13 +159,19 @@ def record_vote(
             if already.approval.status != PENDING:
                 return ClickResult("already_decided", already_decided_text(already.approval))
             return ClickResult("already_voted", already_voted_text(already.approval))
-        status, deciders = _outcome(voted, vote)
-        if status is None:
+        verdict, deciders = _outcome(voted, vote)
+        if verdict is None:
             LOG.info("recorded a vote", extra={"approval_id": voted.approval_id})
             return ClickResult("vote_recorded", tally_text(voted), approval=voted)
         try:
             decided = store.decide(
-                click.approval_id, status=status, decided_by=deciders, reason=vote.reason, at=now
+                click.approval_id,
+                status=verdict.status,
+                decided_by=deciders,
+                reason=vote.reason,
+                at=now,
+                held=verdict.held,
+                note=verdict.note,
             )
         except AlreadyDecided as already:
             return ClickResult("already_decided", already_decided_text(already.approval))
@@ -292,21 +184,22 @@ def record_vote(
     return ClickResult("recorded", approval=decided)
 
 
-def _outcome(approval: Approval, vote: Vote) -> tuple[str | None, tuple[str, ...]]:
+def _outcome(approval: Approval, vote: Vote) -> tuple[Plan | None, tuple[str, ...]]:
     """What the votes on `approval` decide, `vote` among them: one rejection rejects;
-    enough distinct approvals approve (in every step, when the rules have steps); (None,
+    enough distinct approvals approve (in every step, when the rules have steps), and the
+    approval is held, or rejected, when deploys may not go on now (holds.plan); (None,
     ()) while one is short."""
     if vote.vote != "approve":
-        return REJECTED, (vote.user_id,)
+        return Plan(REJECTED), (vote.user_id,)
     if approval.rules.steps:
         states = approval.steps
         if not all_complete(states):
             return None, ()
-        return APPROVED, tuple(user for state in states for user in state.approved_by)
+        return plan(approval, vote.at), tuple(u for state in states for u in state.approved_by)
     approving = tuple(v.user_id for v in approval.votes if v.vote == "approve")
     if len(approving) < approval.rules.required_approvals:
         return None, ()
-    return APPROVED, approving
+    return plan(approval, vote.at), approving
 
 
 def _decide_at_once(
@@ -318,17 +211,19 @@ def _decide_at_once(
     records the vote and decides in two steps, as before).
     """
     counted = replace(approval, votes=(*approval.votes, vote))
-    status, deciders = _outcome(counted, vote)
-    if status is None:
+    verdict, deciders = _outcome(counted, vote)
+    if verdict is None:
         return None
     try:
         return store.decide_with_vote(
             approval.approval_id,
             vote,
             votes_seen=len(approval.votes),
-            status=status,
+            status=verdict.status,
             decided_by=deciders,
             at=vote.at,
+            held=verdict.held,
+            note=verdict.note,
         )
     except AlreadyDecided as already:
         current = already.approval
@@ -404,18 +299,20 @@ def _record_in_steps(
         if isinstance(placed, ClickResult):
             return placed
         counted = replace(approval, votes=(*approval.votes, placed))
-        status, deciders = _outcome(counted, placed)
+        verdict, deciders = _outcome(counted, placed)
         try:
-            if status is None:
+            if verdict is None:
                 voted = store.add_vote(approval.approval_id, placed, votes_seen=len(approval.votes))
             else:
                 decided = store.decide_with_vote(
                     approval.approval_id,
                     placed,
                     votes_seen=len(approval.votes),
-                    status=status,
+                    status=verdict.status,
                     decided_by=deciders,
                     at=placed.at,
+                    held=verdict.held,
+                    note=verdict.note,
                 )
                 LOG.info(
                     "recorded a decision",

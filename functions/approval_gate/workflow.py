@@ -1,4 +1,4 @@
-"""Resuming the waiting workflow with a decision recorded in Slack.
+"""Resuming the waiting workflow with a decision recorded in Slack, or ending a hold.
 
 The fourth step of a click's path (docs/architecture.md, "The path of a click"): the
 workflow waits on a task token kept in the approvals table; `SendTaskSuccess` hands it the
@@ -59,3 +59,18 @@ def resume_workflow(approval: Approval, sfn: Any) -> bool:
             return False
         raise
     return True
+
+
+def end_hold_wait(approval: Approval, sfn: Any) -> None:
+    """End a hold's wait with its token (DESIGN §8.2): the "End Hold" step then reads what
+    a cancel or an override recorded. A hold whose wait has not begun, or has ended, needs
+    nothing: its own steps read the item too."""
+    if not approval.hold_token:
+        return
+    try:
+        sfn.send_task_success(taskToken=approval.hold_token, output=json.dumps({}))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code not in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+            raise
+        LOG.info("the hold no longer waited", extra={"approval_id": approval.approval_id})

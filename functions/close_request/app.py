@@ -26,6 +26,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     record = close(
         approval_id,
         report_error=event.get("report_error"),
+        reported=event.get("reported") is True,
         store=STORE,
         slack=SLACK.client(),
         codepipeline=CODEPIPELINE,

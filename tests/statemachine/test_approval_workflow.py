@@ -58,8 +58,14 @@ def test_an_approver_clicks_approve_and_codepipeline_hears_approved(gate):
         "reminders",
         "escalated",
         "steps",
+        "held",
+        "reported_at",
+        "override",
     }
     assert [step["approved_by"] for step in record["steps"]] == [["U0ALICE"]]
+    assert (record["held"], record["override"]) == (None, None)
+    # Reported once CodePipeline took the result: after the decision, before the close.
+    assert record["decided_at"] <= record["reported_at"]
 
 
 def test_an_approver_clicks_reject_and_the_deploy_stops(gate):

@@ -302,7 +302,7 @@ def test_escalation_approvers_count_only_once_escalated(store: ApprovalStore) ->
 REPO = Path(__file__).resolve().parents[2]
 #: What interactions.py may also import from the domain: values, types and checks that are
 #: not steps of the path (a new step belongs in one of the path's files, or in the doc).
-LIBRARIES = {"clock", "groups", "messages", "slack", "store"}
+LIBRARIES = {"clicks", "clock", "groups", "messages", "slack", "store"}
 _STEP = re.compile(r"^\d\. `(?P<path>functions/[a-z_/]+\.py)` — `(?P<name>[a-z_]+)`", re.M)
 
 

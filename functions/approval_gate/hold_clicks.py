@@ -1,0 +1,160 @@
+"""Clicks on a held request (DESIGN §8.2): Cancel, and Deploy now with its reason.
+
+Cancel (any approver) opens the request again without its approve votes; Deploy now
+(the policy's `freeze_override` approvers, with a reason, as many distinct people as it
+requires) approves it at once. Both are conditional writes on the request still being
+held, so a cancel, an override and the end of the hold can race and exactly one wins;
+the winner ends the hold's wait with its token (the token the write itself returned, so
+a hold that began an instant before is not missed).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from approval_gate.clicks import (
+    Click,
+    ClickResult,
+    already_decided_text,
+    group_failure_text,
+    may_decide,
+)
+from approval_gate.clock import Clock
+from approval_gate.groups import GroupDirectory, GroupLookupFailed, is_member
+from approval_gate.hold_messages import deploy_now_view, may_override
+from approval_gate.messages import CANCEL_HOLD, approvers_mention
+from approval_gate.records import Approval
+from approval_gate.store import HELD, PENDING, AlreadyDecided, ApprovalStore, Override, Vote
+
+#: The same logger Powertools configures for the handlers (its service name).
+LOG = logging.getLogger("approval-gate")
+
+#: Override votes cast at the same instant: each lost write means another vote won.
+OVERRIDE_WRITE_ATTEMPTS = 16
+
+OVERRIDE_REASON_TEXT = "Say why it must deploy now: the reason goes to CodePipeline and the audit."
+
+
+def not_held_text(approval: Approval) -> str:
+    if approval.status == PENDING:
+        return "This request is not held (any more): it is open for approval. Nothing changed."
+    return already_decided_text(approval)
+
+
+def hold_click(
+    approval: Approval,
+    click: Click,
+    *,
+    store: ApprovalStore,
+    clock: Clock,
+    groups: GroupDirectory | None,
+) -> ClickResult:
+    """Cancel or Deploy now on a held request: authorize and record once. Outcomes
+    "hold_cancelled" and "overridden" end the hold's wait (workflow.end_hold_wait); so
+    does "not_held" with the approval, in case the winner's end of the wait was lost."""
+    if approval.status != HELD:
+        known = approval if approval.closed_at is None else None
+        return ClickResult("not_held", not_held_text(approval), approval=known)
+    try:
+        if click.action == CANCEL_HOLD:
+            return _cancel(approval, click, store, groups)
+        return _deploy_now(approval, click, store, clock, groups)
+    except GroupLookupFailed as failure:
+        LOG.warning(
+            "could not read an approver group; refused the click (fail closed)",
+            extra={"group": failure.group_id, "reason": failure.reason},
+        )
+        return ClickResult("group_lookup_failed", group_failure_text(failure))
+
+
+def _cancel(
+    approval: Approval, click: Click, store: ApprovalStore, groups: GroupDirectory | None
+) -> ClickResult:
+    if not may_decide(approval, click.user_id, groups):
+        return ClickResult(
+            "not_approver",
+            f"Only an approver may cancel this hold ({approvers_mention(approval)}). "
+            "Nothing changed.",
+        )
+    approving = tuple(vote.user_id for vote in approval.votes if vote.vote == "approve")
+    try:
+        reopened = store.reopen(approval.approval_id, approvers=approving)
+    except AlreadyDecided as already:
+        return ClickResult("not_held", not_held_text(already.approval))
+    LOG.info("cancelled a hold", extra={"approval_id": approval.approval_id})
+    return ClickResult(
+        "hold_cancelled",
+        "You cancelled the hold: the request is open again, and its approvals are cleared.",
+        approval=reopened,
+    )
+
+
+def may_override_now(approval: Approval, user_id: str, groups: GroupDirectory | None) -> bool:
+    """One of the policy's `freeze_override` approvers (by id, or in a listed group)."""
+    override = approval.rules.freeze_override
+    if override is None:
+        return False
+    if user_id in override.approvers.users:
+        return True
+    listed = override.approvers.groups
+    return bool(listed) and groups is not None and is_member(groups, user_id, listed)
+
+
+def _deploy_now(
+    approval: Approval,
+    click: Click,
+    store: ApprovalStore,
+    clock: Clock,
+    groups: GroupDirectory | None,
+) -> ClickResult:
+    if not may_override(approval):
+        return ClickResult(
+            "not_override",
+            "This hold cannot be overridden (it waits for the time the approvers asked for, "
+            "or the policy names nobody who may). Nothing changed.",
+        )
+    if not may_override_now(approval, click.user_id, groups):
+        LOG.info("refused an override", extra={"approval_id": approval.approval_id})
+        return ClickResult(
+            "not_approver",
+            "Only the policy's freeze_override approvers may deploy during a freeze or "
+            "outside a window. Nothing changed.",
+        )
+    if not click.submitted:
+        return ClickResult("modal", view=deploy_now_view(approval))
+    if not click.reason:
+        return ClickResult("reason_required", OVERRIDE_REASON_TEXT)
+    vote = Vote(click.user_id, click.user_name, "deploy_now", clock(), reason=click.reason)
+    for _ in range(OVERRIDE_WRITE_ATTEMPTS):
+        if any(v.user_id == click.user_id for v in approval.overrides):
+            return ClickResult("already_voted", "You already asked to deploy now. Nothing changed.")
+        votes = (*approval.overrides, vote)
+        needed = approval.rules.freeze_override.required_approvals  # type: ignore[union-attr]
+        complete = (
+            Override(
+                by=tuple(v.user_id for v in votes),
+                reason="; ".join(dict.fromkeys(v.reason for v in votes if v.reason)),
+            )
+            if len(votes) >= needed
+            else None
+        )
+        try:
+            recorded = store.add_override(
+                approval.approval_id, vote, votes_seen=len(approval.overrides), override=complete
+            )
+        except AlreadyDecided as already:
+            if already.approval.status != HELD:
+                return ClickResult("not_held", not_held_text(already.approval))
+            approval = already.approval  # another override vote came first: count again
+            continue
+        if complete is None:
+            more = needed - len(votes)
+            return ClickResult(
+                "override_recorded",
+                f"Your deploy-now is recorded; {more} more override approver"
+                f"{'s' if more != 1 else ''} needed.",
+                approval=recorded,
+            )
+        LOG.info("overrode a hold", extra={"approval_id": approval.approval_id})
+        return ClickResult("overridden", approval=recorded)
+    return ClickResult("busy", "Many people are acting at this moment: please click again.")

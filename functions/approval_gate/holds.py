@@ -1,0 +1,132 @@
+"""When an approval may be reported: at once, held until deploys may go on, or rejected.
+
+Pure (no I/O, no clock of its own): given the approval the votes just approved and the
+instant, `plan` says what to record (DESIGN §8.2):
+
+- deploys may go on now and nobody asked for a later time: APPROVED, reported at once;
+- otherwise HELD until the first instant deploys may go on at or after the latest time
+  an approving vote asked for ("Approve for later"), never past `hold_limit` (CodePipeline's
+  expiry less the deadline margin): a hold with no window before then lasts until the
+  limit and ends Rejected, unless somebody overrides it meanwhile;
+- with `outside_window: reject`, an approval that could not deploy at that instant (a
+  freeze, or outside every window) is REJECTED at once, and the summary says why.
+
+`forecast` says the same before anyone clicks, for the request message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from approval_gate.records import APPROVED, HELD, REJECTED, Approval, Hold, Vote
+from approval_gate.reporting import hold_limit, local_time
+from approval_gate.windows import WHY_FREEZE, Allowed, next_allowed_for
+
+#: Why a hold waits for the approvers' own time (the other causes are windows.WHY_*).
+WHY_SCHEDULE = "schedule"
+
+
+class Plan(NamedTuple):
+    """What an approval reached now becomes: its status, the hold, and a note (the
+    summary of a rejection by policy)."""
+
+    status: str
+    held: Hold | None = None
+    note: str | None = None
+
+
+def requested_time(votes: Iterable[Vote]) -> datetime | None:
+    """The latest time an approving vote asked the deploy to wait for, if any did."""
+    times = [vote.deploy_at for vote in votes if vote.vote == "approve" and vote.deploy_at]
+    return max(times) if times else None
+
+
+def _not_allowed_phrase(allowed: Allowed, timezone: str) -> str:
+    """ "until Thu 24 Dec 09:00 +07 (Year-end freeze)", or "before CodePipeline's deadline"."""
+    if allowed.at is None:
+        return f"before CodePipeline's deadline ({_cause(allowed)})"
+    return f"until {local_time(allowed.at, timezone)} ({_cause(allowed)})"
+
+
+def plan(approval: Approval, now: datetime) -> Plan:
+    """What to record when `approval`'s votes (the deciding one among them) approve at
+    `now` (see the module's docstring)."""
+    rules = approval.rules
+    asked_for = requested_time(approval.votes)
+    start = max(now, asked_for) if asked_for else now
+    limit = hold_limit(approval)
+    allowed = next_allowed_for(rules, start, limit)
+    if allowed.now and start == now:
+        return Plan(APPROVED)
+    if not allowed.now and rules.outside_window == "reject":
+        who = ", ".join(f"{approval.name_of(u)} ({u})" for u in _approvers(approval))
+        return Plan(
+            REJECTED,
+            note=(
+                f"Approved in Slack by {who}, but deploys may not go on "
+                f"{_not_allowed_phrase(allowed, rules.timezone)}: rejected by policy "
+                "(outside_window: reject)"
+            ),
+        )
+    until = (allowed.at or limit).astimezone(UTC)
+    if allowed.now:  # only the requested time holds it
+        return Plan(HELD, Hold(until, WHY_SCHEDULE))
+    return Plan(HELD, Hold(until, str(allowed.why), allowed.reason))
+
+
+def at_hold_end(approval: Approval, now: datetime) -> Plan:
+    """The hold's time came (`now`): APPROVED if deploys may go on; held again until they
+    may (a window that closed meanwhile); REJECTED when the limit cut the hold off."""
+    limit = hold_limit(approval)
+    if approval.held is not None and now < approval.held.until:
+        return Plan(HELD, approval.held)  # the timer fired early: hold the rest
+    allowed = next_allowed_for(approval.rules, now, limit)
+    if allowed.now:
+        return Plan(APPROVED)
+    if allowed.at is not None and now < limit:
+        return Plan(HELD, Hold(allowed.at.astimezone(UTC), str(allowed.why), allowed.reason))
+    who = ", ".join(f"{approval.name_of(u)} ({u})" for u in approval.decided_by)
+    return Plan(
+        REJECTED,
+        note=(
+            f"Approved in Slack by {who}, but no deploy window opened before CodePipeline's "
+            f"deadline ({_cause(allowed)}): rejected"
+        ),
+    )
+
+
+def _cause(allowed: Allowed) -> str:
+    if allowed.why == WHY_FREEZE:
+        return allowed.reason or "a freeze"
+    return "outside the windows"
+
+
+def _approvers(approval: Approval) -> list[str]:
+    return [vote.user_id for vote in approval.votes if vote.vote == "approve"]
+
+
+def forecast(approval: Approval, now: datetime) -> str | None:
+    """For the request message: when an approval now would deploy, if not at once
+    ("Frozen until Thu 24 Dec 09:00 +07 (Year-end freeze): an approval now deploys then")."""
+    rules = approval.rules
+    if not rules.deploy_windows and not rules.freezes:
+        return None
+    allowed = next_allowed_for(rules, now, hold_limit(approval))
+    if allowed.now:
+        return None
+    if rules.outside_window == "reject":
+        return (
+            f"Deploys may not go on {_not_allowed_phrase(allowed, rules.timezone)}: "
+            "an approval now is rejected by policy"
+        )
+    if allowed.at is None:
+        return (
+            f"No deploy window opens before CodePipeline's deadline ({_cause(allowed)}): "
+            "an approval now is held, then rejected unless overridden"
+        )
+    when = local_time(allowed.at, rules.timezone)
+    if allowed.why == WHY_FREEZE:
+        return f"Frozen until {when} ({_cause(allowed)}): an approval now deploys then"
+    return f"Outside the deploy windows until {when}: an approval now deploys then"
