@@ -176,9 +176,12 @@ class Sandbox:
     ) -> None:
         #: The policy in force: a copy of the given file, which ``set_policy`` replaces
         #: (``POST /_sandbox/policy``) without touching the original.
+        source = Path(policy_file).resolve()
+        #: The file the sandbox was started with (its errors name it, not the copy).
+        self.policy_source = source
         self._policy_dir = Path(tempfile.mkdtemp(prefix="approval-gate-policy-"))
         self.policy_file = self._policy_dir / "policy.yaml"
-        shutil.copyfile(Path(policy_file).resolve(), self.policy_file)
+        shutil.copyfile(source, self.policy_file)
         self.base_url = base_url.rstrip("/")
         self.signing_secret = signing_secret
         self.template_file = template_file

@@ -206,7 +206,7 @@ class SandboxServer:
         self._thread.start()
         try:
             # Slack answers only for channels the workspace has: give it the policy's.
-            for channel in sorted(policy_channels(self.sandbox.policy_file)):
+            for channel in sorted(policy_channels(self.sandbox.policy_source)):
                 self.sandbox.slack.add_channel(channel)
             self.sandbox.start()
         except BaseException:

@@ -12,6 +12,8 @@ or rejected when CodePipeline's deadline cut the hold off.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -22,10 +24,13 @@ from approval_gate.hold_messages import held_blocks, held_text
 from approval_gate.holds import at_hold_end
 from approval_gate.posting import update_request
 from approval_gate.reporting import decision
-from approval_gate.store import HELD, AlreadyDecided, ApprovalStore
+from approval_gate.store import HELD, PENDING, AlreadyDecided, Approval, ApprovalStore
 
 #: The same logger Powertools configures for the handlers (its service name).
 LOG = logging.getLogger("approval-gate")
+
+#: Shows the approval held until an instant (None: no longer held) in the run's message.
+ShowInFeed = Callable[[Approval, datetime | None], None]
 
 
 def begin_hold(
@@ -35,8 +40,10 @@ def begin_hold(
     store: ApprovalStore,
     slack: Any,
     retries_left: int = 0,
+    show_in_feed: ShowInFeed | None = None,
 ) -> dict[str, Any]:
-    """Keep the hold's token and show the held request, with Cancel and Deploy now.
+    """Keep the hold's token and show the held request, with Cancel and Deploy now (and
+    the run's status message, through `show_in_feed`).
 
     AlreadyDecided (the workflow's Catch goes on to "End Hold") when the hold ended before
     it began: a cancel or an override recorded while no hold task waited. A Slack failure
@@ -54,6 +61,8 @@ def begin_hold(
         if transient and retries_left > 0:
             raise SlackUnavailable(f"Slack could not show the hold: {error}") from exc
         LOG.warning("could not show the hold in Slack", extra={"slack_error": error})
+    if show_in_feed is not None and held is not None:
+        show_in_feed(approval, held.until)
     LOG.info(
         "holding the approval",
         extra={"until": iso(held.until) if held else None, "why": held.why if held else None},
@@ -61,8 +70,11 @@ def begin_hold(
     return {"until": iso(held.until) if held else None}
 
 
-def end_hold(approval_id: str, *, store: ApprovalStore, clock: Clock) -> dict[str, Any]:
-    """The hold's wait ended: what the workflow does now (reporting.decision's `wait`)."""
+def end_hold(
+    approval_id: str, *, store: ApprovalStore, clock: Clock, show_in_feed: ShowInFeed | None = None
+) -> dict[str, Any]:
+    """The hold's wait ended: what the workflow does now (reporting.decision's `wait`);
+    a cancelled hold leaves the run's status message (`show_in_feed`, until None)."""
     approval = store.get(approval_id)
     if approval is None:
         raise KeyError(f"no approval {approval_id}")
@@ -74,5 +86,7 @@ def end_hold(approval_id: str, *, store: ApprovalStore, clock: Clock) -> dict[st
             )
         except AlreadyDecided as already:  # a cancel or an override won the race
             approval = already.approval
+    if approval.status == PENDING and show_in_feed is not None:
+        show_in_feed(approval, None)
     LOG.info("hold ended", extra={"status": approval.status})
     return decision(approval)

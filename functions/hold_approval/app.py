@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 from approval_gate.clock import utc_now
+from approval_gate.feed import FeedStore, hold_shower
 from approval_gate.hold_steps import begin_hold, end_hold
 from approval_gate.runtime import approval_store, slack_access
 from approval_gate.runtime import logger as make_logger
@@ -15,6 +17,8 @@ SETTINGS = Settings.from_env()
 logger = make_logger()
 STORE = approval_store(SETTINGS)
 SLACK = slack_access(SETTINGS)
+FEED = FeedStore(SETTINGS.table_name, boto3.client("dynamodb"), SETTINGS.retention_days)
+SHOW_IN_FEED = hold_shower(FEED, SLACK.client)  # the run's status message
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -29,5 +33,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             store=STORE,
             slack=SLACK.client(),
             retries_left=int(event.get("retries_left") or 0),
+            show_in_feed=SHOW_IN_FEED,
         )
-    return end_hold(approval_id, store=STORE, clock=utc_now)
+    SLACK.invocation(context)
+    return end_hold(approval_id, store=STORE, clock=utc_now, show_in_feed=SHOW_IN_FEED)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from approval_gate import asking, closing, interactions
-from approval_gate.votes import APPROVE, Click, ClickResult
+from approval_gate.clicks import Click, ClickResult
+from approval_gate.messages import APPROVE
 
 from reliability.soak import SoakReport, run_soak
 from tests.reliability.breaks import reporting_each_decision_twice

@@ -98,6 +98,15 @@ def test_an_approval_in_a_freeze_is_held_and_reported_when_it_ends(gate):
     _wait_buttons(gate, message, ["cancel_hold"])  # no override approvers: no Deploy now
     assert "deploys at" in _text(gate, message)
     assert gate.results_for(token) == []  # CodePipeline hears nothing while held
+    # The run's status message shows the approval held, not waiting for people.
+    wait_for(
+        lambda: any(
+            "approved, deploys at" in json.dumps(m["blocks"])
+            for m in gate.client.messages()
+            if m.get("blocks") and m["ts"] != message["ts"]
+        ),
+        what="the run's message to show the hold",
+    )
 
     result = gate.wait_result(token, timeout=15)
     assert result["result"]["status"] == "Approved"

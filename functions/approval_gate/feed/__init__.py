@@ -9,7 +9,7 @@ events leave out, `settlement` says why an approval was settled outside Slack, a
 """
 
 from approval_gate.feed.events import InvalidEvent, PipelineEvent, parse_event
-from approval_gate.feed.handle import handle_event, receive
+from approval_gate.feed.handle import handle_event, hold_shower, receive, show_hold
 from approval_gate.feed.render import FeedView, feed_view
 from approval_gate.feed.state import Feed
 from approval_gate.feed.store import FEED_PREFIX, FeedStore
@@ -23,6 +23,8 @@ __all__ = [
     "PipelineEvent",
     "feed_view",
     "handle_event",
+    "hold_shower",
     "parse_event",
     "receive",
+    "show_hold",
 ]

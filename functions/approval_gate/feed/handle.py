@@ -15,9 +15,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from approval_gate.clock import Clock
 from approval_gate.closing import settle_elsewhere
@@ -306,6 +307,46 @@ def _post_message(
 #: Rounds of "update, then check nobody applied something meanwhile" before leaving the
 #: rest to the next event's Lambda.
 _REFRESH_ROUNDS = 3
+
+
+def show_hold(
+    execution_id: str,
+    stage: str,
+    action: str,
+    until: datetime | None,
+    *,
+    store: FeedStore,
+    slack: Any,
+) -> None:
+    """The run's message shows its approval held until `until` (None: no longer held),
+    not waiting for people. Best effort: the hold goes on whatever Slack says."""
+    feed = store.mark_held(execution_id, stage, action, until)
+    if feed is None:
+        return
+    try:
+        _refresh(feed, store=store, slack=slack)
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        LOG.warning("could not show the hold in the run's message", extra={"error": str(exc)})
+
+
+def hold_shower(
+    store: FeedStore, slack: Callable[[], Any]
+) -> Callable[[Any, datetime | None], None]:
+    """`show_hold` for an approval (hold_steps.ShowInFeed), with a Slack client made
+    when needed."""
+
+    def show(approval: Any, until: datetime | None) -> None:
+        if approval.pipeline_execution_id:
+            show_hold(
+                approval.pipeline_execution_id,
+                approval.stage,
+                approval.action,
+                until,
+                store=store,
+                slack=slack(),
+            )
+
+    return show
 
 
 def _refresh(feed: Feed, *, store: FeedStore, slack: Any) -> tuple[bool, Feed]:

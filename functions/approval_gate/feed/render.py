@@ -159,6 +159,22 @@ def _revision_line(revision: Revision | None) -> str | None:
     return line
 
 
+def _held_stage(feed: Feed, stage: str, step: StepState | None) -> str | None:
+    """A stage whose approval is approved but held (DESIGN §8.2), while it still runs:
+    "⏸ Approval: approved, deploys at <date>" rather than waiting for people."""
+    if step is not None and step.ended:
+        return None
+    held = [
+        until
+        for (held_stage, action), until in feed.held.items()
+        if held_stage == stage
+        and not ((done := feed.actions.get((stage, action))) is not None and done.ended)
+    ]
+    if not held:
+        return None
+    return f"⏸ {escape_mrkdwn(stage)}: approved, deploys at {slack_date(max(held))}"
+
+
 def feed_view(feed: Feed) -> FeedView:
     """The execution's message: a pure function of the feed item, so whichever Lambda
     renders it last shows the same thing."""
@@ -170,7 +186,8 @@ def feed_view(feed: Feed) -> FeedView:
         )
     ]
     stages = [
-        f"{_SYMBOLS[step.state if step else 'STARTED']} {escape_mrkdwn(stage)}"
+        _held_stage(feed, stage, step)
+        or f"{_SYMBOLS[step.state if step else 'STARTED']} {escape_mrkdwn(stage)}"
         for stage, step in _stage_order(feed)
     ]
     if stages:

@@ -69,5 +69,8 @@ class Feed:
     message_ts: str | None = None
     #: The thread lines posted (or being posted), by line key.
     lines: frozenset[str] = frozenset()
+    #: Approval actions approved but held until deploys may go on (DESIGN §8.2), by
+    #: (stage, action): until when.
+    held: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
     #: The digest of what the Slack message shows now.
     shown: str | None = None

@@ -48,6 +48,8 @@ def _entity_attribute(kind: str, stage: str | None, action: str | None) -> str:
 
 #: The attribute beside each stage's and action's `e#…`: when the feed first heard of it.
 FIRST_SEEN = "first#"
+#: `held#<stage>#<action>`: the approval action is approved, held until this instant.
+HELD = "held#"
 
 
 def _step(data: Mapping[str, Any], since: Any = None) -> StepState:
@@ -69,9 +71,13 @@ def _from_item(item: Mapping[str, Any]) -> Feed:
     stages: dict[str, StepState] = {}
     actions: dict[tuple[str, str], StepState] = {}
     pipeline_state = None
+    held: dict[tuple[str, str], Any] = {}
     for key, value in data.items():
         since = data.get(FIRST_SEEN + key[2:])
-        if key == "e#pipeline":
+        if key.startswith(HELD):
+            stage, _, action = key[len(HELD) :].partition("#")
+            held[(stage, action)] = parse_iso(str(value))
+        elif key == "e#pipeline":
             pipeline_state = _step(value)
         elif key.startswith("e#stage#"):
             stages[key[len("e#stage#") :]] = _step(value, since)
@@ -101,6 +107,7 @@ def _from_item(item: Mapping[str, Any]) -> Feed:
         message_ts=data.get("message_ts"),
         lines=frozenset(data.get("lines", ())),
         shown=data.get("shown"),
+        held=held,
     )
 
 
@@ -382,6 +389,24 @@ class FeedStore:
             f"SET {u.name('shown')} = {u.value(shown)}",
             f"attribute_exists({u.name('approval_id')})",
         )
+        return _from_item(response["Attributes"])
+
+    def mark_held(
+        self, execution_id: str, stage: str, action: str, until: datetime | None
+    ) -> Feed | None:
+        """An approval action held until `until`, or no longer held (None); None when
+        the feed has no item for the execution (its first event not handled yet)."""
+        u = _Update()
+        name = u.name(f"{HELD}{stage}#{action}")
+        expression = f"SET {name} = {u.value(iso(until))}" if until else f"REMOVE {name}"
+        try:
+            response = self._update(
+                execution_id, u, expression, f"attribute_exists({u.name('approval_id')})"
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return None
+            raise
         return _from_item(response["Attributes"])
 
     def claim_line(self, execution_id: str, keys: Sequence[str]) -> Feed | None:
