@@ -11,7 +11,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sandbox.client import has_buttons, wait_for
+from sandbox.client import wait_for
 from sandbox.fake_slack import view_submission_payload
 
 APPROVERS = {"users": ["U0ALICE", "U0BOB"]}

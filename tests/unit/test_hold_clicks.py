@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import pytest
 from approval_gate.clicks import Click
 from approval_gate.hold_steps import end_hold
 from approval_gate.interactions import record_click
@@ -167,41 +166,39 @@ def test_a_hold_cut_off_by_codepipelines_expiry_is_rejected(store: ApprovalStore
     assert store.get(APPROVAL).status == REJECTED  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("rounds", [range(8)])
-def test_cancel_override_and_the_end_of_the_hold_race_and_one_wins(
-    store: ApprovalStore, rounds: range
-) -> None:
-    for _ in rounds:
-        store._client.delete_item(  # noqa: SLF001 - a fresh request each round
-            TableName=store._table,
-            Key={"approval_id": {"S": APPROVAL}},  # noqa: SLF001
+def _race_once(store: ApprovalStore) -> list[str]:
+    """Cancel, Deploy now and the end of the hold at the same instant; their outcomes."""
+    store._client.delete_item(TableName=store._table, Key={"approval_id": {"S": APPROVAL}})
+    sfn = _held(store, freeze_override=SRE._replace(required_approvals=1))
+    outcomes: list[str] = []
+    barrier = threading.Barrier(3)
+
+    def cancel() -> None:
+        barrier.wait()
+        clicked = _click("U0BOB", "cancel_hold")
+        outcomes.append(
+            record_click(clicked, store=store, sfn=sfn, clock=clock_at(CLICKED)).outcome
         )
-        sfn = _held(store, freeze_override=SRE._replace(required_approvals=1))
-        outcomes: list[str] = []
-        barrier = threading.Barrier(3)
 
-        def cancel() -> None:
-            barrier.wait()
-            clock = clock_at(CLICKED)
-            outcomes.append(
-                record_click(
-                    _click("U0BOB", "cancel_hold"), store=store, sfn=sfn, clock=clock
-                ).outcome
-            )
+    def override() -> None:
+        barrier.wait()
+        outcomes.append(_deploy_now(store, sfn, "U0SRE1", "outage").outcome)
 
-        def override() -> None:
-            barrier.wait()
-            outcomes.append(_deploy_now(store, sfn, "U0SRE1", "outage").outcome)
+    def end() -> None:
+        barrier.wait()
+        decision = end_hold(APPROVAL, store=store, clock=clock_at(FREEZE.ends))
+        outcomes.append("end:" + str(decision["wait"] or decision["status"]))
 
-        def end() -> None:
-            barrier.wait()
-            decision = end_hold(APPROVAL, store=store, clock=clock_at(FREEZE.ends))
-            outcomes.append("end:" + str(decision["wait"] or decision["status"]))
+    threads = [threading.Thread(target=f) for f in (cancel, override, end)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return outcomes
 
-        threads = [threading.Thread(target=f) for f in (cancel, override, end)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(10)
+
+def test_cancel_override_and_the_end_of_the_hold_race_and_one_wins(store: ApprovalStore) -> None:
+    for _ in range(8):
+        outcomes = _race_once(store)
         winners = [o for o in outcomes if o in ("hold_cancelled", "overridden", "end:Approved")]
         assert len(winners) == 1, outcomes
