@@ -105,7 +105,7 @@ def next_allowed(
             continue
         holding = calendar.freeze_holding(instant)
         if holding is None:
-            return Allowed(instant, why, reason)
+            return Allowed(instant.astimezone(UTC), why, reason)
         instant = holding[0]
     return Allowed(None, why, reason)
 

@@ -8,7 +8,7 @@ hour (2026-04-05 and 2026-10-04).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -79,6 +79,10 @@ def test_the_answer_is_in_utc() -> None:
     windows = [window(WEEKDAYS_ONLY, "09:00", "17:00")]
     answer = ask(utc(2026, 12, 5, 12), windows)
     assert answer.at == utc(2026, 12, 7, 14) and answer.at.tzinfo is UTC
+    # The end of a one-off freeze written with its own offset comes back in UTC too.
+    plus7 = datetime(2026, 12, 24, 9, tzinfo=timezone(timedelta(hours=7)))
+    frozen = ask(utc(2026, 12, 23), freezes=[one_off(utc(2026, 12, 22), plus7)])
+    assert frozen.at == utc(2026, 12, 24, 2) and frozen.at.tzinfo is UTC
 
 
 def test_naive_instants_are_refused() -> None:
