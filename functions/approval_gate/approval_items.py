@@ -116,6 +116,7 @@ def approval_fields(item: Mapping[str, Any]) -> dict[str, Any]:
             "until": parse_iso(held["until"]),
             "why": held["why"],
             "reason": held.get("reason"),
+            "then": held.get("then", "APPROVED"),
         }
         if held
         else None,

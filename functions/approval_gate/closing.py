@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from approval_gate.clock import Clock
+from approval_gate.holds import Plan, plan
 from approval_gate.messages import closed_blocks, closed_text
 from approval_gate.posting import update_request
 from approval_gate.reporting import codepipeline_status, decision, summary
@@ -51,15 +53,22 @@ def at_deadline(approval_id: str, *, store: ApprovalStore, clock: Clock) -> dict
         raise KeyError(f"no approval {approval_id}")
     if approval.status == PENDING:
         waited = human_duration((approval.deadline_at - approval.requested_at).total_seconds())
-        verb = "approved" if approval.rules.on_deadline == "approve" else "rejected"
+        approving = approval.rules.on_deadline == "approve"
+        note = f"No decision within {waited}: {'approved' if approving else 'rejected'} by policy"
+        now = clock()
+        # An approval by policy waits for a deploy window like any other (holds.plan).
+        verdict = (
+            plan(replace(approval, note=note), now, then=EXPIRED) if approving else Plan(EXPIRED)
+        )
         try:
             approval = store.decide(
                 approval_id,
-                status=EXPIRED,
+                status=verdict.status,
                 decided_by=(),  # keeps the votes cast short of a quorum, for the audit
                 reason=None,
-                at=clock(),
-                note=f"No decision within {waited}: {verb} by policy",
+                at=now,
+                note=verdict.note or note,
+                held=verdict.held,
             )
         except AlreadyDecided as already:
             approval = already.approval

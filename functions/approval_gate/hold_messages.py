@@ -38,7 +38,7 @@ from approval_gate.messages import (
     slack_date,
     summary_blocks,
 )
-from approval_gate.records import Approval
+from approval_gate.records import EXPIRED, Approval
 from approval_gate.reporting import hold_cause, hold_limit, local_time
 from approval_gate.text import escape_mrkdwn
 
@@ -53,6 +53,8 @@ def may_override(approval: Approval) -> bool:
 
 
 def _who(approval: Approval) -> str:
+    if approval.held is not None and approval.held.then == EXPIRED:
+        return "policy at the deadline"
     return ", ".join(f"<@{user}>" for user in approval.decided_by) or "nobody"
 
 

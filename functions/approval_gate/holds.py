@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from approval_gate.records import APPROVED, HELD, REJECTED, Approval, Hold, Vote
+from approval_gate.records import APPROVED, EXPIRED, HELD, REJECTED, Approval, Hold, Vote
 from approval_gate.reporting import hold_limit, local_time
 from approval_gate.windows import WHY_FREEZE, Allowed, next_allowed_for
 
@@ -50,61 +50,69 @@ def _not_allowed_phrase(allowed: Allowed, timezone: str) -> str:
     return f"until {local_time(allowed.at, timezone)} ({_cause(allowed)})"
 
 
-def plan(approval: Approval, now: datetime) -> Plan:
-    """What to record when `approval`'s votes (the deciding one among them) approve at
-    `now` (see the module's docstring)."""
+def plan(approval: Approval, now: datetime, *, then: str = APPROVED) -> Plan:
+    """What to record when `approval` is approved at `now`: by its votes (the deciding one
+    among them), or, with `then` EXPIRED, by the policy at the deadline (`on_deadline:
+    approve`, its note already on `approval`); see the module's docstring."""
     rules = approval.rules
-    asked_for = requested_time(approval.votes)
+    asked_for = requested_time(approval.votes) if then == APPROVED else None
     start = max(now, asked_for) if asked_for else now
     limit = hold_limit(approval)
     allowed = next_allowed_for(rules, start, limit)
     if allowed.now and start == now:
-        return Plan(APPROVED)
+        return Plan(then)
     if not allowed.now and rules.outside_window == "reject":
-        who = ", ".join(f"{approval.name_of(u)} ({u})" for u in _approvers(approval))
         return Plan(
             REJECTED,
             note=(
-                f"Approved in Slack by {who}, but deploys may not go on "
+                f"{_approved(approval, then)}, but deploys may not go on "
                 f"{_not_allowed_phrase(allowed, rules.timezone)}: rejected by policy "
                 "(outside_window: reject)"
             ),
         )
     until = (allowed.at or limit).astimezone(UTC)
     if allowed.now:  # only the requested time holds it
-        return Plan(HELD, Hold(until, WHY_SCHEDULE))
-    return Plan(HELD, Hold(until, str(allowed.why), allowed.reason))
+        return Plan(HELD, Hold(until, WHY_SCHEDULE, then=then))
+    return Plan(HELD, Hold(until, str(allowed.why), allowed.reason, then=then))
 
 
 def at_hold_end(approval: Approval, now: datetime) -> Plan:
-    """The hold's time came (`now`): APPROVED if deploys may go on; held again until they
-    may (a window that closed meanwhile); REJECTED when the limit cut the hold off."""
+    """The hold's time came (`now`): approved (the status the hold ends in) if deploys may
+    go on; held again until they may (a window that closed meanwhile); REJECTED when the
+    limit cut the hold off."""
+    held = approval.held
+    then = held.then if held is not None else APPROVED
     limit = hold_limit(approval)
-    if approval.held is not None and now < approval.held.until:
-        return Plan(HELD, approval.held)  # the timer fired early: hold the rest
+    if held is not None and now < held.until:
+        return Plan(HELD, held)  # the timer fired early: hold the rest
     allowed = next_allowed_for(approval.rules, now, limit)
     if allowed.now:
-        return Plan(APPROVED)
+        return Plan(then)
     if allowed.at is not None and now < limit:
-        return Plan(HELD, Hold(allowed.at.astimezone(UTC), str(allowed.why), allowed.reason))
-    who = ", ".join(f"{approval.name_of(u)} ({u})" for u in approval.decided_by)
+        until = allowed.at.astimezone(UTC)
+        return Plan(HELD, Hold(until, str(allowed.why), allowed.reason, then=then))
     return Plan(
         REJECTED,
         note=(
-            f"Approved in Slack by {who}, but no deploy window opened before CodePipeline's "
+            f"{_approved(approval, then)}, but no deploy window opened before CodePipeline's "
             f"deadline ({_cause(allowed)}): rejected"
         ),
     )
+
+
+def _approved(approval: Approval, then: str) -> str:
+    """Who approved, for a summary: the approvers, or the policy at the deadline."""
+    if then == EXPIRED:
+        return approval.note or "Approved by policy at the deadline"
+    approvers = [vote.user_id for vote in approval.votes if vote.vote == "approve"]
+    who = ", ".join(f"{approval.name_of(user)} ({user})" for user in approvers)
+    return f"Approved in Slack by {who}"
 
 
 def _cause(allowed: Allowed) -> str:
     if allowed.why == WHY_FREEZE:
         return allowed.reason or "a freeze"
     return "outside the windows"
-
-
-def _approvers(approval: Approval) -> list[str]:
-    return [vote.user_id for vote in approval.votes if vote.vote == "approve"]
 
 
 def forecast(approval: Approval, now: datetime) -> str | None:

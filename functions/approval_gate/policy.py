@@ -33,7 +33,7 @@ from approval_gate.policy_fields import (
     rule_settings,
     show,
 )
-from approval_gate.rules import Approvers, Escalation, Freeze, Rules, Step
+from approval_gate.rules import Approvers, Escalation, Freeze, FreezeOverride, Rules, Step
 
 # Approvers, Escalation and Rules (what an approval stores and a click reads back) live in
 # approval_gate.rules, which stays small for the functions that need no policy; PolicyError
@@ -140,10 +140,12 @@ def policy_ids(policy: Policy) -> tuple[set[str], set[str]]:
         approvers: Approvers | None = settings.get("approvers")
         escalation: Escalation | None = settings.get("escalation")
         steps: tuple[Step, ...] = settings.get("steps", ())
+        override: FreezeOverride | None = settings.get("freeze_override")
         for listed in (
             approvers,
             escalation.approvers if escalation else None,
             *(step.approvers for step in steps),
+            override.approvers if override else None,
         ):
             if listed is not None:
                 users.update(listed.users)

@@ -53,9 +53,16 @@ class Hold(NamedTuple):
     until: datetime
     why: str  # "window" | "freeze" | "schedule"
     reason: str | None = None
+    #: The status the hold ends in: APPROVED (approvers), or EXPIRED (the policy approved
+    #: at the deadline, `on_deadline: approve`). Kept in the item, not in the record.
+    then: str = "APPROVED"
 
     def record(self) -> dict[str, Any]:
         return {"until": iso(self.until), "why": self.why, "reason": self.reason}
+
+    def item(self) -> dict[str, Any]:
+        """How the approvals table keeps it: the record, and the status it ends in."""
+        return {**self.record(), "then": self.then}
 
 
 class Override(NamedTuple):

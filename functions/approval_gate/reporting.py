@@ -80,6 +80,8 @@ def summary(approval: Approval) -> str:
         text = f"Rejected in Slack by {names}"
     elif approval.status == EXPIRED:
         text = approval.note or "No decision in time"
+        if codepipeline_status(approval) == "Approved" and (held := held_for(approval)):
+            text += f"; {held}"
     else:
         text = approval.note or "Decided outside Slack"
     if approval.reason:

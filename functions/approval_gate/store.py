@@ -89,7 +89,7 @@ def _decision(
             values[name] = value
     if held is not None:
         expression += ", held = :held, overrides = :none"
-        values.update(held=held.record(), none={})
+        values.update(held=held.item(), none={})
     return expression, values
 
 
@@ -318,7 +318,7 @@ class ApprovalStore:
         values: dict[str, Any] = {"status": status, "held": HELD}
         if held is not None:
             parts.append("held = :hold")
-            values["hold"] = held.record()
+            values["hold"] = held.item()
         if note:
             parts.append("note = :note")
             values["note"] = note

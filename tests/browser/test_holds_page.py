@@ -30,9 +30,6 @@ def _use_policy(page: Page, gate: Gate, **rule: Any) -> None:
     """Alice and Bob approve every pipeline, with the hold keys of `rule`; the page reloaded."""
     policy = {
         "defaults": {"channel": "C0DEPLOYS", "approvers": APPROVERS, "deadline": "1h", **rule},
-        # The sandbox's workspace (the page's "Acting as") gets the people a policy names,
-        # but not yet those named only under freeze_override: name Carol here too.
-        "people": {"carol@example.com": "U0CAROL"},
     }
     status, answer = gate.client.request("POST", "/_sandbox/policy", policy)
     assert status == 200, answer

@@ -754,13 +754,14 @@ def test_policy_ids_collects_every_user_and_group() -> None:
               - match: "prod-*"
                 approvers: {users: [U0CAROL], groups: [S0PROD]}
                 escalation: {mention_groups: [S0PRODONCALL]}
+                freeze_override: {approvers: {users: [U0FRANK], groups: [S0BREAKGLASS]}}
             """
         )
     )
 
     assert policy_ids(policy) == (
-        {"U0ALICE", "U0PAGER", "U0DAVE", "W0ERIN", "U0CAROL"},
-        {"S0RELEASE", "S0ONCALL", "S0SRE", "S0PROD", "S0PRODONCALL"},
+        {"U0ALICE", "U0PAGER", "U0DAVE", "W0ERIN", "U0CAROL", "U0FRANK"},
+        {"S0RELEASE", "S0ONCALL", "S0SRE", "S0PROD", "S0PRODONCALL", "S0BREAKGLASS"},
     )
 
 
