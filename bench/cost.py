@@ -7,12 +7,17 @@ API Gateway HTTP API requests and SNS publishes."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import yaml
+
 from bench import Row
-from bench.driver import BENCH_POLICY, Driver, button_value, sandbox
+from bench.driver import APPROVER, BENCH_POLICY, Driver, button_value, sandbox
 from sandbox.client import wait_for
+from sandbox.fake_slack import view_submission_payload
 
 PRICE_PER_TRANSITION = 0.025 / 1000
 IMMEDIATE_TARGET = 6
@@ -24,6 +29,15 @@ QUORUM_PATH = "approved at once, quorum 3"
 STEPS_PATH = "approved at once, two steps"
 QUORUM_CLICKS = ("U0ALICE", "U0BOB", "U0CAROL")
 STEPS_CLICKS = ("U0DAN", "U0ALICE", "U0BOB")  # QA, then both of Release
+#: Issue 20: an approval held until a freeze ends (or until the time an approver asked for)
+#: costs at most HOLD_EXTRA_TARGET more state transitions than one approved at once,
+#: however long the hold: "Held Or Decided?", the hold's wait and "End Hold", then the
+#: reporting path as usual. The freeze (or the requested time) is HOLD_SECONDS away, so
+#: the benchmark stays quick; the count does not depend on it.
+HELD_PATH = "approved in a freeze, held"
+LATER_PATH = "approve for later, held"
+HOLD_EXTRA_TARGET = 3
+HOLD_SECONDS = 2.0
 #: Approve votes written per path, where more than one (each is a DynamoDB write).
 VOTES = {QUORUM_PATH: len(QUORUM_CLICKS), STEPS_PATH: len(STEPS_CLICKS)}
 
@@ -114,6 +128,7 @@ def dynamodb_use(
     deadline: bool,
     size: int,
     votes: int = 1,
+    held: bool = False,
 ) -> DynamoDBUse:
     """The approval's DynamoDB requests counted by design, not measured: the table in
     docs/architecture.md#cost. A click's path writes 5 times (create, task token, message
@@ -121,15 +136,16 @@ def dynamodb_use(
     click or modal submission, close); the deadline's path writes 5 and reads 4 (start,
     remind, decide, close), its one cycle included. Each further reminder cycle writes 2
     (reminder count, task token) and reads 1; escalating writes once more; each of `votes`
-    beyond the deciding one (a quorum's, a step's) writes once more. Every write is
+    beyond the deciding one (a quorum's, a step's) writes once more. A hold writes twice
+    more (its task token, its release) and reads once more (at its end). Every write is
     billed at the item's final `size` (it only grows), in 1 KB units, plus one unit on the
     KEYS_ONLY execution index at create; every read strongly consistent, in 4 KB units."""
     if deadline:
         writes, reads, cycles = 5, 4, max(reminders - 1, 0)
     else:
         writes, reads, cycles = 5, 2 + interactions, reminders
-    writes += 2 * cycles + (1 if escalated else 0) + max(votes - 1, 0)
-    reads += cycles
+    writes += 2 * cycles + (1 if escalated else 0) + max(votes - 1, 0) + (2 if held else 0)
+    reads += cycles + (1 if held else 0)
     write_units = writes * max(1, math.ceil(size / 1024)) + 1
     read_units = reads * max(1, math.ceil(size / 4096))
     return DynamoDBUse(writes, reads, write_units, read_units)
@@ -209,6 +225,53 @@ def _escalated(driver: Driver) -> None:
     )
 
 
+HOLD_STATE = "Hold Until Deploys May Go On"
+
+
+def _hold_rules(driver: Driver) -> None:
+    """BENCH_POLICY with the held paths' rules, in force for requests from now on: held-*
+    in a freeze that ends HOLD_SECONDS from now, later-* with "Approve for later". (The
+    freeze is an instant in time, so it is put here rather than in bench/policy.yaml.)"""
+    policy = yaml.safe_load(BENCH_POLICY.read_text(encoding="utf-8"))
+    now = datetime.now(UTC).timestamp()
+    freeze = {
+        "from": datetime.fromtimestamp(now - 60, UTC).isoformat(timespec="milliseconds"),
+        "to": datetime.fromtimestamp(now + HOLD_SECONDS, UTC).isoformat(timespec="milliseconds"),
+        "reason": "Bench freeze",
+    }
+    policy["pipelines"] += [
+        {"match": "held-*", "freezes": [freeze]},
+        {"match": "later-*", "allow_scheduling": True},
+    ]
+    driver.client.post("/_sandbox/policy", policy)
+
+
+def _approve_later(driver: Driver, message: dict[str, Any], approval_id: str) -> None:
+    """Click "Approve for later", then pick a time HOLD_SECONDS from now in its modal."""
+    driver.click(message, "approve_later")
+    view = wait_for(
+        lambda: next(
+            (
+                v
+                for v in reversed(driver.server.sandbox.slack.views())
+                if v["view"].get("private_metadata") == approval_id
+            ),
+            None,
+        ),
+        what="the modal to open",
+    )
+    at = math.ceil(time.time() + HOLD_SECONDS)
+    payload = view_submission_payload(
+        driver.server.sandbox.slack,
+        view_id=view["id"],
+        user_id=APPROVER,
+        values={"deploy_at": {"deploy_at": at}},
+    )
+    status, _ = driver.send(*driver._signed(payload))
+    if status != 200:
+        raise RuntimeError(f"the modal submission answered HTTP {status}")
+
+
 def _path(driver: Driver, pipeline: str, act: Callable[[dict[str, Any], str], None]) -> dict:  # type: ignore[type-arg]
     sandbox = driver.server.sandbox
     invoked, delivered = len(sandbox.invocations()), len(sandbox.deliveries())
@@ -230,6 +293,7 @@ def _path(driver: Driver, pipeline: str, act: Callable[[dict[str, Any], str], No
         "transitions": _entered(history),
         "lambdas": _lambdas(history),
         "reminders": _entered(history, "Remind Approvers"),
+        "holds": _entered(history, HOLD_STATE),
         "invocations": invocations,
         "item_bytes": item_bytes(item),
         "escalated": item.get("escalated", {}).get("BOOL", False),
@@ -273,6 +337,13 @@ def run(out: Callable[[str], None] = print) -> list[Row]:
             "escalated then approved": _path(driver, "escalate-cost", escalated),
             "expired (deadline 4s)": _path(driver, "expire-cost", lambda *_: None),
         }
+        _hold_rules(driver)
+        paths[HELD_PATH] = _path(driver, "held-cost", approve)
+        paths[LATER_PATH] = _path(
+            driver,
+            "later-cost",
+            lambda message, approval_id: _approve_later(driver, message, approval_id),
+        )
     immediate = paths["approved at once"]["transitions"]
     rows = []
     out(f"  Whole bill per 1,000 approvals, {ESTIMATE_LABEL}; Lambda durations measured in")
@@ -291,6 +362,7 @@ def run(out: Callable[[str], None] = print) -> list[Row]:
             deadline=figures["api_requests"] == 0,
             size=figures["item_bytes"],
             votes=VOTES.get(name, 1),
+            held=figures["holds"] > 0,
         )
         bill = estimate(
             transitions=transitions,
@@ -319,6 +391,14 @@ def run(out: Callable[[str], None] = print) -> list[Row]:
             out(
                 f"  {'':<28} two steps {transitions} transitions vs quorum 3 {quorum}: "
                 + ("MET" if met else "NOT MET")
+            )
+        elif name in (HELD_PATH, LATER_PATH):
+            most = immediate + HOLD_EXTRA_TARGET
+            target = f"≤ {most} transitions (at once + {HOLD_EXTRA_TARGET}, any hold's length)"
+            met = extra <= HOLD_EXTRA_TARGET and figures["holds"] == 1
+            out(
+                f"  {'':<28} held {figures['holds']} time(s), {HOLD_SECONDS:g} s: {transitions} "
+                f"transitions vs at once {immediate} (+{extra}): " + ("MET" if met else "NOT MET")
             )
         elif cycles:
             per_cycle = extra / cycles
@@ -350,3 +430,9 @@ def run(out: Callable[[str], None] = print) -> list[Row]:
                 )
             )
     return rows
+
+
+if __name__ == "__main__":  # this benchmark alone: python -m bench.cost
+    from bench.run import table
+
+    print(table(run()))

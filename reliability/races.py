@@ -15,10 +15,16 @@ The scenarios:
 - `click_against_console`: a signed click and a console decision sent at the same time;
 - `duplicate_sns_delivery`: one SNS message delivered twice at once to start_approval;
 - `duplicate_eventbridge_delivery`: each CodePipeline event delivered twice at once to
-  pipeline_events.
+  pipeline_events;
+- `cancel_at_the_hold_end`: Cancel clicked around the moment a freeze's hold ends;
+- `deploy_now_against_cancel`: an override's submission and a Cancel sent at once;
+- `overrides_at_once`: two override approvers submitting Deploy now at once, with
+  required_approvals 2 and with 1 (issue 20).
 
-Run them one after another: the last two briefly hold back the fake pipeline's SNS
-notification or events (for their own pipeline only) to deliver them twice themselves.
+Run them one after another: the SNS and EventBridge races briefly hold back the fake
+pipeline's SNS notification or events (for their own pipeline only) to deliver them twice
+themselves, and the hold races put a freeze a few seconds long in the policy (restored
+after), since a freeze is an instant in time.
 """
 
 from __future__ import annotations
@@ -39,12 +45,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bench.driver import Driver, button_value
 from reliability import ROOT
 from reliability.observed import attempts_text, result_attempts
 from sandbox import patches
 from sandbox.client import has_buttons, wait_for
 from sandbox.engine import ACCOUNT, REGION
+from sandbox.fake_slack import form_body, signed_request, view_submission_payload
 from sandbox.server import SandboxServer
 
 #: The races' policy: one rule per race (pipelines race-quorum-*, race-deadline-*, ...).
@@ -918,6 +927,456 @@ def duplicate_eventbridge_delivery(server: SandboxServer) -> RaceResult:
     return race.done()
 
 
+# --------------------------------------------------------------------------- 6. holds
+
+#: Seconds from the moment a hold's wait runs out (its task's start plus its timeout, from
+#: the execution's history) at which `cancel_at_the_hold_end` clicks Cancel, one trial each.
+HOLD_END_OFFSETS = (-0.4, -0.1, -0.05, 0.0, 0.03, 0.1, 0.4)
+#: How long after the policy is put the hold race's freeze ends: room to open the requests
+#: and approve them (about two seconds), then a hold of a second or two.
+HOLD_LEAD = 5.0
+#: The freeze of the override races: longer than any of them lasts.
+OVERRIDE_FREEZE = 120.0
+#: Who approves (and so is held), who cancels, and the policy's override approvers.
+HOLD_APPROVER = "U0ALICE"
+CANCELLER = "U0BOB"
+OVERRIDERS = ("U0CAROL", "U0DAVE")
+HOLD_STATE = "Hold Until Deploys May Go On"
+
+
+@contextmanager
+def _freezing(race: _Race, freezes: dict[str, float]) -> Iterator[dict[str, float]]:
+    """Put RACES_POLICY in force with a freeze on each rule `freezes` names by its match,
+    from a minute ago until that many seconds from now (`POST /_sandbox/policy`); yield
+    each freeze's end (epoch seconds). The rules are stored with each request when it
+    opens, so the races' own policy comes back afterwards without changing them."""
+    policy = yaml.safe_load(RACES_POLICY.read_text(encoding="utf-8"))
+    now = time.time()
+    ends = {match: now + seconds for match, seconds in freezes.items()}
+    for rule in policy["pipelines"]:
+        if rule["match"] in ends:
+            rule["freezes"] = [
+                {
+                    "from": _iso(now - 60),
+                    "to": _iso(ends[rule["match"]]),
+                    "reason": "Race freeze",
+                }
+            ]
+    race.client.post("/_sandbox/policy", policy)
+    try:
+        yield ends
+    finally:
+        race.client.post("/_sandbox/policy", yaml.safe_load(RACES_POLICY.read_text("utf-8")))
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+def _item(race: _Race, approval_id: str) -> dict[str, Any]:
+    """The approval's item as the table keeps it (its `status` is not in the record)."""
+    item: dict[str, Any] = race.sandbox.client("dynamodb").get_item(
+        TableName=race.sandbox.table_name,
+        Key={"approval_id": {"S": approval_id}},
+        ConsistentRead=True,
+    )["Item"]
+    return item
+
+
+def _record(race: _Race, approval_id: str) -> dict[str, Any]:
+    return next(a for a in race.client.approvals() if a["approval_id"] == approval_id)
+
+
+def _buttons(race: _Race, message: dict[str, Any]) -> list[str]:
+    current = next(
+        m
+        for m in race.client.messages()
+        if (m["channel"], m["ts"]) == (message["channel"], message["ts"])
+    )
+    return [
+        element["action_id"]
+        for block in current["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+def _current(race: _Race, message: dict[str, Any]) -> dict[str, Any]:
+    return next(
+        m
+        for m in race.client.messages()
+        if (m["channel"], m["ts"]) == (message["channel"], message["ts"])
+    )
+
+
+def _shows(race: _Race, message: dict[str, Any], buttons: list[str]) -> bool:
+    return _buttons(race, message) == buttons
+
+
+def _opened_view(race: _Race, approval_id: str, user: str) -> dict[str, Any] | None:
+    """The newest modal opened for `user` on this approval, if any."""
+    return next(
+        (
+            v
+            for v in reversed(race.sandbox.slack.views())
+            if v["view"].get("private_metadata") == approval_id and v.get("user") == user
+        ),
+        None,
+    )
+
+
+def _hold(race: _Race, opened: dict[str, Any], buttons: list[str]) -> dict[str, dict[str, Any]]:
+    """Approve every request at once (HOLD_APPROVER) and wait until each shows its hold
+    (`buttons`): {pipeline: the held message}. A request not held is a problem."""
+    answers = _together(
+        [
+            partial(race.send, race.driver.click_body(message, "approve", HOLD_APPROVER))
+            for _, message in opened.values()
+        ]
+    )
+    race.check_statuses("approve clicks", answers)
+    held = {}
+    for pipeline, (_, message) in opened.items():
+        try:
+            wait_for(
+                partial(_shows, race, message, buttons),
+                timeout=OPEN_TIMEOUT,
+                interval=0.05,
+                what="the hold",
+            )
+        except TimeoutError:
+            race.problem(f"{pipeline}: not held (buttons {_buttons(race, message)})")
+            continue
+        held[pipeline] = _current(race, message)
+    return held
+
+
+def _answers(race: _Race, approval_id: str, user: str) -> list[str]:
+    """What the gate answered each click or modal submission of `user` on this approval
+    (the slack_interactions log's `result`), in order."""
+    found = []
+    for line in list(race.sandbox.logs.lines):
+        if approval_id not in line or "handled a click" not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if (
+            entry.get("approval_id") == approval_id
+            and entry.get("message") == "handled a click"
+            and entry.get("user") == user
+        ):
+            found.append(str(entry.get("result")))
+    return found
+
+
+def _hold_ends_at(race: _Race, approval_id: str) -> float:
+    """When the hold's wait runs out: its task's start plus its timeout (epoch seconds)."""
+    history = race.driver.history(approval_id)
+    entered = [
+        i
+        for i, e in enumerate(history)
+        if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == HOLD_STATE
+    ]
+    scheduled = next(e for e in history[entered[-1] :] if e["type"] == "TaskScheduled")
+    details = scheduled["taskScheduledEventDetails"]
+    return float(scheduled["timestamp"].timestamp() + details["timeoutInSeconds"])
+
+
+def _asked_again(race: _Race, trial: str, approval_id: str, message: dict[str, Any]) -> bool:
+    """After a cancel won: the request is open again (PENDING, no hold, no override, asked
+    with Approve and Reject) and CodePipeline heard nothing. False, with the problem, if not."""
+    try:
+        wait_for(
+            lambda: _buttons(race, message) == ["approve", "reject"],
+            timeout=FINISH_TIMEOUT,
+            interval=0.05,
+            what="the request asked again",
+        )
+    except TimeoutError:
+        race.problem(f"{trial}: cancelled, but not asked again (buttons {_buttons(race, message)})")
+        return False
+    status = _item(race, approval_id)["status"]["S"]
+    record = _record(race, approval_id)
+    if status != "PENDING" or record["held"] or record["override"] or record["decided_by"]:
+        race.problem(
+            f"{trial}: cancelled, yet status {status}, held {record['held']}, override "
+            f"{record['override']}, decided by {record['decided_by']}"
+        )
+    return True
+
+
+def _finish_rejected(
+    race: _Race, trial: str, run: dict[str, Any], approval_id: str, message: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A cancelled hold's request, asked again: CodePipeline has heard nothing; CANCELLER
+    rejects it (no reason needed), which CodePipeline hears once. Its decision record."""
+    if race.results(run["approvalToken"]):
+        race.problem(
+            f"{trial}: cancelled, yet CodePipeline heard {race.results(run['approvalToken'])}"
+        )
+    if not _asked_again(race, trial, approval_id, message):
+        return None
+    status = race.send(race.driver.click_body(_current(race, message), "reject", CANCELLER))
+    if status != 200:
+        race.problem(f"{trial}: the reject click answered {status}")
+    record = race.finish(approval_id, trial)
+    if record is None:
+        return None
+    race.check_heard_once(trial, run["approvalToken"], record)
+    race.check_closed(trial, message)
+    if record["outcome"] != "rejected" or record["override"] is not None:
+        race.problem(
+            f"{trial}: cancelled then rejected, yet outcome {record['outcome']}, "
+            f"override {record['override']}"
+        )
+    return record
+
+
+def _finish_approved(
+    race: _Race, trial: str, run: dict[str, Any], approval_id: str, message: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A hold that ended approved (its time came, or an override): CodePipeline heard
+    Approved once, and the record says so. The decision record."""
+    record = race.finish(approval_id, trial)
+    if record is None:
+        return None
+    race.check_heard_once(trial, run["approvalToken"], record)
+    race.check_closed(trial, message)
+    if record["outcome"] != "approved" or record["held"] is None:
+        race.problem(f"{trial}: outcome {record['outcome']}, held {record['held']}")
+    return record
+
+
+def cancel_at_the_hold_end(
+    server: SandboxServer, offsets: tuple[float, ...] = HOLD_END_OFFSETS
+) -> RaceResult:
+    """One approval per offset (pipelines race-holdend-*), approved at once in a freeze that
+    ends HOLD_LEAD seconds after the policy is put, so each is held a second or two; then
+    Cancel clicked once per approval at the moment its hold's wait runs out plus the offset.
+
+    Each ends one way, never both, never twice: the hold's end won (CodePipeline heard
+    Approved once, the Cancel was told it was not held any more and changed nothing), or
+    the Cancel won (the request is open again, PENDING, without its approval, and
+    CodePipeline heard nothing; then it is rejected, and CodePipeline hears that once).
+    """
+    race = _Race(server, "cancel at the hold's end")
+    race.result.trials = len(offsets)
+    tag = _tag()
+    pipelines = [f"race-holdend-{tag}-{i}" for i in range(len(offsets))]
+    with _freezing(race, {"race-holdend-*": HOLD_LEAD}) as ends:
+        opened = race.open(pipelines)
+    freeze_ends = ends["race-holdend-*"]
+    held = _hold(race, opened, ["cancel_hold"])
+    plans = []
+    for i, pipeline in enumerate(pipelines):
+        if pipeline not in held:
+            continue
+        approval_id = button_value(opened[pipeline][1])
+        plans.append((i, pipeline, approval_id, _hold_ends_at(race, approval_id)))
+    bodies = {
+        pipeline: race.driver.click_body(held[pipeline], "cancel_hold", CANCELLER)
+        for pipeline in held
+    }
+
+    def cancel_at(plan: tuple[int, str, str, float]) -> tuple[int, float]:
+        i, pipeline, _, ends_at = plan
+        late = time.time() - (ends_at + offsets[i])
+        time.sleep(max(0.0, -late))  # the scenario's moment
+        sent = time.time()
+        return race.send(bodies[pipeline]), sent
+
+    with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
+        sent = list(pool.map(cancel_at, plans))
+
+    for (i, pipeline, approval_id, ends_at), (status, at) in zip(plans, sent, strict=True):
+        run, message = opened[pipeline]
+        trial = f"{pipeline} (Cancel {offsets[i]:+.2f} s from the hold's end)"
+        if status != 200:
+            race.problem(f"{trial}: the cancel answered {status}")
+            race.result.server_errors += status >= 500
+        if at - (ends_at + offsets[i]) > 0.05:
+            race.problem(f"{trial}: the cancel went {at - ends_at - offsets[i]:.2f} s late")
+        answer = _wait_answer(race, approval_id, CANCELLER)
+        if answer == "hold_cancelled":
+            race.result.outcomes["cancel won"] += 1
+            record = _finish_rejected(race, trial, run, approval_id, message)
+        elif answer == "not_held":
+            race.result.outcomes["hold's end won"] += 1
+            record = _finish_approved(race, trial, run, approval_id, message)
+            if record is not None and record["decided_by"] != [HOLD_APPROVER]:
+                race.problem(f"{trial}: approved by {record['decided_by']}")
+            if record is not None and record["reported_at"] < record["held"]["until"]:
+                race.problem(f"{trial}: reported at {record['reported_at']}, before the hold's end")
+        else:
+            race.problem(f"{trial}: the cancel was answered {answer}")
+            race.finish(approval_id, trial)
+            continue
+        race.result.notes.append(
+            f"Cancel sent {at - ends_at:+.3f} s from the hold's end "
+            f"({ends_at - freeze_ends:+.2f} s from the freeze's): {answer}"
+            + (f", then {record['outcome']}" if record else "")
+        )
+    return race.done()
+
+
+def _wait_answer(race: _Race, approval_id: str, user: str, nth: int = 1) -> str | None:
+    """The gate's answer to `user`'s `nth` click or submission on this approval."""
+    try:
+        answers = wait_for(
+            lambda: (found := _answers(race, approval_id, user))[nth - 1 :] and found,
+            timeout=10,
+            interval=0.05,
+            what=f"the answer to {user}",
+        )
+    except TimeoutError:
+        return None
+    return answers[nth - 1]
+
+
+def _override_views(
+    race: _Race, held: dict[str, dict[str, Any]], users: tuple[str, ...]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each user clicks Deploy now on each held request: {(pipeline, user): the modal}."""
+    views = {}
+    for pipeline, message in held.items():
+        approval_id = button_value(message)
+        for user in users:
+            status = race.send(race.driver.click_body(message, "deploy_now", user))
+            if status != 200:
+                race.problem(f"{pipeline}: {user}'s Deploy now answered {status}")
+                continue
+            views[(pipeline, user)] = wait_for(
+                partial(_opened_view, race, approval_id, user),
+                timeout=10,
+                interval=0.05,
+                what=f"{user}'s Deploy now modal",
+            )
+    return views
+
+
+def _submission(
+    race: _Race, view: dict[str, Any], user: str, reason: str
+) -> tuple[bytes, dict[str, str]]:
+    payload = view_submission_payload(
+        race.sandbox.slack, view_id=view["id"], user_id=user, values={"reason": {"reason": reason}}
+    )
+    body = form_body(payload)
+    return body, signed_request(body, race.sandbox.signing_secret, int(time.time()))
+
+
+def deploy_now_against_cancel(server: SandboxServer, trials: int = 4) -> RaceResult:
+    """Per trial (pipelines race-override-*, one override approver needed), a request held
+    by a freeze; the override approver opens Deploy now, then submits its reason at the
+    same moment as an approver clicks Cancel.
+
+    Exactly one wins: the override (CodePipeline heard Approved once, the record's
+    override names the approver and the reason; the Cancel changed nothing) or the Cancel
+    (the request is open again with no override, CodePipeline heard nothing; then it is
+    rejected, heard once).
+    """
+    race = _Race(server, "Deploy now against Cancel")
+    race.result.trials = trials
+    tag = _tag()
+    pipelines = [f"race-override-{tag}-{i}" for i in range(trials)]
+    with _freezing(race, {"race-override-*": OVERRIDE_FREEZE}):
+        opened = race.open(pipelines)
+    held = _hold(race, opened, ["cancel_hold", "deploy_now"])
+    overrider = OVERRIDERS[0]
+    views = _override_views(race, held, (overrider,))
+    plans = [(p, f"{p}: hotfix {i}") for i, p in enumerate(pipelines) if (p, overrider) in views]
+    calls: list[Callable[[], Any]] = []
+    for pipeline, reason in plans:
+        calls.append(
+            partial(race.send, _submission(race, views[(pipeline, overrider)], overrider, reason))
+        )
+        calls.append(
+            partial(race.send, race.driver.click_body(held[pipeline], "cancel_hold", CANCELLER))
+        )
+    answers = _together(calls)
+    race.check_statuses("submissions and cancels", answers)
+
+    for pipeline, reason in plans:
+        run, message = opened[pipeline]
+        approval_id = button_value(message)
+        trial = pipeline
+        override = _wait_answer(race, approval_id, overrider, nth=2)  # 1: the click
+        cancel = _wait_answer(race, approval_id, CANCELLER)
+        if (override, cancel) == ("overridden", "not_held"):
+            race.result.outcomes["override won"] += 1
+            record = _finish_approved(race, trial, run, approval_id, message)
+            if record is not None and record["override"] != {"by": [overrider], "reason": reason}:
+                race.problem(f"{trial}: overridden, yet override {record['override']}")
+            results = race.results(run["approvalToken"])
+            if results and reason not in results[0]["result"]["summary"]:
+                race.problem(f"{trial}: the summary does not say why: {results[0]['result']}")
+        elif (override, cancel) == ("not_held", "hold_cancelled"):
+            race.result.outcomes["cancel won"] += 1
+            _finish_rejected(race, trial, run, approval_id, message)
+        else:
+            race.problem(f"{trial}: the override was answered {override}, the cancel {cancel}")
+            race.finish(approval_id, trial)
+    return race.done()
+
+
+def overrides_at_once(server: SandboxServer, trials: int = 2) -> RaceResult:
+    """Per trial, a request held by a freeze; both override approvers open Deploy now,
+    then submit at the same moment. With required_approvals 2 (race-overrides2-*) both
+    are needed: one Approved report, the override by both, with both reasons. With 1
+    (race-overrides1-*) either is enough: one Approved report, the override by the one
+    whose submission won; the other was told the request is no longer held.
+    """
+    race = _Race(server, "two overrides at once")
+    race.result.trials = 2 * trials
+    tag = _tag()
+    needs = {f"race-overrides{n}-{tag}-{i}": n for n in (2, 1) for i in range(trials)}
+    freezes = {"race-overrides2-*": OVERRIDE_FREEZE, "race-overrides1-*": OVERRIDE_FREEZE}
+    with _freezing(race, freezes):
+        opened = race.open(list(needs))
+    held = _hold(race, opened, ["cancel_hold", "deploy_now"])
+    views = _override_views(race, held, OVERRIDERS)
+    plans = [p for p in needs if all((p, user) in views for user in OVERRIDERS)]
+    reasons = {(p, user): f"{p}: {user} says now" for p in plans for user in OVERRIDERS}
+    answers = _together(
+        [
+            partial(race.send, _submission(race, views[(p, user)], user, reasons[(p, user)]))
+            for p in plans
+            for user in OVERRIDERS
+        ]
+    )
+    race.check_statuses("submissions", answers)
+
+    for pipeline in plans:
+        run, message = opened[pipeline]
+        approval_id = button_value(message)
+        needed = needs[pipeline]
+        trial = f"{pipeline} (required_approvals {needed})"
+        told = {user: _wait_answer(race, approval_id, user, nth=2) for user in OVERRIDERS}
+        record = _finish_approved(race, trial, run, approval_id, message)
+        if record is None:
+            continue
+        override = record["override"] or {"by": [], "reason": ""}
+        winners = [user for user, answer in told.items() if answer == "overridden"]
+        if needed == 2:
+            expected = ["override_recorded", "overridden"]
+            by_right = sorted(override["by"]) == sorted(OVERRIDERS)
+            reasons_right = all(reasons[(pipeline, u)] in override["reason"] for u in OVERRIDERS)
+        else:
+            expected = ["not_held", "overridden"]
+            by_right = override["by"] == winners
+            reasons_right = (
+                override["reason"] == reasons[(pipeline, winners[0])] if winners else False
+            )
+        if sorted(str(a) for a in told.values()) != sorted(expected):
+            race.problem(f"{trial}: the submissions were answered {told}")
+        if not (by_right and reasons_right):
+            race.problem(f"{trial}: override {record['override']}; the answers {told}")
+        race.result.outcomes[f"approved, override by {len(override['by'])} of {needed} needed"] += 1
+        race.result.notes.append(f"{trial}: override by {override['by']}; answers {told}")
+    return race.done()
+
+
 # --------------------------------------------------------------------------- all
 
 
@@ -929,6 +1388,9 @@ RACES: tuple[tuple[str, Callable[[SandboxServer], RaceResult]], ...] = (
     ("console", click_against_console),
     ("SNS", duplicate_sns_delivery),
     ("EventBridge", duplicate_eventbridge_delivery),
+    ("cancel at the hold's end", cancel_at_the_hold_end),
+    ("Deploy now against Cancel", deploy_now_against_cancel),
+    ("two overrides at once", overrides_at_once),
 )
 
 

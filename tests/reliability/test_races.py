@@ -72,3 +72,27 @@ def test_the_races_count_a_second_put_approval_result_attempt(sandbox_server):
 
     assert result.decided_twice == 1, result.summary()
     assert "2 PutApprovalResult attempts" in result.summary()
+
+
+def test_cancel_around_the_hold_end_either_reopens_or_is_reported_approved_once(sandbox_server):
+    result = races.cancel_at_the_hold_end(sandbox_server)
+
+    _passes(result)
+    assert sum(result.outcomes.values()) == len(races.HOLD_END_OFFSETS)
+
+
+def test_deploy_now_racing_cancel_ends_one_way(sandbox_server):
+    result = races.deploy_now_against_cancel(sandbox_server)
+
+    _passes(result)
+    assert sum(result.outcomes.values()) == 4
+
+
+def test_two_overrides_at_once_report_one_approval(sandbox_server):
+    result = races.overrides_at_once(sandbox_server)
+
+    _passes(result)
+    assert result.outcomes == {
+        "approved, override by 2 of 2 needed": 2,
+        "approved, override by 1 of 1 needed": 2,
+    }
