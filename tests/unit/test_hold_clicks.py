@@ -210,3 +210,26 @@ def test_cancel_override_and_the_end_of_the_hold_race_and_one_wins(store: Approv
         else:  # the end of the hold won
             assert final.status == APPROVED, outcomes
             assert (cancelled, overridden) == (False, False), outcomes
+
+
+def test_a_cancel_between_the_end_steps_read_and_its_write_wins(store: ApprovalStore) -> None:
+    """The end of the hold reads HELD, then a cancel lands before it writes: the write is
+    conditional on the hold, so the request stays open and nothing is reported."""
+    sfn = _held(store)
+    read = store.get
+    cancelled: list[str] = []
+
+    def read_then_cancel(approval_id: str) -> Any:
+        approval = read(approval_id)
+        if not cancelled:
+            cancelled.append("once")
+            clicked = _click("U0BOB", "cancel_hold")
+            record_click(clicked, store=store, sfn=sfn, clock=clock_at(FREEZE.ends))
+        return approval
+
+    store.get = read_then_cancel  # type: ignore[method-assign]
+    decision = end_hold(APPROVAL, store=store, clock=clock_at(FREEZE.ends))
+
+    assert (decision["wait"], decision["outcome"]) == ("ask", None)
+    final = read(APPROVAL)
+    assert final is not None and final.status == PENDING
