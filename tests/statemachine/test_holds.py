@@ -287,3 +287,21 @@ def test_no_reminder_goes_out_while_held(gate):
         if m.get("thread_ts") == message["ts"] and "remind" in m.get("text", "").lower()
     ]
     assert thread == []
+
+
+def test_an_approval_by_policy_at_the_deadline_waits_for_the_freeze_too(gate):
+    _use_policy(gate, freezes=[_freeze(6)], deadline="2s", on_deadline="approve")
+    run, approval, message = gate.open_approval()
+
+    held = _wait_held(gate, run["approvalToken"])  # nobody clicked: the deadline approved
+
+    assert held["outcome"] is None and held["decided_by"] == []
+    assert gate.results_for(run["approvalToken"]) == []
+    assert "policy at the deadline" in _text(gate, message)
+    result = gate.wait_result(run["approvalToken"], timeout=15)
+    assert result["result"]["status"] == "Approved"
+    assert "approved by policy" in result["result"]["summary"]
+    assert "held" in result["result"]["summary"]
+    record = _finished(gate, approval)
+    assert record["outcome"] == "expired" and record["held"]["why"] == "freeze"
+    assert record["reported_at"] >= record["held"]["until"]
