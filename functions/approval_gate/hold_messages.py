@@ -19,11 +19,9 @@ from slack_sdk.models.blocks import (
     DateTimePickerElement,
     InputBlock,
     MarkdownTextObject,
-    PlainTextInputElement,
     PlainTextObject,
     SectionBlock,
 )
-from slack_sdk.models.views import View
 
 from approval_gate.holds import WHY_SCHEDULE
 from approval_gate.messages import (
@@ -33,8 +31,8 @@ from approval_gate.messages import (
     DEPLOY_AT_BLOCK,
     DEPLOY_NOW,
     DEPLOY_NOW_VIEW,
-    MAX_REASON,
-    REASON_BLOCK,
+    modal_view,
+    reason_input,
     slack_date,
     summary_blocks,
 )
@@ -114,32 +112,21 @@ def approve_later_view(approval: Approval, now: datetime) -> dict[str, Any]:
     tz = approval.rules.timezone
     latest = hold_limit(approval)
     start = min(now + timedelta(hours=1), latest)
-    view = View(
-        type="modal",
+    return modal_view(
+        approval,
         callback_id=APPROVE_LATER_VIEW,
-        private_metadata=approval.approval_id,
-        title=PlainTextObject(text="Approve for later"),
-        submit=PlainTextObject(text="Approve"),
-        close=PlainTextObject(text="Cancel"),
-        blocks=[
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"*{escape_mrkdwn(approval.pipeline)}* / {escape_mrkdwn(approval.stage)}"
-                    f" / {escape_mrkdwn(approval.action)}\nYour approval counts now; the deploy "
-                    "waits until this time, and then for a deploy window. Latest: "
-                    f"{local_time(latest, tz)} ({escape_mrkdwn(tz)})."
-                )
+        title="Approve for later",
+        submit="Approve",
+        note="Your approval counts now; the deploy waits until this time, and then for a deploy "
+        f"window. Latest: {local_time(latest, tz)} ({escape_mrkdwn(tz)}).",
+        field=InputBlock(
+            block_id=DEPLOY_AT_BLOCK,
+            label=PlainTextObject(text="Deploy at"),
+            element=DateTimePickerElement(
+                action_id=DEPLOY_AT_BLOCK, initial_date_time=int(start.timestamp())
             ),
-            InputBlock(
-                block_id=DEPLOY_AT_BLOCK,
-                label=PlainTextObject(text="Deploy at"),
-                element=DateTimePickerElement(
-                    action_id=DEPLOY_AT_BLOCK, initial_date_time=int(start.timestamp())
-                ),
-            ),
-        ],
+        ),
     )
-    return view.to_dict()
 
 
 def deploy_at_error(approval: Approval, deploy_at: datetime | None, now: datetime) -> str | None:
@@ -159,31 +146,15 @@ def deploy_now_view(approval: Approval) -> dict[str, Any]:
     """The modal that asks why the held approval must deploy now."""
     held = approval.held
     cause = hold_cause(held) if held else "the hold"
-    view = View(
-        type="modal",
+    return modal_view(
+        approval,
         callback_id=DEPLOY_NOW_VIEW,
-        private_metadata=approval.approval_id,
-        title=PlainTextObject(text="Deploy now"),
-        submit=PlainTextObject(text="Deploy now"),
-        close=PlainTextObject(text="Cancel"),
-        blocks=[
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"*{escape_mrkdwn(approval.pipeline)}* / {escape_mrkdwn(approval.stage)}"
-                    f" is held for {escape_mrkdwn(cause)}. Deploying now overrides it; "
-                    "who and why go to CodePipeline and the audit record."
-                )
-            ),
-            InputBlock(
-                block_id=REASON_BLOCK,
-                label=PlainTextObject(text="Why must it deploy now?"),
-                element=PlainTextInputElement(
-                    action_id=REASON_BLOCK, multiline=True, max_length=MAX_REASON
-                ),
-            ),
-        ],
+        title="Deploy now",
+        submit="Deploy now",
+        note=f"Held for {escape_mrkdwn(cause)}. Deploying now overrides it; who and why go to "
+        "CodePipeline and the audit record.",
+        field=reason_input("Why must it deploy now?"),
     )
-    return view.to_dict()
 
 
 def already_held_text(approval: Approval) -> str:

@@ -283,35 +283,53 @@ def tally_line(approval: Approval) -> str:
     return f"Approvals: {len(approving)} of {needed} ({so_far})"
 
 
+def modal_view(
+    approval: Approval, *, callback_id: str, title: str, submit: str, note: str, field: InputBlock
+) -> dict[str, Any]:
+    """A modal about this request: which one it is (and `note`), and one input."""
+    which = (
+        f"*{escape_mrkdwn(approval.pipeline)}* / {escape_mrkdwn(approval.stage)}"
+        f" / {escape_mrkdwn(approval.action)}"
+    )
+    view = View(
+        type="modal",
+        callback_id=callback_id,
+        private_metadata=approval.approval_id,
+        title=PlainTextObject(text=title),
+        submit=PlainTextObject(text=submit),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=f"{which}\n{note}" if note else which)),
+            field,
+        ],
+    )
+    return view.to_dict()
+
+
+def reason_input(label: str, *, optional: bool = False) -> InputBlock:
+    """The modals' text input for a reason or a comment (block and action id `reason`)."""
+    return InputBlock(
+        block_id=REASON_BLOCK,
+        label=PlainTextObject(text=label),
+        optional=optional,
+        element=PlainTextInputElement(
+            action_id=REASON_BLOCK, multiline=True, max_length=MAX_REASON
+        ),
+    )
+
+
 def decision_view(approval: Approval, action: str) -> dict[str, Any]:
     """The modal that asks why (Reject) or for an optional comment (Approve)."""
     rejecting = action == REJECT
     required = rejecting and approval.rules.require_reason_on_reject
-    view = View(
-        type="modal",
+    return modal_view(
+        approval,
         callback_id=REJECT_VIEW if rejecting else APPROVE_VIEW,
-        private_metadata=approval.approval_id,
-        title=PlainTextObject(text="Reject deployment" if rejecting else "Approve deployment"),
-        submit=PlainTextObject(text="Reject" if rejecting else "Approve"),
-        close=PlainTextObject(text="Cancel"),
-        blocks=[
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"*{escape_mrkdwn(approval.pipeline)}* / {escape_mrkdwn(approval.stage)}"
-                    f" / {escape_mrkdwn(approval.action)}"
-                )
-            ),
-            InputBlock(
-                block_id=REASON_BLOCK,
-                label=PlainTextObject(text="Why?" if rejecting else "Comment"),
-                optional=not required,
-                element=PlainTextInputElement(
-                    action_id=REASON_BLOCK, multiline=True, max_length=MAX_REASON
-                ),
-            ),
-        ],
+        title="Reject deployment" if rejecting else "Approve deployment",
+        submit="Reject" if rejecting else "Approve",
+        note="",
+        field=reason_input("Why?" if rejecting else "Comment", optional=not required),
     )
-    return view.to_dict()
 
 
 def reminder_text(approval: Approval, now: datetime) -> str:

@@ -126,7 +126,7 @@ class Approval:
         return None if self.status in (PENDING, HELD) else self.status.lower()
 
     def name_of(self, user_id: str) -> str:
-        for vote in self.votes:
+        for vote in (*self.votes, *self.overrides):
             if vote.user_id == user_id:
                 return vote.name
         return user_id
