@@ -15,9 +15,8 @@ from typing import Any, NamedTuple
 import yaml
 
 from bench import Row
-from bench.driver import APPROVER, BENCH_POLICY, Driver, button_value, sandbox
+from bench.driver import BENCH_POLICY, Driver, button_value, sandbox
 from sandbox.client import wait_for
-from sandbox.fake_slack import view_submission_payload
 
 PRICE_PER_TRANSITION = 0.025 / 1000
 IMMEDIATE_TARGET = 6
@@ -35,6 +34,9 @@ STEPS_CLICKS = ("U0DAN", "U0ALICE", "U0BOB")  # QA, then both of Release
 #: reporting path as usual. The freeze (or the requested time) is HOLD_SECONDS away, so
 #: the benchmark stays quick; the count does not depend on it.
 HELD_PATH = "approved in a freeze, held"
+#: The same hold, four times as long: a hold's cost does not grow with its length.
+LONG_HELD_PATH = "approved in a 4x longer freeze"
+LONG_HOLD_FACTOR = 4
 LATER_PATH = "approve for later, held"
 HOLD_EXTRA_TARGET = 3
 HOLD_SECONDS = 2.0
@@ -234,13 +236,17 @@ def _hold_rules(driver: Driver) -> None:
     freeze is an instant in time, so it is put here rather than in bench/policy.yaml.)"""
     policy = yaml.safe_load(BENCH_POLICY.read_text(encoding="utf-8"))
     now = datetime.now(UTC).timestamp()
-    freeze = {
-        "from": datetime.fromtimestamp(now - 60, UTC).isoformat(timespec="milliseconds"),
-        "to": datetime.fromtimestamp(now + HOLD_SECONDS, UTC).isoformat(timespec="milliseconds"),
-        "reason": "Bench freeze",
-    }
+
+    def freeze(seconds: float) -> dict[str, str]:
+        return {
+            "from": datetime.fromtimestamp(now - 60, UTC).isoformat(timespec="milliseconds"),
+            "to": datetime.fromtimestamp(now + seconds, UTC).isoformat(timespec="milliseconds"),
+            "reason": "Bench freeze",
+        }
+
     policy["pipelines"] += [
-        {"match": "held-*", "freezes": [freeze]},
+        {"match": "held-*", "freezes": [freeze(HOLD_SECONDS)]},
+        {"match": "heldlong-*", "freezes": [freeze(HOLD_SECONDS * LONG_HOLD_FACTOR)]},
         {"match": "later-*", "allow_scheduling": True},
     ]
     driver.client.post("/_sandbox/policy", policy)
@@ -249,27 +255,8 @@ def _hold_rules(driver: Driver) -> None:
 def _approve_later(driver: Driver, message: dict[str, Any], approval_id: str) -> None:
     """Click "Approve for later", then pick a time HOLD_SECONDS from now in its modal."""
     driver.click(message, "approve_later")
-    view = wait_for(
-        lambda: next(
-            (
-                v
-                for v in reversed(driver.server.sandbox.slack.views())
-                if v["view"].get("private_metadata") == approval_id
-            ),
-            None,
-        ),
-        what="the modal to open",
-    )
     at = math.ceil(time.time() + HOLD_SECONDS)
-    payload = view_submission_payload(
-        driver.server.sandbox.slack,
-        view_id=view["id"],
-        user_id=APPROVER,
-        values={"deploy_at": {"deploy_at": at}},
-    )
-    status, _ = driver.send(*driver._signed(payload))
-    if status != 200:
-        raise RuntimeError(f"the modal submission answered HTTP {status}")
+    driver.submit_modal(approval_id, {"deploy_at": {"deploy_at": at}})
 
 
 def _path(driver: Driver, pipeline: str, act: Callable[[dict[str, Any], str], None]) -> dict:  # type: ignore[type-arg]
@@ -339,6 +326,7 @@ def run(out: Callable[[str], None] = print) -> list[Row]:
         }
         _hold_rules(driver)
         paths[HELD_PATH] = _path(driver, "held-cost", approve)
+        paths[LONG_HELD_PATH] = _path(driver, "heldlong-cost", approve)
         paths[LATER_PATH] = _path(
             driver,
             "later-cost",
@@ -399,6 +387,14 @@ def run(out: Callable[[str], None] = print) -> list[Row]:
             out(
                 f"  {'':<28} held {figures['holds']} time(s), {HOLD_SECONDS:g} s: {transitions} "
                 f"transitions vs at once {immediate} (+{extra}): " + ("MET" if met else "NOT MET")
+            )
+        elif name == LONG_HELD_PATH:
+            short = paths[HELD_PATH]["transitions"]
+            target = f"= {short} transitions (the {HOLD_SECONDS:g} s hold's)"
+            met = transitions == short and figures["holds"] == 1
+            out(
+                f"  {'':<28} held {HOLD_SECONDS * LONG_HOLD_FACTOR:g} s: {transitions} transitions "
+                f"vs {short} for {HOLD_SECONDS:g} s: " + ("MET" if met else "NOT MET")
             )
         elif cycles:
             per_cycle = extra / cycles

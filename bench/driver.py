@@ -89,7 +89,11 @@ class Driver:
     def reject_with_reason(self, message: dict[str, Any], reason: str) -> None:
         """Click Reject, then say why in the modal it opens (as conftest's Gate.reject)."""
         self.click(message, "reject")
-        approval_id = button_value(message)
+        self.submit_modal(button_value(message), {"reason": {"reason": reason}})
+
+    def submit_modal(self, approval_id: str, values: dict[str, Any]) -> None:
+        """Submit the modal the gate last opened for this approval, as APPROVER filling
+        `values` (block id → action id → text, or epoch seconds for a date-time picker)."""
         view = wait_for(
             lambda: next(
                 (
@@ -102,10 +106,7 @@ class Driver:
             what="the modal to open",
         )
         payload = view_submission_payload(
-            self.server.sandbox.slack,
-            view_id=view["id"],
-            user_id=APPROVER,
-            values={"reason": {"reason": reason}},
+            self.server.sandbox.slack, view_id=view["id"], user_id=APPROVER, values=values
         )
         status, _ = self.send(*self._signed(payload))
         if status != 200:
