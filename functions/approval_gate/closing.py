@@ -30,6 +30,7 @@ from approval_gate.store import (
     APPROVED,
     DECIDED_ELSEWHERE,
     EXPIRED,
+    HELD,
     PENDING,
     REJECTED,
     AlreadyDecided,
@@ -243,8 +244,8 @@ def settle_elsewhere(
     clock: Clock,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
-    """Close the open approvals of a pipeline execution that CodePipeline settled itself
-    (approved or rejected in the console, superseded, stopped, expired).
+    """Close the open (or held) approvals of a pipeline execution that CodePipeline settled
+    itself (approved or rejected in the console, superseded, stopped, expired).
 
     Found through the pipeline execution id start_approval stored (CodePipeline's events
     carry no approval token), in an index that lags the table (`_approvals_of`). Each is
@@ -254,7 +255,7 @@ def settle_elsewhere(
     """
     closed = []
     for approval in _approvals_of(store, pipeline_execution_id, stage, action, sleep):
-        if approval.status != PENDING:
+        if approval.status not in (PENDING, HELD):
             continue
         if stage is not None and (approval.stage, approval.action) != (stage, action):
             continue
@@ -266,14 +267,17 @@ def settle_elsewhere(
                 reason=None,
                 at=clock(),
                 note=note,
+                was=approval.status,
             )
         except AlreadyDecided:
             continue
         closed.append(settled.approval_id)
-        if settled.task_token:
+        # A held approval's workflow waits on the hold's token, an open one's on the ask's.
+        token = settled.hold_token if approval.status == HELD else settled.task_token
+        if token:
             try:
                 sfn.send_task_failure(
-                    taskToken=settled.task_token, error=DECIDED_ELSEWHERE_ERROR, cause=note[:256]
+                    taskToken=token, error=DECIDED_ELSEWHERE_ERROR, cause=note[:256]
                 )
             except ClientError as exc:
                 # Between two asks no task waits: the next ask finds the request settled.

@@ -217,8 +217,10 @@ class ApprovalStore:
         at: datetime,
         note: str | None = None,
         held: Hold | None = None,
+        was: str = PENDING,
     ) -> Approval:
-        """Move PENDING → status exactly once; AlreadyDecided if anything decided first.
+        """Move `was` (PENDING, or HELD for a hold CodePipeline settled itself) → status
+        exactly once; AlreadyDecided if anything decided first.
 
         With `votes`, these become the whole vote record and their users the deciders;
         with `decided_by`, the votes already recorded (add_vote) stay as they are. A HELD
@@ -226,6 +228,7 @@ class ApprovalStore:
         """
         by = [vote.user_id for vote in votes] if votes is not None else list(decided_by or ())
         expression, values = _decision(status, by, at, reason=reason, note=note, held=held)
+        values["pending"] = was
         if votes is not None:
             expression += ", votes = :votes"
             values["votes"] = {vote.user_id: vote_item(vote) for vote in votes}

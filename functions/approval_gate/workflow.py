@@ -15,17 +15,18 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from approval_gate.reporting import decision
-from approval_gate.store import APPROVED, REJECTED, Approval
+from approval_gate.store import APPROVED, HELD, REJECTED, Approval
 
 #: The same logger Powertools configures for the handlers (its service name).
 LOG = logging.getLogger("approval-gate")
 
 
 def redeliver(approval: Approval, sfn: Any) -> None:
-    """A click on a request decided in Slack but not yet closed: hand the decision to the
-    workflow again, in case the first SendTaskSuccess was lost (Lambda died, Step Functions
-    unreachable). Harmless when it arrived: the task no longer waits, and that is ignored."""
-    if approval.status in (APPROVED, REJECTED) and approval.closed_at is None:
+    """A click on a request decided (or held) in Slack but not yet closed: hand the
+    decision to the workflow again, in case the first SendTaskSuccess was lost (Lambda
+    died, Step Functions unreachable). Harmless when it arrived: the task no longer waits,
+    and that is ignored (a hold waits on a token of its own, never this one)."""
+    if approval.status in (APPROVED, REJECTED, HELD) and approval.closed_at is None:
         try:
             resume_workflow(approval, sfn)
         except ClientError as exc:

@@ -305,3 +305,23 @@ def test_an_approval_by_policy_at_the_deadline_waits_for_the_freeze_too(gate):
     record = _finished(gate, approval)
     assert record["outcome"] == "expired" and record["held"]["why"] == "freeze"
     assert record["reported_at"] >= record["held"]["until"]
+
+
+def test_a_console_decision_during_a_hold_closes_it_without_a_report(gate):
+    _use_policy(gate, freezes=[_freeze(120)])
+    run, approval, message = gate.open_approval()
+    token = run["approvalToken"]
+    assert gate.click(message, "U0ALICE", "approve") == 200
+    _wait_held(gate, token)
+    _wait_buttons(gate, message, ["cancel_hold"])
+
+    gate.client.post(
+        f"/_sandbox/pipelines/web-app/approvals/{token}",
+        {"status": "Approved", "summary": "shipped the hotfix by hand", "by": "ops@example.com"},
+    )
+
+    record = _finished(gate, approval)  # long before the freeze ends
+    assert record["outcome"] == "decided_elsewhere" and record["decided_by"] == []
+    assert record["held"]["why"] == "freeze"  # the audit keeps that it was held
+    assert [r["source"] for r in gate.results_for(token)] == ["console"]
+    gate.wait_closed(message)

@@ -233,3 +233,19 @@ def test_a_cancel_between_the_end_steps_read_and_its_write_wins(store: ApprovalS
     assert (decision["wait"], decision["outcome"]) == ("ask", None)
     final = read(APPROVAL)
     assert final is not None and final.status == PENDING
+
+
+def test_a_click_on_a_held_request_hands_the_hold_to_the_workflow_again(
+    store: ApprovalStore,
+) -> None:
+    """The deciding click's SendTaskSuccess was lost: the next click on the old buttons
+    hands the held decision to the asking task again (never to the hold's own token)."""
+    _held(store)
+    sfn = RecordingSfn()
+
+    again = record_click(_click("U0BOB", "approve"), store=store, sfn=sfn, clock=clock_at(CLICKED))
+
+    assert again.outcome == "already_decided"
+    (handed,) = sfn.task_successes
+    assert handed["taskToken"] == "ask-token"
+    assert json.loads(handed["output"])["wait"] == "hold"
