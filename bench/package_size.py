@@ -36,8 +36,18 @@ def _build() -> None:
     subprocess.run(["make", "build"], cwd=ROOT, env=env, check=True)  # noqa: S607
 
 
+def _stale() -> bool:
+    """No build yet, or the template or a function's source changed since the last one
+    (a package measured from an old build would leave out a new function)."""
+    built = BUILD / "template.yaml"
+    if not LAYER.is_dir() or not built.is_file():
+        return True
+    sources = [ROOT / "template.yaml", *(ROOT / "functions").rglob("*.py")]
+    return max(path.stat().st_mtime for path in sources) > built.stat().st_mtime
+
+
 def run(out: Callable[[str], None] = print) -> list[Row]:
-    if not LAYER.is_dir():
+    if _stale():
         _build()
     entries = [e for e in LAYER.iterdir() if not _provided(e)]
     layer = sum(_size(e) for e in entries)

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from approval_gate.records import APPROVED, EXPIRED, HELD, REJECTED, Approval, Hold, Vote
 from approval_gate.reporting import hold_limit, local_time
+from approval_gate.rules import Rules
 from approval_gate.windows import WHY_FREEZE, Allowed, next_allowed_for
 
 #: Why a hold waits for the approvers' own time (the other causes are windows.WHY_*).
@@ -58,7 +59,7 @@ def plan(approval: Approval, now: datetime, *, then: str = APPROVED) -> Plan:
     asked_for = requested_time(approval.votes) if then == APPROVED else None
     start = max(now, asked_for) if asked_for else now
     limit = hold_limit(approval)
-    allowed = next_allowed_for(rules, start, limit)
+    allowed = _next_allowed(rules, start, limit)
     if allowed.now and start == now:
         return Plan(then)
     if not allowed.now and rules.outside_window == "reject":
@@ -85,7 +86,7 @@ def at_hold_end(approval: Approval, now: datetime) -> Plan:
     limit = hold_limit(approval)
     if held is not None and now < held.until:
         return Plan(HELD, held)  # the timer fired early: hold the rest
-    allowed = next_allowed_for(approval.rules, now, limit)
+    allowed = _next_allowed(approval.rules, now, limit)
     if allowed.now:
         return Plan(then)
     if allowed.at is not None and now < limit:
@@ -113,6 +114,13 @@ def _cause(allowed: Allowed) -> str:
     if allowed.why == WHY_FREEZE:
         return allowed.reason or "a freeze"
     return "outside the windows"
+
+
+def _next_allowed(rules: Rules, at: datetime, limit: datetime) -> Allowed:
+    """windows.next_allowed_for, without reading a calendar a policy does not have."""
+    if not rules.deploy_windows and not rules.freezes:
+        return Allowed(at)
+    return next_allowed_for(rules, at, limit)
 
 
 def forecast(approval: Approval, now: datetime) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from approval_gate.records import APPROVED, EXPIRED, HELD, PENDING, REJECTED, Approval, Hold
 from approval_gate.text import MAX_SUMMARY, human_duration, one_line
@@ -22,6 +21,8 @@ def hold_limit(approval: Approval) -> datetime:
 
 def local_time(moment: datetime, timezone: str) -> str:
     """An instant on the policy's wall clock, for people: "Thu 24 Dec 09:00 +07"."""
+    from zoneinfo import ZoneInfo  # only when a hold is told about (see windows)
+
     local = moment.astimezone(ZoneInfo(timezone))
     return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname()}"
 

@@ -27,10 +27,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import NamedTuple
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, NamedTuple
 
 from approval_gate.rules import WEEKDAYS, DeployWindow, Freeze, Rules
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 #: Why deploys may not go on now: outside every window, or a freeze holds.
 WHY_WINDOW = "window"
@@ -87,6 +89,10 @@ def next_allowed(
     """
     if at.tzinfo is None or limit.tzinfo is None:
         raise ValueError("next_allowed needs aware datetimes")
+    # zoneinfo is imported when a calendar is read, not by every function that imports
+    # this module (the click path does, and most policies have no windows or freezes).
+    from zoneinfo import ZoneInfo
+
     zone = ZoneInfo(timezone)
     start = at.astimezone(UTC)
     end = limit.astimezone(UTC)

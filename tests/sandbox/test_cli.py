@@ -120,7 +120,9 @@ def test_a_second_scale_policy_shows_reminders_escalation_and_expiry_over_http()
         messages = wait_for(expired, timeout=30, what="the request to expire")
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
+        # Stopping first delivers the queued status-feed events (bounded at 30 s), so a
+        # busy machine may take that long; the exit code says it stopped cleanly.
+        assert process.wait(timeout=45) == 0
 
     texts = [m["text"] or "" for m in messages]
     assert sum(t.startswith(":bell: Reminder") for t in texts) >= 3

@@ -297,7 +297,9 @@ def test_an_approval_by_policy_at_the_deadline_waits_for_the_freeze_too(gate):
 
     assert held["outcome"] is None and held["decided_by"] == []
     assert gate.results_for(run["approvalToken"]) == []
-    assert "policy at the deadline" in _text(gate, message)
+    wait_for(
+        lambda: "policy at the deadline" in _text(gate, message), what="the held request shown"
+    )
     result = gate.wait_result(run["approvalToken"], timeout=15)
     assert result["result"]["status"] == "Approved"
     assert "approved by policy" in result["result"]["summary"]
