@@ -197,6 +197,38 @@ class FreezeOverride(NamedTuple):
         )
 
 
+#: CloudWatch alarm states (DescribeAlarms' StateValue).
+ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+
+
+class Checks(NamedTuple):
+    """Health checks that gate the approval (DESIGN §8.3): CloudWatch alarms (names; a
+    trailing ``*`` makes a name prefix), the alarm states that block, and check functions
+    (Lambda function ARNs), and what an approval reached while one fails does."""
+
+    alarms: tuple[str, ...] = ()
+    alarm_states: tuple[str, ...] = ("ALARM",)
+    functions: tuple[str, ...] = ()
+    on_failing: str = "hold"  # "hold" | "reject"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alarms": list(self.alarms),
+            "alarm_states": list(self.alarm_states),
+            "functions": list(self.functions),
+            "on_failing": self.on_failing,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Checks:
+        return cls(
+            alarms=tuple(data.get("alarms", ())),
+            alarm_states=tuple(data.get("alarm_states", ("ALARM",))),
+            functions=tuple(data.get("functions", ())),
+            on_failing=str(data.get("on_failing", "hold")),
+        )
+
+
 class Rules(NamedTuple):
     """The resolved policy for one pipeline, stage and action (stored with each approval)."""
 
@@ -229,6 +261,8 @@ class Rules(NamedTuple):
     outside_window: str = "hold"  # "hold" | "reject"
     freeze_override: FreezeOverride | None = None  # None: nobody may override
     allow_scheduling: bool = False
+    #: Health checks (DESIGN §8.3); None: none.
+    checks: Checks | None = None
 
     @property
     def effective_steps(self) -> tuple[Step, ...]:
@@ -277,6 +311,7 @@ class Rules(NamedTuple):
                 None if self.freeze_override is None else self.freeze_override.to_dict()
             ),
             "allow_scheduling": self.allow_scheduling,
+            "checks": None if self.checks is None else self.checks.to_dict(),
         }
 
     @classmethod
@@ -303,4 +338,6 @@ class Rules(NamedTuple):
             values["freezes"] = tuple(Freeze.from_dict(freeze) for freeze in values["freezes"])
         if values.get("freeze_override") is not None:
             values["freeze_override"] = FreezeOverride.from_dict(values["freeze_override"])
+        if values.get("checks") is not None:
+            values["checks"] = Checks.from_dict(values["checks"])
         return cls(**values)
