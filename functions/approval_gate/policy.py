@@ -33,7 +33,15 @@ from approval_gate.policy_fields import (
     rule_settings,
     show,
 )
-from approval_gate.rules import Approvers, Escalation, Freeze, FreezeOverride, Rules, Step
+from approval_gate.rules import (
+    Approvers,
+    Checks,
+    Escalation,
+    Freeze,
+    FreezeOverride,
+    Rules,
+    Step,
+)
 
 # Approvers, Escalation and Rules (what an approval stores and a click reads back) live in
 # approval_gate.rules, which stays small for the functions that need no policy; PolicyError
@@ -47,6 +55,7 @@ __all__ = [
     "Rules",
     "load_policy",
     "load_policy_file",
+    "policy_checks",
     "policy_ids",
     "shipped_policy",
 ]
@@ -153,6 +162,19 @@ def policy_ids(policy: Policy) -> tuple[set[str], set[str]]:
         if escalation is not None:
             groups.update(escalation.mention_groups)
     return users, groups
+
+
+def policy_checks(policy: Policy) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every alarm name or ``prefix*``, every check function ARN) the policy names
+    anywhere, each once, in the order they first appear (for IAM and the sandbox)."""
+    alarms: dict[str, None] = {}
+    functions: dict[str, None] = {}
+    for settings in (policy.defaults, *(overrides for _, overrides in policy.pipelines)):
+        checks: Checks | None = settings.get("checks")
+        if checks is not None:
+            alarms.update(dict.fromkeys(checks.alarms))
+            functions.update(dict.fromkeys(checks.functions))
+    return tuple(alarms), tuple(functions)
 
 
 # --------------------------------------------------------------------------- internals

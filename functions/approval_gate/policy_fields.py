@@ -370,6 +370,14 @@ def _calendar(key: str) -> Callable[[Any, str], Any]:
     return check
 
 
+def _checks(value: Any, path: str) -> Any:
+    """The check of the health-check key, in approval_gate.policy_checks (imported when
+    first used, like the calendar keys' checks)."""
+    from approval_gate.policy_checks import checks
+
+    return checks(value, path)
+
+
 _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "channel": _channel,
     "approvers": _approvers,
@@ -394,6 +402,7 @@ _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "outside_window": _choice(*OUTSIDE_WINDOW_CHOICES),
     "freeze_override": _calendar("freeze_override"),
     "allow_scheduling": _boolean,
+    "checks": _checks,
 }
 assert set(_VALIDATORS) == set(POLICY_KEYS)
 
