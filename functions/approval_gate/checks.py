@@ -1,0 +1,335 @@
+"""Health checks (DESIGN §8.3, issue 21): read the policy's CloudWatch alarms and invoke its
+check functions, and say which fail.
+
+No Slack and no table here: :func:`run_checks` answers one :class:`CheckResult` per alarm
+and per function, in the order the policy lists them, and never raises. Every failure to
+find out counts as failing (fail closed): an alarm CloudWatch does not know, an alarm it
+could not be asked about, a check function that timed out, raised or answered anything but
+``{passed: bool, summary: str, url?: str}``.
+
+Alarms are read with one DescribeAlarms per batch of up to 100 names, and one paged
+DescribeAlarms per name prefix (``prod-api-*``); metric and composite alarms alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, NamedTuple
+from urllib.parse import quote
+
+from approval_gate.clock import Clock, iso
+from approval_gate.rules import Checks
+
+#: The same logger Powertools configures for the handlers (its service name).
+LOG = logging.getLogger("approval-gate")
+
+ALARM = "alarm"
+FUNCTION = "function"
+#: A check function's answer is awaited this long (the Lambda client's read timeout).
+FUNCTION_TIMEOUT = 5
+#: The most names DescribeAlarms takes in one call, and the most alarms it answers per page.
+ALARMS_PER_CALL = 100
+#: A prefix matching more alarms than this fails: the request could not show them anyway.
+MAX_PAGES = 10
+#: The longest summary kept from an alarm's StateReason or a function's answer.
+MAX_SUMMARY = 200
+#: States of a result that is no CloudWatch state: the alarm was not found, or not read;
+#: a check function passed, failed, or gave no usable answer.
+MISSING, UNREADABLE = "MISSING", "UNREADABLE"
+PASSED, FAILED, ERROR = "PASSED", "FAILED", "ERROR"
+_ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]  # without it, only metric alarms answer
+#: What a check function gets (DESIGN §8.3), taken from the request.
+PAYLOAD_KEYS = ("approval_id", "pipeline", "stage", "action", "pipeline_execution_id")
+
+Invoke = Callable[[str, dict[str, Any]], Any]
+
+
+class CheckResult(NamedTuple):
+    """One alarm's or one check function's result, as of `at`."""
+
+    name: str  # the alarm's name; the function's name (and :qualifier), not its whole ARN
+    kind: str  # ALARM | FUNCTION
+    passed: bool
+    state: str  # OK | ALARM | INSUFFICIENT_DATA | MISSING | UNREADABLE; PASSED | FAILED | ERROR
+    summary: str
+    at: datetime
+    url: str | None = None  # the alarm in the console; the link a function answered
+
+    def record(self) -> dict[str, Any]:
+        """The decision record's entry (DESIGN §8.3); the link stays in the messages."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "passed": self.passed,
+            "state": self.state,
+            "summary": self.summary,
+            "at": iso(self.at),
+        }
+
+
+class CheckFunctionError(Exception):
+    """A check function raised (Lambda answered FunctionError); the error's type."""
+
+    def __init__(self, error_type: str) -> None:
+        super().__init__(error_type)
+        self.error_type = error_type
+
+
+def run_checks(
+    checks: Checks,
+    *,
+    cloudwatch: Any,
+    invoke: Invoke,
+    request: Mapping[str, Any],
+    clock: Clock,
+) -> tuple[CheckResult, ...]:
+    """Every alarm's, then every function's result, in the order the policy lists them.
+
+    An alarm listed twice (by name and through a prefix, say) gives one result, the first.
+    """
+    results: list[CheckResult] = []
+    if checks.alarms:
+        results.extend(_alarm_results(checks, cloudwatch, clock))
+    payload = {key: request.get(key) for key in PAYLOAD_KEYS}
+    payload["revisions"] = list(request.get("revisions") or [])
+    for arn in checks.functions:
+        results.append(_function_result(arn, invoke, payload, clock))
+    return tuple(results)
+
+
+def failing(results: Iterable[CheckResult]) -> tuple[CheckResult, ...]:
+    return tuple(result for result in results if not result.passed)
+
+
+def summary_of_failing(results: Iterable[CheckResult], limit: int = 300) -> str:
+    """One plain line naming the failing checks, at most `limit` characters:
+    ``prod-api-5xx ALARM: Threshold Crossed …; change-ticket-check: no ticket``."""
+    parts = []
+    for result in failing(results):
+        shown = f"{result.name} {result.state}" if result.state in _ALARM_STATES else result.name
+        parts.append(f"{shown}: {_cut(result.summary, 80)}")
+    line = ""
+    for index, part in enumerate(parts):
+        more = len(parts) - index - 1
+        candidate = f"{line}; {part}" if line else part
+        tail = f"; and {more} more" if more else ""
+        if len(candidate) + len(tail) > limit:
+            if line:  # it fitted with this tail, counting the part that does not fit
+                return f"{line}; and {len(parts) - index} more"
+            return _cut(part, limit - len(tail)) + tail
+        line = candidate
+    return line
+
+
+def lambda_invoker(client: Any) -> Invoke:
+    """`invoke(arn, payload)` through a boto3 Lambda client: a RequestResponse Invoke that
+    answers the function's parsed JSON, or raises CheckFunctionError when it raised.
+
+    Build the client with :func:`check_function_client_config`: a 5 s read timeout and no
+    retries (a retried timeout would wait 5 s again, and a check need not be idempotent).
+    """
+
+    def invoke(arn: str, payload: dict[str, Any]) -> Any:
+        response = client.invoke(
+            FunctionName=arn,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(payload).encode(),
+        )
+        body = response["Payload"].read()
+        if response.get("FunctionError"):
+            try:
+                error_type = json.loads(body).get("errorType") or response["FunctionError"]
+            except (ValueError, AttributeError):
+                error_type = response["FunctionError"]
+            raise CheckFunctionError(str(error_type))
+        return json.loads(body)
+
+    return invoke
+
+
+def check_function_client_config() -> Any:
+    """The botocore Config of the Lambda client that invokes check functions."""
+    from botocore.config import Config
+
+    return Config(
+        read_timeout=FUNCTION_TIMEOUT,
+        connect_timeout=FUNCTION_TIMEOUT,
+        retries={"total_max_attempts": 1, "mode": "standard"},
+    )
+
+
+# --------------------------------------------------------------------------- alarms
+
+_ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+
+
+def _alarm_results(checks: Checks, cloudwatch: Any, clock: Clock) -> list[CheckResult]:
+    names = [name for name in checks.alarms if not name.endswith("*")]
+    found: dict[str, dict[str, Any]] = {}
+    unreadable: dict[str, str] = {}  # name or prefix* -> the error's code
+    for start in range(0, len(names), ALARMS_PER_CALL):
+        batch = names[start : start + ALARMS_PER_CALL]
+        try:
+            alarms = _describe(cloudwatch, AlarmNames=batch)
+        except Exception as exc:  # fail closed: every alarm it covered fails
+            unreadable.update(dict.fromkeys(batch, _error_code(exc)))
+            LOG.warning("could not read the alarms", extra={"error": _error_code(exc)})
+            continue
+        found.update((alarm["AlarmName"], alarm) for alarm in alarms)
+    by_prefix: dict[str, list[dict[str, Any]]] = {}
+    for pattern in checks.alarms:
+        if pattern.endswith("*") and pattern not in by_prefix:
+            try:
+                by_prefix[pattern] = _describe(cloudwatch, AlarmNamePrefix=pattern[:-1])
+            except Exception as exc:  # fail closed
+                unreadable[pattern] = _error_code(exc)
+                LOG.warning(
+                    "could not read the alarms",
+                    extra={"prefix": pattern[:-1], "error": _error_code(exc)},
+                )
+
+    now = clock()
+    region = getattr(getattr(cloudwatch, "meta", None), "region_name", None)
+    results: list[CheckResult] = []
+    seen: set[str] = set()
+    for pattern in checks.alarms:
+        if pattern in unreadable:
+            what = "alarms" if pattern.endswith("*") else "alarm"
+            why = f"could not read the {what}: {unreadable[pattern]}"
+            results.append(CheckResult(pattern, ALARM, False, UNREADABLE, why, now))
+        elif not pattern.endswith("*"):
+            alarm = found.get(pattern)
+            if alarm is None:
+                LOG.warning("a checked alarm does not exist", extra={"alarm": pattern})
+                results.append(CheckResult(pattern, ALARM, False, MISSING, "no such alarm", now))
+            elif pattern not in seen:
+                results.append(_alarm_result(alarm, checks, now, region))
+            seen.add(pattern)
+        elif not by_prefix[pattern]:
+            LOG.warning("no checked alarm starts with the prefix", extra={"prefix": pattern[:-1]})
+            why = f"no alarm starts with {pattern[:-1]}"
+            results.append(CheckResult(pattern, ALARM, False, MISSING, why, now))
+        else:
+            for alarm in by_prefix[pattern]:
+                if alarm["AlarmName"] not in seen:
+                    seen.add(alarm["AlarmName"])
+                    results.append(_alarm_result(alarm, checks, now, region))
+    return results
+
+
+def _describe(cloudwatch: Any, **selection: Any) -> list[dict[str, Any]]:
+    """Every alarm DescribeAlarms answers for the selection, metric and composite, by name;
+    through every page (a prefix may match hundreds). Raises what the client raises."""
+    alarms: list[dict[str, Any]] = []
+    token: str | None = None
+    for _ in range(MAX_PAGES):
+        page = cloudwatch.describe_alarms(
+            **selection,
+            AlarmTypes=_ALARM_TYPES,
+            MaxRecords=ALARMS_PER_CALL,
+            **({"NextToken": token} if token else {}),
+        )
+        alarms.extend(page.get("MetricAlarms", ()))
+        alarms.extend(page.get("CompositeAlarms", ()))
+        token = page.get("NextToken")
+        if not token:
+            return sorted(alarms, key=lambda alarm: str(alarm["AlarmName"]))
+    raise TooManyAlarms(f"more than {MAX_PAGES * ALARMS_PER_CALL} alarms match")
+
+
+class TooManyAlarms(Exception):
+    """A prefix matches more alarms than a request can show: name a narrower one."""
+
+
+def _alarm_result(
+    alarm: Mapping[str, Any], checks: Checks, now: datetime, region: str | None
+) -> CheckResult:
+    name = str(alarm["AlarmName"])
+    state = str(alarm.get("StateValue", "INSUFFICIENT_DATA"))
+    reason = _cut(str(alarm.get("StateReason") or state), MAX_SUMMARY)
+    passed = state not in checks.alarm_states
+    return CheckResult(name, ALARM, passed, state, reason, now, _console_url(name, region))
+
+
+def _console_url(name: str, region: str | None) -> str | None:
+    if not region:
+        return None
+    if region.startswith("cn-"):
+        host = f"{region}.console.amazonaws.cn"
+    elif region.startswith("us-gov-"):
+        host = f"{region}.console.amazonaws-us-gov.com"
+    else:
+        host = f"{region}.console.aws.amazon.com"
+    return f"https://{host}/cloudwatch/home?region={region}#alarmsV2:alarm/{quote(name, safe='')}"
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def _function_result(
+    arn: str, invoke: Invoke, payload: dict[str, Any], clock: Clock
+) -> CheckResult:
+    name = arn.split(":function:", 1)[-1]
+    try:
+        answer = invoke(arn, payload)
+    except Exception as exc:  # fail closed: any error fails the check
+        why = _why_no_answer(exc)
+        LOG.warning("a check function gave no answer", extra={"function": arn, "why": why})
+        return CheckResult(name, FUNCTION, False, ERROR, why, clock())
+    problem = _junk(answer)
+    if problem is not None:
+        LOG.warning("a check function answered junk", extra={"function": arn, "why": problem})
+        shown = _cut(json.dumps(answer, default=str), 80)
+        return CheckResult(name, FUNCTION, False, ERROR, f"answered junk: {shown}", clock())
+    passed: bool = answer["passed"]
+    summary = _cut(answer["summary"], MAX_SUMMARY) or ("passed" if passed else "failed")
+    return CheckResult(
+        name, FUNCTION, passed, PASSED if passed else FAILED, summary, clock(), answer.get("url")
+    )
+
+
+def _junk(answer: Any) -> str | None:
+    """Why the answer is not ``{passed: bool, summary: str, url?: str}``; None if it is.
+    Other keys are let through (a function may say more than the gate reads)."""
+    if not isinstance(answer, dict):
+        return "not a JSON object"
+    if not isinstance(answer.get("passed"), bool):
+        return "passed is not true or false"
+    if not isinstance(answer.get("summary"), str):
+        return "summary is not a string"
+    url = answer.get("url")
+    if url is not None and not (
+        isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= 2000
+    ):
+        return "url is not an http(s) link"
+    return None
+
+
+def _why_no_answer(exc: Exception) -> str:
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | TimeoutError):
+        return f"timed out after {FUNCTION_TIMEOUT} s"
+    if isinstance(exc, CheckFunctionError):
+        return f"raised: {_cut(exc.error_type, 80)}"
+    if isinstance(exc, ValueError):  # json.loads of the payload
+        return "answered junk: not JSON"
+    return f"could not be invoked: {_error_code(exc)}"
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, TooManyAlarms):
+        return str(exc)
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+    return type(exc).__name__
+
+
+def _cut(text: str, limit: int) -> str:
+    """One line of at most `limit` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
