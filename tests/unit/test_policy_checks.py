@@ -250,3 +250,18 @@ def test_a_policy_with_checks_passes_tools_check_policy(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         f"{path}: pipelines[0].checks.on_failing: expected 'hold' or 'reject', got 'wait'"
     )
+
+
+def test_policy_checks_module_is_imported_only_for_a_policy_with_checks() -> None:
+    code = (
+        "import sys; from approval_gate.policy import load_policy; load_policy(sys.argv[1]); "
+        "assert 'approval_gate.policy_checks' not in sys.modules; load_policy(sys.argv[2]); "
+        "assert 'approval_gate.policy_checks' in sys.modules"
+    )
+    without = DESIGN_EXAMPLE.split("    checks:")[0]
+    subprocess.run(
+        [sys.executable, "-c", code, without, DESIGN_EXAMPLE],
+        cwd=ROOT / "functions",
+        check=True,
+        timeout=60,
+    )
