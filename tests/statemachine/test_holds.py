@@ -79,6 +79,16 @@ def _submit(gate, view, user: str, values: dict[str, Any]) -> tuple[int, str]:
     return gate.post_interaction(payload)
 
 
+def _held_in_a_freeze(gate, **rule: Any) -> tuple[dict[str, Any], ...]:
+    """A request approved by U0ALICE in a two-minute freeze, held and shown held."""
+    _use_policy(gate, freezes=[_freeze(120)], **rule)
+    run, approval, message = gate.open_approval()
+    assert gate.click(message, "U0ALICE", "approve") == 200
+    _wait_held(gate, run["approvalToken"])
+    _wait_buttons(gate, message, ["cancel_hold"])
+    return run, approval, message
+
+
 def _finished(gate, approval) -> dict[str, Any]:
     return json.loads(gate.wait_execution(approval["approval_id"], timeout=30)["output"])
 
@@ -195,12 +205,8 @@ def test_approve_for_later_holds_until_the_requested_time(gate):
 
 
 def test_cancel_opens_the_request_again_without_its_approvals(gate):
-    _use_policy(gate, freezes=[_freeze(120)])
-    run, approval, message = gate.open_approval()
+    run, approval, message = _held_in_a_freeze(gate)
     token = run["approvalToken"]
-    assert gate.click(message, "U0ALICE", "approve") == 200
-    _wait_held(gate, token)
-    _wait_buttons(gate, message, ["cancel_hold"])
     fresh = gate.message_at(message["channel"], message["ts"])
 
     assert gate.click(fresh, "U0BOB", "cancel_hold") == 200
@@ -310,12 +316,8 @@ def test_an_approval_by_policy_at_the_deadline_waits_for_the_freeze_too(gate):
 
 
 def test_a_console_decision_during_a_hold_closes_it_without_a_report(gate):
-    _use_policy(gate, freezes=[_freeze(120)])
-    run, approval, message = gate.open_approval()
+    run, approval, message = _held_in_a_freeze(gate)
     token = run["approvalToken"]
-    assert gate.click(message, "U0ALICE", "approve") == 200
-    _wait_held(gate, token)
-    _wait_buttons(gate, message, ["cancel_hold"])
 
     gate.client.post(
         f"/_sandbox/pipelines/web-app/approvals/{token}",
