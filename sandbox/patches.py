@@ -122,7 +122,9 @@ def apply() -> None:
 # --- Patch 1: in-process Lambda --------------------------------------------------------
 # moto runs Lambda code in a Docker container (LambdaFunction._invoke_lambda). No Docker
 # engine runs here, so call the real handler in this process instead. The return shape is
-# moto's: (payload as JSON text, errored, log text).
+# moto's: (payload as JSON text, errored, log text). moto then marks an error `Handled`
+# (X-Amz-Function-Error); Lambda's Python runtime reports an exception the handler raised,
+# and a timeout, as `Unhandled`, and so does the sandbox.
 
 
 def _invoke_lambda_in_process(self: Any, event: Any = None) -> tuple[str, bool, str]:
@@ -151,6 +153,15 @@ def _patch_in_process_lambda() -> None:
     )
 
     lambda_models.LambdaFunction._invoke_lambda = _invoke_lambda_in_process
+    moto_invoke = lambda_models.LambdaFunction.invoke
+
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> Any:
+        answer = moto_invoke(self, body, request_headers, response_headers)
+        if "x-amz-function-error" in response_headers:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return answer
+
+    lambda_models.LambdaFunction.invoke = invoke
     # A function error whose payload names no errorType (a timeout, running out of memory)
     # is `Lambda.Unknown` to Step Functions (AWS documents it: "Handle Lambda service
     # exceptions"); moto names it `Exception`.
@@ -1531,7 +1542,7 @@ def _patch_describe_alarms_pages() -> None:
             after = _alarms_after(str(token))
             if after is None:
                 raise InvalidNextToken("The next token specified is invalid.")
-        answer = describe(self).result
+        answer: Any = describe(self).result
         alarms = sorted([*answer["MetricAlarms"], *answer["CompositeAlarms"]], key=_alarm_name)
         if after is not None:
             alarms = [alarm for alarm in alarms if alarm.name > after]
