@@ -246,6 +246,8 @@ class Sandbox:
         #: The health checks' stand-ins (DESIGN §8.3): the alarms created for the policy,
         #: and the check functions by name.
         self._alarms: set[str] = set()
+        #: One alarm change at a time: each event's previousState is the state it replaced.
+        self._alarm_changes = threading.Lock()
         self._check_functions: dict[str, CheckFunction] = {}
         self._role = ""
 
@@ -794,15 +796,17 @@ class Sandbox:
         if not isinstance(reason, str) or not reason or len(reason) > 1023:
             raise ValueError("reason must be a text of 1 to 1023 characters")
         cloudwatch = self.client("cloudwatch")
-        found = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
-        if not found:
-            raise KeyError(name)
-        before = found[0]
-        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
-        after = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
-        changed = before["StateValue"] != state
-        if changed:
-            self.client("events").put_events(Entries=[alarm_state_change_entry(before, after)])
+        with self._alarm_changes:
+            found = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+            if not found:
+                raise KeyError(name)
+            before = found[0]
+            cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+            after = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+            changed = before["StateValue"] != state
+            if changed:
+                entry = alarm_state_change_entry(before, after)
+                self.client("events").put_events(Entries=[entry])
         return {
             "alarm": name,
             "state": state,

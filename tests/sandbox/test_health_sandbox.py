@@ -13,6 +13,8 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -259,3 +261,33 @@ def test_a_policy_posted_with_checks_creates_its_alarms_and_functions(server, ht
     finally:
         standard = (POLICIES / "standard.yaml").read_text(encoding="utf-8")
         server.sandbox.set_policy(standard)
+
+
+def test_alarm_changes_posted_at_once_chain_their_states(server, http):
+    """A flapping alarm set from many requests at once: each event's previousState is the
+    state the one before it announced, and the last event's state is the alarm's."""
+    sandbox = server.sandbox
+    sandbox.ensure_alarms(["flappy"])
+    sandbox.ensure_check_functions([LISTENER])
+    events = sandbox.client("events")
+    events.put_rule(Name="alarm-listener", EventPattern=json.dumps(ALARM_EVENTS))
+    events.put_targets(Rule="alarm-listener", Targets=[{"Id": "1", "Arn": LISTENER}])
+    states = ["ALARM", "OK", "INSUFFICIENT_DATA", "ALARM", "OK"] * 4
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(
+                pool.map(lambda s: http.post("/_sandbox/alarms/flappy", {"state": s}), states)
+            )
+        assert sandbox.wait_for_events(timeout=10)
+        chain = [
+            (e["event"]["detail"]["previousState"]["value"], e["event"]["detail"]["state"]["value"])
+            for e in http.get("/_sandbox/events")
+            if e["target"] == "alarm-listener" and e["event"]["detail"]["alarmName"] == "flappy"
+        ]
+        assert len(chain) == sum(answer["emitted"] for answer in answers) > 0
+        assert chain[0][0] == "OK"
+        assert all(prev == before[1] for before, (prev, _) in pairwise(chain))
+        assert chain[-1][1] == _alarm(server, "flappy")["StateValue"]
+    finally:
+        events.remove_targets(Rule="alarm-listener", Ids=["1"])
+        events.delete_rule(Name="alarm-listener")
