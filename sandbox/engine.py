@@ -8,6 +8,7 @@ wires a fake Slack and a fake CodePipeline in. The HTTP front (`sandbox.server`)
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import gc
 import importlib.util
@@ -15,6 +16,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -22,7 +24,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from sandbox import patches
@@ -69,6 +72,17 @@ DECISION_TURN = 0.5
 #: Entries one PutEvents call takes (EventBridge's limit).
 PUT_EVENTS_LIMIT = 10
 SLACK_TIMEOUT_VARIABLE = "APPROVAL_GATE_SLACK_TIMEOUT"
+#: CloudWatch alarm states (SetAlarmState's StateValue).
+ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+#: What a check function answers until told otherwise (``POST /_sandbox/checks/{name}``).
+DEFAULT_CHECK_ANSWER: dict[str, Any] = {"passed": True, "summary": "ok"}
+#: A check function's configured timeout (seconds): the gate waits 5 s for an answer.
+CHECK_FUNCTION_TIMEOUT = 5
+_CHECK_FUNCTION_ARN = re.compile(
+    r"^arn:aws:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:"
+    r"(?P<name>[A-Za-z0-9_-]{1,64})(?::[A-Za-z0-9$_-]+)?$"
+)
+_LOG = logging.getLogger("approval_gate.sandbox")
 
 _counter = iter(range(1, 1_000_000))
 _DISCARD = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
@@ -229,6 +243,13 @@ class Sandbox:
         self._deliveries_lock = threading.Lock()
         #: Every function invocation, oldest first (``invocations``), bounded.
         self._invocations: collections.deque[dict[str, Any]] = collections.deque(maxlen=200_000)
+        #: The health checks' stand-ins (DESIGN §8.3): the alarms created for the policy,
+        #: and the check functions by name.
+        self._alarms: set[str] = set()
+        #: One alarm change at a time: each event's previousState is the state it replaced.
+        self._alarm_changes = threading.Lock()
+        self._check_functions: dict[str, CheckFunction] = {}
+        self._role = ""
 
     # --- life -----------------------------------------------------------------------
 
@@ -244,8 +265,12 @@ class Sandbox:
         patches.set_codecommit(self.codepipeline.call)
         patches.set_delivery_recorder(self._record_delivery)
         patches.set_aws_faults(self.faults.choose)
-        self._seed_workspace()
+        from approval_gate.policy import load_policy_file
+
+        policy = load_policy_file(self.policy_file)
+        self._seed_workspace(policy)
         self._create_resources()
+        self.set_up_checks(policy)
         self.codepipeline.publish = self._publish_approval
         self.codepipeline.emit = self._emit_pipeline_events
         # What exists now (modules, botocore's service models, moto, the resources) lives
@@ -294,6 +319,13 @@ class Sandbox:
         with self._deliveries_lock:
             self._deliveries.clear()
             self._invocations.clear()
+        for check in list(self._check_functions.values()):
+            check.reset()
+        for name in sorted(self._alarms):  # quietly: back as created, not a state change
+            with contextlib.suppress(ClientError):  # one a test deleted stays deleted
+                self.client("cloudwatch").set_alarm_state(
+                    AlarmName=name, StateValue="OK", StateReason="Sandbox: the policy names it"
+                )
 
     # --- resources from the template ----------------------------------------------------
 
@@ -310,6 +342,7 @@ class Sandbox:
         self.policy_file.write_text(text, encoding="utf-8")
         shipped_policy.cache_clear()  # the start function's loaded policy
         self._seed_workspace(policy)
+        self.set_up_checks(policy)
         return policy
 
     def _seed_workspace(self, policy: Any = None) -> None:
@@ -362,7 +395,7 @@ class Sandbox:
             self._arns[name] = arn
         self.topic_arn = self._arns["ApprovalTopic"]  # where CodePipeline notifies
 
-        role = self.client("iam").create_role(
+        role = self._role = self.client("iam").create_role(
             RoleName="approval-gate-sandbox",
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )["Role"]["Arn"]
@@ -603,6 +636,10 @@ class Sandbox:
 
     def invoke(self, function_name: str, event: Any) -> Any:
         """Call a function's real handler, as Lambda would (patch 1 routes here)."""
+        if function_name in self._check_functions:
+            # Part of the work of whoever invokes it (a gate function that took its turn),
+            # so it does not wait at the background gate again.
+            return self._run_function(function_name, event)
         event_driven = function_name in self._event_driven
         self._let_requests_through(after_steps=event_driven)
         # A workflow step or an SNS-started function, not one a request runs on its thread.
@@ -708,6 +745,123 @@ class Sandbox:
         for start in range(0, len(entries), PUT_EVENTS_LIMIT):
             self.client("events").put_events(Entries=entries[start : start + PUT_EVENTS_LIMIT])
 
+    # --- health checks (DESIGN §8.3, §8.6): alarms and check functions ---------------------
+
+    def set_up_checks(self, policy: Any) -> None:
+        """Every alarm and check function the policy's rules name exists (``checks``)."""
+        alarms, functions = checks_named(policy)
+        self.ensure_alarms(alarms)
+        self.ensure_check_functions(functions)
+
+    def ensure_alarms(self, entries: Iterable[str]) -> list[str]:
+        """Create in moto's CloudWatch, state OK, the alarm of each policy entry (a name, or a
+        prefix ``name-*``: see ``sandbox_alarm_name``) the sandbox has not created yet;
+        those it has keep their state. Answers the entries' alarm names, sorted."""
+        cloudwatch = self.client("cloudwatch")
+        names = sorted({sandbox_alarm_name(entry) for entry in entries})
+        for name in names:
+            if name in self._alarms:
+                continue
+            cloudwatch.put_metric_alarm(
+                AlarmName=name,
+                AlarmDescription="The sandbox's stand-in for an alarm the policy names",
+                Namespace="ApprovalGate/Sandbox",
+                MetricName="Health",
+                Dimensions=[{"Name": "Alarm", "Value": name}],
+                Statistic="Maximum",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=1,
+                ComparisonOperator="GreaterThanOrEqualToThreshold",
+            )
+            # moto creates alarms OK already (AWS: INSUFFICIENT_DATA); say so, whatever it does.
+            cloudwatch.set_alarm_state(
+                AlarmName=name, StateValue="OK", StateReason="Sandbox: the policy names it"
+            )
+            self._alarms.add(name)
+        return names
+
+    def set_alarm(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_sandbox/alarms/{name}``: ``{state, reason?}`` sets the alarm; when its
+        state changes, CloudWatch's "CloudWatch Alarm State Change" event goes to the default
+        bus (as CloudWatch, none when the state stays). KeyError: no such alarm in moto's
+        CloudWatch; ValueError: a body CloudWatch would refuse."""
+        unknown = sorted(set(body) - {"state", "reason"})
+        if unknown:
+            raise ValueError(f"unknown field: {unknown[0]}")
+        state = body.get("state")
+        if state not in ALARM_STATES:
+            raise ValueError(f"state must be one of {', '.join(ALARM_STATES)}")
+        reason = body.get("reason", f"Sandbox: set to {state}")
+        if not isinstance(reason, str) or not reason or len(reason) > 1023:
+            raise ValueError("reason must be a text of 1 to 1023 characters")
+        cloudwatch = self.client("cloudwatch")
+        with self._alarm_changes:
+            found = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+            if not found:
+                raise KeyError(name)
+            before = found[0]
+            cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+            after = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+            changed = before["StateValue"] != state
+            if changed:
+                entry = alarm_state_change_entry(before, after)
+                self.client("events").put_events(Entries=[entry])
+        return {
+            "alarm": name,
+            "state": state,
+            "previous_state": before["StateValue"],
+            "emitted": changed,
+        }
+
+    def ensure_check_functions(
+        self, arns: Iterable[str], timeout: int = CHECK_FUNCTION_TIMEOUT
+    ) -> list[str]:
+        """Create in moto's Lambda, with a stand-in handler (``CheckFunction``), each check
+        function the policy names by ARN and the sandbox has not created yet. An ARN outside
+        the sandbox's account and region, or naming one of the gate's own functions, is
+        logged and left out (the gate then finds no such function). Answers their names."""
+        lambda_client = self.client("lambda")
+        names = []
+        for arn in sorted(set(arns)):
+            match = _CHECK_FUNCTION_ARN.match(arn)
+            if match is None or (match["region"], match["account"]) != (REGION, ACCOUNT):
+                _LOG.warning("check function %s is not in %s/%s: not created", arn, ACCOUNT, REGION)
+                continue
+            name = match["name"]
+            names.append(name)
+            if name in self._check_functions:
+                continue
+            if name in self._functions:
+                _LOG.warning("check function %s is one of the gate's functions: left as is", arn)
+                continue
+            created = lambda_client.create_function(
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=self._role,
+                Handler="app.handler",
+                Code={"ZipFile": _placeholder_zip()},
+                Timeout=timeout,
+            )["FunctionArn"]
+            self._functions[name] = FunctionSpec(
+                logical_id=name,
+                code_dir=ROOT,
+                handler="app.handler",
+                environment={},
+                events={},
+                timeout=timeout,
+                layers=[],
+            )
+            self._arns[name] = created
+            check = CheckFunction(name)
+            self._handlers[name] = check
+            self._check_functions[name] = check
+        return names
+
+    def check_function(self, name: str) -> CheckFunction:
+        """The stand-in of the check function ``name``; KeyError if the sandbox has none."""
+        return self._check_functions[name]
+
     # --- views for the HTTP front ---------------------------------------------------------
 
     def approvals(self) -> list[dict[str, Any]]:
@@ -764,3 +918,128 @@ def _placeholder_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("app.py", "def handler(event, context):\n    return None\n")
     return buffer.getvalue()
+
+
+def sandbox_alarm_name(entry: str) -> str:
+    """The alarm the sandbox creates for a policy's ``checks.alarms`` entry: the name
+    itself, or for a prefix (a trailing ``*``) one alarm under it, the prefix with
+    ``-sandbox`` appended (``prod-api-*``: ``prod-api-sandbox``)."""
+    if not entry.endswith("*"):
+        return entry
+    prefix = entry[:-1]
+    return f"{prefix}sandbox" if prefix.endswith("-") else f"{prefix}-sandbox"
+
+
+def checks_named(policy: Any) -> tuple[list[str], list[str]]:
+    """(alarm entries, check function ARNs) every rule of the policy names, sorted."""
+    from approval_gate.rules import Checks
+
+    alarms: set[str] = set()
+    functions: set[str] = set()
+    for settings in (policy.defaults, *(overrides for _, overrides in policy.pipelines)):
+        checks = settings.get("checks")
+        if checks is None:
+            continue
+        if not isinstance(checks, Checks):
+            checks = Checks.from_dict(checks)
+        alarms.update(checks.alarms)
+        functions.update(checks.functions)
+    return sorted(alarms), sorted(functions)
+
+
+def _alarm_time(moment: datetime) -> str:
+    """CloudWatch's event timestamps: ``2026-12-06T01:12:18.513+0000``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def _alarm_state(alarm: dict[str, Any]) -> dict[str, Any]:
+    state = {
+        "value": alarm["StateValue"],
+        "reason": alarm.get("StateReason", ""),
+        "timestamp": _alarm_time(alarm["StateUpdatedTimestamp"]),
+    }
+    if alarm.get("StateReasonData"):
+        state["reasonData"] = alarm["StateReasonData"]
+    return state
+
+
+def alarm_state_change_entry(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The PutEvents entry of CloudWatch's "CloudWatch Alarm State Change" event for a
+    metric alarm (DescribeAlarms' descriptions before and after the change), its detail
+    shaped as CloudWatch's user guide shows it ("Alarm events and EventBridge")."""
+    name = after["AlarmName"]
+    metric = {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, after["AlarmArn"])),
+        "metricStat": {
+            "metric": {
+                "dimensions": {d["Name"]: d["Value"] for d in after.get("Dimensions", [])},
+                "name": after.get("MetricName", ""),
+                "namespace": after.get("Namespace", ""),
+            },
+            "period": after.get("Period", 60),
+            "stat": after.get("Statistic", "Maximum"),
+        },
+        "returnData": True,
+    }
+    detail = {
+        "alarmName": name,
+        "state": _alarm_state(after),
+        "previousState": _alarm_state(before),
+        "configuration": {"description": after.get("AlarmDescription", ""), "metrics": [metric]},
+    }
+    return {
+        "Source": "aws.cloudwatch",
+        "DetailType": "CloudWatch Alarm State Change",
+        "Detail": json.dumps(detail),
+        "Resources": [after["AlarmArn"]],
+    }
+
+
+class CheckFunction:
+    """A check function's stand-in (DESIGN §8.3), the handler of a real function in moto's
+    Lambda: it answers what it was told (``configure``; ``{passed: true, summary: "ok"}``
+    until then) and keeps every payload it received, oldest first."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._answer: dict[str, Any] = dict(DEFAULT_CHECK_ANSWER)
+        self._calls: list[Any] = []
+
+    def configure(self, body: dict[str, Any]) -> dict[str, Any]:
+        """What it does from now on: ``{error: "..."}`` raises that error; ``{timeout:
+        true}`` runs past its timeout; any other object is its answer, verbatim (so a
+        malformed answer such as ``{"passed": "yes"}`` can be tried). ValueError for an
+        ``error`` or ``timeout`` it cannot take."""
+        if "error" in body and (set(body) != {"error"} or not isinstance(body["error"], str)):
+            raise ValueError("error must be a text, alone")
+        if "timeout" in body and (set(body) != {"timeout"} or body["timeout"] is not True):
+            raise ValueError("timeout must be true, alone")
+        with self._lock:
+            self._answer = copy.deepcopy(body)
+        return self.snapshot()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._answer = dict(DEFAULT_CHECK_ANSWER)
+            self._calls.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{answer, calls}``: what it does now, and the payloads it received."""
+        with self._lock:
+            return {"answer": copy.deepcopy(self._answer), "calls": copy.deepcopy(self._calls)}
+
+    def __call__(self, event: Any, context: LambdaContext) -> Any:
+        with self._lock:
+            self._calls.append(copy.deepcopy(event))
+            answer = copy.deepcopy(self._answer)
+        if "error" in answer:
+            raise CheckFunctionError(answer["error"])
+        if answer.get("timeout") is True and set(answer) == {"timeout"}:
+            time.sleep(context.get_remaining_time_in_millis() / 1000)
+            raise FunctionTimedOut(context.timeout_ms / 1000)
+        return answer
+
+
+class CheckFunctionError(RuntimeError):
+    """What a check function told to fail (``{error: "..."}``) raises."""

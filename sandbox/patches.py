@@ -8,6 +8,7 @@ test per patch that fails if moto changes underneath it: moto is pinned exactly
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import json
@@ -114,13 +115,16 @@ def apply() -> None:
         _patch_eventbridge_to_lambda()
         _patch_log_keys_per_container()
         _patch_aws_faults()
+        _patch_describe_alarms_pages()
         _applied = True
 
 
 # --- Patch 1: in-process Lambda --------------------------------------------------------
 # moto runs Lambda code in a Docker container (LambdaFunction._invoke_lambda). No Docker
 # engine runs here, so call the real handler in this process instead. The return shape is
-# moto's: (payload as JSON text, errored, log text).
+# moto's: (payload as JSON text, errored, log text). moto then marks an error `Handled`
+# (X-Amz-Function-Error); Lambda's Python runtime reports an exception the handler raised,
+# and a timeout, as `Unhandled`, and so does the sandbox.
 
 
 def _invoke_lambda_in_process(self: Any, event: Any = None) -> tuple[str, bool, str]:
@@ -149,6 +153,15 @@ def _patch_in_process_lambda() -> None:
     )
 
     lambda_models.LambdaFunction._invoke_lambda = _invoke_lambda_in_process
+    moto_invoke = lambda_models.LambdaFunction.invoke
+
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> Any:
+        answer = moto_invoke(self, body, request_headers, response_headers)
+        if "x-amz-function-error" in response_headers:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return answer
+
+    lambda_models.LambdaFunction.invoke = invoke
     # A function error whose payload names no errorType (a timeout, running out of memory)
     # is `Lambda.Unknown` to Step Functions (AWS documents it: "Handle Lambda service
     # exceptions"); moto names it `Exception`.
@@ -1471,3 +1484,79 @@ def wait_for_retries(timeout: float) -> bool:
                 return False
             _retries_lock.wait(left)
     return True
+
+
+# --- Patch 25: DescribeAlarms answers a page at a time ---------------------------------------
+# moto's DescribeAlarms ignores MaxRecords and NextToken: it answers every matching alarm in
+# one go, in the order they were created, and never a NextToken. CloudWatch answers at most
+# MaxRecords alarms a call (1 to 100, 50 when not given) and a NextToken while more remain;
+# the gate pages with it. The answer moto filtered is now sorted by name and cut into
+# pages; a NextToken says after which name the next page begins (so an alarm created
+# between two calls neither repeats nor shifts one already read). A MaxRecords out of
+# range is CloudWatch's ValidationError; a NextToken it did not hand out, InvalidNextToken.
+
+#: Alarms one DescribeAlarms call answers when MaxRecords is not given, and at most.
+DESCRIBE_ALARMS_PAGE = 50
+DESCRIBE_ALARMS_MAX = 100
+_NEXT_TOKEN_MARK = "after:"
+#: moto's own CloudWatchResponse.describe_alarms (the test shows it still answers all at once).
+moto_describe_alarms: Any = None
+
+
+def _alarms_token(name: str) -> str:
+    return base64.urlsafe_b64encode((_NEXT_TOKEN_MARK + name).encode()).decode()
+
+
+def _alarms_after(token: str) -> str | None:
+    """The alarm name a NextToken of ours resumes after; None for any other token."""
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeError):
+        return None
+    return text[len(_NEXT_TOKEN_MARK) :] if text.startswith(_NEXT_TOKEN_MARK) else None
+
+
+def _patch_describe_alarms_pages() -> None:
+    global moto_describe_alarms
+    from moto.cloudwatch.exceptions import CloudWatchException, ValidationError
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    class InvalidNextToken(CloudWatchException):
+        code = "InvalidNextToken"
+
+    describe = moto_describe_alarms = CloudWatchResponse.describe_alarms
+
+    def describe_alarms(self: Any) -> Any:
+        size = self._get_param("MaxRecords")
+        size = DESCRIBE_ALARMS_PAGE if size is None else int(size)
+        if not 1 <= size <= DESCRIBE_ALARMS_MAX:
+            raise ValidationError(
+                "1 validation error detected: "
+                f"Value '{size}' at 'maxRecords' failed to satisfy constraint: "
+                f"Member must have value between 1 and {DESCRIBE_ALARMS_MAX}"
+            )
+        token = self._get_param("NextToken")
+        after = None
+        if token:
+            after = _alarms_after(str(token))
+            if after is None:
+                raise InvalidNextToken("The next token specified is invalid.")
+        answer: Any = describe(self).result
+        alarms = sorted([*answer["MetricAlarms"], *answer["CompositeAlarms"]], key=_alarm_name)
+        if after is not None:
+            alarms = [alarm for alarm in alarms if alarm.name > after]
+        page, rest = alarms[:size], alarms[size:]
+        result: dict[str, Any] = {
+            "MetricAlarms": [alarm for alarm in page if alarm.rule is None],
+            "CompositeAlarms": [alarm for alarm in page if alarm.rule is not None],
+        }
+        if rest:
+            result["NextToken"] = _alarms_token(page[-1].name)
+        return ActionResult(result)
+
+    CloudWatchResponse.describe_alarms = describe_alarms
+
+
+def _alarm_name(alarm: Any) -> str:
+    return str(alarm.name)

@@ -190,6 +190,8 @@ class SandboxServer:
                 Rule("/_sandbox/events", endpoint="events", methods=["GET"]),
                 Rule("/_sandbox/faults", endpoint="faults", methods=["GET", "POST"]),
                 Rule("/_sandbox/policy", endpoint="policy", methods=["POST"]),
+                Rule("/_sandbox/alarms/<path:name>", endpoint="alarm", methods=["POST"]),
+                Rule("/_sandbox/checks/<name>", endpoint="check", methods=["GET", "POST"]),
             ]
         )
 
@@ -469,6 +471,30 @@ class SandboxServer:
         for channel in sorted(policy_channels(self.sandbox.policy_file)):
             self.sandbox.slack.add_channel(channel)
         return _json({"ok": True})
+
+    # --- health checks ---------------------------------------------------------------------
+
+    def _on_alarm(self, request: Request, name: str) -> Response:
+        """Set an alarm's state; CloudWatch's state-change event when it changed."""
+        try:
+            return _json(self.sandbox.set_alarm(name, _body_json(request)))
+        except KeyError:
+            raise NotFound("no such alarm") from None
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+
+    def _on_check(self, request: Request, name: str) -> Response:
+        """A check function's answer from now on (POST), and the payloads it received."""
+        try:
+            check = self.sandbox.check_function(name)
+        except KeyError:
+            raise NotFound("no such check function") from None
+        if request.method == "GET":
+            return _json(check.snapshot())
+        try:
+            return _json(check.configure(_body_json(request)))
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
 
     # --- the sandbox itself -------------------------------------------------------------
 

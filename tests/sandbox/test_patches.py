@@ -132,7 +132,7 @@ def test_patch_1_lambda_runs_the_handler_in_this_process(aws):
 
     assert json.loads(ok["Payload"].read()) == {"answer": 42}
     assert calls[0] == ("double", {"n": 21})
-    assert failed["FunctionError"]
+    assert failed["FunctionError"] == "Unhandled"  # moto: "Handled"
     assert json.loads(failed["Payload"].read())["errorType"] == "ValueError"
 
 
@@ -1506,3 +1506,61 @@ def test_patch_24_a_failed_async_invocation_is_retried_twice_then_dead_lettered(
     assert attempts[1] - attempts[0] >= patches.ASYNC_RETRY_DELAYS[0]
     assert attempts[2] - attempts[1] >= patches.ASYNC_RETRY_DELAYS[1]
     assert "failed 3 times" in caplog.text and "dead-letter" in caplog.text
+
+
+def _alarm(name: str) -> None:
+    client("cloudwatch").put_metric_alarm(
+        AlarmName=name,
+        MetricName="Errors",
+        Namespace="Test",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+
+
+def test_patch_25_describe_alarms_answers_by_pages_ordered_by_name(aws, monkeypatch):
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    names = [f"alarm-{n:03d}" for n in range(120)]
+    for name in reversed(names):  # created out of order: pages still go by name
+        _alarm(name)
+    cloudwatch = client("cloudwatch")
+
+    with monkeypatch.context() as unpatched:
+        unpatched.setattr(CloudWatchResponse, "describe_alarms", patches.moto_describe_alarms)
+        moto_answer = cloudwatch.describe_alarms(MaxRecords=10)
+    assert len(moto_answer["MetricAlarms"]) == 120 and "NextToken" not in moto_answer
+
+    first = cloudwatch.describe_alarms()
+    assert [a["AlarmName"] for a in first["MetricAlarms"]] == names[:50]  # 50 by default
+    pages = [first]
+    while "NextToken" in pages[-1]:
+        pages.append(cloudwatch.describe_alarms(MaxRecords=50, NextToken=pages[-1]["NextToken"]))
+    assert [len(page["MetricAlarms"]) for page in pages] == [50, 50, 20]
+    assert [a["AlarmName"] for page in pages for a in page["MetricAlarms"]] == names
+
+    # boto3's paginator follows the tokens; filters page the same way
+    paginator = cloudwatch.get_paginator("describe_alarms")
+    by_prefix = paginator.paginate(AlarmNamePrefix="alarm-1", PaginationConfig={"PageSize": 7})
+    assert [a["AlarmName"] for page in by_prefix for a in page["MetricAlarms"]] == names[100:]
+    by_name = cloudwatch.describe_alarms(AlarmNames=[*names[:3], "missing"], MaxRecords=2)
+    assert [a["AlarmName"] for a in by_name["MetricAlarms"]] == names[:2]
+    rest = cloudwatch.describe_alarms(
+        AlarmNames=names[:3], MaxRecords=2, NextToken=by_name["NextToken"]
+    )
+    assert [a["AlarmName"] for a in rest["MetricAlarms"]] == names[2:3]
+    assert "NextToken" not in rest
+
+    # an alarm created between two calls neither repeats nor shifts what was read
+    page_one = cloudwatch.describe_alarms(MaxRecords=100)
+    _alarm("alarm-000a")  # sorts among the first page's names
+    page_two = cloudwatch.describe_alarms(MaxRecords=100, NextToken=page_one["NextToken"])
+    assert [a["AlarmName"] for a in page_two["MetricAlarms"]] == names[100:]
+
+    with pytest.raises(ClientError, match="InvalidNextToken"):
+        cloudwatch.describe_alarms(NextToken="not-a-token-of-ours")
+    with pytest.raises(ClientError, match="ValidationError"):
+        cloudwatch.describe_alarms(MaxRecords=101)
