@@ -749,7 +749,9 @@ class Sandbox:
 
     def set_up_checks(self, policy: Any) -> None:
         """Every alarm and check function the policy's rules name exists (``checks``)."""
-        alarms, functions = checks_named(policy)
+        from approval_gate.policy import policy_checks
+
+        alarms, functions = policy_checks(policy)
         self.ensure_alarms(alarms)
         self.ensure_check_functions(functions)
 
@@ -928,23 +930,6 @@ def sandbox_alarm_name(entry: str) -> str:
         return entry
     prefix = entry[:-1]
     return f"{prefix}sandbox" if prefix.endswith("-") else f"{prefix}-sandbox"
-
-
-def checks_named(policy: Any) -> tuple[list[str], list[str]]:
-    """(alarm entries, check function ARNs) every rule of the policy names, sorted."""
-    from approval_gate.rules import Checks
-
-    alarms: set[str] = set()
-    functions: set[str] = set()
-    for settings in (policy.defaults, *(overrides for _, overrides in policy.pipelines)):
-        checks = settings.get("checks")
-        if checks is None:
-            continue
-        if not isinstance(checks, Checks):
-            checks = Checks.from_dict(checks)
-        alarms.update(checks.alarms)
-        functions.update(checks.functions)
-    return sorted(alarms), sorted(functions)
 
 
 def _alarm_time(moment: datetime) -> str:

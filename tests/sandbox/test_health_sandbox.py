@@ -18,11 +18,11 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from approval_gate.policy import Policy
+from approval_gate.policy import Policy, policy_checks
 from approval_gate.rules import Checks
 from botocore.exceptions import ClientError
 
-from sandbox.engine import checks_named, sandbox_alarm_name
+from sandbox.engine import sandbox_alarm_name
 from sandbox.server import SandboxServer
 from tests.conftest import POLICIES
 from tests.sandbox.test_http_observability import Http, eventually
@@ -69,13 +69,13 @@ def _invoke(server: SandboxServer, arn: str, payload: Any) -> tuple[str | None, 
 def test_every_rule_s_checks_are_read_and_a_prefix_gets_one_alarm_under_it():
     policy = _policy(
         defaults=Checks(alarms=("prod-api-*", "prod-db-cpu"), functions=(CHANGE_TICKET,)),
-        **{"web-*": {"alarms": ["web-5xx", "prod-db-cpu"], "functions": [LISTENER]}},
+        **{"web-*": Checks(alarms=("web-5xx", "prod-db-cpu"), functions=(LISTENER,))},
     )
-    assert checks_named(policy) == (
-        ["prod-api-*", "prod-db-cpu", "web-5xx"],
-        [LISTENER, CHANGE_TICKET],
+    assert policy_checks(policy) == (
+        ("prod-api-*", "prod-db-cpu", "web-5xx"),
+        (CHANGE_TICKET, LISTENER),
     )
-    assert checks_named(Policy(defaults={}, pipelines=[], people={})) == ([], [])
+    assert policy_checks(Policy(defaults={}, pipelines=[], people={})) == ((), ())
     assert sandbox_alarm_name("prod-api-*") == "prod-api-sandbox"
     assert sandbox_alarm_name("prod-api*") == "prod-api-sandbox"
     assert sandbox_alarm_name("prod-db-cpu") == "prod-db-cpu"
