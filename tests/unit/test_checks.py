@@ -203,14 +203,17 @@ def test_composite_alarms_are_read_too() -> None:
     assert (result.passed, result.state, result.summary) == (False, "ALARM", "child")
 
 
-def test_a_prefix_matching_150_alarms_in_moto_is_one_call(cloudwatch: CountedCloudWatch) -> None:
+def test_a_prefix_matching_150_alarms_in_moto_is_read_whole(cloudwatch: CountedCloudWatch) -> None:
     for index in range(150):
         put_alarm(cloudwatch, f"fleet-{index:03}", "ALARM" if index == 149 else "OK")
     results = alarms_only(cloudwatch, "fleet-*")
     assert [r.name for r in results] == [f"fleet-{index:03}" for index in range(150)]
     assert failing(results) == (results[149],)
-    assert len(cloudwatch.calls) == 1
-    assert cloudwatch.calls[0]["MaxRecords"] == 100
+    # Pages of 100: moto answers all in one unless the sandbox's patch 25 (process-wide,
+    # once a sandbox ran in this process) pages it as CloudWatch does; either way each
+    # call after the first asks for the page the one before pointed to.
+    assert [call["MaxRecords"] for call in cloudwatch.calls] in ([100], [100, 100])
+    assert all("NextToken" in call for call in cloudwatch.calls[1:])
 
 
 def test_names_are_read_in_batches_of_100(cloudwatch: CountedCloudWatch) -> None:
