@@ -126,6 +126,7 @@ def approval_fields(item: Mapping[str, Any]) -> dict[str, Any]:
         if override
         else None,
         "overrides": votes("overrides"),
+        "checks": list(data.get("checks", ())),
     }
 
 

@@ -14,8 +14,10 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from approval_gate.checks import Checker
 from approval_gate.clock import Clock, utc_now
-from approval_gate.messages import fallback_subject, fallback_text, request_blocks, request_text
+from approval_gate.fallback_messages import fallback_subject, fallback_text
+from approval_gate.messages import request_blocks, request_text
 from approval_gate.posting import post_request, update_request
 from approval_gate.store import Approval, ApprovalStore
 
@@ -68,6 +70,7 @@ def ask(
     clock: Clock = utc_now,
     retries_left: int = 0,
     fallback: Notify | None = None,
+    checker: Checker | None = None,
 ) -> dict[str, Any]:
     """Post the request to Slack (or refresh it, on a retry or after a reminder) and keep
     the task token.
@@ -80,6 +83,10 @@ def ask(
     next reminder cycle asks Slack again.
     """
     approval = store.save_task_token(approval_id, task_token)
+    if checker is not None and approval.rules.checks is not None:
+        # Read at every ask, so at every reminder too (DESIGN §8.3): the request shows them,
+        # and a click is judged by them.
+        approval = store.save_checks(approval_id, checker(approval))
     blocks = request_blocks(approval, clock())
     text = request_text(approval)
     try:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from approval_gate.clock import Clock, iso
+from approval_gate.clock import Clock, iso, parse_iso, utc_now
 from approval_gate.rules import Checks
 
 #: The same logger Powertools configures for the handlers (its service name).
@@ -57,6 +57,22 @@ class CheckResult(NamedTuple):
     summary: str
     at: datetime
     url: str | None = None  # the alarm in the console; the link a function answered
+
+    def item(self) -> dict[str, Any]:
+        """How the approvals table keeps it: the record, and the link (for the message)."""
+        return {**self.record(), **({"url": self.url} if self.url else {})}
+
+    @classmethod
+    def from_item(cls, data: Mapping[str, Any]) -> CheckResult:
+        return cls(
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            passed=bool(data["passed"]),
+            state=str(data["state"]),
+            summary=str(data["summary"]),
+            at=parse_iso(str(data["at"])),
+            url=data.get("url"),
+        )
 
     def record(self) -> dict[str, Any]:
         """The decision record's entry (DESIGN §8.3); the link stays in the messages."""
@@ -159,6 +175,38 @@ def check_function_client_config() -> Any:
         connect_timeout=FUNCTION_TIMEOUT,
         retries={"total_max_attempts": 1, "mode": "standard"},
     )
+
+
+#: Runs an approval's health checks (its rules' `checks`) now: its results.
+Checker = Callable[[Any], tuple[CheckResult, ...]]
+
+
+def aws_checker(clock: Clock = utc_now, region: str | None = None) -> Checker:
+    """The checker the workflow's functions use: CloudWatch and Lambda clients made on the
+    first approval that has checks (most policies have none, and pay nothing for them), in
+    the function's region, read now: at import, from the function's environment."""
+    import os
+
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    clients: dict[str, Any] = {}
+
+    def check(approval: Any) -> tuple[CheckResult, ...]:
+        if not clients:
+            import boto3
+
+            clients["cloudwatch"] = boto3.client("cloudwatch", region_name=region)
+            clients["lambda"] = boto3.client(
+                "lambda", region_name=region, config=check_function_client_config()
+            )
+        return run_checks(
+            approval.rules.checks,
+            cloudwatch=clients["cloudwatch"],
+            invoke=lambda_invoker(clients["lambda"]),
+            request={key: getattr(approval, key) for key in PAYLOAD_KEYS},
+            clock=clock,
+        )
+
+    return check
 
 
 # --------------------------------------------------------------------------- alarms

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from approval_gate.checks import failing
 from approval_gate.groups import GroupDirectory, GroupLookupFailed, is_member
 from approval_gate.messages import APPROVE, APPROVE_LATER, approvers_mention, slack_date
 from approval_gate.steps import StepProgress, approvers_of, open_steps, progress_line
@@ -52,6 +53,17 @@ def already_decided_text(approval: Approval) -> str:
     if approval.status == EXPIRED:
         return f"This request already expired{when}: {approval.note or 'no decision in time'}."
     return f"This request was already closed: {approval.note or 'decided outside Slack'}."
+
+
+def check_failing_text(approval: Approval) -> str:
+    """For an Approve while a health check fails (the last recorded results decide)."""
+    blocking = ", ".join(
+        f"{result.name} {result.state}: {result.summary}" for result in failing(approval.checks)
+    )
+    return (
+        f"Approve is blocked while a health check fails ({blocking}). Nothing was recorded; "
+        "Reject still works, and Approve comes back when the checks pass."
+    )
 
 
 def not_an_approver_text(approval: Approval) -> str:

@@ -24,6 +24,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from approval_gate.checks import CheckResult, failing
 from approval_gate.clock import iso
 from approval_gate.holds import forecast
 from approval_gate.reporting import held_for, override_text
@@ -216,6 +217,8 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
     if coming:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f":calendar: {coming}")))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=author_line(approval))))
+    if approval.checks:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=checks_text(approval))))
     if approval.rules.steps:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=steps_line(approval))]))
     elif approval.rules.required_approvals > 1:
@@ -230,23 +233,59 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
             )
         )
     value = approval.approval_id
+    approving = (
+        []
+        if failing(approval.checks)
+        else [
+            ButtonElement(text="Approve", action_id=APPROVE, value=value, style="primary"),
+            *(
+                [ButtonElement(text="Approve for later", action_id=APPROVE_LATER, value=value)]
+                if approval.rules.allow_scheduling
+                else []
+            ),
+        ]
+    )
     blocks.append(
         ActionsBlock(
             block_id=ACTIONS_BLOCK,
             elements=[
-                ButtonElement(
-                    text="Approve", action_id=APPROVE, value=approval.approval_id, style="primary"
-                ),
-                *(
-                    [ButtonElement(text="Approve for later", action_id=APPROVE_LATER, value=value)]
-                    if approval.rules.allow_scheduling
-                    else []
-                ),
+                *approving,
                 ButtonElement(text="Reject", action_id=REJECT, value=value, style="danger"),
             ],
         )
     )
     return [block.to_dict() for block in blocks]
+
+
+_CHECK_SYMBOLS = {"OK": ":white_check_mark:", "PASSED": ":white_check_mark:"}
+
+
+def check_line(result: CheckResult) -> str:
+    """ "✅ prod-db-cpu OK", "❌ prod-api-5xx ALARM: Threshold Crossed …", with its link."""
+    if result.passed:
+        symbol = _CHECK_SYMBOLS.get(result.state, ":white_check_mark:")
+    else:
+        symbol = ":warning:" if result.state == "INSUFFICIENT_DATA" else ":x:"
+    name = escape_mrkdwn(result.name)
+    shown = f"<{result.url}|{name}>" if result.url else name
+    summary = (
+        "" if result.passed and result.summary == "ok" else f": {escape_mrkdwn(result.summary)}"
+    )
+    return f"{symbol} {shown} {result.state}{summary}"
+
+
+def checks_text(approval: Approval) -> str:
+    """The health checks as last read (DESIGN §8.3) and, while one fails, why there is no
+    Approve: "Approve is blocked while prod-api-5xx is ALARM (since …). Reject still works." """
+    lines = ["*Health checks*", *(check_line(result) for result in approval.checks)]
+    blocking = failing(approval.checks)
+    if blocking:
+        first = blocking[0]
+        lines.append(
+            f":no_entry_sign: Approve is blocked while *{escape_mrkdwn(first.name)}* is "
+            f"{first.state} (checked {slack_date(first.at)}). Reject still works."
+        )
+    return cut_at_word("\n".join(lines), _SECTION_LIMIT)
 
 
 def author_line(approval: Approval) -> str:
@@ -444,47 +483,3 @@ def closed_blocks(approval: Approval) -> list[dict[str, Any]]:
         )
     )
     return [block.to_dict() for block in blocks]
-
-
-# --- when Slack cannot be asked ---------------------------------------------------------
-
-
-def review_link(approval: Approval) -> str:
-    """CodePipeline's own approval review page (as in its SNS notification). It carries the
-    approval token, so it goes only to the fallback topic, never to Slack or a log."""
-    region = approval.region
-    return (
-        f"https://{region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/"
-        f"{quote(approval.pipeline)}/view?region={region}#/{quote(approval.stage)}/"
-        f"{quote(approval.action)}/approve/{approval.token}"
-    )
-
-
-def fallback_subject(approval: Approval) -> str:
-    """An SNS subject: ≤ 100 printable ASCII characters, no newlines."""
-    text = f"Approval needed (Slack unavailable): {approval.pipeline}/{approval.stage}"
-    return "".join(c if " " <= c <= "~" else "?" for c in text)[:100]
-
-
-def fallback_text(approval: Approval, slack_error: str) -> str:
-    """The request as plain text for the fallback topic's subscribers (email, chat, pager)."""
-    lines = [
-        f"Approval Gate could not post this approval request to Slack ({slack_error}).",
-        "It is still open: decide it in CodePipeline, or in Slack once the request appears",
-        "there (the gate tries again at every reminder).",
-        "",
-        f"Pipeline: {approval.pipeline}",
-        f"Stage / action: {approval.stage} / {approval.action}",
-    ]
-    if approval.change:
-        lines.append(f"Change: {approval.change}")
-    if approval.custom_data:
-        lines.append(f"Notes: {approval.custom_data}")
-    if approval.external_entity_link:
-        lines.append(f"Change to review: {approval.external_entity_link}")
-    lines += [
-        f"Deadline: {iso(approval.deadline_at)} (then {deadline_outcome(approval)} by policy)",
-        "",
-        f"Review and decide in CodePipeline: {review_link(approval)}",
-    ]
-    return "\n".join(lines)

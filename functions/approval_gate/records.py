@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from approval_gate.checks import CheckResult
 from approval_gate.clock import iso
 from approval_gate.rules import Rules
 from approval_gate.steps import StepProgress, progress
@@ -120,6 +121,8 @@ class Approval:
     reported_at: datetime | None = None
     override: Override | None = None
     overrides: tuple[Vote, ...] = ()
+    #: The health checks' results as last recorded (DESIGN §8.3): a click is judged by them.
+    checks: tuple[CheckResult, ...] = ()
 
     @property
     def outcome(self) -> str | None:
@@ -150,6 +153,7 @@ class Approval:
             "held": self.held.record() if self.held else None,
             "reported_at": iso(self.reported_at) if self.reported_at else None,
             "override": self.override.record() if self.override else None,
+            "checks": [result.record() for result in self.checks],
         }
 
     @property

@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from approval_gate.approval_items import approval_fields, expression_values, new_item, vote_item
+from approval_gate.checks import CheckResult
 from approval_gate.clock import iso
 from approval_gate.records import (
     APPROVED,
@@ -55,12 +56,14 @@ def _from_item(item: Mapping[str, Any]) -> Approval:
     fields = approval_fields(item)
     votes = tuple(Vote(**vote) for vote in fields.pop("votes"))
     overrides = tuple(Vote(**vote) for vote in fields.pop("overrides"))
+    checks = tuple(CheckResult.from_item(result) for result in fields.pop("checks"))
     held = fields.pop("held")
     override = fields.pop("override")
     return Approval(
         **fields,
         votes=votes,
         overrides=overrides,
+        checks=checks,
         held=Hold(**held) if held else None,
         override=Override(**override) if override else None,
     )
@@ -194,6 +197,16 @@ class ApprovalStore:
             "SET task_token = :token",
             "#status = :pending",
             token=task_token,
+            pending=PENDING,
+        )
+
+    def save_checks(self, approval_id: str, results: tuple[CheckResult, ...]) -> Approval:
+        """The health checks' results as of now (DESIGN §8.3), while the request is open."""
+        return self._update(
+            approval_id,
+            "SET checks = :results",
+            "#status = :pending",
+            results=[result.item() for result in results],
             pending=PENDING,
         )
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+from approval_gate.checks import failing
 from approval_gate.clicks import (
     BUSY_TEXT,
     REASON_REQUIRED_TEXT,
@@ -23,6 +24,7 @@ from approval_gate.clicks import (
     ClickResult,
     already_decided_text,
     already_voted_text,
+    check_failing_text,
     group_failure_text,
     may_decide,
     needed_later_text,
@@ -88,6 +90,12 @@ def refusal(approval: Approval, click: Click, groups: GroupDirectory | None) -> 
         # unknown author as far as Slack goes.
         if not approval.author_users and rules.unknown_author == "block":
             return ClickResult("unknown_author", UNKNOWN_AUTHOR_TEXT)
+        if failing(approval.checks):  # as last recorded: no check runs while Slack waits
+            LOG.info(
+                "refused an approval while a check fails",
+                extra={"approval_id": approval.approval_id},
+            )
+            return ClickResult("check_failing", check_failing_text(approval))
     if any(v.user_id == click.user_id for v in approval.votes):
         return ClickResult("already_voted", already_voted_text(approval))
     return None

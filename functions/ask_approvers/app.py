@@ -1,5 +1,4 @@
-"""Workflow step: post the approval request to Slack and keep the task token; when Slack
-cannot be asked, send it to the fallback SNS topic, count it in SlackFallbacks (alarmed)."""
+"""Workflow step: read the health checks, ask in Slack (or the fallback topic), keep the token."""
 
 from __future__ import annotations
 
@@ -7,6 +6,7 @@ from typing import Any
 
 import boto3
 from approval_gate.asking import ask, topic_notifier
+from approval_gate.checks import aws_checker
 from approval_gate.runtime import approval_store, metrics, slack_access
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
@@ -18,6 +18,7 @@ METRICS = metrics()
 STORE = approval_store(SETTINGS)
 SLACK = slack_access(SETTINGS)
 FALLBACK = topic_notifier(boto3.client("sns"), SETTINGS.fallback_topic_arn)
+CHECKER = aws_checker()  # its clients are made when a policy first has checks
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -31,8 +32,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         slack=SLACK.client(),
         retries_left=int(event.get("retries_left") or 0),
         fallback=FALLBACK,
+        checker=CHECKER,
     )
-    if result.get("notified"):  # once per approval, like the notification itself
+    if result.get("notified"):  # once per approval: one EMF line, a CloudWatch metric
         METRICS.add_metric(name="SlackFallbacks", unit=MetricUnit.Count, value=1)
-        METRICS.flush_metrics()  # one EMF line in the log; CloudWatch makes it a metric
+        METRICS.flush_metrics()
     return result

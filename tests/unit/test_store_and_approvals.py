@@ -66,6 +66,7 @@ RECORD_KEYS = {
     "held",
     "reported_at",
     "override",
+    "checks",
 }
 
 
@@ -300,6 +301,7 @@ def test_the_decision_record_has_exactly_the_documented_keys(store: ApprovalStor
         "held": None,
         "reported_at": None,
         "override": None,
+        "checks": [],
     }
     assert json.loads(json.dumps(record)) == record
 
