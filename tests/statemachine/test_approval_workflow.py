@@ -61,6 +61,7 @@ def test_an_approver_clicks_approve_and_codepipeline_hears_approved(gate):
         "held",
         "reported_at",
         "override",
+        "checks",
     }
     assert [step["approved_by"] for step in record["steps"]] == [["U0ALICE"]]
     assert (record["held"], record["override"]) == (None, None)
