@@ -22,6 +22,7 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "ask_approvers": ("dynamodb", "secretsmanager", "sns"),
     "close_request": ("dynamodb", "secretsmanager"),
     "decide_at_deadline": ("dynamodb",),
+    "hold_approval": ("dynamodb", "secretsmanager"),
     "pipeline_events": ("dynamodb", "codepipeline", "stepfunctions", "secretsmanager"),
     "remind_approvers": ("dynamodb", "secretsmanager"),
     "slack_interactions": ("dynamodb", "stepfunctions", "secretsmanager"),
