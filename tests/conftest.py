@@ -89,6 +89,16 @@ class Gate:
     def message_at(self, channel: str, ts: str) -> dict[str, Any]:
         return next(m for m in self.client.messages() if (m["channel"], m["ts"]) == (channel, ts))
 
+    def buttons(self, message: dict[str, Any]) -> list[str]:
+        """The action ids of the buttons `message` shows now, in order."""
+        current = self.message_at(message["channel"], message["ts"])
+        return [
+            element["action_id"]
+            for block in current["blocks"]
+            if block["type"] == "actions"
+            for element in block["elements"]
+        ]
+
     def wait_closed(self, message: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
             current = self.message_at(message["channel"], message["ts"])

@@ -42,16 +42,6 @@ def _set_check(gate, **answer: Any) -> None:
     assert status == 200, body
 
 
-def _buttons(gate, message) -> list[str]:
-    current = gate.message_at(message["channel"], message["ts"])
-    return [
-        element["action_id"]
-        for block in current["blocks"]
-        if block["type"] == "actions"
-        for element in block["elements"]
-    ]
-
-
 def _text(gate, message) -> str:
     return json.dumps(gate.message_at(message["channel"], message["ts"])["blocks"])
 
@@ -82,7 +72,7 @@ def test_an_alarm_in_alarm_blocks_approve_and_says_why_and_reject_still_works(ga
     try:
         run, approval, message = _request(gate)
 
-        assert _buttons(gate, message) == ["reject"]
+        assert gate.buttons(message) == ["reject"]
         shown = _text(gate, message)
         assert "Health checks" in shown and "prod-api-5xx> ALARM" in shown  # linked
         assert "5xx rate 7%" in shown and "Approve is blocked while *prod-api-5xx*" in shown
@@ -104,12 +94,12 @@ def test_a_failing_check_function_blocks_an_old_approve_then_passes_at_a_reminde
     _set_alarm(gate, "OK")
     _set_check(gate, passed=True, summary="CHG-1042 approved")
     run, approval, message = _request(gate)
-    assert _buttons(gate, message) == ["approve", "reject"]
+    assert gate.buttons(message) == ["approve", "reject"]
     old = gate.message_at(message["channel"], message["ts"])  # Approve on it
     _set_check(gate, passed=False, summary="no change ticket for this release")
 
     # The next reminder reads the check again: Approve goes, the reason shows.
-    wait_for(lambda: _buttons(gate, message) == ["reject"], what="Approve to go")
+    wait_for(lambda: gate.buttons(message) == ["reject"], what="Approve to go")
     assert "no change ticket" in _text(gate, message)
     assert gate.click(old, "U0ALICE", "approve") == 200
     told = wait_for(lambda: gate.ephemerals("U0ALICE"), what="an answer to alice")[-1]["text"]
@@ -117,7 +107,7 @@ def test_a_failing_check_function_blocks_an_old_approve_then_passes_at_a_reminde
     assert gate.approval_for(run["approvalToken"])["outcome"] is None  # nothing recorded
 
     _set_check(gate, passed=True, summary="CHG-1043 approved")
-    wait_for(lambda: _buttons(gate, message) == ["approve", "reject"], what="Approve back")
+    wait_for(lambda: gate.buttons(message) == ["approve", "reject"], what="Approve back")
     fresh = gate.message_at(message["channel"], message["ts"])
     assert gate.click(fresh, "U0ALICE", "approve") == 200
     assert gate.wait_result(run["approvalToken"])["result"]["status"] == "Approved"

@@ -50,18 +50,8 @@ def _wait_held(gate, token: str) -> dict[str, Any]:
     )
 
 
-def _buttons(gate, message) -> list[str]:
-    current = gate.message_at(message["channel"], message["ts"])
-    return [
-        element["action_id"]
-        for block in current["blocks"]
-        if block["type"] == "actions"
-        for element in block["elements"]
-    ]
-
-
 def _wait_buttons(gate, message, wanted: list[str]) -> None:
-    wait_for(lambda: _buttons(gate, message) == wanted, what=f"the buttons {wanted}")
+    wait_for(lambda: gate.buttons(message) == wanted, what=f"the buttons {wanted}")
 
 
 def _text(gate, message) -> str:
@@ -182,7 +172,7 @@ def test_a_rejection_in_a_freeze_is_never_held(gate):
 def test_approve_for_later_holds_until_the_requested_time(gate):
     _use_policy(gate, allow_scheduling=True)
     run, approval, message = gate.open_approval()
-    assert _buttons(gate, message) == ["approve", "approve_later", "reject"]
+    assert gate.buttons(message) == ["approve", "approve_later", "reject"]
 
     assert gate.click(message, "U0ALICE", "approve_later") == 200
     view = gate.opened_view(approval["approval_id"], "U0ALICE")

@@ -26,6 +26,8 @@ from approval_gate.rules import WEEKDAYS, DeployWindow, Freeze, FreezeOverride
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.unit.policy_docs import error_of
+
 REPO = Path(__file__).resolve().parents[2]
 
 DESIGN_EXAMPLE = """\
@@ -59,12 +61,6 @@ def doc(defaults: dict[str, Any] | None = None, *rules: dict[str, Any], **top: A
         document["pipelines"] = list(rules)
     document.update(top)
     return document
-
-
-def error_of(document: Any) -> str:
-    with pytest.raises(PolicyError) as caught:
-        Policy.from_document(document)
-    return str(caught.value)
 
 
 # --------------------------------------------------------------------------- durations

@@ -13,6 +13,8 @@ import pytest
 from approval_gate.policy import Policy, PolicyError, Rules, load_policy, policy_checks
 from approval_gate.rules import Checks
 
+from tests.unit.policy_docs import doc, error_of
+
 ROOT = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:change-ticket-check"
 
@@ -29,21 +31,6 @@ pipelines:
       functions: ["{ARN}"]
       on_failing: hold
 """
-
-
-def doc(defaults: dict[str, Any], *rules: dict[str, Any]) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "defaults": {"channel": "C0DEPLOYS", "approvers": {"users": ["U0ALICE"]}, **defaults}
-    }
-    if rules:
-        document["pipelines"] = list(rules)
-    return document
-
-
-def error_of(document: Any) -> str:
-    with pytest.raises(PolicyError) as caught:
-        Policy.from_document(document)
-    return str(caught.value)
 
 
 def test_the_design_example_resolves_to_checks() -> None:

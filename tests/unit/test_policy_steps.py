@@ -18,6 +18,8 @@ from approval_gate.rules import Step
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.unit.policy_docs import error_of
+
 #: DESIGN §8.1's example, with the defaults it needs.
 QA_THEN_RELEASE = """\
 defaults:
@@ -53,12 +55,6 @@ def doc(defaults: dict[str, Any], *rules: dict[str, Any]) -> dict[str, Any]:
 
 def steps_rule(*steps: dict[str, Any], **more: Any) -> dict[str, Any]:
     return {"match": "prod-*", "steps": list(steps), **more}
-
-
-def error_of(document: Any) -> str:
-    with pytest.raises(PolicyError) as caught:
-        Policy.from_document(document)
-    return str(caught.value)
 
 
 ALICE_BOB = {"approvers": {"users": ["U0ALICE", "U0BOB"]}}

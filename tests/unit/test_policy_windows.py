@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from approval_gate.policy import Approvers, Policy, PolicyError, Rules, load_policy
+from approval_gate.policy import Approvers, Policy, Rules, load_policy
 from approval_gate.rules import DeployWindow, Freeze, FreezeOverride
+
+from tests.unit.policy_docs import doc, error_of
 
 #: DESIGN §8.2's example, with the defaults it needs.
 DESIGN_EXAMPLE = """\
@@ -41,21 +43,6 @@ pipelines:
     allow_scheduling: true
 """
 SAIGON = timezone(timedelta(hours=7))
-
-
-def doc(defaults: dict[str, Any], *rules: dict[str, Any]) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "defaults": {"channel": "C0DEPLOYS", "approvers": {"users": ["U0ALICE"]}, **defaults}
-    }
-    if rules:
-        document["pipelines"] = list(rules)
-    return document
-
-
-def error_of(document: Any) -> str:
-    with pytest.raises(PolicyError) as caught:
-        Policy.from_document(document)
-    return str(caught.value)
 
 
 def test_the_design_example_loads() -> None:
