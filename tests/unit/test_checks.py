@@ -324,9 +324,9 @@ def test_a_check_function_gets_the_request_and_its_answer_decides() -> None:
         seen.append((arn, payload))
         return answers[arn]
 
-    ticket, smoke = functions_only(invoke, ARN, SMOKE)
-    assert [arn for arn, _ in seen] == [ARN, SMOKE]
-    assert seen[0][1] == {
+    ticket, smoke = functions_only(invoke, ARN, SMOKE)  # results in the policy's order
+    assert sorted(arn for arn, _ in seen) == [ARN, SMOKE]
+    assert dict(seen)[ARN] == {
         "approval_id": "a1",
         "pipeline": "prod-web",
         "stage": "Deploy",
@@ -339,6 +339,21 @@ def test_a_check_function_gets_the_request_and_its_answer_decides() -> None:
         "https://tickets.example/new",
     )  # fmt: skip
     assert smoke == CheckResult("smoke:live", "function", True, "PASSED", "smoke ok", NOW, None)
+
+
+def test_check_functions_are_invoked_at_once() -> None:
+    """Twenty slow functions take one timeout, not twenty: each call here waits until all
+    three are in flight (a one-at-a-time loop would break the barrier, failing them)."""
+    arns = [f"arn:aws:lambda:us-east-1:123456789012:function:check-{n}" for n in range(3)]
+    together = threading.Barrier(len(arns), timeout=5)
+
+    def invoke(arn: str, payload: dict[str, Any]) -> Any:
+        together.wait()
+        return {"passed": True, "summary": arn[-7:]}
+
+    results = functions_only(invoke, *arns)
+
+    assert [(r.passed, r.summary) for r in results] == [(True, f"check-{n}") for n in range(3)]
 
 
 @pytest.mark.parametrize(
