@@ -210,6 +210,23 @@ def _outcome(approval: Approval, vote: Vote) -> tuple[Plan | None, tuple[str, ..
     return plan(approval, vote.at), approving
 
 
+def _write_decision(
+    store: ApprovalStore, approval: Approval, vote: Vote, verdict: Plan, deciders: tuple[str, ...]
+) -> Approval:
+    """The deciding vote and what it decided (approved, held or rejected), in one write
+    conditional on the votes `approval` holds still being the ones counted."""
+    return store.decide_with_vote(
+        approval.approval_id,
+        vote,
+        votes_seen=len(approval.votes),
+        status=verdict.status,
+        decided_by=deciders,
+        at=vote.at,
+        held=verdict.held,
+        note=verdict.note,
+    )
+
+
 def _decide_at_once(
     approval: Approval, vote: Vote, store: ApprovalStore
 ) -> Approval | ClickResult | None:
@@ -223,16 +240,7 @@ def _decide_at_once(
     if verdict is None:
         return None
     try:
-        return store.decide_with_vote(
-            approval.approval_id,
-            vote,
-            votes_seen=len(approval.votes),
-            status=verdict.status,
-            decided_by=deciders,
-            at=vote.at,
-            held=verdict.held,
-            note=verdict.note,
-        )
+        return _write_decision(store, approval, vote, verdict, deciders)
     except AlreadyDecided as already:
         current = already.approval
         if current.status != PENDING:
@@ -312,16 +320,7 @@ def _record_in_steps(
             if verdict is None:
                 voted = store.add_vote(approval.approval_id, placed, votes_seen=len(approval.votes))
             else:
-                decided = store.decide_with_vote(
-                    approval.approval_id,
-                    placed,
-                    votes_seen=len(approval.votes),
-                    status=verdict.status,
-                    decided_by=deciders,
-                    at=placed.at,
-                    held=verdict.held,
-                    note=verdict.note,
-                )
+                decided = _write_decision(store, approval, placed, verdict, deciders)
                 LOG.info(
                     "recorded a decision",
                     extra={"approval_id": decided.approval_id, "outcome": decided.outcome},

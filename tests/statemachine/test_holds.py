@@ -84,7 +84,8 @@ def _finished(gate, approval) -> dict[str, Any]:
 
 
 def test_an_approval_in_a_freeze_is_held_and_reported_when_it_ends(gate):
-    _use_policy(gate, freezes=[_freeze(4)])
+    # Long enough for every look at the held request below, even on a busy machine.
+    _use_policy(gate, freezes=[_freeze(10)])
     run, approval, message = gate.open_approval()
     token = run["approvalToken"]
     assert "Frozen until" in _text(gate, message)
@@ -108,7 +109,7 @@ def test_an_approval_in_a_freeze_is_held_and_reported_when_it_ends(gate):
         what="the run's message to show the hold",
     )
 
-    result = gate.wait_result(token, timeout=15)
+    result = gate.wait_result(token, timeout=25)
     assert result["result"]["status"] == "Approved"
     summary = result["result"]["summary"]
     assert summary.startswith("Approved in Slack by alice (U0ALICE)")
@@ -123,7 +124,7 @@ def test_an_approval_in_a_freeze_is_held_and_reported_when_it_ends(gate):
 
 def test_outside_every_window_the_approval_waits_for_the_next_one(gate):
     now = datetime.now(UTC)
-    opens = now + timedelta(seconds=4)
+    opens = now + timedelta(seconds=8)  # later than every look below, on a busy machine
     closes = now + timedelta(hours=1)
     window = {
         "days": [opens.strftime("%a").lower()],
@@ -138,7 +139,7 @@ def test_outside_every_window_the_approval_waits_for_the_next_one(gate):
 
     held = _wait_held(gate, run["approvalToken"])
     assert held["held"]["why"] == "window"
-    result = gate.wait_result(run["approvalToken"], timeout=15)
+    result = gate.wait_result(run["approvalToken"], timeout=25)
     assert result["result"]["status"] == "Approved"
     record = _finished(gate, approval)
     assert record["reported_at"] >= _iso(opens.replace(microsecond=0))
@@ -188,7 +189,7 @@ def test_approve_for_later_holds_until_the_requested_time(gate):
     held = _wait_held(gate, run["approvalToken"])
     assert held["held"]["why"] == "schedule"
     assert held["held"]["until"] == _iso(datetime.fromtimestamp(at, UTC)).replace("+00:00", ".000Z")
-    result = gate.wait_result(run["approvalToken"], timeout=15)
+    result = gate.wait_result(run["approvalToken"], timeout=25)
     assert result["result"]["status"] == "Approved"
     record = _finished(gate, approval)
     assert record["reported_at"] >= held["held"]["until"]
@@ -273,7 +274,7 @@ def test_no_reminder_goes_out_while_held(gate):
     assert gate.click(message, "U0ALICE", "approve") == 200
     held = _wait_held(gate, run["approvalToken"])
 
-    gate.wait_result(run["approvalToken"], timeout=15)
+    gate.wait_result(run["approvalToken"], timeout=25)
 
     record = _finished(gate, approval)
     assert record["reminders"] == held["reminders"]
@@ -286,7 +287,7 @@ def test_no_reminder_goes_out_while_held(gate):
 
 
 def test_an_approval_by_policy_at_the_deadline_waits_for_the_freeze_too(gate):
-    _use_policy(gate, freezes=[_freeze(6)], deadline="2s", on_deadline="approve")
+    _use_policy(gate, freezes=[_freeze(9)], deadline="2s", on_deadline="approve")
     run, approval, message = gate.open_approval()
 
     held = _wait_held(gate, run["approvalToken"])  # nobody clicked: the deadline approved
@@ -296,7 +297,7 @@ def test_an_approval_by_policy_at_the_deadline_waits_for_the_freeze_too(gate):
     wait_for(
         lambda: "policy at the deadline" in _text(gate, message), what="the held request shown"
     )
-    result = gate.wait_result(run["approvalToken"], timeout=15)
+    result = gate.wait_result(run["approvalToken"], timeout=25)
     assert result["result"]["status"] == "Approved"
     assert "approved by policy" in result["result"]["summary"]
     assert "held" in result["result"]["summary"]
