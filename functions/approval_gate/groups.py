@@ -57,6 +57,19 @@ class GroupDirectory:
         return users
 
 
+def in_approvers(approvers: Any, user_id: str, directory: GroupDirectory | None) -> bool:
+    """Listed by id in `approvers` (a rules.Approvers), or a member of one of its groups;
+    False when groups matter and there is no directory. Raises GroupLookupFailed as
+    `is_member` does (fail closed)."""
+    if user_id in approvers.users:
+        return True
+    return (
+        bool(approvers.groups)
+        and directory is not None
+        and is_member(directory, user_id, approvers.groups)
+    )
+
+
 def is_member(directory: GroupDirectory, user_id: str, groups: tuple[str, ...]) -> bool:
     """True if the user is in any of the groups. Raises GroupLookupFailed when a group
     that could matter cannot be read (fail closed): groups are tried in order and the

@@ -20,7 +20,7 @@ from approval_gate.clicks import (
     may_decide,
 )
 from approval_gate.clock import Clock
-from approval_gate.groups import GroupDirectory, GroupLookupFailed, is_member
+from approval_gate.groups import GroupDirectory, GroupLookupFailed, in_approvers
 from approval_gate.hold_messages import deploy_now_view, may_override
 from approval_gate.messages import CANCEL_HOLD, approvers_mention
 from approval_gate.records import Approval
@@ -92,12 +92,7 @@ def _cancel(
 def may_override_now(approval: Approval, user_id: str, groups: GroupDirectory | None) -> bool:
     """One of the policy's `freeze_override` approvers (by id, or in a listed group)."""
     override = approval.rules.freeze_override
-    if override is None:
-        return False
-    if user_id in override.approvers.users:
-        return True
-    listed = override.approvers.groups
-    return bool(listed) and groups is not None and is_member(groups, user_id, listed)
+    return override is not None and in_approvers(override.approvers, user_id, groups)
 
 
 def _deploy_now(

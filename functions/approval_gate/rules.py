@@ -50,10 +50,6 @@ class Step(NamedTuple):
     approvers: Approvers
     required_approvals: int = 1
 
-    def lists(self, user_id: str) -> bool:
-        """Is this user listed in the step by id? Groups are resolved by the caller."""
-        return user_id in self.approvers.users
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

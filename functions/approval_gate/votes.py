@@ -34,7 +34,7 @@ from approval_gate.clicks import (
     tally_text,
 )
 from approval_gate.clock import Clock
-from approval_gate.groups import GroupDirectory, GroupLookupFailed, is_member
+from approval_gate.groups import GroupDirectory, GroupLookupFailed, in_approvers
 from approval_gate.hold_clicks import hold_click
 from approval_gate.hold_messages import already_held_text, approve_later_view, deploy_at_error
 from approval_gate.holds import Plan, plan
@@ -259,22 +259,14 @@ def _listed(
     approval: Approval, user_id: str, groups: GroupDirectory | None
 ) -> Callable[[Step], bool]:
     def listed(step: Step) -> bool:
-        if step.lists(user_id):
-            return True
-        if not step.approvers.groups or groups is None:
-            return False
-        return is_member(groups, user_id, step.approvers.groups)
+        return in_approvers(step.approvers, user_id, groups)
 
     return listed
 
 
 def _escalation_approver(approval: Approval, user_id: str, groups: GroupDirectory | None) -> bool:
     extra = approval.rules.escalation.approvers
-    if not approval.escalated or extra is None:
-        return False
-    if user_id in extra.users:
-        return True
-    return bool(extra.groups) and groups is not None and is_member(groups, user_id, extra.groups)
+    return approval.escalated and extra is not None and in_approvers(extra, user_id, groups)
 
 
 def _placed(approval: Approval, vote: Vote, groups: GroupDirectory | None) -> Vote | ClickResult:

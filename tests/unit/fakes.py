@@ -12,6 +12,7 @@ import yaml
 from approval_gate.policy import Approvers, Rules
 from approval_gate.store import Approval
 from botocore.exceptions import ClientError
+from slack_sdk.errors import SlackApiError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -224,3 +225,18 @@ class ActionExecutions:
                 },
             ]
         }
+
+
+class GroupSlack:
+    """usergroups.users.list: the members given, or Slack's error for every group."""
+
+    def __init__(self, members: dict[str, list[str]] | None = None, error: str = "") -> None:
+        self.members = members or {}
+        self.error = error
+        self.calls = 0
+
+    def usergroups_users_list(self, *, usergroup: str) -> dict[str, Any]:
+        self.calls += 1
+        if self.error:
+            raise SlackApiError(self.error, {"ok": False, "error": self.error})
+        return {"ok": True, "users": self.members.get(usergroup, [])}

@@ -26,12 +26,12 @@ from approval_gate.policy import Approvers, Escalation
 from approval_gate.slack import SlackCredentials
 from approval_gate.store import APPROVED, PENDING, ApprovalStore
 from approval_gate.votes import Click, record_vote
-from slack_sdk.errors import SlackApiError
 
 from tests.unit.events import SAMPLE_APPROVAL_ID, load_event
 from tests.unit.fakes import (
     FIXED,
     TASK_TOKEN,
+    GroupSlack,
     RecordingSfn,
     RecordingSlack,
     clock_at,
@@ -254,19 +254,6 @@ def test_an_unknown_author_blocks_approval_only_when_the_policy_says_so(
 
     assert result.outcome == outcome
     assert (store.get(SAMPLE_APPROVAL_ID).votes != ()) == (outcome == "recorded")
-
-
-class GroupSlack:
-    """usergroups.users.list: the members given, or Slack's error for every group."""
-
-    def __init__(self, members: dict[str, list[str]] | None = None, error: str = "") -> None:
-        self.members = members or {}
-        self.error = error
-
-    def usergroups_users_list(self, *, usergroup: str) -> dict[str, Any]:
-        if self.error:
-            raise SlackApiError(self.error, {"ok": False, "error": self.error})
-        return {"ok": True, "users": self.members.get(usergroup, [])}
 
 
 def test_group_lookup_fails_closed_nothing_is_recorded(store: ApprovalStore) -> None:

@@ -8,18 +8,7 @@ from approval_gate.groups import GroupDirectory, GroupLookupFailed, is_member
 from botocore.exceptions import ClientError
 from slack_sdk.errors import SlackApiError
 
-
-class GroupSlack:
-    def __init__(self, members=None, error=None):
-        self.members = members or {}
-        self.error = error
-        self.calls = 0
-
-    def usergroups_users_list(self, usergroup):
-        self.calls += 1
-        if self.error:
-            raise SlackApiError("failed", {"ok": False, "error": self.error})
-        return {"ok": True, "users": self.members.get(usergroup, [])}
+from tests.unit.fakes import GroupSlack
 
 
 def test_membership_is_cached_briefly():

@@ -10,13 +10,14 @@ from datetime import timedelta
 from typing import Any
 
 from approval_gate.clicks import Click
+from approval_gate.groups import GroupDirectory
 from approval_gate.hold_steps import end_hold
 from approval_gate.interactions import record_click
 from approval_gate.policy import Approvers
 from approval_gate.rules import Freeze, FreezeOverride
 from approval_gate.store import APPROVED, HELD, PENDING, REJECTED, ApprovalStore
 
-from tests.unit.fakes import FIXED, RecordingSfn, clock_at, make_approval, make_rules
+from tests.unit.fakes import FIXED, GroupSlack, RecordingSfn, clock_at, make_approval, make_rules
 
 APPROVAL = "0123456789abcdef0123456789abcdef"
 FREEZE = Freeze(
@@ -249,3 +250,25 @@ def test_a_click_on_a_held_request_hands_the_hold_to_the_workflow_again(
     (handed,) = sfn.task_successes
     assert handed["taskToken"] == "ask-token"
     assert json.loads(handed["output"])["wait"] == "hold"
+
+
+def test_an_override_group_member_may_deploy_now_and_an_unreadable_group_refuses(
+    store: ApprovalStore,
+) -> None:
+    """freeze_override approvers named by group: Slack says who is in it; when Slack cannot
+    say, the override is refused (fail closed) and the hold goes on."""
+    sre = FreezeOverride(approvers=Approvers(groups=("S0SRE",)))
+    sfn = _held(store, freeze_override=sre)
+
+    def deploy_now(slack: GroupSlack) -> str:
+        clicked = _click("U0SRE1", "deploy_now", reason="outage", submitted=True)
+        groups = GroupDirectory(slack)
+        return record_click(
+            clicked, store=store, sfn=sfn, clock=clock_at(CLICKED), groups=groups
+        ).outcome
+
+    assert deploy_now(GroupSlack(error="ratelimited")) == "group_lookup_failed"
+    assert deploy_now(GroupSlack({"S0SRE": ["U0OTHER"]})) == "not_approver"
+    assert store.get(APPROVAL).status == HELD  # type: ignore[union-attr]
+    assert deploy_now(GroupSlack({"S0SRE": ["U0SRE1"]})) == "overridden"
+    assert store.get(APPROVAL).status == APPROVED  # type: ignore[union-attr]

@@ -13,8 +13,7 @@ from approval_gate.steps import open_steps, place, progress, progress_line, stil
 from approval_gate.store import APPROVED, PENDING, REJECTED, ApprovalStore, Vote
 from approval_gate.votes import Click, record_vote
 
-from tests.unit.fakes import FIXED, clock_at, make_approval, make_rules
-from tests.unit.test_click_path import GroupSlack
+from tests.unit.fakes import FIXED, GroupSlack, clock_at, make_approval, make_rules
 
 APPROVAL = "5eb1c1c5a2e34c0b9d6f6b1f0e0c0a17"
 QA = Step("QA", Approvers(users=("U0DAN",), groups=("S0QA",)), 1)
