@@ -208,7 +208,10 @@ class SandboxServer:
         self._thread.start()
         try:
             # Slack answers only for channels the workspace has: give it the policy's.
-            for channel in sorted(policy_channels(self.sandbox.policy_source)):
+            from approval_gate.policy import load_policy_file
+
+            # The user's file, so that a bad policy's error names it, not the copy.
+            for channel in sorted(policy_channels(load_policy_file(self.sandbox.policy_source))):
                 self.sandbox.slack.add_channel(channel)
             self.sandbox.start()
         except BaseException:
@@ -465,10 +468,10 @@ class SandboxServer:
         """A policy document (YAML or JSON), validated, then in force for requests from
         now on (DESIGN §8.6); 400 with the validator's error otherwise."""
         try:
-            self.sandbox.set_policy(request.get_data(as_text=True))
+            policy = self.sandbox.set_policy(request.get_data(as_text=True))
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
-        for channel in sorted(policy_channels(self.sandbox.policy_file)):
+        for channel in sorted(policy_channels(policy)):
             self.sandbox.slack.add_channel(channel)
         return _json({"ok": True})
 
@@ -521,12 +524,11 @@ class SandboxServer:
         return Response(PAGE.read_text(encoding="utf-8"), mimetype="text/html")
 
 
-def policy_channels(policy_file: Path) -> set[str]:
-    """Every channel a policy names: ``channel``, ``status_channel`` and
-    ``escalation.channel``, in its defaults and pipeline rules."""
-    from approval_gate.policy import Escalation, load_policy_file
+def policy_channels(policy: Any) -> set[str]:
+    """Every channel a policy (an approval_gate.policy.Policy) names: ``channel``,
+    ``status_channel`` and ``escalation.channel``, in its defaults and pipeline rules."""
+    from approval_gate.policy import Escalation
 
-    policy = load_policy_file(policy_file)
     channels: set[str] = set()
     for settings in (policy.defaults, *(overrides for _, overrides in policy.pipelines)):
         channels.update(

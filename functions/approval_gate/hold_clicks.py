@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from approval_gate.clicks import (
+    BUSY_TEXT,
     Click,
     ClickResult,
     already_decided_text,
@@ -120,11 +121,13 @@ def _deploy_now(
     if not click.reason:
         return ClickResult("reason_required", OVERRIDE_REASON_TEXT)
     vote = Vote(click.user_id, click.user_name, "deploy_now", clock(), reason=click.reason)
+    needed = (
+        approval.rules.freeze_override.required_approvals if approval.rules.freeze_override else 1
+    )
     for _ in range(OVERRIDE_WRITE_ATTEMPTS):
         if any(v.user_id == click.user_id for v in approval.overrides):
             return ClickResult("already_voted", "You already asked to deploy now. Nothing changed.")
         votes = (*approval.overrides, vote)
-        needed = approval.rules.freeze_override.required_approvals  # type: ignore[union-attr]
         complete = (
             Override(
                 by=tuple(v.user_id for v in votes),
@@ -152,4 +155,4 @@ def _deploy_now(
             )
         LOG.info("overrode a hold", extra={"approval_id": approval.approval_id})
         return ClickResult("overridden", approval=recorded)
-    return ClickResult("busy", "Many people are acting at this moment: please click again.")
+    return ClickResult("busy", BUSY_TEXT)
