@@ -127,6 +127,8 @@ def approval_fields(item: Mapping[str, Any]) -> dict[str, Any]:
         else None,
         "overrides": votes("overrides"),
         "checks": list(data.get("checks", ())),
+        "checks_version": int(data.get("checks_version", 0)),
+        "checked_at_report": bool(data.get("checked_at_report", False)),
     }
 
 

@@ -27,6 +27,8 @@ from approval_gate.windows import WHY_FREEZE, Allowed, next_allowed_for
 
 #: Why a hold waits for the approvers' own time (the other causes are windows.WHY_*).
 WHY_SCHEDULE = "schedule"
+#: Why a hold waits for the health checks to pass (DESIGN §8.3, `on_failing: hold`).
+WHY_CHECKS = "checks"
 
 
 class Plan(NamedTuple):

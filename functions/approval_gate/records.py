@@ -123,6 +123,10 @@ class Approval:
     overrides: tuple[Vote, ...] = ()
     #: The health checks' results as last recorded (DESIGN §8.3): a click is judged by them.
     checks: tuple[CheckResult, ...] = ()
+    #: How many times `checks` was written: a live update writes only over what it read.
+    checks_version: int = 0
+    #: The checks ran just before the report and passed (the workflow reports it now).
+    checked_at_report: bool = False
 
     @property
     def outcome(self) -> str | None:

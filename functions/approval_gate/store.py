@@ -200,14 +200,29 @@ class ApprovalStore:
             pending=PENDING,
         )
 
-    def save_checks(self, approval_id: str, results: tuple[CheckResult, ...]) -> Approval:
-        """The health checks' results as of now (DESIGN §8.3), while the request is open."""
+    def save_checks(
+        self, approval_id: str, results: tuple[CheckResult, ...], *, seen: int | None = None
+    ) -> Approval:
+        """The health checks' results (DESIGN §8.3), while the request is open or held.
+
+        With `seen` (the `checks_version` the caller read), only over those results:
+        AlreadyDecided (with the approval as it is now) when another write came first.
+        """
+        condition = "#status IN (:pending, :held)"
+        values: dict[str, Any] = {"pending": PENDING, "held": HELD}
+        if seen is not None:
+            condition += " AND " + (
+                "checks_version = :seen" if seen else "attribute_not_exists(checks_version)"
+            )
+            if seen:
+                values["seen"] = seen
         return self._update(
             approval_id,
-            "SET checks = :results",
-            "#status = :pending",
+            "SET checks = :results ADD checks_version :one",
+            condition,
             results=[result.item() for result in results],
-            pending=PENDING,
+            one=1,
+            **values,
         )
 
     def save_message(self, approval_id: str, channel: str, ts: str) -> Approval:
