@@ -311,10 +311,14 @@ def _alarm_result(
     state = str(alarm.get("StateValue", "INSUFFICIENT_DATA"))
     reason = _cut(str(alarm.get("StateReason") or state), MAX_SUMMARY)
     passed = state not in checks.alarm_states
-    return CheckResult(name, ALARM, passed, state, reason, now, _console_url(name, region))
+    # Since when it is in that state: an event about an older change is then not applied
+    # over it (live_checks), and the request can say since when a check blocks.
+    since = alarm.get("StateUpdatedTimestamp")
+    at = since if isinstance(since, datetime) and since <= now else now
+    return CheckResult(name, ALARM, passed, state, reason, at, alarm_console_url(name, region))
 
 
-def _console_url(name: str, region: str | None) -> str | None:
+def alarm_console_url(name: str, region: str | None) -> str | None:
     if not region:
         return None
     if region.startswith("cn-"):

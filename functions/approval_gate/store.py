@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from approval_gate import alarm_watch
 from approval_gate.approval_items import approval_fields, expression_values, new_item, vote_item
 from approval_gate.checks import CheckResult
 from approval_gate.clock import iso
@@ -26,6 +27,7 @@ from approval_gate.records import (
     REJECTED,
     AlreadyDecided,
     Approval,
+    ChecksLine,
     Hold,
     Override,
     Vote,
@@ -59,6 +61,7 @@ def _from_item(item: Mapping[str, Any]) -> Approval:
     checks = tuple(CheckResult.from_item(result) for result in fields.pop("checks"))
     held = fields.pop("held")
     override = fields.pop("override")
+    line = fields.pop("checks_line")
     return Approval(
         **fields,
         votes=votes,
@@ -66,6 +69,7 @@ def _from_item(item: Mapping[str, Any]) -> Approval:
         checks=checks,
         held=Hold(**held) if held else None,
         override=Override(**override) if override else None,
+        checks_line=ChecksLine(**line) if line else None,
     )
 
 
@@ -224,6 +228,24 @@ class ApprovalStore:
             one=1,
             **values,
         )
+
+    def save_checks_line(self, approval_id: str, line: ChecksLine) -> Approval:
+        """The thread line that tells the last alarm changes (live_checks)."""
+        return self._update(approval_id, "SET checks_line = :line", None, line=line.item())
+
+    # The alarms open approvals list (approval_gate.alarm_watch), in this table.
+
+    def watch_alarms(self, approval: Approval, now: datetime) -> None:
+        checks = approval.rules.checks
+        if checks is not None and checks.alarms:
+            alarm_watch.watch(self._client, self._table, approval.approval_id, checks.alarms, now)
+
+    def unwatch_alarms(self, approval_id: str, entries: tuple[str, ...] | list[str]) -> None:
+        alarm_watch.unwatch(self._client, self._table, approval_id, entries)
+
+    def alarm_watchers(self, alarm: str) -> dict[str, list[str]]:
+        """The open approvals that list the alarm, each with the entries that list it."""
+        return alarm_watch.watchers(self._client, self._table, alarm)
 
     def save_message(self, approval_id: str, channel: str, ts: str) -> Approval:
         return self._update(
