@@ -1,11 +1,13 @@
 """An example Approval Gate check function: no deploys while a hold is set.
 
-The hold is one SSM parameter (``/approval-gate/hold`` unless ``HOLD_PARAMETER`` names
-another). While it exists, the check fails and its value, the reason a person gave, is the
-summary; delete it to lift the hold. The gate invokes this function before it asks, at
-every reminder and just before it reports an approval, with ``{approval_id, pipeline,
-stage, action, pipeline_execution_id, revisions}``, and reads back exactly
-``{passed: bool, summary: str, url?: str}`` (docs/health-checks.md).
+The hold is one SSM parameter: ``/approval-gate/hold``, unless the environment variable
+``APPROVAL_GATE_HOLD_PARAMETER`` names another. While it exists, the check fails and its
+value, the reason a person gave, is the summary; delete it to lift the hold.
+
+The gate invokes it before it asks, at every reminder and just before it reports an
+approval, with ``{approval_id, pipeline, stage, action, pipeline_execution_id,
+revisions}``, and reads back exactly ``{passed: bool, summary: str, url?: str}``
+(docs/health-checks.md).
 
 Every expected case answers: the parameter set, the parameter missing, and SSM refusing or
 not answering in time (which fails the check: a hold nobody could read may be set). Only a
@@ -26,7 +28,7 @@ LOG = logging.getLogger()
 LOG.setLevel(logging.INFO)
 
 #: The environment variable naming the hold parameter, and its default.
-HOLD_PARAMETER_ENV = "HOLD_PARAMETER"
+HOLD_PARAMETER_ENV = "APPROVAL_GATE_HOLD_PARAMETER"
 DEFAULT_HOLD_PARAMETER = "/approval-gate/hold"
 #: The gate keeps 200 characters of a summary and shows one line; say it in fewer.
 MAX_REASON = 150

@@ -29,7 +29,7 @@ REQUEST = {
     "revisions": [{"action": "Source", "revision_id": "abc"}],
 }
 HOLD = "/approval-gate/hold"
-HOLD_ENV = "HOLD_PARAMETER"
+HOLD_ENV = "APPROVAL_GATE_HOLD_PARAMETER"
 CONSOLE = "https://eu-west-1.console.aws.amazon.com/systems-manager/parameters?region=eu-west-1"
 
 
