@@ -15,6 +15,7 @@ from bench import (
     click_ack,
     cold_start,
     cost,
+    health_checks,
     package_size,
     slack_writes,
     test_suite,
@@ -70,7 +71,8 @@ def main() -> int:
     step("4. throughput and scale", throughput.run)
     step("5. package size", package_size.run)
     step("6. Slack writes per approval and per pipeline run", slack_writes.run)
-    step("7. test suite time (make test, once)", lambda: test_suite.run(baseline))
+    step("7. health checks: alarm change to request, DescribeAlarms calls", health_checks.run)
+    step("8. test suite time (make test, once)", lambda: test_suite.run(baseline))
     print("\n" + table(rows))
     missed = [r.figure for r in rows if r.met is False]
     print(

@@ -1,6 +1,8 @@
 """The benchmark rows' own arithmetic and judgement (`make bench`, issue 18): a throughput
 row is MET only when CodePipeline's call log shows each approval decided exactly once, as
-clicked; the cost estimate bills Lambda, DynamoDB, API Gateway and SNS as AWS does.
+clicked; the cost estimate bills Lambda, DynamoDB, API Gateway and SNS as AWS does; the
+health checks' rows (issue 21) judge an alarm change's latency and the DescribeAlarms calls
+per check point.
 
 The call logs here are fabricated in the fake CodePipeline's shape
 (`GET /_sandbox/codepipeline/calls`): one entry per call, with `response` or `error`."""
@@ -18,6 +20,13 @@ from bench.cost import (
     estimate,
     item_bytes,
     lambda_use,
+)
+from bench.health_checks import (
+    calls_row,
+    calls_verdict,
+    expected_calls,
+    latency_row,
+    shows_approve,
 )
 from bench.throughput import decision_problems, verdict
 
@@ -193,3 +202,88 @@ def test_the_estimate_adds_every_service() -> None:
     assert bill.sns == pytest.approx(0.50 / 1e6)
     assert bill.total == pytest.approx(sum(bill))
     assert bill.parts().startswith("Step Functions $0.0750, Lambda $0.0021, DynamoDB $0.0073")
+
+
+# ---------------------------------------------------------------------- health checks
+
+
+def request(*action_ids: str) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}}]
+    if action_ids:
+        elements = [{"type": "button", "action_id": a, "value": "a-1"} for a in action_ids]
+        blocks.append({"type": "actions", "elements": elements})
+    return {"channel": "C0DEPLOYS", "ts": "1.000001", "blocks": blocks}
+
+
+def test_approve_shows_only_while_the_request_offers_its_button() -> None:
+    assert shows_approve(request("approve", "reject")) is True
+    assert shows_approve(request("reject")) is False  # a check fails: Approve hidden
+    assert shows_approve(request()) is False  # closed: no buttons at all
+
+
+def test_an_alarm_change_row_is_met_while_the_slowest_of_twenty_is_within_two_seconds() -> None:
+    fast = [0.010 + i / 1000 for i in range(19)]
+
+    met = latency_row([*fast, 1.999], 20)
+    missed = latency_row([*fast, 2.001], 20)
+
+    assert (met.met, met.median, met.spread) == (True, "19.0 ms", "p99 1999.0 ms")
+    assert "in-process poll" in met.ratio
+    assert (missed.met, missed.spread) == (False, "p99 2001.0 ms")
+
+
+def test_an_alarm_change_that_never_showed_makes_the_row_missed_with_the_reason() -> None:
+    stopped = latency_row([0.01, 0.02], 20, "change 5 (ALARM) not shown within 10 s")
+    none = latency_row([], 20, "change 1 (ALARM) not shown within 10 s")
+    short = latency_row([0.01] * 19, 20)
+
+    assert (stopped.met, stopped.spread) == (False, "2 of 20 shown")
+    assert stopped.ratio == "change 5 (ALARM) not shown within 10 s"
+    assert (none.met, none.median, none.spread) == (False, "—", "0 of 20 shown")
+    assert (short.met, short.ratio) == (False, "only 19 of 20 changes measured")
+
+
+def test_describe_alarms_calls_are_one_per_hundred_names_and_one_per_page_per_prefix() -> None:
+    assert expected_calls(3, [151, 1]) == 1 + 2 + 1
+    assert expected_calls(3, [100, 101]) == 1 + 1 + 2
+    assert expected_calls(100, []) == 1
+    assert expected_calls(101, []) == 2
+    assert expected_calls(0, [0]) == 1  # a prefix matching nothing still costs its call
+
+
+def test_equal_calls_at_every_check_point_and_none_elsewhere_is_met() -> None:
+    assert calls_verdict([4, 4, 4], 4, {}, 0) == (True, "")
+    assert calls_verdict([4, 4, 4], 4, {"AlarmEventsFunction": 0}, 0) == (True, "")
+
+
+def test_a_check_point_off_the_expected_count_makes_the_calls_row_missed() -> None:
+    # each name read alone: 3 names + 2 + 1 pages
+    met, problems = calls_verdict([4, 6, 4], 4, {}, 0)
+
+    assert met is False
+    assert problems == "check points off 4: #2: 6"
+
+
+def test_calls_outside_a_check_point_or_while_alarms_change_make_the_row_missed() -> None:
+    polled = calls_verdict([4, 4], 4, {"AlarmEventsFunction": 4, "CloseRequestFunction": 1}, 4)
+    unseen = calls_verdict([], 4, {}, 0)
+
+    assert polled == (
+        False,
+        "4 during the alarm changes; "
+        "outside a check point: 4 by AlarmEventsFunction, 1 by CloseRequestFunction",
+    )
+    assert unseen == (False, "no check point seen")
+
+
+def test_the_calls_row_says_what_a_check_point_is_and_what_was_counted() -> None:
+    how = "3 names, bench-fleet-* (151 alarms)"
+    row = calls_row([4, 4, 4], 4, {}, 0, 4, how)
+    off = calls_row([4, 6], 4, {}, 0, 4, how)
+
+    assert (row.met, row.median, row.spread) == (True, "4 calls", "3 check points")
+    assert row.target.startswith("= 4 ")
+    assert row.ratio.startswith("check point = each ask (the first request, each reminder)")
+    assert "0 gate calls during 4 alarm changes, 0 outside check points" in row.ratio
+    assert (off.met, off.median) == (False, "4-6 calls")
+    assert off.ratio.startswith("check points off 4: #2: 6; check point = each ask")
