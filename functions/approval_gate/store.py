@@ -225,6 +225,44 @@ class ApprovalStore:
             **values,
         )
 
+    def save_checks_at_report(
+        self,
+        approval_id: str,
+        results: tuple[CheckResult, ...],
+        *,
+        was: str,
+        status: str,
+        held: Hold | None = None,
+        note: str | None = None,
+        checked: bool = False,
+    ) -> Approval:
+        """The health checks run just before the report, and what they made of the
+        approval, in one write: `status` (`was` again when nothing changes), a new `held`,
+        the `note` of a rejection, and `checked` (they passed: report it now). Only while
+        the status is still `was`; AlreadyDecided otherwise (a cancel, an override, a
+        decision in CodePipeline's console came first)."""
+        parts = ["checks = :results", "checked_at_report = :checked", "#status = :status"]
+        values: dict[str, Any] = {
+            "results": [result.item() for result in results],
+            "checked": checked,
+            "status": status,
+            "was": was,
+            "one": 1,
+        }
+        if held is not None:
+            # A hold starts with no override votes (an approval never held has no map yet).
+            parts += ["held = :hold", "overrides = if_not_exists(overrides, :none)"]
+            values.update(hold=held.item(), none={})
+        if note:
+            parts.append("note = :note")
+            values["note"] = note
+        return self._update(
+            approval_id,
+            "SET " + ", ".join(parts) + " ADD checks_version :one",
+            "#status = :was",
+            **values,
+        )
+
     def save_message(self, approval_id: str, channel: str, ts: str) -> Approval:
         return self._update(
             approval_id,
