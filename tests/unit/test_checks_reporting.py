@@ -58,6 +58,10 @@ class StubChecker:
         )
 
 
+def _buttons(blocks: list[dict[str, Any]]) -> list[str]:
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
 def _click(user: str, action: str, **more: Any) -> Click:
     return Click(action, APPROVAL_ID, user, user[2:].lower(), None, None, "C0DEPLOYS", **more)
 
@@ -160,12 +164,7 @@ def test_a_failing_check_holds_the_approval_until_they_pass(store: ApprovalStore
     blocks = json.dumps(held_blocks(approval))
     assert "waiting for the health checks to pass" in blocks
     assert "change-ticket-check FAILED: no change ticket" in blocks
-    assert [
-        e["action_id"]
-        for b in held_blocks(approval)
-        if b["type"] == "actions"
-        for e in b["elements"]
-    ] == ["cancel_hold"]
+    assert _buttons(held_blocks(approval)) == ["cancel_hold"]
 
 
 def test_on_failing_reject_reports_rejected_at_once_naming_the_failing_check(
@@ -287,6 +286,8 @@ def test_cancel_works_on_a_checks_hold_and_deploy_now_is_refused(store: Approval
     sre = FreezeOverride(approvers=Approvers(users=("U0SRE1",)), required_approvals=1)
     _held_for_checks(store, freeze_override=sre)
     sfn = RecordingSfn()
+    held = store.get(APPROVAL_ID)
+    assert held is not None and _buttons(held_blocks(held)) == ["cancel_hold"]
 
     opened = record_click(
         _click("U0SRE1", "deploy_now"), store=store, sfn=sfn, clock=clock_at(CLICKED)
