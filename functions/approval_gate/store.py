@@ -242,13 +242,8 @@ class ApprovalStore:
         the status is still `was`; AlreadyDecided otherwise (a cancel, an override, a
         decision in CodePipeline's console came first)."""
         parts = ["checks = :results", "checked_at_report = :checked", "#status = :status"]
-        values: dict[str, Any] = {
-            "results": [result.item() for result in results],
-            "checked": checked,
-            "status": status,
-            "was": was,
-            "one": 1,
-        }
+        values: dict[str, Any] = {"results": [result.item() for result in results]}
+        values.update(checked=checked, status=status, was=was, one=1)
         if held is not None:
             # A hold starts with no override votes (an approval never held has no map yet).
             parts += ["held = :hold", "overrides = if_not_exists(overrides, :none)"]
@@ -256,12 +251,8 @@ class ApprovalStore:
         if note:
             parts.append("note = :note")
             values["note"] = note
-        return self._update(
-            approval_id,
-            "SET " + ", ".join(parts) + " ADD checks_version :one",
-            "#status = :was",
-            **values,
-        )
+        expression = "SET " + ", ".join(parts) + " ADD checks_version :one"
+        return self._update(approval_id, expression, "#status = :was", **values)
 
     def save_message(self, approval_id: str, channel: str, ts: str) -> Approval:
         return self._update(
