@@ -13,6 +13,7 @@ from typing import Any
 from approval_gate.checks import CheckResult
 from approval_gate.clicks import Click
 from approval_gate.clock import iso
+from approval_gate.closing import at_deadline
 from approval_gate.hold_messages import held_blocks
 from approval_gate.hold_steps import check_before_report, end_hold
 from approval_gate.interactions import record_click
@@ -314,3 +315,32 @@ def test_cancel_works_on_a_checks_hold_and_deploy_now_is_refused(store: Approval
     assert store.get(APPROVAL_ID).status == PENDING  # type: ignore[union-attr]
     assert sfn.task_successes[-1]["taskToken"] == "hold-token"
     assert end_hold(APPROVAL_ID, store=store, clock=clock_at(CLICKED))["wait"] == "ask"
+
+
+def test_an_approval_by_policy_at_the_deadline_waits_for_the_checks_too(
+    store: ApprovalStore,
+) -> None:
+    rules = make_rules(checks=BOTH, on_deadline="approve")
+    store.create(make_approval(rules=rules))
+    deadline = FIXED + timedelta(hours=1)
+    handed = at_deadline(APPROVAL_ID, store=store, clock=clock_at(deadline))
+    assert (handed["wait"], handed["status"]) == ("check", "Approved")
+
+    held = check_before_report(
+        APPROVAL_ID,
+        store=store,
+        checker=StubChecker(deadline, alarm_ok=False),
+        clock=clock_at(deadline),
+    )
+    approval = store.get(APPROVAL_ID)
+    assert held["wait"] == "hold" and approval is not None and approval.held is not None
+    assert approval.held.then == EXPIRED
+    assert "policy at the deadline" in json.dumps(held_blocks(approval))
+
+    passed = deadline + timedelta(minutes=12)
+    answer = end_hold(APPROVAL_ID, store=store, clock=clock_at(passed), checker=StubChecker(passed))
+
+    assert (answer["wait"], answer["status"], answer["outcome"]) == (None, "Approved", "expired")
+    assert answer["summary"] == (
+        "No decision within 1h: approved by policy; held 12m for the health checks"
+    )
