@@ -18,7 +18,7 @@ PYTEST_WORKERS ?= 2
 SAM_VENV := .tools/sam
 CHECKOV_VENV := .tools/checkov
 ASL_STAMP := tools/asl/node_modules/.installed
-TEMPLATES := template.yaml examples/pipeline.yaml
+TEMPLATES := template.yaml examples/pipeline.yaml examples/check-function/template.yaml
 # checkov must not phone home (no network but the package registries; only loopback).
 CHECKOV := BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --framework cloudformation \
 	--compact --quiet --skip-download
@@ -30,7 +30,7 @@ export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 help:
 	@echo "make demo      run one approval end to end in the local sandbox (DECISION=approve|reject)"
 	@echo "make test      the full lint and the whole test suite"
-	@echo "make lint      ruff, mypy, import-linter, cfn-lint and checkov on both templates, the ASL check"
+	@echo "make lint      ruff, mypy, import-linter, cfn-lint and checkov on the templates, the ASL check"
 	@echo "make sandbox   run the sandbox on http://127.0.0.1:$(PORT) (PORT=…)"
 	@echo "make build     sam build (needs the runtime's Python, 3.12)"
 	@echo "make bench     the benchmarks and their targets (docs/performance.md; ~15 min)"

@@ -19,6 +19,7 @@ FUNCTIONS = ROOT / "functions"
 
 #: The boto3 clients each handler creates at import (read from functions/*/app.py).
 CLIENTS: dict[str, tuple[str, ...]] = {
+    "alarm_events": ("dynamodb", "secretsmanager", "stepfunctions"),
     "ask_approvers": ("dynamodb", "secretsmanager", "sns"),
     "close_request": ("dynamodb", "secretsmanager"),
     "decide_at_deadline": ("dynamodb",),

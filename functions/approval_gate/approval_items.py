@@ -129,6 +129,13 @@ def approval_fields(item: Mapping[str, Any]) -> dict[str, Any]:
         "checks": list(data.get("checks", ())),
         "checks_version": int(data.get("checks_version", 0)),
         "checked_at_report": bool(data.get("checked_at_report", False)),
+        "checks_line": {
+            "ts": str(line["ts"]),
+            "since": parse_iso(line["since"]),
+            "changes": int(line["changes"]),
+        }
+        if (line := data.get("checks_line"))
+        else None,
     }
 
 

@@ -87,6 +87,8 @@ def ask(
         # Read at every ask, so at every reminder too (DESIGN §8.3): the request shows them,
         # and a click is judged by them.
         approval = store.save_checks(approval_id, checker(approval))
+        # Their alarms' state changes update the request live (live_checks).
+        store.watch_alarms(approval, clock())
     blocks = request_blocks(approval, clock())
     text = request_text(approval)
     try:

@@ -86,6 +86,16 @@ class CheckResult(NamedTuple):
         }
 
 
+class CheckFunctionTimeout(TimeoutError):
+    """A check function stopped by its own Lambda timeout (Lambda's error message)."""
+
+    def seconds(self) -> str:
+        import re
+
+        found = re.search(r"timed out after (\d+(?:\.\d+)?) seconds", str(self))
+        return f"{float(found[1]):g}" if found else str(FUNCTION_TIMEOUT)
+
+
 class CheckFunctionError(Exception):
     """A check function raised (Lambda answered FunctionError); the error's type."""
 
@@ -169,9 +179,14 @@ def lambda_invoker(client: Any) -> Invoke:
         body = response["Payload"].read()
         if response.get("FunctionError"):
             try:
-                error_type = json.loads(body).get("errorType") or response["FunctionError"]
+                error = json.loads(body)
+                error_type = error.get("errorType") or response["FunctionError"]
+                message = str(error.get("errorMessage") or "")
             except (ValueError, AttributeError):
-                error_type = response["FunctionError"]
+                error_type, message = response["FunctionError"], ""
+            if error_type == "Sandbox.Timedout" or "Task timed out" in message:
+                # Its own timeout (≤ 5 s) came first: Lambda says so in the error.
+                raise CheckFunctionTimeout(message)
             raise CheckFunctionError(str(error_type))
         return json.loads(body)
 
@@ -311,10 +326,14 @@ def _alarm_result(
     state = str(alarm.get("StateValue", "INSUFFICIENT_DATA"))
     reason = _cut(str(alarm.get("StateReason") or state), MAX_SUMMARY)
     passed = state not in checks.alarm_states
-    return CheckResult(name, ALARM, passed, state, reason, now, _console_url(name, region))
+    # Since when it is in that state: an event about an older change is then not applied
+    # over it (live_checks), and the request can say since when a check blocks.
+    since = alarm.get("StateUpdatedTimestamp")
+    at = since if isinstance(since, datetime) and since <= now else now
+    return CheckResult(name, ALARM, passed, state, reason, at, alarm_console_url(name, region))
 
 
-def _console_url(name: str, region: str | None) -> str | None:
+def alarm_console_url(name: str, region: str | None) -> str | None:
     if not region:
         return None
     if region.startswith("cn-"):
@@ -371,6 +390,8 @@ def _junk(answer: Any) -> str | None:
 def _why_no_answer(exc: Exception) -> str:
     from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
+    if isinstance(exc, CheckFunctionTimeout):
+        return f"timed out after {exc.seconds()} s"
     if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | TimeoutError):
         return f"timed out after {FUNCTION_TIMEOUT} s"
     if isinstance(exc, CheckFunctionError):

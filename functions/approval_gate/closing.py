@@ -117,6 +117,8 @@ def close(
         approval = store.close(approval_id, at=clock(), status=DECIDED_ELSEWHERE, note=note)
     else:
         approval = store.close(approval_id, at=clock(), reported=reported or own)
+    if approval.rules.checks is not None and approval.rules.checks.alarms:
+        store.unwatch_alarms(approval_id, approval.rules.checks.alarms)  # no more live updates
     update_request(
         slack,
         store,

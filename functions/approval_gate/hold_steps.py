@@ -115,13 +115,12 @@ def _end_checks_hold(
     verdict = at_checks_hold_end(approval, results, clock())
     then = approval.held.then if approval.held is not None else approval.status
     try:
-        return store.save_checks_at_report(
+        return store.release(
             approval.approval_id,
-            results,
-            was=HELD,
             status=verdict.status,
             held=verdict.held,
             note=verdict.note,
+            checks=results,
             checked=verdict.status == then,  # they just ran and passed: report it now
         )
     except AlreadyDecided as already:  # a cancel won the race
@@ -142,14 +141,14 @@ def check_before_report(
         results = checker(approval)
         verdict = at_report(approval, results, clock())
         try:
-            approval = store.save_checks_at_report(
+            approval = store.release(
                 approval_id,
-                results,
-                was=approval.status,
                 status=verdict.status,
                 held=verdict.held,
                 note=verdict.note,
-                checked=verdict.status == approval.status,
+                checks=results,
+                checked=verdict.status == approval.status,  # all passed: report it now
+                was=approval.status,
             )
         except AlreadyDecided as already:  # CodePipeline settled it meanwhile
             approval = already.approval

@@ -76,6 +76,18 @@ class Override(NamedTuple):
         return {"by": list(self.by), "reason": self.reason}
 
 
+class ChecksLine(NamedTuple):
+    """The request's thread line that says what the last alarm changes did: one line,
+    edited while changes come within a minute of each other (a flapping alarm)."""
+
+    ts: str
+    since: datetime
+    changes: int
+
+    def item(self) -> dict[str, Any]:
+        return {"ts": self.ts, "since": iso(self.since), "changes": self.changes}
+
+
 @dataclass(frozen=True)
 class Approval:
     """The approval record (one per CodePipeline approval token); see docs/architecture.md."""
@@ -127,6 +139,8 @@ class Approval:
     checks_version: int = 0
     #: The checks ran just before the report and passed (the workflow reports it now).
     checked_at_report: bool = False
+    #: The thread line of the last alarm changes, if one was posted.
+    checks_line: ChecksLine | None = None
 
     @property
     def outcome(self) -> str | None:

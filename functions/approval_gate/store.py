@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from approval_gate import alarm_watch
 from approval_gate.approval_items import approval_fields, expression_values, new_item, vote_item
 from approval_gate.checks import CheckResult
 from approval_gate.clock import iso
@@ -26,6 +27,7 @@ from approval_gate.records import (
     REJECTED,
     AlreadyDecided,
     Approval,
+    ChecksLine,
     Hold,
     Override,
     Vote,
@@ -59,6 +61,7 @@ def _from_item(item: Mapping[str, Any]) -> Approval:
     checks = tuple(CheckResult.from_item(result) for result in fields.pop("checks"))
     held = fields.pop("held")
     override = fields.pop("override")
+    line = fields.pop("checks_line")
     return Approval(
         **fields,
         votes=votes,
@@ -66,6 +69,7 @@ def _from_item(item: Mapping[str, Any]) -> Approval:
         checks=checks,
         held=Hold(**held) if held else None,
         override=Override(**override) if override else None,
+        checks_line=ChecksLine(**line) if line else None,
     )
 
 
@@ -225,34 +229,23 @@ class ApprovalStore:
             **values,
         )
 
-    def save_checks_at_report(
-        self,
-        approval_id: str,
-        results: tuple[CheckResult, ...],
-        *,
-        was: str,
-        status: str,
-        held: Hold | None = None,
-        note: str | None = None,
-        checked: bool = False,
-    ) -> Approval:
-        """The health checks run just before the report, and what they made of the
-        approval, in one write: `status` (`was` again when nothing changes), a new `held`,
-        the `note` of a rejection, and `checked` (they passed: report it now). Only while
-        the status is still `was`; AlreadyDecided otherwise (a cancel, an override, a
-        decision in CodePipeline's console came first)."""
-        parts = ["checks = :results", "checked_at_report = :checked", "#status = :status"]
-        values: dict[str, Any] = {"results": [result.item() for result in results]}
-        values.update(checked=checked, status=status, was=was, one=1)
-        if held is not None:
-            # A hold starts with no override votes (an approval never held has no map yet).
-            parts += ["held = :hold", "overrides = if_not_exists(overrides, :none)"]
-            values.update(hold=held.item(), none={})
-        if note:
-            parts.append("note = :note")
-            values["note"] = note
-        expression = "SET " + ", ".join(parts) + " ADD checks_version :one"
-        return self._update(approval_id, expression, "#status = :was", **values)
+    def save_checks_line(self, approval_id: str, line: ChecksLine) -> Approval:
+        """The thread line that tells the last alarm changes (live_checks)."""
+        return self._update(approval_id, "SET checks_line = :line", None, line=line.item())
+
+    # The alarms open approvals list (approval_gate.alarm_watch), in this table.
+
+    def watch_alarms(self, approval: Approval, now: datetime) -> None:
+        checks = approval.rules.checks
+        if checks is not None and checks.alarms:
+            alarm_watch.watch(self._client, self._table, approval.approval_id, checks.alarms, now)
+
+    def unwatch_alarms(self, approval_id: str, entries: tuple[str, ...] | list[str]) -> None:
+        alarm_watch.unwatch(self._client, self._table, approval_id, entries)
+
+    def alarm_watchers(self, alarm: str) -> dict[str, list[str]]:
+        """The open approvals that list the alarm, each with the entries that list it."""
+        return alarm_watch.watchers(self._client, self._table, alarm)
 
     def save_message(self, approval_id: str, channel: str, ts: str) -> Approval:
         return self._update(
@@ -370,19 +363,33 @@ class ApprovalStore:
         )
 
     def release(
-        self, approval_id: str, *, status: str, held: Hold | None = None, note: str | None = None
+        self,
+        approval_id: str,
+        *,
+        status: str,
+        held: Hold | None = None,
+        note: str | None = None,
+        checks: tuple[CheckResult, ...] | None = None,
+        checked: bool = False,
+        was: str = HELD,
     ) -> Approval:
         """End a hold as `status` (APPROVED, REJECTED), or keep holding with a new `held`
-        (status HELD); AlreadyDecided when a cancel or an override came first."""
+        (status HELD); AlreadyDecided when a cancel or an override came first. `checks`: the
+        health checks just run (DESIGN §8.3), in the same write, and `checked` (all passed:
+        report it now); `was`: the status read (the check before the report holds, rejects)."""
         parts = ["#status = :status"]
-        values: dict[str, Any] = {"status": status, "held": HELD}
-        if held is not None:
-            parts.append("held = :hold")
-            values["hold"] = held.item()
+        values: dict[str, Any] = {"status": status, "was": was}
+        if held is not None:  # a hold starts with no override votes (never held: no map)
+            parts += ["held = :hold", "overrides = if_not_exists(overrides, :none)"]
+            values.update(hold=held.item(), none={})
         if note:
             parts.append("note = :note")
             values["note"] = note
-        return self._update(approval_id, "SET " + ", ".join(parts), "#status = :held", **values)
+        if checks is not None:
+            parts += ["checks = :results", "checked_at_report = :checked"]
+            values.update(results=[result.item() for result in checks], checked=checked, one=1)
+        add = " ADD checks_version :one" if checks is not None else ""
+        return self._update(approval_id, f"SET {', '.join(parts)}{add}", "#status = :was", **values)
 
     def add_override(
         self, approval_id: str, vote: Vote, *, votes_seen: int, override: Override | None

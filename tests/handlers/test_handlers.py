@@ -186,3 +186,27 @@ def test_each_function_logs_as_itself_while_they_run_together(gate):
             assert "approval_id" not in line, line
     labelled = {line["message"] for line in lines if line.get("approval_id") in ids}
     assert labelled == set(_LOGGED_BY) - {"pipeline event handled"}
+
+
+def test_alarm_events_rejects_a_malformed_event_with_a_logged_reason(gate):
+    """A "CloudWatch Alarm State Change" without a state: logged with why, nothing raised
+    (a retry could not help), nothing changed."""
+    gate.server.sandbox.client("events").put_events(
+        Entries=[
+            {
+                "Source": "aws.cloudwatch",
+                "DetailType": "CloudWatch Alarm State Change",
+                "Detail": json.dumps({"alarmName": "prod-api-5xx"}),
+            }
+        ]
+    )
+    rejected = wait_for(
+        lambda: [
+            r
+            for r in _json_lines(gate)
+            if r.get("message") == "rejected an alarm event"
+            and r.get("function_name", "").endswith("AlarmEventsFunction")
+        ],
+        what="the rejection in the log",
+    )
+    assert rejected[0]["level"] == "ERROR" and rejected[0]["why"] == "the event has no detail.state"

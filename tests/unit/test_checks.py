@@ -458,6 +458,28 @@ def test_lambda_invoker_turns_a_function_error_into_its_error_type() -> None:
     assert result.summary == "raised: Unhandled"
 
 
+@pytest.mark.parametrize(
+    ("body", "summary"),
+    [
+        (
+            b'{"errorMessage": "2026-12-06T08:00:05.012Z 1f2e Task timed out after 5.00 seconds"}',
+            "timed out after 5 s",
+        ),
+        (
+            b'{"errorType": "Sandbox.Timedout", "errorMessage": "RequestId: 1f2e Error: '
+            b'Task timed out after 3.00 seconds"}',
+            "timed out after 3 s",
+        ),
+    ],
+)
+def test_a_check_function_stopped_by_its_own_timeout_reads_as_timed_out(
+    body: bytes, summary: str
+) -> None:
+    client = FakeLambda({"StatusCode": 200, "FunctionError": "Unhandled"}, body)
+    (result,) = functions_only(lambda_invoker(client), ARN)
+    assert (result.passed, result.state, result.summary) == (False, "ERROR", summary)
+
+
 def test_lambda_invoker_fails_on_a_payload_that_is_not_json() -> None:
     (result,) = functions_only(lambda_invoker(FakeLambda({}, b"<html>")), ARN)
     assert (result.passed, result.summary) == (False, "answered junk: not JSON")
