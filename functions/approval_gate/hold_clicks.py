@@ -22,7 +22,7 @@ from approval_gate.clicks import (
 )
 from approval_gate.clock import Clock
 from approval_gate.groups import GroupDirectory, GroupLookupFailed, in_approvers
-from approval_gate.hold_messages import deploy_now_view, may_override
+from approval_gate.hold_messages import deploy_now_view, may_override, waits_for_checks
 from approval_gate.messages import CANCEL_HOLD, approvers_mention
 from approval_gate.records import Approval
 from approval_gate.store import HELD, PENDING, AlreadyDecided, ApprovalStore, Override, Vote
@@ -34,6 +34,11 @@ LOG = logging.getLogger("approval-gate")
 OVERRIDE_WRITE_ATTEMPTS = 16
 
 OVERRIDE_REASON_TEXT = "Say why it must deploy now: the reason goes to CodePipeline and the audit."
+
+CHECKS_HOLD_TEXT = (
+    "This approval waits for its health checks to pass: Deploy now overrides a freeze or a "
+    "closed deploy window, not failing checks. Nothing changed; Cancel opens the request again."
+)
 
 
 def not_held_text(approval: Approval) -> str:
@@ -103,6 +108,11 @@ def _deploy_now(
     clock: Clock,
     groups: GroupDirectory | None,
 ) -> ClickResult:
+    if waits_for_checks(approval):
+        LOG.info(
+            "refused an override of a checks hold", extra={"approval_id": approval.approval_id}
+        )
+        return ClickResult("not_override", CHECKS_HOLD_TEXT)
     if not may_override(approval):
         return ClickResult(
             "not_override",

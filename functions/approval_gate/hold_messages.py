@@ -2,8 +2,10 @@
 
 A held request says who approved and when it deploys, with Cancel (any approver: the
 request opens again) and, for a freeze or a closed window when the policy names override
-approvers, Deploy now. "Approve for later" asks for a time in a modal with Slack's
-date-time picker; "Deploy now" asks for the reason in a modal.
+approvers, Deploy now. A hold for the health checks (DESIGN §8.3) lists them instead, with
+Cancel only: an override is about freezes and windows, not failing health. "Approve for
+later" asks for a time in a modal with Slack's date-time picker; "Deploy now" asks for the
+reason in a modal.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from approval_gate.holds import WHY_SCHEDULE
+from approval_gate.holds import WHY_CHECKS, WHY_SCHEDULE
 from approval_gate.messages import (
     ACTIONS_BLOCK,
     APPROVE_LATER_VIEW,
@@ -31,6 +33,7 @@ from approval_gate.messages import (
     DEPLOY_AT_BLOCK,
     DEPLOY_NOW,
     DEPLOY_NOW_VIEW,
+    check_line,
     modal_view,
     reason_input,
     slack_date,
@@ -38,16 +41,27 @@ from approval_gate.messages import (
 )
 from approval_gate.records import EXPIRED, Approval
 from approval_gate.reporting import hold_cause, hold_limit, local_time
-from approval_gate.text import escape_mrkdwn
+from approval_gate.text import cut_at_word, escape_mrkdwn
+
+#: The most text a Slack section block holds.
+SECTION_LIMIT = 3000
 
 
 def may_override(approval: Approval) -> bool:
     """Whether Deploy now is offered: a hold for a freeze or a closed window, and a policy
-    that names who may override (a requested time is the approvers' own choice)."""
+    that names who may override (a requested time is the approvers' own choice, and failing
+    health checks are no freeze)."""
     held = approval.held
     return (
-        held is not None and held.why != WHY_SCHEDULE and approval.rules.freeze_override is not None
+        held is not None
+        and held.why not in (WHY_SCHEDULE, WHY_CHECKS)
+        and approval.rules.freeze_override is not None
     )
+
+
+def waits_for_checks(approval: Approval) -> bool:
+    """Whether the approval is held until its health checks pass."""
+    return approval.held is not None and approval.held.why == WHY_CHECKS
 
 
 def _who(approval: Approval) -> str:
@@ -61,6 +75,11 @@ def held_line(approval: Approval) -> str:
     held = approval.held
     if held is None:
         return f"Approved by {_who(approval)}"
+    if held.why == WHY_CHECKS:
+        return (
+            f":double_vertical_bar: *Approved* by {_who(approval)} · *waiting for the health "
+            f"checks to pass* (reported Rejected if they still fail at {slack_date(held.until)})"
+        )
     return (
         f":double_vertical_bar: *Approved* by {_who(approval)} · *deploys at "
         f"{slack_date(held.until)}* (held for {escape_mrkdwn(hold_cause(held))})"
@@ -75,6 +94,11 @@ def held_blocks(approval: Approval) -> list[dict[str, Any]]:
     """The held request: who approved, when it deploys and why, Cancel and Deploy now."""
     blocks: list[Block] = summary_blocks(approval, f"Approved, held: {approval.pipeline}")
     blocks.append(SectionBlock(text=MarkdownTextObject(text=held_line(approval))))
+    if waits_for_checks(approval) and approval.checks:
+        lines = ["*Health checks*", *(check_line(result) for result in approval.checks)]
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=cut_at_word("\n".join(lines), SECTION_LIMIT)))
+        )
     if approval.reason:
         blocks.append(
             ContextBlock(elements=[MarkdownTextObject(text=f">{escape_mrkdwn(approval.reason)}")])
@@ -161,6 +185,8 @@ def already_held_text(approval: Approval) -> str:
     """For a click on a held request's old Approve / Reject."""
     held = approval.held
     until = f" until {slack_date(held.until)} ({escape_mrkdwn(hold_cause(held))})" if held else ""
+    if waits_for_checks(approval):
+        until = " until the health checks pass"
     return (
         f"Already approved by {_who(approval)}, and held{until}. Your click changed nothing; "
         "Cancel on the request opens it again."

@@ -11,6 +11,9 @@ instant, `plan` says what to record (DESIGN §8.2):
 - with `outside_window: reject`, an approval that could not deploy at that instant (a
   freeze, or outside every window) is REJECTED at once, and the summary says why.
 
+Just before an approval is reported, its health checks run once more (DESIGN §8.3):
+`at_report` and `at_checks_hold_end` say what their results make of it.
+
 `forecast` says the same before anyone clicks, for the request message.
 """
 
@@ -20,6 +23,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from approval_gate.checks import CheckResult, failing, summary_of_failing
 from approval_gate.records import APPROVED, EXPIRED, HELD, REJECTED, Approval, Hold, Vote
 from approval_gate.reporting import hold_limit, local_time
 from approval_gate.rules import Rules
@@ -29,6 +33,8 @@ from approval_gate.windows import WHY_FREEZE, Allowed, next_allowed_for
 WHY_SCHEDULE = "schedule"
 #: Why a hold waits for the health checks to pass (DESIGN §8.3, `on_failing: hold`).
 WHY_CHECKS = "checks"
+#: How long the failing checks named as a checks hold's reason may be.
+HOLD_REASON_LIMIT = 120
 
 
 class Plan(NamedTuple):
@@ -86,8 +92,9 @@ def at_hold_end(approval: Approval, now: datetime) -> Plan:
     held = approval.held
     then = held.then if held is not None else APPROVED
     limit = hold_limit(approval)
-    if held is not None and now < held.until:
-        return Plan(HELD, held)  # the timer fired early: hold the rest
+    if held is not None and held.why != WHY_CHECKS and now < held.until:
+        return Plan(HELD, held)  # the timer fired early: hold the rest (a checks hold's
+        # `until` is only its limit: it ends when they pass)
     allowed = _next_allowed(approval.rules, now, limit)
     if allowed.now:
         return Plan(then)
@@ -100,6 +107,50 @@ def at_hold_end(approval: Approval, now: datetime) -> Plan:
             f"{_approved(approval, then)}, but no deploy window opened before CodePipeline's "
             f"deadline ({_cause(allowed)}): rejected"
         ),
+    )
+
+
+def at_report(approval: Approval, results: tuple[CheckResult, ...], now: datetime) -> Plan:
+    """The health checks ran just before `approval` (APPROVED, or EXPIRED approved by
+    policy) is reported: report it as it is when all pass; otherwise REJECTED at once with
+    `on_failing: reject` or at the hold's limit, else HELD until they pass (never past the
+    limit), ending in the status it has now."""
+    status = approval.status
+    if not failing(results):
+        return Plan(status)
+    checks = approval.rules.checks
+    names = summary_of_failing(results)
+    if checks is not None and checks.on_failing == "reject":
+        return Plan(
+            REJECTED,
+            note=f"{_approved(approval, status)}, but health checks failed: {names}: "
+            "rejected by policy (on_failing: reject)",
+        )
+    limit = hold_limit(approval)
+    if now >= limit:
+        return Plan(
+            REJECTED,
+            note=f"{_approved(approval, status)}, but health checks failed at CodePipeline's "
+            f"deadline: {names}: rejected",
+        )
+    reason = summary_of_failing(results, HOLD_REASON_LIMIT)
+    return Plan(HELD, Hold(limit.astimezone(UTC), WHY_CHECKS, reason, then=status))
+
+
+def at_checks_hold_end(approval: Approval, results: tuple[CheckResult, ...], now: datetime) -> Plan:
+    """A hold for the health checks woke (a check function's turn, an alarm that changed,
+    its limit) and they ran again: when all pass, what `at_hold_end` says (deploys may still
+    have to wait for a window); while one fails, held again until the limit, and REJECTED
+    at it."""
+    held = approval.held
+    if held is None or not failing(results):
+        return at_hold_end(approval, now)
+    if now < hold_limit(approval):
+        return Plan(HELD, held._replace(reason=summary_of_failing(results, HOLD_REASON_LIMIT)))
+    return Plan(
+        REJECTED,
+        note=f"{_approved(approval, held.then)}, but health checks still failed at "
+        f"CodePipeline's deadline: {summary_of_failing(results)}: rejected",
     )
 
 

@@ -1,8 +1,9 @@
 """What CodePipeline hears, and what the workflow is handed, once a request is decided.
 
 The PutApprovalResult summary (one line, at most 512 characters, no Slack markup), the
-status CodePipeline is told, and the decision the workflow routes on: report it, hold it
-until deploys may go on (DESIGN §8.2), or ask again (a cancelled hold).
+status CodePipeline is told, and the decision the workflow routes on: report it, run the
+health checks first (DESIGN §8.3), hold it until deploys may go on (DESIGN §8.2), or ask
+again (a cancelled hold).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from approval_gate.clock import iso, utc_now
 from approval_gate.records import APPROVED, EXPIRED, HELD, PENDING, REJECTED, Approval, Hold
 from approval_gate.text import MAX_SUMMARY, human_duration, one_line
 
@@ -33,15 +35,20 @@ def hold_cause(held: Hold) -> str:
         return held.reason or "a freeze"
     if held.why == "window":
         return "a deploy window"
+    if held.why == "checks":
+        return "the health checks"
     return "the requested time"
 
 
 def hold_ended_at(approval: Approval) -> datetime | None:
-    """When the hold ended: the override's last vote, or the hold's end."""
+    """When the hold ended: the override's last vote; for a hold on the health checks, their
+    last run (its `until` is only the limit); otherwise the hold's end."""
     if approval.held is None:
         return None
     if approval.override is not None and approval.overrides:
         return max(vote.at for vote in approval.overrides)
+    if approval.held.why == "checks" and approval.checks:
+        return min(approval.held.until, max(result.at for result in approval.checks))
     return approval.held.until
 
 
@@ -103,11 +110,40 @@ def codepipeline_status(approval: Approval) -> str:
     return "Rejected"
 
 
-def decision(approval: Approval) -> dict[str, Any]:
+def checks_due(approval: Approval) -> bool:
+    """Whether the health checks must run before this approval is reported (DESIGN §8.3):
+    it would be reported Approved, its rules have checks, and they have not passed yet
+    just before the report."""
+    return (
+        approval.status in (APPROVED, EXPIRED)
+        and codepipeline_status(approval) == "Approved"
+        and approval.rules.checks is not None
+        and not approval.checked_at_report
+    )
+
+
+def hold_wake(approval: Approval, now: datetime) -> datetime | None:
+    """When a hold's wait should end (None: not held): `held.until`, except that a hold for
+    the health checks whose rules list check functions wakes every `reminder_every` to run
+    them again (alarms are not polled: their state-change event ends the wait)."""
+    held = approval.held
+    if approval.status != HELD or held is None:
+        return None
+    checks = approval.rules.checks
+    if held.why == "checks" and checks is not None and checks.functions:
+        return min(held.until, now + timedelta(seconds=approval.rules.reminder_every))
+    return held.until
+
+
+def decision(approval: Approval, now: datetime | None = None) -> dict[str, Any]:
     """What the workflow receives once the request is decided (or held): its execution
     history keeps it, with when each approval step completed (DESIGN §8.1). `wait` routes
-    it: "hold" until `held.until`, "ask" again (a cancelled hold), or none: report it."""
+    it: "check" the health checks before reporting it Approved, "hold" until `wake`, "ask"
+    again (a cancelled hold), or none: report it."""
     wait = {HELD: "hold", PENDING: "ask"}.get(approval.status)
+    if checks_due(approval):
+        wait = "check"
+    wake = hold_wake(approval, now or utc_now())
     return {
         "outcome": approval.outcome,
         "status": codepipeline_status(approval),
@@ -115,4 +151,5 @@ def decision(approval: Approval) -> dict[str, Any]:
         "steps": [state.record() for state in approval.steps],
         "held": approval.held.record() if approval.held else None,
         "wait": wait,
+        **({"wake": iso(wake)} if wake is not None else {}),
     }

@@ -363,19 +363,33 @@ class ApprovalStore:
         )
 
     def release(
-        self, approval_id: str, *, status: str, held: Hold | None = None, note: str | None = None
+        self,
+        approval_id: str,
+        *,
+        status: str,
+        held: Hold | None = None,
+        note: str | None = None,
+        checks: tuple[CheckResult, ...] | None = None,
+        checked: bool = False,
+        was: str = HELD,
     ) -> Approval:
         """End a hold as `status` (APPROVED, REJECTED), or keep holding with a new `held`
-        (status HELD); AlreadyDecided when a cancel or an override came first."""
+        (status HELD); AlreadyDecided when a cancel or an override came first. `checks`: the
+        health checks just run (DESIGN §8.3), in the same write, and `checked` (all passed:
+        report it now); `was`: the status read (the check before the report holds, rejects)."""
         parts = ["#status = :status"]
-        values: dict[str, Any] = {"status": status, "held": HELD}
-        if held is not None:
-            parts.append("held = :hold")
-            values["hold"] = held.item()
+        values: dict[str, Any] = {"status": status, "was": was}
+        if held is not None:  # a hold starts with no override votes (never held: no map)
+            parts += ["held = :hold", "overrides = if_not_exists(overrides, :none)"]
+            values.update(hold=held.item(), none={})
         if note:
             parts.append("note = :note")
             values["note"] = note
-        return self._update(approval_id, "SET " + ", ".join(parts), "#status = :held", **values)
+        if checks is not None:
+            parts += ["checks = :results", "checked_at_report = :checked"]
+            values.update(results=[result.item() for result in checks], checked=checked, one=1)
+        add = " ADD checks_version :one" if checks is not None else ""
+        return self._update(approval_id, f"SET {', '.join(parts)}{add}", "#status = :was", **values)
 
     def add_override(
         self, approval_id: str, vote: Vote, *, votes_seen: int, override: Override | None
