@@ -97,6 +97,15 @@ def test_an_approval_held_by_a_failing_check_is_reported_once_it_passes(gate):
         what="the held request in Slack",
     )
     assert gate.buttons(message) == ["cancel_hold"]  # no Deploy now for failing health
+    # The run's status message says what it waits for, not a deploy time it cannot know.
+    wait_for(
+        lambda: any(
+            "approved, waiting for the health checks to pass" in json.dumps(m["blocks"])
+            for m in gate.client.messages()
+            if m.get("blocks") and m["ts"] != message["ts"]
+        ),
+        what="the run's message to show the checks hold",
+    )
     assert "no change ticket for this release" in _text(gate, message)
     # While held, the check function runs again every reminder_every (no reminder posted).
     first_run = next(c["at"] for c in held["checks"] if c["kind"] == "function")

@@ -37,6 +37,7 @@ from approval_gate.feed.render import feed_view, message_wanted, run_ended, want
 from approval_gate.feed.settlement import settlement_note
 from approval_gate.feed.state import Feed
 from approval_gate.feed.store import FeedStore
+from approval_gate.holds import WHY_CHECKS
 from approval_gate.policy import Policy, PolicyError
 from approval_gate.slack import is_rate_limited, rate_limit_waits
 from approval_gate.store import ApprovalStore
@@ -317,10 +318,12 @@ def show_hold(
     *,
     store: FeedStore,
     slack: Any,
+    for_checks: bool = False,
 ) -> None:
-    """The run's message shows its approval held until `until` (None: no longer held),
-    not waiting for people. Best effort: the hold goes on whatever Slack says."""
-    feed = store.mark_held(execution_id, stage, action, until)
+    """The run's message shows its approval held until `until` (None: no longer held;
+    `for_checks`: until the health checks pass), not waiting for people. Best effort: the
+    hold goes on whatever Slack says."""
+    feed = store.mark_held(execution_id, stage, action, until, for_checks=for_checks)
     if feed is None:
         return
     try:
@@ -344,6 +347,7 @@ def hold_shower(
                 until,
                 store=store,
                 slack=slack(),
+                for_checks=getattr(approval.held, "why", None) == WHY_CHECKS,
             )
 
     return show

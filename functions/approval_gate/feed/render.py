@@ -161,7 +161,8 @@ def _revision_line(revision: Revision | None) -> str | None:
 
 def _held_stage(feed: Feed, stage: str, step: StepState | None) -> str | None:
     """A stage whose approval is approved but held (DESIGN §8.2), while it still runs:
-    "⏸ Approval: approved, deploys at <date>" rather than waiting for people."""
+    "⏸ Approval: approved, deploys at <date>" (or "waiting for the health checks to
+    pass") rather than waiting for people."""
     if step is not None and step.ended:
         return None
     held = [
@@ -172,7 +173,10 @@ def _held_stage(feed: Feed, stage: str, step: StepState | None) -> str | None:
     ]
     if not held:
         return None
-    return f"⏸ {escape_mrkdwn(stage)}: approved, deploys at {slack_date(max(held))}"
+    times = [until for until in held if until is not None]
+    if len(times) < len(held):  # one waits for its health checks: no instant to say
+        return f"⏸ {escape_mrkdwn(stage)}: approved, waiting for the health checks to pass"
+    return f"⏸ {escape_mrkdwn(stage)}: approved, deploys at {slack_date(max(times))}"
 
 
 def feed_view(feed: Feed) -> FeedView:

@@ -70,7 +70,7 @@ class Feed:
     #: The thread lines posted (or being posted), by line key.
     lines: frozenset[str] = frozenset()
     #: Approval actions approved but held until deploys may go on (DESIGN §8.2), by
-    #: (stage, action): until when.
-    held: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
+    #: (stage, action): until when (None: until the health checks pass).
+    held: Mapping[tuple[str, str], datetime | None] = field(default_factory=dict)
     #: The digest of what the Slack message shows now.
     shown: str | None = None

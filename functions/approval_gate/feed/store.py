@@ -50,6 +50,8 @@ def _entity_attribute(kind: str, stage: str | None, action: str | None) -> str:
 FIRST_SEEN = "first#"
 #: `held#<stage>#<action>`: the approval action is approved, held until this instant.
 HELD = "held#"
+#: Its value for an approval held until the health checks pass (no instant to show).
+HELD_FOR_CHECKS = "checks"
 
 
 def _step(data: Mapping[str, Any], since: Any = None) -> StepState:
@@ -76,7 +78,7 @@ def _from_item(item: Mapping[str, Any]) -> Feed:
         since = data.get(FIRST_SEEN + key[2:])
         if key.startswith(HELD):
             stage, _, action = key[len(HELD) :].partition("#")
-            held[(stage, action)] = parse_iso(str(value))
+            held[(stage, action)] = None if value == HELD_FOR_CHECKS else parse_iso(str(value))
         elif key == "e#pipeline":
             pipeline_state = _step(value)
         elif key.startswith("e#stage#"):
@@ -392,13 +394,21 @@ class FeedStore:
         return _from_item(response["Attributes"])
 
     def mark_held(
-        self, execution_id: str, stage: str, action: str, until: datetime | None
+        self,
+        execution_id: str,
+        stage: str,
+        action: str,
+        until: datetime | None,
+        *,
+        for_checks: bool = False,
     ) -> Feed | None:
-        """An approval action held until `until`, or no longer held (None); None when
-        the feed has no item for the execution (its first event not handled yet)."""
+        """An approval action held until `until` (or, `for_checks`, until the health
+        checks pass), or no longer held (None); None when the feed has no item for the
+        execution (its first event not handled yet)."""
         u = _Update()
         name = u.name(f"{HELD}{stage}#{action}")
-        expression = f"SET {name} = {u.value(iso(until))}" if until else f"REMOVE {name}"
+        value = HELD_FOR_CHECKS if for_checks else iso(until) if until else None
+        expression = f"SET {name} = {u.value(value)}" if until else f"REMOVE {name}"
         try:
             response = self._update(
                 execution_id, u, expression, f"attribute_exists({u.name('approval_id')})"
