@@ -261,11 +261,14 @@ _CHECK_SYMBOLS = {"OK": ":white_check_mark:", "PASSED": ":white_check_mark:"}
 
 
 def check_line(result: CheckResult) -> str:
-    """ "✅ prod-db-cpu OK", "❌ prod-api-5xx ALARM: Threshold Crossed …", with its link."""
-    if result.passed:
+    """ "✅ prod-db-cpu OK", "❌ prod-api-5xx ALARM: Threshold Crossed …", "⚠️ prod-db-cpu
+    INSUFFICIENT_DATA" (blocking or not: an alarm without data says so), with its link."""
+    if result.state == "INSUFFICIENT_DATA":
+        symbol = ":warning:"
+    elif result.passed:
         symbol = _CHECK_SYMBOLS.get(result.state, ":white_check_mark:")
     else:
-        symbol = ":warning:" if result.state == "INSUFFICIENT_DATA" else ":x:"
+        symbol = ":x:"
     name = escape_mrkdwn(result.name)
     shown = f"<{result.url}|{name}>" if result.url else name
     summary = (
@@ -283,7 +286,8 @@ def checks_text(approval: Approval) -> str:
         first = blocking[0]
         lines.append(
             f":no_entry_sign: Approve is blocked while *{escape_mrkdwn(first.name)}* is "
-            f"{first.state} (checked {slack_date(first.at)}). Reject still works."
+            f"{first.state} ({'since' if first.kind == 'alarm' else 'checked'} "
+            f"{slack_date(first.at)}). Reject still works."
         )
     return cut_at_word("\n".join(lines), _SECTION_LIMIT)
 

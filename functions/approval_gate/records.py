@@ -52,7 +52,7 @@ class Hold(NamedTuple):
     """Why and until when an approval waits before it is reported (DESIGN §8.2)."""
 
     until: datetime
-    why: str  # "window" | "freeze" | "schedule"
+    why: str  # "window" | "freeze" | "schedule" | "checks"
     reason: str | None = None
     #: The status the hold ends in: APPROVED (approvers), or EXPIRED (the policy approved
     #: at the deadline, `on_deadline: approve`). Kept in the item, not in the record.

@@ -90,3 +90,21 @@ def test_a_click_is_judged_by_the_last_recorded_results(store: ApprovalStore) ->
     reject = record_vote(_click("reject"), store=store, clock=later)
     assert reject.outcome == "recorded"
     assert store.get(APPROVAL_ID).status == REJECTED  # type: ignore[union-attr]
+
+
+def test_each_state_has_its_symbol_and_an_alarm_blocks_since_its_state_changed() -> None:
+    from approval_gate.messages import check_line, checks_text
+
+    no_data = CheckResult("prod-db-cpu", "alarm", True, "INSUFFICIENT_DATA", "no data", FIXED)
+    assert check_line(no_data).startswith(":warning: prod-db-cpu INSUFFICIENT_DATA")  # passes
+    blocking = no_data._replace(passed=False)
+    assert check_line(blocking).startswith(":warning: ")
+    assert check_line(TICKET).startswith(":white_check_mark: change-ticket-check PASSED")
+    assert check_line(BURNING).startswith(":x: <https://console/x|prod-api-5xx> ALARM")
+
+    since = FIXED - timedelta(minutes=42)
+    alarm_first = make_approval(checks=(BURNING._replace(at=since), TICKET))
+    assert f"is ALARM (since <!date^{int(since.timestamp())}^" in checks_text(alarm_first)
+    failing_ticket = TICKET._replace(passed=False, state="FAILED")
+    function_first = make_approval(checks=(failing_ticket,))
+    assert "is FAILED (checked <!date^" in checks_text(function_first)
