@@ -312,21 +312,8 @@ def _prefix_matches(driver: Driver, prefix: str) -> int:
 
 
 def _create_fleet(driver: Driver) -> None:
-    cloudwatch = driver.server.sandbox.client("cloudwatch")
-    for index in range(FLEET):
-        name = f"{FLEET_PREFIX}{index:03d}"
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            Namespace="ApprovalGate/Bench",
-            MetricName="Health",
-            Dimensions=[{"Name": "Alarm", "Value": name}],
-            Statistic="Maximum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-        )
-        cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="Benchmark")
+    """The fleet of alarms under one prefix, made as the sandbox makes a policy's (OK)."""
+    driver.server.sandbox.ensure_alarms(f"{FLEET_PREFIX}{index:03d}" for index in range(FLEET))
 
 
 def _wait_points(seen: AlarmCalls, count: int, timeout: float, what: str) -> None:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from sandbox.client import wait_for
-from tests.browser.test_page import start_run_from_the_page
+from tests.browser.test_page import decision_record, start_run_from_the_page
 from tests.conftest import Gate
 
 pytestmark = pytest.mark.browser
@@ -56,16 +55,6 @@ def test_an_alarm_set_ok_from_the_page_brings_approve_back_live(page: Page, gate
 
     shown.locator('button[data-action="approve"]').click()
     expect(shown).to_contain_text("Approved")
-    record = wait_for(
-        lambda: next(
-            (
-                a
-                for a in gate.client.approvals()
-                if a["approval_id"] == approval["approval_id"] and a["outcome"]
-            ),
-            None,
-        ),
-        what="the decision record",
-    )
+    record = decision_record(gate, approval["approval_id"])
     assert record["outcome"] == "approved"
     assert [(c["name"], c["state"]) for c in record["checks"]] == [(ALARM, "OK")]

@@ -40,6 +40,21 @@ def start_run_from_the_page(page: Page, gate: Gate) -> tuple[dict[str, Any], dic
     return approval, gate.request_message(approval["approval_id"])
 
 
+def decision_record(gate: Gate, approval_id: str) -> dict[str, Any]:
+    """The approval's record once it has an outcome."""
+    return wait_for(
+        lambda: next(
+            (
+                a
+                for a in gate.client.approvals()
+                if a["approval_id"] == approval_id and a["outcome"]
+            ),
+            None,
+        ),
+        what="the decision record",
+    )
+
+
 def test_an_approver_rejects_from_the_page_with_a_reason(page: Page, gate: Gate) -> None:
     page.locator("#user").select_option("U0BOB")
     approval, message = start_run_from_the_page(page, gate)
@@ -60,17 +75,7 @@ def test_an_approver_rejects_from_the_page_with_a_reason(page: Page, gate: Gate)
     # the message, redrawn from its new blocks: closed as rejected, its buttons gone
     expect(shown).to_contain_text("Rejected")
     expect(shown.locator("button")).to_have_count(0)
-    record = wait_for(
-        lambda: next(
-            (
-                a
-                for a in gate.client.approvals()
-                if a["approval_id"] == approval["approval_id"] and a["outcome"]
-            ),
-            None,
-        ),
-        what="the decision record",
-    )
+    record = decision_record(gate, approval["approval_id"])
     assert record["outcome"] == "rejected"
     assert record["decided_by"] == ["U0BOB"]
     assert record["reason"] == "The canary's error rate doubled."
