@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from approval_gate.check_messages import check_line
 from approval_gate.holds import WHY_CHECKS, WHY_SCHEDULE
 from approval_gate.messages import (
     ACTIONS_BLOCK,
@@ -33,7 +34,6 @@ from approval_gate.messages import (
     DEPLOY_AT_BLOCK,
     DEPLOY_NOW,
     DEPLOY_NOW_VIEW,
-    check_line,
     modal_view,
     reason_input,
     slack_date,

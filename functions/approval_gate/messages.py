@@ -24,7 +24,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from approval_gate.checks import CheckResult, failing
+from approval_gate.check_messages import checks_text
+from approval_gate.checks import failing
 from approval_gate.clock import iso
 from approval_gate.holds import forecast
 from approval_gate.reporting import held_for, override_text
@@ -37,7 +38,7 @@ from approval_gate.store import (
     REJECTED,
     Approval,
 )
-from approval_gate.text import cut_at_word, escape_mrkdwn, human_duration
+from approval_gate.text import cut_at_word, escape_mrkdwn, human_duration, slack_date
 
 APPROVE = "approve"
 REJECT = "reject"
@@ -58,13 +59,6 @@ MAX_REASON = 2000
 ACTIONS_BLOCK = "approval_gate_actions"
 
 _SECTION_LIMIT = 3000
-
-
-def slack_date(moment: datetime, fallback_format: str = "%Y-%m-%d %H:%M UTC") -> str:
-    """A time Slack renders in each reader's own time zone, with a UTC fallback."""
-    epoch = int(moment.timestamp())
-    fallback = moment.strftime(fallback_format)
-    return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
 def _execution_link(approval: Approval) -> str | None:
@@ -255,41 +249,6 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
         )
     )
     return [block.to_dict() for block in blocks]
-
-
-_CHECK_SYMBOLS = {"OK": ":white_check_mark:", "PASSED": ":white_check_mark:"}
-
-
-def check_line(result: CheckResult) -> str:
-    """ "✅ prod-db-cpu OK", "❌ prod-api-5xx ALARM: Threshold Crossed …", "⚠️ prod-db-cpu
-    INSUFFICIENT_DATA" (blocking or not: an alarm without data says so), with its link."""
-    if result.state == "INSUFFICIENT_DATA":
-        symbol = ":warning:"
-    elif result.passed:
-        symbol = _CHECK_SYMBOLS.get(result.state, ":white_check_mark:")
-    else:
-        symbol = ":x:"
-    name = escape_mrkdwn(result.name)
-    shown = f"<{result.url}|{name}>" if result.url else name
-    summary = (
-        "" if result.passed and result.summary == "ok" else f": {escape_mrkdwn(result.summary)}"
-    )
-    return f"{symbol} {shown} {result.state}{summary}"
-
-
-def checks_text(approval: Approval) -> str:
-    """The health checks as last read (DESIGN §8.3) and, while one fails, why there is no
-    Approve: "Approve is blocked while prod-api-5xx is ALARM (since …). Reject still works." """
-    lines = ["*Health checks*", *(check_line(result) for result in approval.checks)]
-    blocking = failing(approval.checks)
-    if blocking:
-        first = blocking[0]
-        lines.append(
-            f":no_entry_sign: Approve is blocked while *{escape_mrkdwn(first.name)}* is "
-            f"{first.state} ({'since' if first.kind == 'alarm' else 'checked'} "
-            f"{slack_date(first.at)}). Reject still works."
-        )
-    return cut_at_word("\n".join(lines), _SECTION_LIMIT)
 
 
 def author_line(approval: Approval) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 #: CodePipeline's PutApprovalResult summary holds at most 512 characters.
 MAX_SUMMARY = 512
@@ -62,3 +63,10 @@ def human_duration(seconds: float) -> str:
         return f"{hours}h {minutes}m" if minutes else f"{hours}h"
     days, hours = divmod(hours, 24)
     return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+def slack_date(moment: datetime, fallback_format: str = "%Y-%m-%d %H:%M UTC") -> str:
+    """A time Slack renders in each reader's own time zone, with a UTC fallback."""
+    epoch = int(moment.timestamp())
+    fallback = moment.strftime(fallback_format)
+    return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{fallback}>"

@@ -93,7 +93,7 @@ def test_a_click_is_judged_by_the_last_recorded_results(store: ApprovalStore) ->
 
 
 def test_each_state_has_its_symbol_and_an_alarm_blocks_since_its_state_changed() -> None:
-    from approval_gate.messages import check_line, checks_text
+    from approval_gate.check_messages import check_line, checks_text
 
     no_data = CheckResult("prod-db-cpu", "alarm", True, "INSUFFICIENT_DATA", "no data", FIXED)
     assert check_line(no_data).startswith(":warning: prod-db-cpu INSUFFICIENT_DATA")  # passes
