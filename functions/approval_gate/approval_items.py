@@ -16,6 +16,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from approval_gate.clock import iso, parse_iso
+from approval_gate.revisions import Revision, Since
 from approval_gate.rules import Rules
 
 _serializer = TypeSerializer()
@@ -50,7 +51,14 @@ def new_item(approval: Any, retention_days: int) -> dict[str, Any]:
         "external_entity_link": approval.external_entity_link,
         "console_link": approval.console_link,
         "change": approval.change,
+        "previous_revisions": [r.item() for r in approval.previous_revisions]
+        if approval.previous_revisions is not None
+        else None,
+        "compare_url": approval.compare_url,
+        "since": approval.since.item() if approval.since else None,
     }
+    if approval.revisions:
+        plain["revisions"] = [revision.item() for revision in approval.revisions]
     plain.update({k: v for k, v in optional.items() if v is not None})
     return {k: _serializer.serialize(v) for k, v in plain.items()}
 
@@ -136,6 +144,12 @@ def approval_fields(item: Mapping[str, Any]) -> dict[str, Any]:
         }
         if (line := data.get("checks_line"))
         else None,
+        "revisions": tuple(Revision.from_item(r) for r in data.get("revisions", ())),
+        "previous_revisions": tuple(Revision.from_item(r) for r in previous)
+        if (previous := data.get("previous_revisions")) is not None
+        else None,
+        "compare_url": data.get("compare_url"),
+        "since": Since.from_item(data["since"]) if data.get("since") else None,
     }
 
 

@@ -18,11 +18,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from approval_gate.revisions import codecommit_commit, parse_revisions
+
 LOG = logging.getLogger("approval-gate")
 
-_CODECOMMIT_URL = re.compile(
-    r"/(?:repositories|repository)/([A-Za-z0-9._-]{1,100})/commit/([0-9a-f]{7,40})"
-)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -54,24 +53,20 @@ def find_identities(
     )["pipelineExecution"]
     identities: list[str] = []
     change = None
-    for revision in execution.get("artifactRevisions") or []:
-        commit_id = str(revision.get("revisionId") or "")
-        summary = str(revision.get("revisionSummary") or "")
-        if commit_id:
-            change = f"{commit_id[:7]} {summary}".strip()[:200]
-        found = _CODECOMMIT_URL.search(str(revision.get("revisionUrl") or ""))
+    revisions = parse_revisions(execution)
+    if revisions:  # the first source revision is the change being deployed
+        first = revisions[0]
+        change = f"{first.short_id} {first.summary or ''}".strip()[:200]
+        found = codecommit_commit(first)
         if found:
             try:
-                commit = codecommit.get_commit(
-                    repositoryName=found.group(1), commitId=found.group(2)
-                )
+                commit = codecommit.get_commit(repositoryName=found[0], commitId=found[1])
             except ClientError as exc:  # the run's starter may still be known
                 LOG.warning("could not read the commit's author", extra={"error": _code(exc)})
                 commit = {}
             email = (((commit.get("commit") or {}).get("author")) or {}).get("email")
             if email:
                 identities.append(str(email))
-        break  # the first source revision is the change being deployed
     trigger = execution.get("trigger") or {}
     detail = str(trigger.get("triggerDetail") or "")
     if trigger.get("triggerType") == "StartPipelineExecution" and detail.startswith("arn:"):

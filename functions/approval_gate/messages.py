@@ -29,6 +29,7 @@ from approval_gate.checks import failing
 from approval_gate.clock import iso
 from approval_gate.holds import forecast
 from approval_gate.reporting import held_for, override_text
+from approval_gate.revision_messages import changes_blocks
 from approval_gate.steps import StepProgress, approvers_of, open_steps, progress_line
 from approval_gate.store import (
     APPROVED,
@@ -101,6 +102,7 @@ def summary_blocks(approval: Approval, title: str) -> list[Block]:
     if approval.custom_data:
         text = cut_at_word(escape_mrkdwn(approval.custom_data), _SECTION_LIMIT - 10)
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f">{text}")))
+    blocks += changes_blocks(approval)
     links = _links(approval)
     if links:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=link) for link in links]))

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from approval_gate.checks import CheckResult
 from approval_gate.clock import iso
+from approval_gate.revisions import Revision, Since
 from approval_gate.rules import Rules
 from approval_gate.steps import StepProgress, progress
 
@@ -141,6 +142,13 @@ class Approval:
     checked_at_report: bool = False
     #: The thread line of the last alarm changes, if one was posted.
     checks_line: ChecksLine | None = None
+    #: What the run deploys, what the last approval through this stage and action
+    #: deployed (None: a first deployment, or not known), the link comparing the two, and
+    #: how the request words the changes (DESIGN §8.4; approval_gate.changes finds them).
+    revisions: tuple[Revision, ...] = ()
+    previous_revisions: tuple[Revision, ...] | None = None
+    compare_url: str | None = None
+    since: Since | None = None
 
     @property
     def outcome(self) -> str | None:
@@ -172,6 +180,11 @@ class Approval:
             "reported_at": iso(self.reported_at) if self.reported_at else None,
             "override": self.override.record() if self.override else None,
             "checks": [result.record() for result in self.checks],
+            "revisions": [revision.record() for revision in self.revisions],
+            "previous_revisions": [revision.record() for revision in self.previous_revisions]
+            if self.previous_revisions is not None
+            else None,
+            "compare_url": self.compare_url,
         }
 
     @property

@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from approval_gate.authors import ChangeAuthors, change_authors
+from approval_gate.changes import Changes, what_changed
 from approval_gate.clock import Clock, iso
 from approval_gate.policy import Policy, PolicyError
 from approval_gate.reminders import next_reminder_in
@@ -120,6 +121,7 @@ def start(
     state_machine_arn: str,
     clock: Clock,
     find_authors: Callable[[str | None], ChangeAuthors] | None = None,
+    find_changes: Callable[[str | None], Changes] | None = None,
 ) -> Started:
     """Record the request and start its workflow, exactly once per request.
 
@@ -143,6 +145,7 @@ def start(
             )
             execution_id = None
         authors = find_authors(execution_id) if find_authors else ChangeAuthors()
+        changes = find_changes(execution_id) if find_changes else Changes()
         approval = Approval(
             approval_id=approval_id,
             pipeline=request.pipeline,
@@ -163,6 +166,10 @@ def start(
             authors=authors.identities,
             author_users=authors.slack_users,
             change=authors.change,
+            revisions=changes.revisions,
+            previous_revisions=changes.previous_revisions,
+            compare_url=changes.compare_url,
+            since=changes.since,
         )
         if approval.deadline_at - requested_at < timedelta(seconds=rules.deadline):
             LOG.warning(
@@ -202,6 +209,7 @@ def start_requests(
     slack_client: Callable[[], Any],
     state_machine_arn: str,
     clock: Clock,
+    lookups: tuple[Any, Any] | None = None,
 ) -> dict[str, int]:
     """Start the approval request in each record of an SNS event; count what became of them.
 
@@ -209,8 +217,10 @@ def start_requests(
     An invalid policy is logged and raised, so SNS delivers the event again while the
     approval still waits in CodePipeline: a broken policy must not silently drop requests.
     `slack_client` gives the Web API client, asked for only when a new request's authors
-    are looked up.
+    are looked up. `lookups` are the (CodePipeline, CodeCommit) clients of the changes
+    since the last deployment (short timeouts, no retries); the others by default.
     """
+    changes_clients = lookups or (codepipeline, codecommit)
     try:
         messages = sns_messages(event)
     except InvalidNotification as exc:
@@ -245,6 +255,12 @@ def start_requests(
                     codepipeline=codepipeline,
                     codecommit=codecommit,
                     slack_client=slack_client,
+                ),
+                find_changes=partial(
+                    _changes,
+                    request=request,
+                    codepipeline=changes_clients[0],
+                    codecommit=changes_clients[1],
                 ),
             )
         except PolicyError as exc:
@@ -284,4 +300,19 @@ def _authors(
         people=people,
         pipeline=pipeline,
         execution_id=execution_id,
+    )
+
+
+def _changes(
+    execution_id: str | None, *, request: ApprovalRequest, codepipeline: Any, codecommit: Any
+) -> Changes:
+    """What the run deploys and what changed since the last approval (best effort)."""
+    return what_changed(
+        codepipeline=codepipeline,
+        codecommit=codecommit,
+        pipeline=request.pipeline,
+        stage=request.stage,
+        action=request.action,
+        execution_id=execution_id,
+        region=request.region,
     )

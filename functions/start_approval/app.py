@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 import boto3
+from approval_gate.changes import lookup_clients
 from approval_gate.clock import utc_now
 from approval_gate.policy import shipped_policy
 from approval_gate.runtime import approval_store, slack_access
@@ -17,7 +18,7 @@ SETTINGS = Settings.from_env()
 logger = make_logger()
 STORE = approval_store(SETTINGS)
 CODEPIPELINE = boto3.client("codepipeline")
-CODECOMMIT = boto3.client("codecommit")
+LOOKUPS = lookup_clients()  # CodePipeline, CodeCommit: short timeouts, no retries
 SFN = boto3.client("stepfunctions")
 SLACK = slack_access(SETTINGS)
 
@@ -30,9 +31,10 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         load_policy=partial(shipped_policy, SETTINGS.policy_file),
         store=STORE,
         codepipeline=CODEPIPELINE,
-        codecommit=CODECOMMIT,
+        codecommit=LOOKUPS[1],
         sfn=SFN,
         slack_client=SLACK.client,
         state_machine_arn=SETTINGS.state_machine_arn,
         clock=utc_now,
+        lookups=LOOKUPS,
     )

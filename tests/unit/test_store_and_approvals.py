@@ -67,6 +67,9 @@ RECORD_KEYS = {
     "reported_at",
     "override",
     "checks",
+    "revisions",
+    "previous_revisions",
+    "compare_url",
 }
 
 
@@ -302,6 +305,9 @@ def test_the_decision_record_has_exactly_the_documented_keys(store: ApprovalStor
         "reported_at": None,
         "override": None,
         "checks": [],
+        "revisions": [],
+        "previous_revisions": None,
+        "compare_url": None,
     }
     assert json.loads(json.dumps(record)) == record
 
