@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sandbox.services import CODEPIPELINE_OPERATIONS, FakeAwsError
+from sandbox.sources import Source, SourceHistory, artifact_revision, validate
 
 if TYPE_CHECKING:
     from sandbox.faults import Faults
@@ -113,6 +114,9 @@ class Run:
     decided_at: datetime | None = None
     #: A stage that fails in this run ("Build" or "Deploy"), as the request asked.
     fail_at: str | None = None
+    #: The run's sources (``sources`` in the request, sandbox.sources); empty: the single
+    #: CodeCommit source of ``author``.
+    sources: list[Source] = field(default_factory=list)
     #: Every action execution so far, oldest first: ListActionExecutions and
     #: GetPipelineState answer from them.
     actions: list[ActionExecution] = field(default_factory=list)
@@ -147,6 +151,8 @@ class FakeCodePipeline:
     _calls: list[dict[str, Any]] = field(default_factory=list)
     #: ListActionExecutions' next tokens: token -> (pipeline, filter, last sequence given).
     _pages: dict[str, tuple[str, str | None, int]] = field(default_factory=dict)
+    #: The repositories' commits of runs started with ``sources``, chained per repository.
+    _history: SourceHistory = field(default_factory=SourceHistory)
     _sequence: Iterator[int] = field(default_factory=itertools.count)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _starting: threading.Lock = field(default_factory=threading.Lock)
@@ -191,6 +197,11 @@ class FakeCodePipeline:
             }
         elif commit is not None:
             commit = {"id": commit_id, "message": message}
+        sources: list[Source] = []
+        if body.get("sources") is not None:
+            if author is not None or commit is not None:
+                raise ValueError("give the author and commit in sources, not beside them")
+            sources = self._history.add(validate(body["sources"]))
         run = Run(
             pipeline=pipeline,
             execution_id=str(uuid.uuid4()),
@@ -205,6 +216,7 @@ class FakeCodePipeline:
             custom_data=body.get("customData"),
             external_entity_link=body.get("externalEntityLink"),
             fail_at=_optional_text(body, "fail_at"),
+            sources=sources,
         )
         with self._lock:
             self._runs[run.execution_id] = run
@@ -427,6 +439,7 @@ class FakeCodePipeline:
             self._results.clear()
             self._calls.clear()
             self._pages.clear()
+        self._history.reset()
 
     # --- the API the product calls -----------------------------------------------------
 
@@ -604,7 +617,7 @@ class FakeCodePipeline:
             raise CodePipelineError(
                 "PipelineExecutionNotFoundException", f"execution {execution_id} not found"
             )
-        revisions = []
+        revisions = [artifact_revision(s, self.region, self.account) for s in run.sources]
         if run.author is not None and run.commit is not None:
             commit_id = str(run.commit["id"])
             revisions.append(
@@ -648,11 +661,14 @@ class FakeCodePipeline:
             raise FakeAwsError("RepositoryNameRequiredException", "A repository name is required.")
         if not commit_id:
             raise FakeAwsError("CommitIdRequiredException", "A commit ID is required.")
+        source = self._history.codecommit_commit(str(repository), str(commit_id))
+        if source is not None:
+            return self._commit_of(source)
         with self._lock:
             runs = [
                 r for r in self._runs.values() if self.repository_name(r.pipeline) == repository
             ]
-        if not runs:
+        if not runs and not self._history.has_codecommit_repository(str(repository)):
             raise FakeAwsError("RepositoryDoesNotExistException", f"{repository} does not exist")
         run = next(
             (
@@ -679,6 +695,28 @@ class FakeCodePipeline:
                 "treeId": hashlib.sha1(f"tree:{commit_id}".encode()).hexdigest(),  # noqa: S324
                 "parents": [],
                 "message": run.commit["message"],
+                "author": person,
+                "committer": dict(person),
+                "additionalData": "",
+            }
+        }
+
+    @staticmethod
+    def _commit_of(source: Source) -> dict[str, Any]:
+        """GetCommit's answer for a commit of a run's ``sources``: its parent is the previous
+        run's commit of the repository. An author without ``@`` is a name, with no email."""
+        author = source.author or "sandbox@example.com"
+        person = {
+            "name": _name_from_email(author) if "@" in author else author,
+            **({"email": author} if "@" in author else {}),
+            "date": f"{int(source.at)} +0000",
+        }
+        return {
+            "commit": {
+                "commitId": source.commit,
+                "treeId": hashlib.sha1(f"tree:{source.commit}".encode()).hexdigest(),  # noqa: S324
+                "parents": [source.parent] if source.parent else [],
+                "message": source.message or "Update the application",
                 "author": person,
                 "committer": dict(person),
                 "additionalData": "",
