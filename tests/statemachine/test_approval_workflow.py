@@ -62,6 +62,9 @@ def test_an_approver_clicks_approve_and_codepipeline_hears_approved(gate):
         "reported_at",
         "override",
         "checks",
+        "revisions",
+        "previous_revisions",
+        "compare_url",
     }
     assert [step["approved_by"] for step in record["steps"]] == [["U0ALICE"]]
     assert (record["held"], record["override"]) == (None, None)
