@@ -131,7 +131,7 @@ def _first_line(text: str) -> str | None:
 
 
 def _connection_summary(summary: str) -> tuple[str | None, str | None]:
-    """(provider, commit message) of a connection's JSON summary; (None, None) if not one."""
+    """(provider, commit message) of a connection's JSON summary; None for what it lacks."""
     if not summary.startswith("{"):
         return None, None
     try:
@@ -155,7 +155,7 @@ def parse_revision(entry: Mapping[str, Any]) -> Revision | None:
     summary_text = raw_summary if isinstance(raw_summary, str) else ""
     url = entry.get("revisionUrl") if isinstance(entry.get("revisionUrl"), str) else None
     provider, message = _connection_summary(summary_text)
-    summary = _first_line((message or "") if provider else summary_text)
+    summary = _first_line(message if message is not None else summary_text)
     repository = None
     if url:
         parts = urlsplit(url)

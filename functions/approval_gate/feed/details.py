@@ -8,7 +8,6 @@ the thread line goes out without what it would have added.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from approval_gate.feed.events import TRIGGER_TYPE, PipelineEvent, optional_link, optional_summary
 from approval_gate.feed.state import Feed, Revision
+from approval_gate.revisions import parse_revisions
 from approval_gate.text import one_line
 
 #: The same logger Powertools configures for the handlers (its service name).
@@ -113,32 +113,14 @@ def execution_info(
     detail = None
     if isinstance(trigger_detail, str):
         detail = one_line(trigger_detail, 300) or None
-    revisions = execution.get("artifactRevisions")
     revision = None
-    for candidate in revisions if isinstance(revisions, list) else []:
-        if isinstance(candidate, dict) and isinstance(candidate.get("revisionId"), str):
-            revision = Revision(
-                revision_id=one_line(candidate["revisionId"], 100),
-                summary=_revision_summary(candidate.get("revisionSummary")),
-                url=optional_link(candidate.get("revisionUrl")),
-            )
-            break
+    for found in parse_revisions(execution)[:1]:  # the first source: the change deployed
+        revision = Revision(
+            revision_id=one_line(found.revision_id, 100),
+            summary=one_line(found.summary, 150) or None if found.summary else None,
+            url=optional_link(found.url),
+        )
     return revision, (trigger_type, detail)
-
-
-def _revision_summary(value: Any) -> str | None:
-    """The commit message; CodeStar connections put it in a JSON document."""
-    if not isinstance(value, str):
-        return None
-    if value.startswith("{"):
-        try:
-            document = json.loads(value)
-        except ValueError:
-            document = None
-        if isinstance(document, dict) and isinstance(document.get("CommitMessage"), str):
-            value = document["CommitMessage"]
-    first = value.strip().splitlines()[0] if value.strip() else ""
-    return one_line(first, 150) or None
 
 
 def _mapping(value: Any) -> dict[str, Any]:
