@@ -12,6 +12,8 @@ GetCommit (moto lacks it; patch 4 routes it here) gives its author. A run withou
 ``author`` models a source that names no author: no revision, no commit. A run with
 ``triggered_by`` (an IAM principal ARN) was started by that person
 (StartPipelineExecution); otherwise the source change's EventBridge rule started it.
+A run started with ``sources`` deploys those instead (CodeCommit, GitHub, GitLab,
+Bitbucket, S3, ECR; sandbox.sources shapes their revisions and chains their commits).
 
 Answers keep to botocore's output shapes (tests/sandbox/test_fake_aws_models.py checks
 every one): ListActionExecutions pages as CodePipeline does, newest first, and
