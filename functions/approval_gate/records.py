@@ -7,8 +7,10 @@ never in a ``repr``, a decision record or a Slack message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from approval_gate.checks import CheckResult
@@ -46,6 +48,19 @@ class Vote(NamedTuple):
     step: str | None = None
     #: "Approve for later": the earliest time this approver wants the deploy to go on.
     deploy_at: datetime | None = None
+    #: What the approver gave in the Approve modal (DESIGN §8.4): the policy's input ids
+    #: to the strings given; empty without inputs.
+    inputs: Mapping[str, str] = MappingProxyType({})
+
+    def record(self) -> dict[str, Any]:
+        """The vote in the decision record's ``votes`` (DESIGN §8.4)."""
+        return {
+            "user": self.user_id,
+            "vote": self.vote,
+            "inputs": dict(self.inputs),
+            "comment": self.reason,
+            "at": iso(self.at),
+        }
 
 
 class Hold(NamedTuple):
@@ -172,6 +187,7 @@ class Approval:
             "reported_at": iso(self.reported_at) if self.reported_at else None,
             "override": self.override.record() if self.override else None,
             "checks": [result.record() for result in self.checks],
+            "votes": [vote.record() for vote in self.votes if vote.vote in ("approve", "reject")],
         }
 
     @property

@@ -67,6 +67,7 @@ RECORD_KEYS = {
     "reported_at",
     "override",
     "checks",
+    "votes",
 }
 
 
@@ -302,6 +303,15 @@ def test_the_decision_record_has_exactly_the_documented_keys(store: ApprovalStor
         "reported_at": None,
         "override": None,
         "checks": [],
+        "votes": [
+            {
+                "user": "U0ALICE",
+                "vote": "approve",
+                "inputs": {},
+                "comment": None,
+                "at": "2026-12-01T17:25:00.000Z",
+            }
+        ],
     }
     assert json.loads(json.dumps(record)) == record
 
