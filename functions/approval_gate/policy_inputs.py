@@ -111,7 +111,12 @@ def _pattern(value: Any, path: str) -> str:
 
 
 def _options(value: Any, path: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not value:
+    if isinstance(value, list | tuple) and not value:
+        raise PolicyError(
+            f"{path}: the list is empty; list at least one choice, or leave options out "
+            "for free text"
+        )
+    if not isinstance(value, list | tuple):
         raise PolicyError(
             f"{path}: expected a list of 1 to {MAX_OPTIONS} choices, like "
             f'["10%", "50%", "100%"], got {show(value)}'

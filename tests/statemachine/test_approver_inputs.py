@@ -104,6 +104,7 @@ def test_inputs_are_asked_checked_in_the_modal_and_recorded(gate) -> None:
         "U0ALICE",
         {"ticket": {"ticket": "CHG12"}, "rollout": {"rollout": "50%"}},
     )
+    assert refused["errors"] is not None, "the modal closed: the invalid ticket was taken"
     assert list(refused["errors"]) == ["ticket"]
     assert refused["errors"]["ticket"].startswith("Must match ^CHG[0-9]{6}$")
     record = gate.approval_for(run["approvalToken"])

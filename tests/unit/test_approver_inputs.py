@@ -133,7 +133,15 @@ def _bad(inputs: Any) -> str:
             [{"id": "r", "label": "x", "pattern": "a", "options": ["a"]}],
             "defaults.inputs[0]: set pattern (free text) or options (a choice), not both",
         ),
-        ([{"id": "r", "label": "x", "options": []}], "defaults.inputs[0].options: expected a list"),
+        (
+            [{"id": "r", "label": "x", "options": []}],
+            "defaults.inputs[0].options: the list is empty; list at least one choice, or leave "
+            "options out for free text",
+        ),
+        (
+            [{"id": "r", "label": "x", "options": "10%"}],
+            "defaults.inputs[0].options: expected a list of 1 to 100 choices",
+        ),
         (
             [{"id": "r", "label": "x", "options": [str(n) for n in range(101)]}],
             "defaults.inputs[0].options: at most 100 options (Slack's limit), got 101",
