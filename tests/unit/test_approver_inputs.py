@@ -14,7 +14,14 @@ from approval_gate.answers import answer
 from approval_gate.approver_inputs import checked_inputs, confirm_text
 from approval_gate.hold_messages import approve_later_view
 from approval_gate.interactions import BadRequest, parse_click, record_click
-from approval_gate.messages import APPROVE, REJECT, closed_blocks, decision_view, request_blocks
+from approval_gate.messages import (
+    APPROVE,
+    APPROVE_LATER,
+    REJECT,
+    closed_blocks,
+    decision_view,
+    request_blocks,
+)
 from approval_gate.policy import PolicyError, load_policy
 from approval_gate.reporting import summary
 from approval_gate.rules import ApproverInput, Rules
@@ -515,3 +522,32 @@ def test_the_closed_request_shows_what_each_approver_gave() -> None:
     assert (
         "<@U0ALICE>: Change ticket `CHG123456` · Rollout `50%`\n<@U0BOB>: Change ticket `CHG654321`"
     ) in texts
+
+
+def test_approve_for_later_checks_and_records_the_inputs_too(store: ApprovalStore) -> None:
+    rules = make_rules(inputs=INPUTS, allow_scheduling=True)
+    store.create(make_approval(approval_id=SAMPLE_APPROVAL_ID, rules=rules))
+    store.save_task_token(SAMPLE_APPROVAL_ID, TASK_TOKEN)
+    later = _approve(
+        action=APPROVE_LATER, submitted=True, deploy_at=CLICKED_AT + timedelta(minutes=30)
+    )
+
+    refused = record_click(
+        later._replace(inputs={"ticket": "nope"}),
+        store=store,
+        sfn=RecordingSfn(),
+        clock=clock_at(CLICKED_AT),
+    )
+    taken = record_click(
+        later._replace(inputs={"ticket": "CHG123456"}),
+        store=store,
+        sfn=RecordingSfn(),
+        clock=clock_at(CLICKED_AT),
+    )
+
+    assert refused.outcome == "inputs_invalid"
+    assert refused.errors is not None and list(refused.errors) == ["ticket"]
+    assert taken.outcome == "recorded"
+    stored = store.get(SAMPLE_APPROVAL_ID)
+    assert stored is not None
+    assert [dict(vote.inputs) for vote in stored.votes] == [{"ticket": "CHG123456"}]
