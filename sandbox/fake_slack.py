@@ -209,10 +209,72 @@ def _check_text_object(obj: Any, pointer: str, limit: int, errors: list[str]) ->
         errors.append(f"must be less than {limit + 1} characters [json-pointer:{pointer}/text]")
 
 
+#: A confirm dialog's limits (Slack's confirmation dialog object): title 100, text 300,
+#: each button 30 characters; title and buttons plain_text, the text either kind.
+_CONFIRM_PARTS = (
+    ("title", 100, True),
+    ("text", 300, False),
+    ("confirm", 30, True),
+    ("deny", 30, True),
+)
+#: A static select offers at most 100 options; each one's text 75, its value 150 characters.
+SELECT_OPTIONS = 100
+
+
+def _check_typed_text(obj: Any, pointer: str, limit: int, plain: bool, errors: list[str]) -> None:
+    kinds = ("plain_text",) if plain else ("plain_text", "mrkdwn")
+    if not isinstance(obj, dict) or obj.get("type") not in kinds:
+        wanted = "a plain_text object" if plain else "a text object"
+        errors.append(f"must be {wanted} [json-pointer:{pointer}]")
+        return
+    if not obj.get("text"):
+        errors.append(f"must be more than 0 characters [json-pointer:{pointer}/text]")
+        return
+    _check_text_object(obj, pointer, limit, errors)
+
+
+def _check_confirm(confirm: Any, pointer: str, errors: list[str]) -> None:
+    """Slack's confirmation dialog object: all four parts, within their limits."""
+    if not isinstance(confirm, dict):
+        errors.append(f"must provide an object [json-pointer:{pointer}]")
+        return
+    for key, limit, plain in _CONFIRM_PARTS:
+        if key not in confirm:
+            errors.append(f"must provide {key} [json-pointer:{pointer}]")
+        else:
+            _check_typed_text(confirm[key], f"{pointer}/{key}", limit, plain, errors)
+    if confirm.get("style") not in (None, "primary", "danger"):
+        errors.append(f"must be primary or danger [json-pointer:{pointer}/style]")
+
+
+def _check_options(element: dict[str, Any], pointer: str, errors: list[str]) -> None:
+    options = element.get("options")
+    if options is None and "option_groups" in element:
+        return
+    if not isinstance(options, list) or not 1 <= len(options) <= SELECT_OPTIONS:
+        errors.append(
+            f"must provide 1 to {SELECT_OPTIONS} options [json-pointer:{pointer}/options]"
+        )
+        return
+    for j, option in enumerate(options):
+        where = f"{pointer}/options/{j}"
+        if not isinstance(option, dict):
+            errors.append(f"must provide an object [json-pointer:{where}]")
+            continue
+        _check_typed_text(option.get("text"), f"{where}/text", 75, True, errors)
+        value = option.get("value")
+        if not isinstance(value, str) or not 1 <= len(value) <= 150:
+            errors.append(f"must be 1 to 150 characters [json-pointer:{where}/value]")
+
+
 def _check_element(element: Any, pointer: str, errors: list[str]) -> None:
     if not isinstance(element, dict) or not isinstance(element.get("type"), str):
         errors.append(f"must provide a valid element [json-pointer:{pointer}]")
         return
+    if "confirm" in element:
+        _check_confirm(element["confirm"], f"{pointer}/confirm", errors)
+    if element["type"] == "static_select":
+        _check_options(element, pointer, errors)
     action_id = element.get("action_id")
     if action_id is not None and (not isinstance(action_id, str) or len(action_id) > 255):
         errors.append(

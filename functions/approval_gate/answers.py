@@ -80,6 +80,11 @@ def answer(
             ask_next_step(slack, result.approval, result.completed_step)
     if result.outcome in HOLD_CHANGES and result.approval is not None:
         note_hold_change(slack, store, result.approval, result.outcome, click)
+    if click.submitted and result.errors:
+        # Slack shows each under its own input, as plain text.
+        shown = {block: cut_at_word(plain(words), 150) for block, words in result.errors.items()}
+        errors = {"response_action": "errors", "errors": shown}
+        return HttpAnswer(200, json.dumps(errors), "application/json")
     if click.submitted:
         if result.outcome in CLOSES_MODAL or not result.ephemeral:
             return OK  # closes the modal

@@ -65,7 +65,7 @@ def new_item(approval: Any, retention_days: int) -> dict[str, Any]:
 
 def approval_fields(item: Mapping[str, Any]) -> dict[str, Any]:
     """The approval's fields by name, read from its item; ``votes`` holds each vote's
-    fields (user_id, name, vote, at, reason, step, deploy_at), oldest first, and so do
+    fields (user_id, name, vote, at, reason, step, deploy_at, inputs), oldest first, and so do
     ``overrides`` (the "deploy now" votes on a held approval)."""
     data = {k: _deserializer.deserialize(v) for k, v in item.items()}
 
@@ -82,6 +82,7 @@ def approval_fields(item: Mapping[str, Any]) -> dict[str, Any]:
                 "reason": vote.get("reason"),
                 "step": vote.get("step"),
                 "deploy_at": parse_iso(vote["deploy_at"]) if vote.get("deploy_at") else None,
+                "inputs": {str(k): str(v) for k, v in (vote.get("inputs") or {}).items()},
             }
             for user_id, vote in sorted(data.get(key, {}).items(), key=lambda kv: kv[1]["at"])
         ]
@@ -162,6 +163,7 @@ def vote_item(vote: Any) -> dict[str, Any]:
         **({"reason": vote.reason} if vote.reason else {}),
         **({"step": vote.step} if vote.step else {}),
         **({"deploy_at": iso(vote.deploy_at)} if vote.deploy_at else {}),
+        **({"inputs": dict(vote.inputs)} if getattr(vote, "inputs", None) else {}),
     }
 
 

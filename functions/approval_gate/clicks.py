@@ -8,7 +8,9 @@ each refusal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from approval_gate.checks import failing
@@ -34,6 +36,8 @@ class Click(NamedTuple):
     submitted: bool = False
     #: From the "Approve for later" modal: the time chosen (None when none was).
     deploy_at: datetime | None = None
+    #: From a submitted Approve modal: what each input block gave (unchecked; DESIGN §8.4).
+    inputs: Mapping[str, str] = MappingProxyType({})
 
     @property
     def approves(self) -> bool:
@@ -155,13 +159,15 @@ class ClickResult(NamedTuple):
 
     #: recorded | vote_recorded | already_voted | already_decided | unknown | not_approver
     #: | self_approval | unknown_author | group_lookup_failed | modal | reason_required
-    #: | not_your_turn | needed_later | steps_done | busy
+    #: | not_your_turn | needed_later | steps_done | busy | deploy_at_invalid | inputs_invalid
     outcome: str
     ephemeral: str | None = None
     view: dict[str, Any] | None = None  # a modal to open (outcome "modal")
     approval: Approval | None = None  # the approval as it now stands, when known
     #: The step this vote completed without deciding the request (DESIGN §8.1).
     completed_step: str | None = None
+    #: A refused modal submission's words under each input, by block id (DESIGN §8.4).
+    errors: dict[str, str] | None = None
 
 
 def may_decide(approval: Approval, user_id: str, groups: GroupDirectory | None) -> bool:

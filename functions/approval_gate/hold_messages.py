@@ -27,6 +27,7 @@ from slack_sdk.models.blocks import (
 
 from approval_gate.check_messages import check_line
 from approval_gate.holds import WHY_CHECKS, WHY_SCHEDULE
+from approval_gate.input_messages import input_blocks
 from approval_gate.messages import (
     ACTIONS_BLOCK,
     APPROVE_LATER_VIEW,
@@ -132,7 +133,7 @@ def held_blocks(approval: Approval) -> list[dict[str, Any]]:
 def approve_later_view(approval: Approval, now: datetime) -> dict[str, Any]:
     """The modal that asks when to deploy: Slack's date-time picker (shown in the
     approver's own time zone), starting an hour from now, with the policy's zone and the
-    latest allowed time spelled out."""
+    latest allowed time spelled out; and the policy's inputs, as Approve asks them."""
     tz = approval.rules.timezone
     latest = hold_limit(approval)
     start = min(now + timedelta(hours=1), latest)
@@ -150,6 +151,7 @@ def approve_later_view(approval: Approval, now: datetime) -> dict[str, Any]:
                 action_id=DEPLOY_AT_BLOCK, initial_date_time=int(start.timestamp())
             ),
         ),
+        inputs=input_blocks(approval.rules),
     )
 
 

@@ -246,6 +246,7 @@ def parse_click(payload: dict[str, Any]) -> Click | None:
     trigger = payload.get("trigger_id")
     reason: str | None = None
     deploy_at: datetime | None = None
+    inputs: dict[str, str] = {}
     if kind == "block_actions":
         actions = payload.get("actions")
         if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
@@ -266,6 +267,7 @@ def parse_click(payload: dict[str, Any]) -> Click | None:
             raise BadRequest("the reason is not text")
         typed = _text(typed)
         reason = typed.strip()[:MAX_REASON] if typed and typed.strip() else None
+        inputs = _submitted_inputs(_field(payload, "view", "state", "values"))
     else:
         return None
     if not isinstance(value, str) or not _APPROVAL_ID.fullmatch(value):
@@ -288,6 +290,7 @@ def parse_click(payload: dict[str, Any]) -> Click | None:
         reason=reason,
         submitted=kind == "view_submission",
         deploy_at=deploy_at,
+        inputs=inputs,
     )
 
 
@@ -311,3 +314,32 @@ def _chosen_time(payload: dict[str, Any]) -> datetime | None:
     if isinstance(chosen, bool) or not isinstance(chosen, int) or not 0 < chosen < 2**34:
         raise BadRequest("the chosen time is not epoch seconds")
     return datetime.fromtimestamp(chosen, UTC)
+
+
+#: An approver input's id (DESIGN §8.4): its block and action id in the Approve modal.
+_INPUT_ID = re.compile(r"[a-z][a-z0-9_]{0,29}")
+
+
+def _submitted_inputs(values: Any) -> dict[str, str]:
+    """What each input block of a submitted modal gave, besides the gate's own (the comment,
+    the time): the text typed, or the chosen option's value; empty ones left out. Which of
+    them the policy takes, and whether each is valid, `votes` decides."""
+    found: dict[str, str] = {}
+    if not isinstance(values, dict):
+        return found
+    for block_id, actions in values.items():
+        if block_id in (REASON_BLOCK, DEPLOY_AT_BLOCK) or not _INPUT_ID.fullmatch(block_id):
+            continue
+        state = actions.get(block_id) if isinstance(actions, dict) else None
+        if not isinstance(state, dict):
+            continue
+        if "selected_option" in state:
+            value = _field(state, "selected_option", "value")
+        else:
+            value = state.get("value")
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise BadRequest(f"the value of {block_id} is not text")
+        found[block_id] = _text(value) or ""
+    return found

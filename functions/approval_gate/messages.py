@@ -6,6 +6,7 @@ Only the opaque approval id goes into a button; tokens and CodePipeline's review
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +29,7 @@ from approval_gate.check_messages import checks_text
 from approval_gate.checks import failing
 from approval_gate.clock import iso
 from approval_gate.holds import forecast
+from approval_gate.input_messages import approve_confirm, input_blocks, inputs_section
 from approval_gate.reporting import held_for, override_text
 from approval_gate.revision_messages import changes_blocks
 from approval_gate.steps import StepProgress, approvers_of, open_steps, progress_line
@@ -233,7 +235,13 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
         []
         if failing(approval.checks)
         else [
-            ButtonElement(text="Approve", action_id=APPROVE, value=value, style="primary"),
+            ButtonElement(
+                text="Approve",
+                action_id=APPROVE,
+                value=value,
+                style="primary",
+                confirm=approve_confirm(approval),
+            ),
             *(
                 [ButtonElement(text="Approve for later", action_id=APPROVE_LATER, value=value)]
                 if approval.rules.allow_scheduling
@@ -288,9 +296,17 @@ def tally_line(approval: Approval) -> str:
 
 
 def modal_view(
-    approval: Approval, *, callback_id: str, title: str, submit: str, note: str, field: InputBlock
+    approval: Approval,
+    *,
+    callback_id: str,
+    title: str,
+    submit: str,
+    note: str,
+    field: InputBlock,
+    inputs: Sequence[InputBlock] = (),
 ) -> dict[str, Any]:
-    """A modal about this request: which one it is (and `note`), and one input."""
+    """A modal about this request: which one it is (and `note`), the policy's `inputs`
+    (DESIGN §8.4), and one input of its own."""
     which = (
         f"*{escape_mrkdwn(approval.pipeline)}* / {escape_mrkdwn(approval.stage)}"
         f" / {escape_mrkdwn(approval.action)}"
@@ -304,6 +320,7 @@ def modal_view(
         close=PlainTextObject(text="Cancel"),
         blocks=[
             SectionBlock(text=MarkdownTextObject(text=f"{which}\n{note}" if note else which)),
+            *inputs,
             field,
         ],
     )
@@ -323,16 +340,19 @@ def reason_input(label: str, *, optional: bool = False) -> InputBlock:
 
 
 def decision_view(approval: Approval, action: str) -> dict[str, Any]:
-    """The modal that asks why (Reject) or for an optional comment (Approve)."""
+    """The modal that asks why (Reject) or for an optional comment (Approve), with the
+    policy's inputs on Approve (titled "Approve" then: it is the confirmation)."""
     rejecting = action == REJECT
     required = rejecting and approval.rules.require_reason_on_reject
+    asked = [] if rejecting else input_blocks(approval.rules)
     return modal_view(
         approval,
         callback_id=REJECT_VIEW if rejecting else APPROVE_VIEW,
-        title="Reject deployment" if rejecting else "Approve deployment",
+        title="Reject deployment" if rejecting else "Approve" if asked else "Approve deployment",
         submit="Reject" if rejecting else "Approve",
         note="",
         field=reason_input("Why?" if rejecting else "Comment", optional=not required),
+        inputs=asked,
     )
 
 
@@ -428,6 +448,9 @@ def closed_blocks(approval: Approval) -> list[dict[str, Any]]:
     blocks.append(SectionBlock(text=MarkdownTextObject(text=outcome_line(approval))))
     if approval.rules.steps:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=steps_line(approval))]))
+    given = inputs_section(approval)
+    if given is not None:
+        blocks.append(given)
     hold = [part for part in (override_text(approval), held_for(approval)) if part]
     if hold:
         joined = " · ".join(hold)

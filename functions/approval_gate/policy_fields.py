@@ -378,6 +378,14 @@ def _checks(value: Any, path: str) -> Any:
     return checks(value, path)
 
 
+def _inputs(value: Any, path: str) -> Any:
+    """The check of the approver inputs key, in approval_gate.policy_inputs (imported when
+    first used, like the health checks' check)."""
+    from approval_gate.policy_inputs import inputs
+
+    return inputs(value, path)
+
+
 _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "channel": _channel,
     "approvers": _approvers,
@@ -403,6 +411,8 @@ _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "freeze_override": _calendar("freeze_override"),
     "allow_scheduling": _boolean,
     "checks": _checks,
+    "confirm_approve": _boolean,
+    "inputs": _inputs,
 }
 assert set(_VALIDATORS) == set(POLICY_KEYS)
 

@@ -7,8 +7,10 @@ never in a ``repr``, a decision record or a Slack message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from approval_gate.checks import CheckResult
@@ -47,6 +49,19 @@ class Vote(NamedTuple):
     step: str | None = None
     #: "Approve for later": the earliest time this approver wants the deploy to go on.
     deploy_at: datetime | None = None
+    #: What the approver gave in the Approve modal (DESIGN §8.4): the policy's input ids
+    #: to the strings given; empty without inputs.
+    inputs: Mapping[str, str] = MappingProxyType({})
+
+    def record(self) -> dict[str, Any]:
+        """The vote in the decision record's ``votes`` (DESIGN §8.4)."""
+        return {
+            "user": self.user_id,
+            "vote": self.vote,
+            "inputs": dict(self.inputs),
+            "comment": self.reason,
+            "at": iso(self.at),
+        }
 
 
 class Hold(NamedTuple):
@@ -185,6 +200,7 @@ class Approval:
             if self.previous_revisions is not None
             else None,
             "compare_url": self.compare_url,
+            "votes": [vote.record() for vote in self.votes if vote.vote in ("approve", "reject")],
         }
 
     @property

@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from approval_gate.approver_inputs import summary_inputs
 from approval_gate.clock import iso, utc_now
 from approval_gate.records import APPROVED, EXPIRED, HELD, PENDING, REJECTED, Approval, Hold
-from approval_gate.text import MAX_SUMMARY, human_duration, one_line
+from approval_gate.text import MAX_SUMMARY, human_duration, one_line, plain
 
 
 def hold_limit(approval: Approval) -> datetime:
@@ -92,14 +93,23 @@ def summary(approval: Approval) -> str:
             text += f"; {held}"
     else:
         text = approval.note or "Decided outside Slack"
-    if approval.reason:
-        text += f": {approval.reason}"
+    extra: list[str] = []
+    given = ""
     if approval.status == APPROVED:
+        # What the approvers gave (DESIGN §8.4) comes first, within half the summary.
+        given = one_line(summary_inputs(approval), MAX_SUMMARY // 2)
         extra = [part for part in (override_text(approval), held_for(approval)) if part]
         if approval.override is not None:
             extra = extra[:1]  # the override is the story; how long it had waited is not
-        text += "".join(f"; {part}" for part in extra)
-    return one_line(text, MAX_SUMMARY)
+        extra = [given, *extra] if given else extra
+    tail = "".join(f"; {part}" for part in extra)
+    if approval.reason:
+        reason = approval.reason
+        if given:  # the comment yields room to the inputs after it
+            room = MAX_SUMMARY - len(plain(text + tail)) - 2
+            reason = one_line(reason, max(room, 40))
+        text += f": {reason}"
+    return one_line(text + tail, MAX_SUMMARY)
 
 
 def codepipeline_status(approval: Approval) -> str:

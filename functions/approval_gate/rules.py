@@ -225,6 +225,37 @@ class Checks(NamedTuple):
         )
 
 
+class ApproverInput(NamedTuple):
+    """A value each approver gives with an approval (DESIGN §8.4): free text, checked
+    against ``pattern`` when set, or one of ``options`` (a select); ``id`` is the modal's
+    block and action id and the key in the decision record's ``votes[].inputs``."""
+
+    id: str
+    label: str
+    pattern: str | None = None
+    options: tuple[str, ...] = ()
+    required: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "pattern": self.pattern,
+            "options": list(self.options),
+            "required": self.required,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ApproverInput:
+        return cls(
+            id=str(data["id"]),
+            label=str(data["label"]),
+            pattern=data.get("pattern"),
+            options=tuple(data.get("options", ())),
+            required=bool(data.get("required", False)),
+        )
+
+
 class Rules(NamedTuple):
     """The resolved policy for one pipeline, stage and action (stored with each approval)."""
 
@@ -259,6 +290,9 @@ class Rules(NamedTuple):
     allow_scheduling: bool = False
     #: Health checks (DESIGN §8.3); None: none.
     checks: Checks | None = None
+    #: Slack's confirm dialog on Approve, and the inputs each approver gives (DESIGN §8.4).
+    confirm_approve: bool = True
+    inputs: tuple[ApproverInput, ...] = ()
 
     @property
     def effective_steps(self) -> tuple[Step, ...]:
@@ -308,6 +342,8 @@ class Rules(NamedTuple):
             ),
             "allow_scheduling": self.allow_scheduling,
             "checks": None if self.checks is None else self.checks.to_dict(),
+            "confirm_approve": self.confirm_approve,
+            "inputs": [item.to_dict() for item in self.inputs],
         }
 
     @classmethod
@@ -336,4 +372,6 @@ class Rules(NamedTuple):
             values["freeze_override"] = FreezeOverride.from_dict(values["freeze_override"])
         if values.get("checks") is not None:
             values["checks"] = Checks.from_dict(values["checks"])
+        if "inputs" in values:
+            values["inputs"] = tuple(ApproverInput.from_dict(item) for item in values["inputs"])
         return cls(**values)

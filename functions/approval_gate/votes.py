@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+from approval_gate.approver_inputs import INPUTS_INVALID_TEXT, checked_inputs
 from approval_gate.checks import failing
 from approval_gate.clicks import (
     BUSY_TEXT,
@@ -41,6 +42,7 @@ from approval_gate.holds import Plan, plan
 from approval_gate.messages import (
     APPROVE_LATER,
     CANCEL_HOLD,
+    DEPLOY_AT_BLOCK,
     DEPLOY_NOW,
     REJECT,
     decision_view,
@@ -107,7 +109,7 @@ def needs_modal(approval: Approval, click: Click) -> bool:
         return False
     if click.action == REJECT:
         return rules.require_reason_on_reject
-    return rules.ask_comment_on_approve
+    return rules.ask_comment_on_approve or bool(rules.inputs)
 
 
 def record_vote(
@@ -137,10 +139,15 @@ def record_vote(
         return ClickResult("modal", view=approve_later_view(approval, clock()))
     if needs_modal(approval, click):
         return ClickResult("modal", view=decision_view(approval, click.action))
+    # The inputs are checked here, whatever the modal's client let through (DESIGN §8.4).
+    given, wrong = checked_inputs(approval.rules, click.inputs) if click.approves else ({}, {})
     if click.action == APPROVE_LATER:
         wrong_time = deploy_at_error(approval, click.deploy_at, clock())
         if wrong_time:
-            return ClickResult("deploy_at_invalid", wrong_time)
+            errors = {DEPLOY_AT_BLOCK: wrong_time, **wrong}
+            return ClickResult("deploy_at_invalid", wrong_time, errors=errors)
+    if wrong:
+        return ClickResult("inputs_invalid", INPUTS_INVALID_TEXT, errors=wrong)
     if (
         click.submitted
         and click.action == REJECT
@@ -156,6 +163,7 @@ def record_vote(
         at=now,
         reason=click.reason,
         deploy_at=click.deploy_at if click.action == APPROVE_LATER else None,
+        inputs=given,
     )
     if approval.rules.steps:
         return _record_in_steps(approval, vote, store, groups)

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
 from sandbox.server import SandboxServer
 
@@ -41,12 +41,38 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+class ConfirmDialogs:
+    """Answers the page's confirm dialogs (Slack's confirm object on a button) as a person
+    who means the click: accepted, unless a test queues other `answers` (False: Cancel).
+    Keeps each dialog's message."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.answers: list[bool] = []
+
+    def __call__(self, dialog: Dialog) -> None:
+        self.messages.append(dialog.message)
+        if self.answers.pop(0) if self.answers else True:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+
 @pytest.fixture
-def page(chromium: Browser, sandbox_server: SandboxServer) -> Iterator[Page]:
-    """The sandbox's page, loaded, with its list of people to act as filled in."""
+def confirm_dialogs() -> ConfirmDialogs:
+    return ConfirmDialogs()
+
+
+@pytest.fixture
+def page(
+    chromium: Browser, sandbox_server: SandboxServer, confirm_dialogs: ConfirmDialogs
+) -> Iterator[Page]:
+    """The sandbox's page, loaded, with its list of people to act as filled in; its confirm
+    dialogs answered by `confirm_dialogs`."""
     context = chromium.new_context(timezone_id=BROWSER_TZ, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
+    page.on("dialog", confirm_dialogs)
     page.goto(sandbox_server.url)
     page.locator("#user option").first.wait_for(state="attached")
     try:

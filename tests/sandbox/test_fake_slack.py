@@ -1069,3 +1069,50 @@ def test_reset_keeps_the_workspace(sb: Sandbox) -> None:
         "invalid_trigger_id"
     )
     assert sb.client().users_info(user="U0ALICE")["user"]["name"] == "alice"
+
+
+def test_block_kit_checks_a_buttons_confirm_object_as_slack_does(sb: Sandbox) -> None:
+    client = sb.client()
+
+    def plain(text: str) -> dict[str, str]:
+        return {"type": "plain_text", "text": text}
+
+    confirm = {
+        "title": plain("Deploy?"),
+        "text": plain("Deploy web-app a1b2c3d to Prod?"),
+        "confirm": plain("Approve"),
+        "deny": plain("Cancel"),
+    }
+
+    def button(**changes: Any) -> list[dict[str, Any]]:
+        element = {
+            "type": "button",
+            "action_id": "approve",
+            "text": plain("Approve"),
+            "confirm": {**confirm, **changes},
+        }
+        return [{"type": "actions", "elements": [element]}]
+
+    assert client.chat_postMessage(channel="C0DEPLOYS", text="x", blocks=button())["ok"]
+    assert client.chat_postMessage(
+        channel="C0DEPLOYS", text="x", blocks=button(text={"type": "mrkdwn", "text": "*Sure?*"})
+    )["ok"]
+    where = "/blocks/0/elements/0/confirm"
+    refused = [
+        (button(title=plain("t" * 101)), f"{where}/title/text"),
+        (button(text=plain("x" * 301)), f"{where}/text/text"),
+        (button(confirm=plain("c" * 31)), f"{where}/confirm/text"),
+        (button(deny=plain("d" * 31)), f"{where}/deny/text"),
+        (button(title={"type": "mrkdwn", "text": "*Deploy?*"}), f"{where}/title"),
+        (button(style="loud"), f"{where}/style"),
+    ]
+    for blocks, pointer in refused:
+        with pytest.raises(SlackApiError) as caught:
+            client.chat_postMessage(channel="C0DEPLOYS", text="x", blocks=blocks)
+        assert caught.value.response["error"] == "invalid_blocks"
+        [message] = caught.value.response["response_metadata"]["messages"]
+        assert message.endswith(f"[json-pointer:{pointer}]"), message
+    no_deny = button()
+    del no_deny[0]["elements"][0]["confirm"]["deny"]
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel="C0DEPLOYS", text="x", blocks=no_deny)

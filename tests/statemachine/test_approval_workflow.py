@@ -65,8 +65,12 @@ def test_an_approver_clicks_approve_and_codepipeline_hears_approved(gate):
         "revisions",
         "previous_revisions",
         "compare_url",
+        "votes",
     }
     assert [step["approved_by"] for step in record["steps"]] == [["U0ALICE"]]
+    assert [(v["user"], v["vote"], v["inputs"]) for v in record["votes"]] == [
+        ("U0ALICE", "approve", {})
+    ]
     assert (record["held"], record["override"]) == (None, None)
     # Reported once CodePipeline took the result: after the decision, before the close.
     assert record["decided_at"] <= record["reported_at"]

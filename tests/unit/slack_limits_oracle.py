@@ -37,6 +37,10 @@ CONFIRM_TITLE = 100
 CONFIRM_TEXT = 300
 CONFIRM_BUTTON = 30
 PLAIN_TEXT_INPUT_MAX = 3000
+#: A static select: 1 to 100 options; an option's text 75 characters, its value 150.
+SELECT_OPTIONS = 100
+OPTION_TEXT = 75
+OPTION_VALUE = 150
 TEXT_TYPES = ("plain_text", "mrkdwn")
 
 
@@ -147,6 +151,16 @@ def _element(element: dict[str, Any], where: str) -> list[str]:
         longest = element.get("max_length")
         if longest is not None and not 1 <= longest <= PLAIN_TEXT_INPUT_MAX:
             broken.append(f"{where}: max_length {longest} outside 1..{PLAIN_TEXT_INPUT_MAX}")
+    elif kind == "static_select":
+        options = element.get("options") or []
+        if not 1 <= len(options) <= SELECT_OPTIONS:
+            broken.append(f"{where}: {len(options)} options, not 1..{SELECT_OPTIONS}")
+        for option in options:
+            broken += _text_object(
+                option.get("text"), f"{where} option", OPTION_TEXT, plain_only=True
+            )
+            if not 1 <= len(option.get("value") or "") <= OPTION_VALUE:
+                broken.append(f"{where}: option value not 1..{OPTION_VALUE} characters")
     else:
         broken.append(f"{where}: an element type this oracle does not know ({kind})")
     if "confirm" in element:

@@ -70,6 +70,7 @@ RECORD_KEYS = {
     "revisions",
     "previous_revisions",
     "compare_url",
+    "votes",
 }
 
 
@@ -308,6 +309,15 @@ def test_the_decision_record_has_exactly_the_documented_keys(store: ApprovalStor
         "revisions": [],
         "previous_revisions": None,
         "compare_url": None,
+        "votes": [
+            {
+                "user": "U0ALICE",
+                "vote": "approve",
+                "inputs": {},
+                "comment": None,
+                "at": "2026-12-01T17:25:00.000Z",
+            }
+        ],
     }
     assert json.loads(json.dumps(record)) == record
 
