@@ -297,10 +297,12 @@ def test_every_text_a_click_carries_on_is_valid_unicode(
 
 
 def test_a_seeded_run_of_the_runner_holds_every_invariant(sandbox_server: Any) -> None:
-    report = run_fuzz(100, seed=8, server=sandbox_server)
+    # 200 requests: about one in 30 is an approver's valid deciding click, so 100 reached
+    # a decision or none depending on how the seed's draws fell on the message's layout.
+    report = run_fuzz(200, seed=8, server=sandbox_server)
 
     assert report.ok, report.summary()
-    assert report.total == 100
+    assert report.total == 200
     assert all(report.requests[target] > 0 for target in (SLACK, START, POLICY))
     assert report.decisions > 0, "no request reached a decision: the fuzz stayed shallow"
 
