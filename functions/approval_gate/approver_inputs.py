@@ -107,9 +107,12 @@ def short_revision(change: str | None) -> str | None:
 
 
 def confirm_text(approval: Approval) -> str:
-    """ "Deploy web-app a1b2c3d to Prod?": the pipeline (cut when long), the revision when
-    the change names a commit, and the stage; within Slack's 300 characters."""
-    revision = short_revision(approval.change)
+    """ "Deploy web-app a1b2c3d to Prod?": the pipeline (cut when long), the run's first
+    source revision (or the commit the change names), and the stage; within Slack's 300
+    characters."""
+    revision = (
+        approval.revisions[0].short_id if approval.revisions else short_revision(approval.change)
+    )
     stage = approval.stage[:100]
     rest = f"{f' {revision}' if revision else ''} to {stage}?"
     room = MAX_CONFIRM_TEXT - len("Deploy ") - len(rest)

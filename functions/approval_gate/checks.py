@@ -229,7 +229,10 @@ def aws_checker(clock: Clock = utc_now, region: str | None = None) -> Checker:
             approval.rules.checks,
             cloudwatch=clients["cloudwatch"],
             invoke=lambda_invoker(clients["lambda"]),
-            request={key: getattr(approval, key) for key in PAYLOAD_KEYS},
+            request={
+                **{key: getattr(approval, key) for key in PAYLOAD_KEYS},
+                "revisions": [revision.record() for revision in approval.revisions],
+            },
             clock=clock,
         )
 

@@ -574,3 +574,25 @@ def test_summary_of_failing_stays_short() -> None:
     assert alone == "alarm-00 ALARM: " + "x" * 23 + "…"
     two = summary_of_failing(results[:2], limit=60)
     assert two.endswith("…; and 1 more") and len(two) <= 60
+
+
+def test_the_aws_checker_gives_check_functions_the_runs_revisions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from approval_gate import checks
+    from approval_gate.revisions import Revision
+
+    from tests.unit.fakes import make_approval, make_rules
+
+    seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(checks, "run_checks", lambda *_, request, **__: seen.append(request) or ())
+    monkeypatch.setattr("boto3.client", lambda *args, **kwargs: object())
+    github = Revision(
+        "SourceOutput", "GitHub", "example-org/web", "a1b2c3d4", "Fix it", "https://x"
+    )
+    approval = make_approval(rules=make_rules(checks=Checks(functions=(ARN,))), revisions=(github,))
+
+    checks.aws_checker(region="us-east-1")(approval)
+
+    assert seen[0]["revisions"] == [github.record()]
+    assert seen[0]["pipeline"] == "prod-web"

@@ -246,6 +246,14 @@ def test_the_confirm_text_names_the_revision_only_when_it_is_a_commit(
     assert confirm_text(make_approval(change=change)) == text
 
 
+def test_the_confirm_text_names_the_runs_first_source_revision() -> None:
+    from approval_gate.revisions import Revision
+
+    github = Revision("SourceOutput", "GitHub", "example-org/web", "a1b2c3d4e5f6", "Fix", None)
+    approval = make_approval(change="9f2c1e7 older line", revisions=(github,))
+    assert confirm_text(approval) == "Deploy prod-web a1b2c3d to Approve?"
+
+
 def test_a_long_pipeline_name_is_cut_to_slacks_300_characters() -> None:
     approval = make_approval(pipeline="p" * 400, stage="S" * 100, change="1e3c820 x")
     text = confirm_text(approval)
