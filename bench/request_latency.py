@@ -229,11 +229,26 @@ class _Posted(NamedTuple):
     message: dict[str, Any]
 
 
-def _open(driver: Driver, number: int) -> _Posted | None:
+class _Late(NamedTuple):
+    """A run whose request was not seen in time: what is needed to close it later."""
+
+    oldest: str | None  # the newest message before the run started
+
+
+def _open(driver: Driver, number: int) -> _Posted | _Late:
     oldest = _latest_ts(driver)
     run = driver.client.start_run(PIPELINE, sources=sources(number))
     message = _request_after(driver, oldest, REQUEST_TIMEOUT)
-    return None if message is None else _Posted(str(run["approvalToken"]), message)
+    return _Late(oldest) if message is None else _Posted(str(run["approvalToken"]), message)
+
+
+def _close_late(driver: Driver, late: _Late) -> None:
+    """Reject a late request once it shows (waiting at most DECISION_TIMEOUT), so the
+    sandbox settles and the row says why; one never posted leaves the sandbox unsettled,
+    and the bench reports that."""
+    message = _request_after(driver, late.oldest, DECISION_TIMEOUT)
+    if message is not None:
+        _decide(driver, message, "reject")
 
 
 def _series(
@@ -241,15 +256,18 @@ def _series(
 ) -> tuple[list[_Posted], str | None]:
     """Open and decide the warm-up run, then the measured runs: what each posted, and why
     the series stopped early (None when it did not)."""
+    late = f"request not posted within {REQUEST_TIMEOUT:g} s"
     warm_up = _open(driver, 0)
-    if warm_up is None:
-        return [], f"the warm-up run's request not posted within {REQUEST_TIMEOUT:g} s"
+    if isinstance(warm_up, _Late):
+        _close_late(driver, warm_up)
+        return [], f"the warm-up run's {late}"
     _decide(driver, warm_up.message, "approve")
     posted: list[_Posted] = []
     for number, planned in enumerate(plan(runs), 1):
         found = _open(driver, number)
-        if found is None:
-            return posted, f"run {number}'s request not posted within {REQUEST_TIMEOUT:g} s"
+        if isinstance(found, _Late):
+            _close_late(driver, found)
+            return posted, f"run {number}'s {late}"
         problem = changes_problem(found.message, planned.commits)
         if problem is not None:
             _decide(driver, found.message, planned.decision)
