@@ -8,27 +8,44 @@ and prints the seconds. Handler and floor runs are interleaved, so drift hits bo
 from __future__ import annotations
 
 import compileall
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
 from bench import ROOT, Row, median
 
 FUNCTIONS = ROOT / "functions"
 
-#: The boto3 clients each handler creates at import (read from functions/*/app.py).
+#: The boto3 clients each handler creates at import (read from functions/*/app.py), in
+#: order; `service:config` is one made with a botocore Config (start_approval's lookup
+#: clients, `approval_gate.changes.lookup_clients`). Each run checks these against the
+#: clients the handler's import really creates (`handler_clients`).
 CLIENTS: dict[str, tuple[str, ...]] = {
     "alarm_events": ("dynamodb", "secretsmanager", "stepfunctions"),
     "ask_approvers": ("dynamodb", "secretsmanager", "sns"),
-    "close_request": ("dynamodb", "secretsmanager"),
+    "close_request": ("dynamodb", "secretsmanager", "codepipeline"),
     "decide_at_deadline": ("dynamodb",),
-    "hold_approval": ("dynamodb", "secretsmanager"),
+    "hold_approval": ("dynamodb", "secretsmanager", "dynamodb"),  # the feed's own table client
     "pipeline_events": ("dynamodb", "codepipeline", "stepfunctions", "secretsmanager"),
     "remind_approvers": ("dynamodb", "secretsmanager"),
     "slack_interactions": ("dynamodb", "stepfunctions", "secretsmanager"),
-    "start_approval": ("dynamodb", "codepipeline", "codecommit", "stepfunctions", "secretsmanager"),
+    "start_approval": (
+        "dynamodb",
+        "codepipeline",
+        "codepipeline:config",
+        "codecommit:config",
+        "stepfunctions",
+        "secretsmanager",
+    ),
 }
+#: What the floor passes as a `service:config` client's Config: the lookups' own (short
+#: timeouts, no retries).
+FLOOR_CONFIG = (
+    "Config(connect_timeout=1, read_timeout=2, "
+    "retries={'mode': 'standard', 'total_max_attempts': 1})"
+)
 TARGETS = {"slack_interactions": 1.2}
 DEFAULT_TARGET = 1.5
 
@@ -71,9 +88,68 @@ def handler_code(function: str) -> str:
     return _prelude(function) + "import app; print(time.perf_counter() - t)"
 
 
+def _floor_client(spec: str) -> str:
+    service, _, how = spec.partition(":")
+    config = ", config=config" if how == "config" else ""
+    return f"boto3.client({service!r}{config})"
+
+
 def floor_code(function: str) -> str:
-    clients = "; ".join(f"boto3.client({c!r})" for c in CLIENTS[function])
-    return _prelude(function) + f"import boto3; {clients}; print(time.perf_counter() - t)"
+    specs = CLIENTS[function]
+    config = (
+        f"from botocore.config import Config; config = {FLOOR_CONFIG}; "
+        if any(spec.endswith(":config") for spec in specs)
+        else ""
+    )
+    clients = "; ".join(_floor_client(spec) for spec in specs)
+    return _prelude(function) + f"import boto3; {config}{clients}; print(time.perf_counter() - t)"
+
+
+#: Imports the handler with botocore's client creation watched; prints what it created.
+_WATCH = """
+import json, botocore.session
+made, create = [], botocore.session.Session.create_client
+def watched(self, service_name, *args, **kwargs):
+    made.append(service_name + (":config" if kwargs.get("config") is not None else ""))
+    return create(self, service_name, *args, **kwargs)
+botocore.session.Session.create_client = watched
+import app
+print(json.dumps(made))
+"""
+
+
+def handler_clients(function: str) -> tuple[str, ...]:
+    """The clients the handler's import really creates, in order, as `CLIENTS` names them
+    (a fresh process; a client given a botocore Config is `service:config`)."""
+    code = _prelude(function) + _WATCH
+    done = subprocess.run(  # noqa: S603 - our own interpreter, our own code
+        [sys.executable, "-c", code],
+        env=_environment(function),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return tuple(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def floor_mismatch(floor: Sequence[str], made: Sequence[str]) -> str | None:
+    """How the floor's clients differ from those the handler made (None: the same, in any
+    order). A floor short of a client flatters the handler's ratio; one client too many,
+    the other way."""
+    missing, extra = list(made), []
+    for spec in floor:
+        if spec in missing:
+            missing.remove(spec)
+        else:
+            extra.append(spec)
+    if not missing and not extra:
+        return None
+    parts = []
+    if missing:
+        parts.append(f"the floor lacks {', '.join(missing)}")
+    if extra:
+        parts.append(f"the handler does not create {', '.join(extra)}")
+    return "; ".join(parts)
 
 
 def _time(code: str, env: dict[str, str]) -> float:
@@ -114,16 +190,23 @@ def dominant_imports(function: str, top: int = 5) -> list[tuple[str, float]]:
     return sorted(heaviest.values(), key=lambda item: -item[1])[:top]
 
 
-def run(pairs: int = 15, out: Callable[[str], None] = print) -> tuple[list[Row], float]:
-    """Rows per function, and the median floor of slack_interactions (a machine baseline)."""
+def run(
+    pairs: int = 15,
+    out: Callable[[str], None] = print,
+    functions: Iterable[str] | None = None,
+) -> tuple[list[Row], float]:
+    """Rows per function (`functions`, default every one in `CLIENTS`), and the median floor
+    of slack_interactions (a machine baseline; 0 when it is not run). A function whose
+    floor is not the clients its handler creates is MISSED, whatever its ratio."""
     rows: list[Row] = []
     baseline = 0.0
     # The layer ships bytecode compiled at build time (functions/approval_gate/Makefile), as
     # boto3's own is; compile ours the same way so no sample pays for compiling source
     # (PYTHONDONTWRITEBYTECODE would otherwise make every process compile edited modules).
     compileall.compile_dir(str(FUNCTIONS), quiet=1)
-    for function in CLIENTS:
+    for function in CLIENTS if functions is None else functions:
         env = _environment(function)
+        stale = floor_mismatch(CLIENTS[function], handler_clients(function))
         _time(handler_code(function), env)  # warm the OS file cache once, uncounted
         _time(floor_code(function), env)
         handler, floor = [], []
@@ -132,7 +215,7 @@ def run(pairs: int = 15, out: Callable[[str], None] = print) -> tuple[list[Row],
             floor.append(_time(floor_code(function), env))
         ratios = [h / f for h, f in zip(handler, floor, strict=True)]
         target = TARGETS.get(function, DEFAULT_TARGET)
-        met = median(ratios) <= target
+        met = median(ratios) <= target and stale is None
         if function == "slack_interactions":
             baseline = median(floor)
         out(
@@ -140,6 +223,8 @@ def run(pairs: int = 15, out: Callable[[str], None] = print) -> tuple[list[Row],
             f"floor {median(floor) * 1000:6.0f} ms  ratio {median(ratios):.2f}x "
             f"(target ≤ {target}x: {'MET' if met else 'MISSED'})"
         )
+        if stale is not None:
+            out(f"      floor is not the handler's clients: {stale} (update CLIENTS)")
         if not met:
             for name, seconds in dominant_imports(function):
                 out(f"      {seconds * 1000:7.1f} ms cumulative  {name}")
@@ -150,7 +235,8 @@ def run(pairs: int = 15, out: Callable[[str], None] = print) -> tuple[list[Row],
                 spread=f"{min(ratios):.2f}-{max(ratios):.2f}x",
                 target=f"≤ {target}x",
                 met=met,
-                ratio=f"{median(handler) * 1000:.0f} / {median(floor) * 1000:.0f} ms",
+                ratio=f"{median(handler) * 1000:.0f} / {median(floor) * 1000:.0f} ms"
+                + (f"; floor stale: {stale}" if stale else ""),
             )
         )
     return rows, baseline

@@ -17,6 +17,7 @@ from bench import (
     cost,
     health_checks,
     package_size,
+    request_latency,
     slack_writes,
     test_suite,
     throughput,
@@ -72,7 +73,8 @@ def main() -> int:
     step("5. package size", package_size.run)
     step("6. Slack writes per approval and per pipeline run", slack_writes.run)
     step("7. health checks: alarm change to request, DescribeAlarms calls", health_checks.run)
-    step("8. test suite time (make test, once)", lambda: test_suite.run(baseline))
+    step("8. SNS notification to request posted, with the lookups", request_latency.run)
+    step("9. test suite time (make test, once)", lambda: test_suite.run(baseline))
     print("\n" + table(rows))
     missed = [r.figure for r in rows if r.met is False]
     print(

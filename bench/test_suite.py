@@ -1,4 +1,4 @@
-"""Benchmark 7: `make test` wall time (lint included, sam build not). Runs once, last."""
+"""Benchmark 9: `make test` wall time (lint included, sam build not). Runs once, last."""
 
 from __future__ import annotations
 

@@ -2,17 +2,22 @@
 row is MET only when CodePipeline's call log shows each approval decided exactly once, as
 clicked; the cost estimate bills Lambda, DynamoDB, API Gateway and SNS as AWS does; the
 health checks' rows (issue 21) judge an alarm change's latency and the DescribeAlarms calls
-per check point.
+per check point; the request-posted row (issue 22) measures from the SNS delivery to the
+request's chat.postMessage, and counts a run only when its request shows the changes the
+lookups should find; the cold start floor is the clients the handler creates.
 
 The call logs here are fabricated in the fake CodePipeline's shape
 (`GET /_sandbox/codepipeline/calls`): one entry per call, with `response` or `error`."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from bench import request_latency
+from bench.cold_start import CLIENTS, floor_code, floor_mismatch, handler_clients
 from bench.cost import (
     DynamoDBUse,
     LambdaUse,
@@ -287,3 +292,168 @@ def test_the_calls_row_says_what_a_check_point_is_and_what_was_counted() -> None
     assert "0 gate calls during 4 alarm changes, 0 outside check points" in row.ratio
     assert (off.met, off.median) == (False, "4-6 calls")
     assert off.ratio.startswith("check points off 4: #2: 6; check point = each ask")
+
+
+# ---------------------------------------------------------------------- request posted
+
+
+def sns_delivery(token: str, at: str, target: str = "StartApprovalFunction") -> dict[str, Any]:
+    message = {"approval": {"pipelineName": "bench-changes", "token": token}}
+    return {
+        "source": "sns",
+        "target": target,
+        "event": {"Records": [{"Sns": {"Message": json.dumps(message)}}]},
+        "at": at,
+    }
+
+
+def slack_call(method: str, at: str, ts: str, ok: bool = True) -> dict[str, Any]:
+    response = {"ok": ok, "channel": "C0DEPLOYS", "ts": ts} if ok else {"ok": False}
+    return {"method": method, "args": {"channel": "C0DEPLOYS"}, "at": at, "response": response}
+
+
+def test_the_sample_runs_from_the_sns_delivery_to_the_requests_post_message() -> None:
+    deliveries = [
+        {"source": "eventbridge", "target": "PipelineEventsFunction", "event": {}, "at": "x"},
+        sns_delivery("other-token", "2026-12-06T09:00:00.000Z"),
+        sns_delivery("t-1", "2026-12-06T09:00:01.250Z", target="SomeOtherFunction"),
+        sns_delivery("t-1", "2026-12-06T09:00:01.300Z"),
+        sns_delivery("t-1", "2026-12-06T09:00:05.000Z"),  # a retried delivery: not the first
+    ]
+    calls = [
+        slack_call("chat.postMessage", "2026-12-06T09:00:01.310Z", "1.000001"),  # the feed's
+        slack_call("chat.postMessage", "2026-12-06T09:00:01.320Z", "", ok=False),  # refused
+        slack_call("chat.postMessage", "2026-12-06T09:00:01.342Z", "1.000002"),
+        slack_call("chat.update", "2026-12-06T09:00:01.400Z", "1.000002"),
+    ]
+
+    sent = request_latency.delivered_at(deliveries, "t-1")
+    shown = request_latency.posted_at(calls, "C0DEPLOYS", "1.000002")
+
+    assert sent is not None and shown is not None
+    assert shown - sent == pytest.approx(0.042, abs=1e-6)
+    assert request_latency.delivered_at(deliveries, "never-sent") is None
+    assert request_latency.posted_at(calls, "C0DEPLOYS", "1.000009") is None
+    assert request_latency.posted_at(calls, "C0OTHER", "1.000002") is None
+
+
+def test_measured_runs_alternate_so_each_walks_one_or_two_commits() -> None:
+    planned = request_latency.plan(4)
+
+    assert [(p.decision, p.commits) for p in planned] == [
+        ("reject", 1),  # the warm-up run before it was approved
+        ("approve", 2),  # the run before it was rejected: 2 commits since the warm-up
+        ("reject", 1),
+        ("approve", 2),
+    ]
+    sources = request_latency.sources(3)
+    assert [(s["provider"], s["action"]) for s in sources] == [
+        ("CodeCommit", "Source"),  # the main source: compared and counted
+        ("GitHub", "App"),
+    ]
+
+
+def message_with_changes(last_line: str) -> dict[str, Any]:
+    text = "*Changes*\nCodeCommit bench-shop <https://x|1a2b3c4> Benchmark change 3\n" + last_line
+    return {
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "Approval needed"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        ]
+    }
+
+
+def test_a_run_counts_only_when_its_request_shows_the_commits_the_lookups_should_find() -> None:
+    two = message_with_changes("Since the last deployment: <https://compare|2 commits>")
+    one = message_with_changes("Since the last deployment: <https://compare|1 commit>")
+    unknown = message_with_changes("Changes since the last deployment: unknown")
+
+    assert request_latency.changes_problem(two, 2) is None
+    assert request_latency.changes_problem(one, 1) is None
+    assert request_latency.changes_problem(one, 2) == (
+        "expected 2 commits since the last deployment, shows "
+        "'Since the last deployment: <https://compare|1 commit>'"
+    )
+    assert "shows 'Changes since the last deployment: unknown'" in str(
+        request_latency.changes_problem(unknown, 1)
+    )
+    assert request_latency.changes_problem({"blocks": []}, 1) == "no Changes section"
+
+
+def test_the_request_posted_row_is_met_while_the_slowest_of_twenty_is_within_a_second() -> None:
+    fast = [0.030 + i / 1000 for i in range(19)]
+
+    met = request_latency.latency_row([*fast, 1.0], 20, lookups="GetCommit 2-3")
+    missed = request_latency.latency_row([*fast, 1.001], 20)
+
+    assert (met.met, met.median, met.spread, met.target) == (
+        True,
+        "39.0 ms",
+        "p99 1000.0 ms",
+        "p99 ≤ 1 s",
+    )
+    assert met.ratio.startswith("from the SNS delivery to StartApprovalFunction")
+    assert "chat.postMessage" in met.ratio and met.ratio.endswith("GetCommit 2-3")
+    assert (missed.met, missed.spread) == (False, "p99 1001.0 ms")
+
+
+def test_a_series_that_stopped_makes_the_request_posted_row_missed_with_the_reason() -> None:
+    stopped = request_latency.latency_row([0.03] * 4, 20, "run 5: no Changes section")
+    none = request_latency.latency_row([], 20, "run 1's request not posted within 10 s")
+
+    assert (stopped.met, stopped.spread, stopped.ratio) == (
+        False,
+        "4 of 20 measured",
+        "run 5: no Changes section",
+    )
+    assert (none.met, none.median) == (False, "—")
+    assert request_latency.latency_row([0.03] * 19, 20).ratio == "only 19 of 20 runs measured"
+
+
+def test_the_lookup_calls_of_each_sample_are_counted_by_method() -> None:
+    def call(method: str, at: str) -> dict[str, Any]:
+        return {"method": method, "args": {}, "at": at}
+
+    calls = [
+        call("GetCommit", "2026-12-06T09:00:00.999000+00:00"),  # before the delivery
+        call("GetPipelineExecution", "2026-12-06T09:00:01+00:00"),
+        call("GetCommit", "2026-12-06T09:00:01.010000+00:00"),
+        call("GetCommit", "2026-12-06T09:00:01.020000+00:00"),
+        call("PutApprovalResult", "2026-12-06T09:00:01.030000+00:00"),  # no lookup
+        call("GetCommit", "2026-12-06T09:00:01.100000+00:00"),  # after the post
+    ]
+    start = request_latency.seconds_of("2026-12-06T09:00:01.000Z")
+    end = request_latency.seconds_of("2026-12-06T09:00:01.050Z")
+
+    counted = request_latency.calls_between(calls, start, end)
+
+    assert counted == {"GetPipelineExecution": 1, "GetCommit": 2}
+    other = request_latency.calls_between(calls, end, end + 1)
+    assert request_latency.calls_words([counted, other]) == (
+        "GetPipelineExecution 0-1, GetCommit 1-2"
+    )
+
+
+# ---------------------------------------------------------------------- cold start floor
+
+
+def test_the_start_approval_floor_creates_the_lookup_clients_with_their_config() -> None:
+    code = floor_code("start_approval")
+
+    assert code.count("boto3.client('codepipeline')") == 1
+    assert "boto3.client('codepipeline', config=config)" in code
+    assert "boto3.client('codecommit', config=config)" in code
+    assert "connect_timeout=1, read_timeout=2" in code
+    assert "config=" not in floor_code("pipeline_events")
+
+
+def test_a_floor_that_differs_from_the_handlers_clients_says_how() -> None:
+    assert floor_mismatch(("dynamodb", "sns"), ("sns", "dynamodb")) is None
+    assert floor_mismatch(("dynamodb",), ("dynamodb", "dynamodb", "codepipeline:config")) == (
+        "the floor lacks dynamodb, codepipeline:config"
+    )
+    assert floor_mismatch(("dynamodb", "sns"), ("dynamodb",)) == ("the handler does not create sns")
+
+
+def test_the_start_approval_floor_is_what_its_handler_creates_at_import() -> None:
+    assert handler_clients("start_approval") == CLIENTS["start_approval"]
