@@ -672,14 +672,20 @@ class FakeCodePipeline:
             ]
         if not runs and not self._history.has_codecommit_repository(str(repository)):
             raise FakeAwsError("RepositoryDoesNotExistException", f"{repository} does not exist")
-        run = next(
+        # The repository's commits in the order their runs started (runs start one at a
+        # time): each run's commit's parent is the run before's, as successive pushes are.
+        commits = [r for r in runs if r.author is not None and r.commit is not None]
+        index = next(
             (
-                r
-                for r in sorted(runs, key=lambda r: r.started_at)
-                if r.author is not None and r.commit is not None and r.commit["id"] == commit_id
+                i
+                for i, r in enumerate(commits)
+                if r.commit is not None and r.commit["id"] == commit_id
             ),
             None,
         )
+        run = commits[index] if index is not None else None
+        before = commits[index - 1] if index else None
+        parents = [before.commit["id"]] if before is not None and before.commit else []
         if run is None or run.author is None or run.commit is None:
             # GetCommit's modelled error (CommitDoesNotExistException is other operations').
             raise FakeAwsError(
@@ -695,7 +701,7 @@ class FakeCodePipeline:
             "commit": {
                 "commitId": commit_id,
                 "treeId": hashlib.sha1(f"tree:{commit_id}".encode()).hexdigest(),  # noqa: S324
-                "parents": [],
+                "parents": parents,
                 "message": run.commit["message"],
                 "author": person,
                 "committer": dict(person),

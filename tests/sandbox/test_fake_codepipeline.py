@@ -227,6 +227,19 @@ def test_get_pipeline_execution_of_an_unknown_execution(fake: FakeCodePipeline) 
 # ---------------------------------------------------------------------- CodeCommit
 
 
+def test_successive_runs_of_a_pipeline_chain_their_commits(fake: FakeCodePipeline) -> None:
+    first = fake.start_run("web", {"author": "jane.doe@example.com"})
+    second = fake.start_run("web", {"author": "jane.doe@example.com"})
+    assert first.commit is not None and second.commit is not None
+
+    def parents(run: Any) -> list[str]:
+        asked = {"repositoryName": "web-repo", "commitId": run.commit["id"]}
+        return list(fake.call("GetCommit", asked)["commit"]["parents"])
+
+    assert parents(first) == []
+    assert parents(second) == [first.commit["id"]]
+
+
 def test_get_commit_gives_the_author(fake: FakeCodePipeline) -> None:
     run = fake.start_run(
         "web",
