@@ -10,7 +10,7 @@ sections into a Policy and matches pipelines against its rules.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from approval_gate.rules import (
@@ -141,6 +141,47 @@ def _mapping(value: Any, path: str, what: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise PolicyError(f"{path}: expected {what}, got {show(value)}")
     return value
+
+
+def listed_mappings(
+    value: Any,
+    path: str,
+    *,
+    noun: str,
+    each: str,
+    item: str,
+    keys: tuple[str, ...],
+    most: int,
+    empty: str | None = None,
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Each mapping of a list-valued key (``steps``, ``inputs``), with its path: a list
+    ("a list of <noun> (each with <each>)"), not empty when `empty` says what to do
+    instead, at most `most`, each a mapping (`item`) with no key but `keys`."""
+    if not isinstance(value, list | tuple):
+        raise PolicyError(
+            f"{path}: expected a list of {noun} (each with {each}), got {show(value)}"
+        )
+    if not value and empty:
+        raise PolicyError(f"{path}: the list is empty; {empty}")
+    if len(value) > most:
+        raise PolicyError(f"{path}: at most {most} {noun}, got {len(value)}")
+    for index, entry in enumerate(value):
+        where = f"{path}[{index}]"
+        data = _mapping(entry, where, item)
+        check_keys(data, keys, where)
+        yield where, data
+
+
+def check_unique(
+    name: str, earlier: list[str], where: str, path: str, *, field: str, what: str
+) -> None:
+    """`name` (the `field` of `where`) is not that of an earlier entry of the list `path`
+    (`what`: "step names", "input ids")."""
+    if name in earlier:
+        raise PolicyError(
+            f"{where}.{field}: {name!r} is already the {field} of {path}[{earlier.index(name)}]; "
+            f"{what} must be unique"
+        )
 
 
 def _slack_id(value: Any, path: str, pattern: re.Pattern[str], hint: str) -> str:
@@ -297,32 +338,24 @@ def approver_group(
 
 def _steps(value: Any, path: str) -> tuple[Step, ...]:
     """A list of steps, each {name, approvers, required_approvals}; names unique."""
-    if not isinstance(value, list | tuple):
-        raise PolicyError(
-            f"{path}: expected a list of steps (each with name, approvers and "
-            f"required_approvals), got {show(value)}"
-        )
-    if not value:
-        raise PolicyError(
-            f"{path}: the list is empty; list at least one step, or set approvers instead"
-        )
-    if len(value) > MAX_STEPS:
-        raise PolicyError(f"{path}: at most {MAX_STEPS} steps, got {len(value)}")
     steps: list[Step] = []
-    for index, item in enumerate(value):
-        where = f"{path}[{index}]"
-        data = _mapping(item, where, "a step (a mapping with name, approvers, required_approvals)")
-        check_keys(data, ("name", "approvers", "required_approvals"), where)
+    for where, data in listed_mappings(
+        value,
+        path,
+        noun="steps",
+        each="name, approvers and required_approvals",
+        item="a step (a mapping with name, approvers, required_approvals)",
+        keys=("name", "approvers", "required_approvals"),
+        most=MAX_STEPS,
+        empty="list at least one step, or set approvers instead",
+    ):
         if "name" not in data:
             raise PolicyError(f"{where}: missing name (how the request and the record call it)")
         name = _step_name(data["name"], f"{where}.name")
-        where = f"{path}[{index}] ({name})"
-        for earlier, step in enumerate(steps):
-            if step.name == name:
-                raise PolicyError(
-                    f"{where}.name: {name!r} is already the name of {path}[{earlier}]; "
-                    "step names must be unique"
-                )
+        where = f"{where} ({name})"
+        check_unique(
+            name, [step.name for step in steps], where, path, field="name", what="step names"
+        )
         approvers, required = approver_group(
             data, where, who="the step", consequence="it could never complete"
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from approval_gate.policy_fields import PolicyError, _mapping, check_keys, show
+from approval_gate.policy_fields import PolicyError, check_unique, listed_mappings, show
 from approval_gate.rules import ApproverInput
 
 #: Each input is a block of the Approve modal, next to the comment; a handful is plenty.
@@ -33,27 +33,23 @@ INPUT_KEYS = ("id", "label", "pattern", "options", "required")
 
 def inputs(value: Any, path: str) -> tuple[ApproverInput, ...]:
     """A list of inputs, ids unique; an empty list means none."""
-    if not isinstance(value, list | tuple):
-        raise PolicyError(
-            f"{path}: expected a list of inputs (each with id and label), got {show(value)}"
-        )
-    if len(value) > MAX_INPUTS:
-        raise PolicyError(f"{path}: at most {MAX_INPUTS} inputs, got {len(value)}")
     checked: list[ApproverInput] = []
-    for index, item in enumerate(value):
-        where = f"{path}[{index}]"
-        data = _mapping(item, where, "an input (a mapping with id, label, pattern or options)")
-        check_keys(data, INPUT_KEYS, where)
+    for where, data in listed_mappings(
+        value,
+        path,
+        noun="inputs",
+        each="id and label",
+        item="an input (a mapping with id, label, pattern or options)",
+        keys=INPUT_KEYS,
+        most=MAX_INPUTS,
+    ):
         for key in ("id", "label"):
             if key not in data:
                 raise PolicyError(f"{where}: missing {key}")
         name = _input_id(data["id"], f"{where}.id")
-        for earlier, other in enumerate(checked):
-            if other.id == name:
-                raise PolicyError(
-                    f"{where}.id: {name!r} is already the id of {path}[{earlier}]; "
-                    "input ids must be unique"
-                )
+        check_unique(
+            name, [other.id for other in checked], where, path, field="id", what="input ids"
+        )
         if "pattern" in data and "options" in data:
             raise PolicyError(f"{where}: set pattern (free text) or options (a choice), not both")
         required = data.get("required", False)
