@@ -41,16 +41,18 @@ _CONNECTION_PROVIDERS = {
 _PUBLIC_HOSTS = {GITHUB: "github.com", GITLAB: "gitlab.com", BITBUCKET: "bitbucket.org"}
 _HOST_PROVIDERS = {"github.com": GITHUB, "gitlab.com": GITLAB, "bitbucket.org": BITBUCKET}
 
-_CODECOMMIT_URL = re.compile(
+#: Patterns compiled on first use (re's cache), not at import: the click path imports
+#: this module for the record's types and never parses a revision.
+_CODECOMMIT_URL = (
     r"^https://(?:([a-z0-9-]+)\.)?console\.aws\.amazon\.com/codesuite/codecommit/"
     r"(?:repositories|repository)/([A-Za-z0-9._-]{1,100})/commit/([0-9a-f]{7,40})"
 )
-_CONNECTION_REDIRECT = re.compile(r"^https://[^/]+/codesuite/settings/connections/redirect\?")
+_CONNECTION_REDIRECT = r"^https://[^/]+/codesuite/settings/connections/redirect\?"
 #: A provider's own commit page: /owner/repo/commit/<sha> (GitLab: /-/commit/, Bitbucket:
 #: /commits/).
-_COMMIT_PAGE = re.compile(r"^/(.+?)(?:/-)?/commits?/([0-9a-f]{7,40})/?$")
-_ECR_URL = re.compile(r"/ecr/repositories/private/\d+/(.+?)/_/image/")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_COMMIT_PAGE = r"^/(.+?)(?:/-)?/commits?/([0-9a-f]{7,40})/?$"
+_ECR_URL = r"/ecr/repositories/private/\d+/(.+?)/_/image/"
+_DIGEST = r"^sha256:[0-9a-f]{64}$"
 
 
 class Revision(NamedTuple):
@@ -159,23 +161,23 @@ def parse_revision(entry: Mapping[str, Any]) -> Revision | None:
     repository = None
     if url:
         parts = urlsplit(url)
-        found = _CODECOMMIT_URL.match(url)
+        found = re.match(_CODECOMMIT_URL, url)
         if found:
             provider, repository = CODECOMMIT, found.group(2)
-        elif _CONNECTION_REDIRECT.match(url):
+        elif re.match(_CONNECTION_REDIRECT, url):
             repository = (parse_qs(parts.query).get("FullRepositoryId") or [None])[0]
         elif parts.hostname and parts.hostname.startswith("s3.console."):
             bucket = parts.path.rsplit("/", 1)[-1]
             key = (parse_qs(parts.query).get("prefix") or [""])[0]
             provider, repository = S3, f"{bucket}/{key}" if key else bucket
-        elif (ecr := _ECR_URL.search(parts.path)) is not None:
+        elif (ecr := re.search(_ECR_URL, parts.path)) is not None:
             provider, repository = ECR, ecr.group(1)
-        elif (page := _COMMIT_PAGE.match(parts.path)) is not None:
+        elif (page := re.match(_COMMIT_PAGE, parts.path)) is not None:
             repository = page.group(1)
             host = (parts.hostname or "").lower()
             provider = provider or _HOST_PROVIDERS.get(host) or GITHUB_ENTERPRISE
     if provider is None:
-        provider = ECR if _DIGEST.match(revision_id) else UNKNOWN_PROVIDER
+        provider = ECR if re.match(_DIGEST, revision_id) else UNKNOWN_PROVIDER
     return Revision(action, provider, repository, revision_id, summary, url)
 
 
@@ -197,15 +199,15 @@ def codecommit_commit(revision: Revision) -> tuple[str, str] | None:
 
 
 def _region(url: str | None, default: str) -> str:
-    found = _CODECOMMIT_URL.match(url or "")
+    found = re.match(_CODECOMMIT_URL, url or "")
     return found.group(1) if found and found.group(1) else default
 
 
 def _web_host(revision: Revision) -> str | None:
     """The provider's web host: from a commit page URL, else the provider's public one."""
     parts = urlsplit(revision.url or "")
-    redirect = _CONNECTION_REDIRECT.match(revision.url or "")
-    if parts.hostname and not redirect and _COMMIT_PAGE.match(parts.path):
+    redirect = re.match(_CONNECTION_REDIRECT, revision.url or "")
+    if parts.hostname and not redirect and re.match(_COMMIT_PAGE, parts.path):
         return parts.hostname
     return _PUBLIC_HOSTS.get(revision.provider)
 
