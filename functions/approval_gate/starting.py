@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -237,6 +238,8 @@ def start_requests(
                 extra={"reason": str(exc), "message_id": message.message_id},
             )
             continue
+        # Both lookups read the run (its execution, its commit): each read is made once.
+        reads = RunReads()
         try:
             policy = load_policy()
             result = start(
@@ -252,15 +255,15 @@ def start_requests(
                     _authors,
                     pipeline=request.pipeline,
                     people=policy.people,
-                    codepipeline=codepipeline,
-                    codecommit=codecommit,
+                    codepipeline=reads.through(codepipeline),
+                    codecommit=reads.through(codecommit),
                     slack_client=slack_client,
                 ),
                 find_changes=partial(
                     _changes,
                     request=request,
-                    codepipeline=changes_clients[0],
-                    codecommit=changes_clients[1],
+                    codepipeline=reads.through(changes_clients[0]),
+                    codecommit=reads.through(changes_clients[1]),
                 ),
             )
         except PolicyError as exc:
@@ -316,3 +319,41 @@ def _changes(
         execution_id=execution_id,
         region=request.region,
     )
+
+
+class RunReads:
+    """One request's reads of its pipeline run, shared by the author lookup and the changes
+    lookup: both read the run's execution (GetPipelineExecution) and its main commit
+    (GetCommit), which answer the same for the same arguments, so each is asked once,
+    through whichever client asks first. A failed read is not kept: the next asks again."""
+
+    _ONCE = ("get_pipeline_execution", "get_commit")
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+        self._lock = threading.Lock()  # the changes lookup runs on a thread of its own
+
+    def through(self, client: Any) -> Any:
+        return None if client is None else _ReadOnce(client, self)
+
+    def read(self, client: Any, operation: str, kwargs: dict[str, Any]) -> Any:
+        key = (operation, tuple(sorted(kwargs.items())))
+        with self._lock:
+            if key in self._answers:
+                return self._answers[key]
+        answer = getattr(client, operation)(**kwargs)
+        with self._lock:
+            self._answers[key] = answer
+        return answer
+
+
+class _ReadOnce:
+    """A client whose run reads go through RunReads; any other call goes to the client."""
+
+    def __init__(self, client: Any, reads: RunReads) -> None:
+        self._client, self._reads = client, reads
+
+    def __getattr__(self, name: str) -> Any:
+        if name in RunReads._ONCE:
+            return lambda **kwargs: self._reads.read(self._client, name, kwargs)
+        return getattr(self._client, name)

@@ -161,3 +161,52 @@ def test_an_invalid_policy_is_logged_and_raised_so_sns_delivers_again(
     assert record.levelno == logging.ERROR
     assert record.getMessage() == "the policy is invalid"
     assert record.reason == "defaults.deadline: 'soon' is not a duration"
+
+
+def test_the_author_and_changes_lookups_read_the_run_once(store: ApprovalStore) -> None:
+    """Both need the run's execution and its main commit: one GetPipelineExecution of the
+    run and one GetCommit of its commit, whichever lookup asks first."""
+    commit = "9f2c1e7a" + "0" * 32
+    url = (
+        "https://us-east-2.console.aws.amazon.com/codesuite/codecommit/repositories/web/"
+        f"commit/{commit}?region=us-east-2"
+    )
+    calls: list[str] = []
+
+    class RunCodePipeline(FakeCodePipeline):
+        def get_pipeline_execution(self, pipelineName: str, pipelineExecutionId: str) -> dict:
+            calls.append(f"GetPipelineExecution {pipelineExecutionId}")
+            revision = {"name": "Source", "revisionId": commit, "revisionUrl": url}
+            return {"pipelineExecution": {"artifactRevisions": [revision], "trigger": {}}}
+
+        def list_action_executions(self, **kwargs: Any) -> dict[str, Any]:
+            calls.append("ListActionExecutions")
+            return {"actionExecutionDetails": []}
+
+    class CodeCommit:
+        def get_commit(self, repositoryName: str, commitId: str) -> dict[str, Any]:
+            calls.append(f"GetCommit {commitId}")
+            author = {"name": "Alice", "email": "alice@example.com"}
+            return {"commit": {"commitId": commitId, "parents": [], "author": author}}
+
+    started = start_requests(
+        load_event("sns_approval"),
+        load_policy=standard_policy,
+        store=store,
+        codepipeline=RunCodePipeline(),
+        codecommit=CodeCommit(),
+        sfn=FakeSfn(),
+        slack_client=LookupSlack,
+        state_machine_arn=STATE_MACHINE_ARN,
+        clock=clock_at(FIXED),
+        lookups=(RunCodePipeline(), CodeCommit()),
+    )
+
+    assert started["started"] == 1
+    assert sorted(calls) == sorted(
+        [f"GetPipelineExecution {EXECUTION_ID}", f"GetCommit {commit}", "ListActionExecutions"]
+    )
+    stored = store.get(SAMPLE_APPROVAL_ID)
+    assert stored is not None
+    assert stored.authors == ("alice@example.com",) and stored.author_users == ("U0ALICE",)
+    assert [revision.author for revision in stored.revisions] == ["Alice"]
