@@ -26,7 +26,6 @@ from slack_sdk.models.blocks import (
 )
 
 from approval_gate.check_messages import check_line
-from approval_gate.holds import WHY_CHECKS, WHY_SCHEDULE
 from approval_gate.input_messages import input_blocks
 from approval_gate.messages import (
     ACTIONS_BLOCK,
@@ -40,7 +39,7 @@ from approval_gate.messages import (
     slack_date,
     summary_blocks,
 )
-from approval_gate.records import EXPIRED, Approval
+from approval_gate.records import EXPIRED, WHY_SCHEDULE, Approval
 from approval_gate.reporting import hold_cause, hold_limit, local_time
 from approval_gate.text import cut_at_word, escape_mrkdwn
 
@@ -55,14 +54,15 @@ def may_override(approval: Approval) -> bool:
     held = approval.held
     return (
         held is not None
-        and held.why not in (WHY_SCHEDULE, WHY_CHECKS)
+        and held.why != WHY_SCHEDULE
+        and not held.for_checks
         and approval.rules.freeze_override is not None
     )
 
 
 def waits_for_checks(approval: Approval) -> bool:
     """Whether the approval is held until its health checks pass."""
-    return approval.held is not None and approval.held.why == WHY_CHECKS
+    return approval.held is not None and approval.held.for_checks
 
 
 def _who(approval: Approval) -> str:
@@ -76,7 +76,7 @@ def held_line(approval: Approval) -> str:
     held = approval.held
     if held is None:
         return f"Approved by {_who(approval)}"
-    if held.why == WHY_CHECKS:
+    if held.for_checks:
         return (
             f":double_vertical_bar: *Approved* by {_who(approval)} · *waiting for the health "
             f"checks to pass* (reported Rejected if they still fail at {slack_date(held.until)})"

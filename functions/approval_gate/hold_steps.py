@@ -27,7 +27,7 @@ from approval_gate.asking import SlackUnavailable, slack_failure
 from approval_gate.checks import Checker
 from approval_gate.clock import Clock, iso
 from approval_gate.hold_messages import held_blocks, held_text
-from approval_gate.holds import WHY_CHECKS, at_checks_hold_end, at_hold_end, at_report
+from approval_gate.holds import at_checks_hold_end, at_hold_end, at_report
 from approval_gate.posting import update_request
 from approval_gate.reporting import checks_due, decision
 from approval_gate.store import HELD, PENDING, AlreadyDecided, Approval, ApprovalStore
@@ -92,7 +92,7 @@ def end_hold(
     approval = store.get(approval_id)
     if approval is None:
         raise KeyError(f"no approval {approval_id}")
-    if approval.status == HELD and approval.held is not None and approval.held.why == WHY_CHECKS:
+    if approval.status == HELD and approval.held is not None and approval.held.for_checks:
         approval = _end_checks_hold(approval, store, checker, clock)
     elif approval.status == HELD:
         verdict = at_hold_end(approval, clock())

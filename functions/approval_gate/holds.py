@@ -24,15 +24,21 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from approval_gate.checks import CheckResult, failing, summary_of_failing
-from approval_gate.records import APPROVED, EXPIRED, HELD, REJECTED, Approval, Hold, Vote
+from approval_gate.records import (
+    APPROVED,
+    EXPIRED,
+    HELD,
+    REJECTED,
+    WHY_CHECKS,
+    WHY_SCHEDULE,
+    Approval,
+    Hold,
+    Vote,
+)
 from approval_gate.reporting import hold_limit, local_time
 from approval_gate.rules import Rules
 from approval_gate.windows import WHY_FREEZE, Allowed, next_allowed_for
 
-#: Why a hold waits for the approvers' own time (the other causes are windows.WHY_*).
-WHY_SCHEDULE = "schedule"
-#: Why a hold waits for the health checks to pass (DESIGN §8.3, `on_failing: hold`).
-WHY_CHECKS = "checks"
 #: How long the failing checks named as a checks hold's reason may be.
 HOLD_REASON_LIMIT = 120
 
@@ -92,7 +98,7 @@ def at_hold_end(approval: Approval, now: datetime) -> Plan:
     held = approval.held
     then = held.then if held is not None else APPROVED
     limit = hold_limit(approval)
-    if held is not None and held.why != WHY_CHECKS and now < held.until:
+    if held is not None and not held.for_checks and now < held.until:
         return Plan(HELD, held)  # the timer fired early: hold the rest (a checks hold's
         # `until` is only its limit: it ends when they pass)
     allowed = _next_allowed(approval.rules, now, limit)

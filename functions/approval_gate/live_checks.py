@@ -31,7 +31,6 @@ from approval_gate.checks import ALARM, CheckResult, failing
 from approval_gate.checks import alarm_console_url as console_url
 from approval_gate.clock import Clock, parse_iso
 from approval_gate.hold_messages import held_blocks, held_text
-from approval_gate.holds import WHY_CHECKS
 from approval_gate.messages import request_blocks, request_text, slack_date
 from approval_gate.posting import update_request
 from approval_gate.records import HELD, PENDING, AlreadyDecided, Approval, ChecksLine
@@ -154,7 +153,7 @@ def apply_change(
     else:
         raise RuntimeError("the checks kept changing under the alarm's update")
     held = approval.held if approval.status == HELD else None
-    if held is not None and held.why == WHY_CHECKS and not failing(approval.checks):
+    if held is not None and held.for_checks and not failing(approval.checks):
         end_hold_wait(approval, sfn)  # the workflow runs every check again, then reports
     _draw(approval, store=store, slack=slack, clock=clock)
     line = change_line(before, approval, change.name)
@@ -222,7 +221,7 @@ def change_line(before: tuple[CheckResult, ...], after: Approval, name: str) -> 
             others = ", ".join(f"*{escape_mrkdwn(r.name)}*" for r in still[:3])
             return f"{head}; still blocked by {others}"
         if held:
-            waiting = after.held is not None and after.held.why == WHY_CHECKS
+            waiting = after.held is not None and after.held.for_checks
             return f"{head}: the approval goes on" if waiting else head
         return f"{head}: Approve is back"
     head = f":x: {shown} is {now.state}"

@@ -64,6 +64,12 @@ class Vote(NamedTuple):
         }
 
 
+#: Why a hold waits for the approvers' own time, and for the health checks to pass (the
+#: other causes, a window and a freeze, are windows.WHY_*).
+WHY_SCHEDULE = "schedule"
+WHY_CHECKS = "checks"
+
+
 class Hold(NamedTuple):
     """Why and until when an approval waits before it is reported (DESIGN §8.2)."""
 
@@ -76,6 +82,11 @@ class Hold(NamedTuple):
 
     def record(self) -> dict[str, Any]:
         return {"until": iso(self.until), "why": self.why, "reason": self.reason}
+
+    @property
+    def for_checks(self) -> bool:
+        """A hold for the health checks: its `until` is only its limit (DESIGN §8.3)."""
+        return self.why == WHY_CHECKS
 
     def item(self) -> dict[str, Any]:
         """How the approvals table keeps it: the record, and the status it ends in."""

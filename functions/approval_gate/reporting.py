@@ -36,7 +36,7 @@ def hold_cause(held: Hold) -> str:
         return held.reason or "a freeze"
     if held.why == "window":
         return "a deploy window"
-    if held.why == "checks":
+    if held.for_checks:
         return "the health checks"
     return "the requested time"
 
@@ -48,7 +48,7 @@ def hold_ended_at(approval: Approval) -> datetime | None:
         return None
     if approval.override is not None and approval.overrides:
         return max(vote.at for vote in approval.overrides)
-    if approval.held.why == "checks" and approval.checks:
+    if approval.held.for_checks and approval.checks:
         return min(approval.held.until, max(result.at for result in approval.checks))
     return approval.held.until
 
@@ -140,7 +140,7 @@ def hold_wake(approval: Approval, now: datetime) -> datetime | None:
     if approval.status != HELD or held is None:
         return None
     checks = approval.rules.checks
-    if held.why == "checks" and checks is not None and checks.functions:
+    if held.for_checks and checks is not None and checks.functions:
         return min(held.until, now + timedelta(seconds=approval.rules.reminder_every))
     return held.until
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from approval_gate import asking, closing, live_checks
 from approval_gate.checks import CheckResult
-from approval_gate.holds import WHY_CHECKS, WHY_FREEZE
-from approval_gate.records import Hold
+from approval_gate.records import WHY_CHECKS, Hold
 from approval_gate.rules import Checks
 from approval_gate.store import APPROVED, HELD, ApprovalStore
+from approval_gate.windows import WHY_FREEZE
 
 from tests.unit.fakes import (
     APPROVAL_ID,

@@ -37,7 +37,6 @@ from approval_gate.feed.render import feed_view, message_wanted, run_ended, want
 from approval_gate.feed.settlement import settlement_note
 from approval_gate.feed.state import Feed
 from approval_gate.feed.store import FeedStore
-from approval_gate.holds import WHY_CHECKS
 from approval_gate.policy import Policy, PolicyError
 from approval_gate.slack import is_rate_limited, rate_limit_waits
 from approval_gate.store import ApprovalStore
@@ -347,7 +346,7 @@ def hold_shower(
                 until,
                 store=store,
                 slack=slack(),
-                for_checks=getattr(approval.held, "why", None) == WHY_CHECKS,
+                for_checks=approval.held is not None and approval.held.for_checks,
             )
 
     return show
