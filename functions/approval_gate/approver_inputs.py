@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from approval_gate.records import Approval
 from approval_gate.rules import ApproverInput, Rules
+from approval_gate.text import escape_mrkdwn
 
 #: The longest text an approver may give for one input: the modal's text input takes no
 #: more, and the values of every approver share the 512 characters of the summary.
@@ -95,7 +96,8 @@ def inputs_lines(approval: Approval) -> list[str]:
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
+    """User text inside a `code` span: escaped, and no backtick to end the span early."""
+    return escape_mrkdwn(text).replace("`", "'")
 
 
 def short_revision(change: str | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from approval_gate.checks import CheckResult, failing
 from approval_gate.records import Approval
-from approval_gate.text import cut_at_word, escape_mrkdwn, slack_date
+from approval_gate.text import cut_at_word, escape_mrkdwn, mrkdwn_link, slack_date
 
 #: Slack's limit on a section's text.
 _SECTION_LIMIT = 3000
@@ -23,7 +23,7 @@ def check_line(result: CheckResult) -> str:
     else:
         symbol = ":x:"
     name = escape_mrkdwn(result.name)
-    shown = f"<{result.url}|{name}>" if result.url else name
+    shown = mrkdwn_link(result.url, name) if result.url else name
     summary = (
         "" if result.passed and result.summary == "ok" else f": {escape_mrkdwn(result.summary)}"
     )

@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
 
 from approval_gate.records import Approval
 from approval_gate.revisions import CHANGED, COMPARED, FIRST, SAME, Revision, main_pair
-from approval_gate.text import cut_at_word, escape_mrkdwn
+from approval_gate.text import cut_at_word, escape_mrkdwn, mrkdwn_link
 
 #: Slack's limit for a section's text, less room for the "and N more" line.
 _ROOM = 3000 - 40
@@ -19,16 +19,11 @@ _ROOM = 3000 - 40
 MAX_SOURCES = 10
 
 
-def _link(url: str, label: str) -> str:
-    """A mrkdwn link: the URL escaped as Slack asks, a `|` in it kept out of the markup."""
-    return f"<{escape_mrkdwn(url).replace('|', '%7C')}|{label}>"
-
-
 def revision_line(revision: Revision) -> str:
     """`GitHub example-org/web <url|a1b2c3d> Fix the login redirect — alice`."""
     where = escape_mrkdwn(f"{revision.provider} {revision.repository or revision.action}")
     short = escape_mrkdwn(revision.short_id)
-    parts = [where, _link(revision.url, short) if revision.url else f"`{short}`"]
+    parts = [where, mrkdwn_link(revision.url, short) if revision.url else f"`{short}`"]
     if revision.summary:
         parts.append(escape_mrkdwn(cut_at_word(revision.summary, 150)))
     line = " ".join(parts)
@@ -53,7 +48,7 @@ def since_line(approval: Approval) -> str | None:
         was = escape_mrkdwn(pair[0].short_id) if pair else "?"
         if approval.compare_url:
             label = escape_mrkdwn(since.detail) if since.detail else f"compare with {was}"
-            return f"Since the last deployment: {_link(approval.compare_url, label)}"
+            return f"Since the last deployment: {mrkdwn_link(approval.compare_url, label)}"
         return f"Since the last deployment: a new revision (was `{was}`)"
     return "Changes since the last deployment: unknown"
 

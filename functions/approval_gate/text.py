@@ -20,6 +20,13 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def mrkdwn_link(url: str, label: str) -> str:
+    """A Slack link to `url` showing `label` (mrkdwn already): the URL escaped as Slack asks,
+    and a `|` or `>` in it kept out of the markup, so a link from elsewhere (a check
+    function's answer, a revision URL) cannot end early and add markup of its own."""
+    return f"<{escape_mrkdwn(url).replace('|', '%7C')}|{label}>"
+
+
 def plain(text: str) -> str:
     """Slack markup and control characters out: links become their label, mentions lose
     their power (`<!channel>` → `channel`), and white space folds to single spaces."""

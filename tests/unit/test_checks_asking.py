@@ -108,3 +108,15 @@ def test_each_state_has_its_symbol_and_an_alarm_blocks_since_its_state_changed()
     failing_ticket = TICKET._replace(passed=False, state="FAILED")
     function_first = make_approval(checks=(failing_ticket,))
     assert "is FAILED (checked <!date^" in checks_text(function_first)
+
+
+def test_a_check_functions_link_cannot_end_early_and_add_markup() -> None:
+    from approval_gate.check_messages import check_line
+
+    sly = TICKET._replace(url="https://tickets.example/x>|<!channel> look")
+    line = check_line(sly)
+    assert "<!channel>" not in line
+    assert line.startswith(
+        ":white_check_mark: <https://tickets.example/x&gt;%7C&lt;!channel&gt; look|"
+        "change-ticket-check> PASSED"
+    )

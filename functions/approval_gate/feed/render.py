@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, Sec
 from approval_gate.feed.events import ACTION, APPROVAL_CATEGORY, STAGE
 from approval_gate.feed.state import Feed, Revision, StepState
 from approval_gate.messages import slack_date
-from approval_gate.text import cut_at_word, escape_mrkdwn, human_duration
+from approval_gate.text import cut_at_word, escape_mrkdwn, human_duration, mrkdwn_link
 
 _SYMBOLS = {
     "STARTED": "▶️",
@@ -153,9 +153,9 @@ def _revision_line(revision: Revision | None) -> str | None:
     line = f"{'Commit' if commit else 'Revision'} `{escape_mrkdwn(short)}`"
     if revision.summary:
         summary = escape_mrkdwn(cut_at_word(revision.summary, 150))
-        line += f" <{revision.url}|{summary}>" if revision.url else f" {summary}"
+        line += f" {mrkdwn_link(revision.url, summary)}" if revision.url else f" {summary}"
     elif revision.url:
-        line += f" <{revision.url}|view>"
+        line += f" {mrkdwn_link(revision.url, 'view')}"
     return line
 
 
