@@ -34,6 +34,7 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "start_approval": (
         "dynamodb",
         "codepipeline",
+        "codecommit",
         "codepipeline:config",
         "codecommit:config",
         "stepfunctions",

@@ -17,7 +17,7 @@ from approval_gate.starting import start_requests
 SETTINGS = Settings.from_env()
 logger = make_logger()
 STORE = approval_store(SETTINGS)
-CODEPIPELINE = boto3.client("codepipeline")
+CODEPIPELINE, CODECOMMIT = boto3.client("codepipeline"), boto3.client("codecommit")  # retried
 LOOKUPS = lookup_clients()  # CodePipeline, CodeCommit: short timeouts, no retries
 SFN = boto3.client("stepfunctions")
 SLACK = slack_access(SETTINGS)
@@ -31,7 +31,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         load_policy=partial(shipped_policy, SETTINGS.policy_file),
         store=STORE,
         codepipeline=CODEPIPELINE,
-        codecommit=LOOKUPS[1],
+        codecommit=CODECOMMIT,
         sfn=SFN,
         slack_client=SLACK.client,
         state_machine_arn=SETTINGS.state_machine_arn,
