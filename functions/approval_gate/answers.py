@@ -6,8 +6,6 @@ Slack call here is best effort: the click is recorded already, so a Slack failur
 logged and the HTTP answer is still the one Slack expects within its three seconds.
 """
 
-from __future__ import annotations
-
 import json
 import logging
 from typing import Any, NamedTuple

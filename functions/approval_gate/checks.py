@@ -11,13 +11,11 @@ Alarms are read with one DescribeAlarms per batch of up to 100 names, and one pa
 DescribeAlarms per name prefix (``prod-api-*``); metric and composite alarms alike.
 """
 
-from __future__ import annotations
-
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 from urllib.parse import quote
 
 from approval_gate.clock import Clock, iso, parse_iso, utc_now
@@ -63,7 +61,7 @@ class CheckResult(NamedTuple):
         return {**self.record(), **({"url": self.url} if self.url else {})}
 
     @classmethod
-    def from_item(cls, data: Mapping[str, Any]) -> CheckResult:
+    def from_item(cls, data: Mapping[str, Any]) -> Self:
         return cls(
             name=str(data["name"]),
             kind=str(data["kind"]),

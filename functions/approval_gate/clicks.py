@@ -6,8 +6,6 @@ a held request, `answers` replies): a `Click` parsed from Slack's payload, the
 each refusal.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType

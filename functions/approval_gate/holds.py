@@ -17,8 +17,6 @@ Just before an approval is reported, its health checks run once more (DESIGN §8
 `forecast` says the same before anyone clicks, for the request message.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import NamedTuple

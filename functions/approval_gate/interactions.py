@@ -11,8 +11,6 @@ the path of a click (docs/architecture.md, "The path of a click"):
    well inside Slack's three seconds.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import json
@@ -124,7 +122,7 @@ def handle(event: Any, deps: Collaborators) -> HttpAnswer:
 
 
 def verified_credentials(
-    request: HttpRequest, source: SlackCredentialsSource
+    request: "HttpRequest", source: SlackCredentialsSource
 ) -> SlackCredentials | None:
     """The credentials whose signing secret signed this request; None when none did.
 

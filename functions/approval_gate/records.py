@@ -5,8 +5,6 @@ One approval request (one CodePipeline approval token) as the approvals table ke
 never in a ``repr``, a decision record or a Slack message.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +30,7 @@ FINAL_STATUSES = (APPROVED, REJECTED, EXPIRED, DECIDED_ELSEWHERE)
 class AlreadyDecided(Exception):
     """A conditional write lost: somebody (or something) decided first."""
 
-    def __init__(self, approval: Approval) -> None:
+    def __init__(self, approval: "Approval") -> None:
         super().__init__(f"approval {approval.approval_id} is already {approval.status}")
         self.approval = approval
 

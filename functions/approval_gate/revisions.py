@@ -8,12 +8,10 @@ redirect naming `FullRepositoryId` and `Commit` in `revisionUrl`; S3 gives the o
 version id, ECR the image digest. This module is the one place that reads them.
 """
 
-from __future__ import annotations
-
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 from urllib.parse import parse_qs, quote, urlsplit
 
 #: How far the commit count walks back (DESIGN §8.4: "50+ commits" beyond).
@@ -91,7 +89,7 @@ class Revision(NamedTuple):
         return {k: v for k, v in {**self.record(), "author": self.author}.items() if v}
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> Revision:
+    def from_item(cls, item: Mapping[str, Any]) -> Self:
         return cls(
             action=str(item.get("action", "")),
             provider=str(item.get("provider", UNKNOWN_PROVIDER)),
@@ -123,7 +121,7 @@ class Since(NamedTuple):
         return {"kind": self.kind, **({"detail": self.detail} if self.detail else {})}
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> Since:
+    def from_item(cls, item: Mapping[str, Any]) -> Self:
         return cls(kind=str(item["kind"]), detail=item.get("detail"))
 
 

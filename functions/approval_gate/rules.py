@@ -5,11 +5,9 @@ approval, so a click, a reminder or the deadline reads them back without the pol
 module is what those functions import, and it stays small (no loader, no validation).
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 ANNOUNCE_EVENTS: tuple[str, ...] = (
     "started",
@@ -34,7 +32,7 @@ class Approvers(NamedTuple):
         return {"users": list(self.users), "groups": list(self.groups)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Approvers:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         return cls(users=tuple(data.get("users", ())), groups=tuple(data.get("groups", ())))
 
 
@@ -58,7 +56,7 @@ class Step(NamedTuple):
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Step:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         return cls(
             name=str(data["name"]),
             approvers=Approvers.from_dict(data["approvers"]),
@@ -81,7 +79,7 @@ class Escalation(NamedTuple):
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Escalation:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         approvers = data.get("approvers")
         return cls(
             channel=data.get("channel"),
@@ -131,7 +129,7 @@ class DeployWindow(NamedTuple):
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DeployWindow:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         return cls(
             days=tuple(data["days"]),
             start=_clock_seconds(data["from"]),
@@ -161,7 +159,7 @@ class Freeze(NamedTuple):
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Freeze:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         if "cron" in data:
             return cls(
                 reason=str(data["reason"]), cron=str(data["cron"]), duration=int(data["duration"])
@@ -186,7 +184,7 @@ class FreezeOverride(NamedTuple):
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FreezeOverride:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         return cls(
             approvers=Approvers.from_dict(data["approvers"]),
             required_approvals=int(data.get("required_approvals", 1)),
@@ -216,7 +214,7 @@ class Checks(NamedTuple):
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Checks:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         return cls(
             alarms=tuple(data.get("alarms", ())),
             alarm_states=tuple(data.get("alarm_states", ("ALARM",))),
@@ -246,7 +244,7 @@ class ApproverInput(NamedTuple):
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ApproverInput:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         return cls(
             id=str(data["id"]),
             label=str(data["label"]),
@@ -347,7 +345,7 @@ class Rules(NamedTuple):
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Rules:
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         """The inverse of :meth:`to_dict`.
 
         A key missing from ``data`` (an item stored by an older release) takes the built-in

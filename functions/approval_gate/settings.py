@@ -1,10 +1,8 @@
 """Environment variable names, defined once, and the settings a handler reads at import."""
 
-from __future__ import annotations
-
 import os
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import NamedTuple, Self
 
 TABLE_NAME = "APPROVAL_GATE_TABLE_NAME"
 STATE_MACHINE_ARN = "APPROVAL_GATE_STATE_MACHINE_ARN"
@@ -39,7 +37,7 @@ class Settings(NamedTuple):
     fallback_topic_arn: str = ""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         env = os.environ if environ is None else environ
         return cls(
             table_name=env.get(TABLE_NAME, ""),

@@ -4,15 +4,13 @@ Credentials live in one Secrets Manager secret (JSON: bot_token, signing_secret,
 app_id), read at run time through Powertools' parameters utility and cached.
 """
 
-from __future__ import annotations
-
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -45,7 +43,7 @@ class SlackCredentials:
     app_id: str | None = None
 
     @classmethod
-    def from_secret(cls, value: Any) -> SlackCredentials:
+    def from_secret(cls, value: Any) -> Self:
         if not isinstance(value, dict):
             raise ValueError("the Slack secret is not a JSON object")
         missing = [

@@ -11,8 +11,6 @@ A rule without ``steps`` is one step, ``Approvers``: its votes carry no step and
 there, so items written before steps existed read the same.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from itertools import combinations
