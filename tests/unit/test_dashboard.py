@@ -14,8 +14,8 @@ from approval_gate.decision_metrics import at_close, at_reminder, emf_lines
 from approval_gate.runtime import METRICS_NAMESPACE
 from approval_gate.settings import SERVICE
 from approval_gate.store import APPROVED, EXPIRED, Hold
-from sandbox.template import load_template
 
+from sandbox.template import load_template
 from tests.unit.fakes import FIXED, REPO, make_approval
 
 TEMPLATE = load_template(REPO / "template.yaml")
