@@ -7,13 +7,13 @@ from typing import Any
 import boto3
 from approval_gate.clock import utc_now
 from approval_gate.closing import close
-from approval_gate.runtime import approval_store, slack_access
 from approval_gate.runtime import logger as make_logger
+from approval_gate.runtime import metered_store, slack_access
 from approval_gate.settings import Settings
 
 SETTINGS = Settings.from_env()
 logger = make_logger()
-STORE = approval_store(SETTINGS)
+STORE = metered_store(SETTINGS)  # measures each decision as its request closes
 SLACK = slack_access(SETTINGS)
 CODEPIPELINE = boto3.client("codepipeline")  # to tell the gate's own decision from another
 
