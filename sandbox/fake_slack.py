@@ -214,7 +214,7 @@ def _as_str(value: Any) -> str | None:
 def _checked_scopes(scopes: Any) -> tuple[str, ...]:
     """A list of Slack scope names (``chat:write``, ``users:read.email``), without repeats;
     ValueError otherwise."""
-    if isinstance(scopes, str | bytes) or not isinstance(scopes, Iterable):
+    if not isinstance(scopes, list | tuple):
         raise ValueError("scopes must be a list of Slack scope names, like chat:write")
     checked = list(scopes)
     for scope in checked:

@@ -342,6 +342,7 @@ def test_a_method_needing_a_scope_the_token_lacks_answers_missing_scope(
         {"scopes": [1]},
         {"scopes": ["chat write"]},
         {"scopes": ["chat:write"], "other": True},
+        {"scopes": {"chat:write": True}},
         [],
     ],
 )
