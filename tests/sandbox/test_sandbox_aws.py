@@ -27,7 +27,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from sandbox.aws_endpoint import AwsEndpoint, AwsEndpointError
-from sandbox.client import SandboxClient, has_buttons, wait_for
+from sandbox.client import SandboxClient, has_buttons
 from sandbox.engine import ACCOUNT, BOT_TOKEN, REGION
 from sandbox.fake_slack import manifest_bot_scopes
 from sandbox.server import SandboxServer
@@ -168,7 +168,8 @@ def test_the_state_machine_and_the_slack_secret_are_there(
         stateMachineArn=aws["resources"]["ApprovalStateMachine"]
     )
     assert machine["status"] == "ACTIVE"
-    assert "Ask Approvers" in machine["definition"] or machine["definition"]
+    assert machine["name"] == "ApprovalStateMachine"
+    assert json.loads(machine["definition"])["States"]  # the template's definition
     value = _boto(aws, "secretsmanager").get_secret_value(
         SecretId=aws["parameters"]["SlackSecretArn"]
     )
@@ -396,8 +397,57 @@ def test_a_stopped_endpoint_frees_its_port() -> None:
     endpoint.stop()  # twice is fine
 
 
-def test_the_approval_request_answers_within_its_bound(gate: Gate) -> None:
-    """The sandbox still asks the gate for a plain run while the endpoint runs."""
-    run = gate.start_run("short-plain")
-    record = gate.approval_for(run["approvalToken"])
-    assert wait_for(lambda: gate.request_message(record["approval_id"]), what="the request")
+_LIFECYCLE = """
+import json, socket, sys, threading
+from pathlib import Path
+from sandbox.aws_endpoint import AwsEndpoint, AwsEndpointError
+from sandbox.server import SandboxServer
+
+policy = Path(sys.argv[1])
+seen = {}
+# A sandbox whose endpoint's port is taken does not start, and holds no port.
+with socket.socket() as taken:
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    server = SandboxServer(policy_file=policy, port=0)
+    server.sandbox.aws_endpoint = AwsEndpoint(port=port)
+    try:
+        server.start()
+        seen["started"] = True
+    except AwsEndpointError as exc:
+        seen["error"] = str(exc)
+    with socket.socket() as probe:
+        seen["http_port_closed"] = probe.connect_ex(("127.0.0.1", server.port)) != 0
+# Started twice and stopped twice: one endpoint each, none left serving after.
+for _ in range(2):
+    server = SandboxServer(policy_file=policy, port=0).start()
+    endpoint = server.sandbox.aws_endpoint.url
+    server.stop()
+endpoint_port = int(endpoint.rsplit(":", 1)[1])
+with socket.socket() as probe:
+    seen["endpoint_closed"] = probe.connect_ex(("127.0.0.1", endpoint_port)) != 0
+seen["endpoint_threads"] = [
+    t.name for t in threading.enumerate() if t.name == "sandbox-aws-endpoint"
+]
+print(json.dumps(seen))
+"""
+
+
+def test_a_sandbox_whose_endpoint_cannot_start_does_not_start_and_stop_ends_the_endpoint() -> None:
+    """In a process of its own: one sandbox per process, and this module's is running."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LIFECYCLE, str(ROOT / "tests" / "policies" / "standard.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "started" not in seen
+    assert seen["error"].startswith("the sandbox's AWS endpoint could not start on 127.0.0.1:")
+    assert seen["http_port_closed"] is True
+    assert seen["endpoint_closed"] is True
+    assert seen["endpoint_threads"] == []
