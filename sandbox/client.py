@@ -73,6 +73,20 @@ class SandboxClient:
         """The bot joins or leaves a channel of the fake workspace; its conversation."""
         return dict(self.post(f"/_sandbox/slack/channels/{channel}", {"bot_member": member}))
 
+    def set_scopes(self, scopes: list[str]) -> list[str]:
+        """``POST /_sandbox/slack/scopes``: the bot token's scopes from now on (until a
+        reset); answers them. RuntimeError (with the 400's error) if refused."""
+        return list(self.post("/_sandbox/slack/scopes", {"scopes": scopes})["scopes"])
+
+    def scopes(self) -> list[str]:
+        """``GET /_sandbox/slack/scopes``: the bot token's scopes now."""
+        return list(self.get("/_sandbox/slack/scopes")["scopes"])
+
+    def aws(self) -> dict[str, Any]:
+        """``GET /_sandbox/aws``: ``{endpoint_url, region, resources, parameters,
+        slack_api_url, policy}``, for boto3 (``endpoint_url``) and slack_sdk (``base_url``)."""
+        return dict(self.get("/_sandbox/aws"))
+
     def set_slack_limits(self, enforce: bool, time_scale: float | None = None) -> dict[str, Any]:
         """``POST /_sandbox/slack/limits``: Slack's rate limits on (``time_scale`` times
         faster) or off; answers as :meth:`slack_limits`."""

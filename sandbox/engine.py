@@ -36,8 +36,9 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from sandbox import patches
+from sandbox.aws_endpoint import LOOPBACK_PASSTHROUGH, AwsEndpoint
 from sandbox.fake_codepipeline import FakeCodePipeline
-from sandbox.fake_slack import FakeSlack
+from sandbox.fake_slack import FakeSlack, manifest_bot_scopes
 from sandbox.faults import Faults, FunctionTimedOut, InjectedFunctionError
 from sandbox.template import (
     FunctionSpec,
@@ -203,7 +204,10 @@ class Sandbox:
         make_domain_importable(template_file)
         #: The faults both fakes inject (``POST /_sandbox/faults``).
         self.faults = Faults()
-        self.slack = FakeSlack(bot_token=BOT_TOKEN, faults=self.faults)
+        #: The app installed from its manifest: the token has the manifest's bot scopes.
+        self.slack = FakeSlack(
+            bot_token=BOT_TOKEN, faults=self.faults, scopes=manifest_bot_scopes()
+        )
         self.slack.permalink_base = self.base_url
         self.codepipeline = FakeCodePipeline(region=REGION, account=ACCOUNT, faults=self.faults)
         self.logs = CapturedLogs(echo_logs)
@@ -250,6 +254,10 @@ class Sandbox:
         self._alarm_changes = threading.Lock()
         self._check_functions: dict[str, CheckFunction] = {}
         self._role = ""
+        #: moto in server mode on the same backends, for tools outside the process
+        #: (``GET /_sandbox/aws``); the template parameters as resolved.
+        self.aws_endpoint = AwsEndpoint()
+        self._parameters: dict[str, Any] = {}
 
     # --- life -----------------------------------------------------------------------
 
@@ -257,8 +265,20 @@ class Sandbox:
         patches.apply()
         for name in ("moto", "botocore", "urllib3", "werkzeug"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock = mock_aws(
+            config={
+                "stepfunctions": {"execute_state_machine": True},
+                # boto3 clients in this process pointed at the endpoint reach its server.
+                "core": {"passthrough": {"urls": [LOOPBACK_PASSTHROUGH], "services": []}},
+            }
+        )
         self._mock.start()
+        try:
+            self.aws_endpoint.start()
+        except Exception:
+            self._mock.stop()
+            self._mock = None
+            raise
         patches.set_lambda_invoker(self.invoke)
         patches.set_background_gate(self.background_gate, self._execution)
         patches.set_codepipeline(self.codepipeline.call)
@@ -272,6 +292,8 @@ class Sandbox:
         self._create_resources()
         self.set_up_checks(policy)
         self.codepipeline.publish = self._publish_approval
+        self.codepipeline.notify_elsewhere = self._notify_elsewhere
+        self.codepipeline.gate_topic_arn = self.topic_arn
         self.codepipeline.emit = self._emit_pipeline_events
         # What exists now (modules, botocore's service models, moto, the resources) lives
         # as long as the sandbox: keep the collector from scanning it again and again. Each
@@ -289,6 +311,7 @@ class Sandbox:
         patches.set_delivery_recorder(None)
         patches.set_aws_faults(None)
         self._redirect_logs(_DISCARD)
+        self.aws_endpoint.stop()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -359,6 +382,7 @@ class Sandbox:
     def _resolver(self) -> Resolver:
         parameters = parameter_defaults(self.template)
         parameters["SlackSecretArn"] = self.secret_arn
+        self._parameters = dict(parameters)
         return Resolver(
             parameters=parameters,
             ref=lambda name: self._physical[name],
@@ -445,6 +469,7 @@ class Sandbox:
                     events = self.client("events")
                     rule = f"{spec.logical_id}-{name}"
                     events.put_rule(Name=rule, EventPattern=json.dumps(props["Pattern"]))
+                    self._physical[f"{spec.logical_id}{name}"] = rule  # SAM's logical id
                     events.put_targets(
                         Rule=rule, Targets=[{"Id": "1", "Arn": self._arns[spec.logical_id]}]
                     )
@@ -728,6 +753,12 @@ class Sandbox:
     def _publish_approval(self, message: str) -> None:
         self.client("sns").publish(TopicArn=self.topic_arn, Message=message)
 
+    def _notify_elsewhere(self, topic_arn: str, message: str) -> None:
+        """A run's ``notification_arn``: its approval notifies that topic, not the gate's.
+        A topic moto does not have gets nothing (nobody would read it either way)."""
+        with contextlib.suppress(ClientError):
+            self.client("sns").publish(TopicArn=topic_arn, Message=message)
+
     def _emit_pipeline_events(self, events: list[tuple[str, dict[str, Any]]]) -> None:
         """CodePipeline state-change events on the default bus, in order, as CodePipeline
         sends them. Each entry is its own event to the rules and the status feed; they go
@@ -865,6 +896,23 @@ class Sandbox:
         return self._check_functions[name]
 
     # --- views for the HTTP front ---------------------------------------------------------
+
+    def aws(self) -> dict[str, Any]:
+        """``GET /_sandbox/aws``: where tools outside the process find the sandbox's AWS
+        APIs (``endpoint_url``, moto's server on the same backends), what the template
+        created (``resources``: logical id -> table name, topic or state machine ARN,
+        function or EventBridge rule name), the template parameters as resolved
+        (``SlackSecretArn`` is the secret the sandbox created), the fake Slack's Web API
+        base URL, and the policy document in force (its text, YAML or JSON, which
+        ``approval_gate.policy.load_policy`` loads)."""
+        return {
+            "endpoint_url": self.aws_endpoint.url,
+            "region": REGION,
+            "resources": dict(sorted(self._physical.items())),
+            "parameters": dict(sorted(self._parameters.items())),
+            "slack_api_url": f"{self.base_url}/slack/api/",
+            "policy": self.policy_file.read_text(encoding="utf-8"),
+        }
 
     def approvals(self) -> list[dict[str, Any]]:
         """The decision record of every approval, oldest first."""

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sandbox import pipeline_declarations
 from sandbox.services import CODEPIPELINE_OPERATIONS, FakeAwsError
 from sandbox.sources import Source, SourceHistory, artifact_revision, validate
 
@@ -49,6 +50,9 @@ SOURCE_ACTIONS = (("Source", "CodeCommit", "Source"), ("Build", "CodeBuild", "Bu
 AFTER_ACTIONS = (("Deploy", "CodeDeploy", "Deploy"),)
 #: ListActionExecutions' page when the call gives no ``maxResults``, and its largest.
 PAGE_SIZE = 100
+#: ListPipelines' page when the call gives no ``maxResults``, and its largest (the model's).
+PIPELINES_PAGE_SIZE = 100
+PIPELINES_PAGE_MAX = 1000
 #: The stage status CodePipeline shows for the status of its (one) action's latest execution:
 #: an action abandoned when its run was stopped leaves its stage ``Stopped``
 #: (``StageExecutionStatus`` has no ``Abandoned``).
@@ -125,6 +129,9 @@ class Run:
     #: The manual approval's execution, once the run has reached it (a run that failed
     #: before its approval stage never asked for one).
     approval: ActionExecution | None = None
+    #: The SNS topic the approval action notifies instead of the gate's (the request's
+    #: ``notification_arn``): the gate is then not asked.
+    notification_arn: str | None = None
 
     @property
     def approval_status(self) -> str | None:
@@ -139,6 +146,12 @@ class FakeCodePipeline:
     region: str = "us-east-1"
     account: str = "123456789012"
     publish: Callable[[str], None] | None = None
+    #: Sends the approval notification of a run with a ``notification_arn`` to that topic:
+    #: notify_elsewhere(topic_arn, message). ``None``: nobody reads it.
+    notify_elsewhere: Callable[[str, str], None] | None = None
+    #: The gate's approval topic: GetPipeline's NotificationArn of an approval action whose
+    #: run gave no ``notification_arn``.
+    gate_topic_arn: str | None = None
     #: Sends CodePipeline state-change events, in order: emit([(detail_type, detail), …]).
     emit: Callable[[list[tuple[str, dict[str, Any]]]], None] | None = None
     clock: Callable[[], datetime] = _now
@@ -148,11 +161,15 @@ class FakeCodePipeline:
     #: ListActionExecutions' page when a call gives no ``maxResults`` (CodePipeline's
     #: default, 100); a test lowers it to see the product follow ``nextToken``.
     page_size: int = PAGE_SIZE
+    #: ListPipelines' page when a call gives no ``maxResults``.
+    pipelines_page_size: int = PIPELINES_PAGE_SIZE
     _runs: dict[str, Run] = field(default_factory=dict)
     _results: list[dict[str, Any]] = field(default_factory=list)
     _calls: list[dict[str, Any]] = field(default_factory=list)
     #: ListActionExecutions' next tokens: token -> (pipeline, filter, last sequence given).
     _pages: dict[str, tuple[str, str | None, int]] = field(default_factory=dict)
+    #: ListPipelines' next tokens: token -> the last pipeline name given.
+    _pipeline_pages: dict[str, str] = field(default_factory=dict)
     #: The repositories' commits of runs started with ``sources``, chained per repository.
     _history: SourceHistory = field(default_factory=SourceHistory)
     _sequence: Iterator[int] = field(default_factory=itertools.count)
@@ -200,6 +217,7 @@ class FakeCodePipeline:
         elif commit is not None:
             commit = {"id": commit_id, "message": message}
         sources: list[Source] = []
+        notification_arn = pipeline_declarations.topic_arn(body.get("notification_arn"))
         if body.get("sources") is not None:
             if author is not None or commit is not None:
                 raise ValueError("give the author and commit in sources, not beside them")
@@ -219,6 +237,7 @@ class FakeCodePipeline:
             external_entity_link=body.get("externalEntityLink"),
             fail_at=_optional_text(body, "fail_at"),
             sources=sources,
+            notification_arn=notification_arn,
         )
         with self._lock:
             self._runs[run.execution_id] = run
@@ -239,7 +258,10 @@ class FakeCodePipeline:
             )
             run.approval.result["externalExecutionId"] = run.token
         self._send(events)
-        if self.publish is not None:
+        if run.notification_arn is not None:
+            if self.notify_elsewhere is not None:
+                self.notify_elsewhere(run.notification_arn, json.dumps(self.notification(run)))
+        elif self.publish is not None:
             self.publish(json.dumps(self.notification(run)))
         return run
 
@@ -441,6 +463,7 @@ class FakeCodePipeline:
             self._results.clear()
             self._calls.clear()
             self._pages.clear()
+            self._pipeline_pages.clear()
         self._history.reset()
 
     # --- the API the product calls -----------------------------------------------------
@@ -529,6 +552,73 @@ class FakeCodePipeline:
             "stageStates": stages,
             "created": _epoch(runs[0].started_at),
             "updated": _epoch(runs[0].started_at),
+        }
+
+    def _pipelines(self) -> dict[str, list[Run]]:
+        """Every pipeline (one with a run) and its runs, oldest first, by name."""
+        with self._lock:
+            runs = sorted(self._runs.values(), key=lambda r: r.started_at)
+        found: dict[str, list[Run]] = {}
+        for run in runs:
+            found.setdefault(run.pipeline, []).append(run)
+        return dict(sorted(found.items()))
+
+    def _op_ListPipelines(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Every pipeline, by name, a page at a time: at most ``maxResults`` (default 100),
+        and a ``nextToken`` while more are left."""
+        limit = params.get("maxResults", self.pipelines_page_size)
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= PIPELINES_PAGE_MAX
+        ):
+            raise CodePipelineError(
+                "ValidationException", f"maxResults must be a number from 1 to {PIPELINES_PAGE_MAX}"
+            )
+        pipelines = self._pipelines()
+        names = list(pipelines)
+        token = params.get("nextToken")
+        with self._lock:
+            if token is not None:
+                after = self._pipeline_pages.get(str(token))
+                if after is None:
+                    raise CodePipelineError(
+                        "InvalidNextTokenException", "The next token is not valid"
+                    )
+                names = [name for name in names if name > after]
+            page = names[:limit]
+            answer: dict[str, Any] = {
+                "pipelines": [
+                    pipeline_declarations.summary(
+                        name, pipelines[name][0].started_at, pipelines[name][0].started_at
+                    )
+                    for name in page
+                ]
+            }
+            if len(names) > limit:
+                next_token = secrets.token_urlsafe(48)
+                self._pipeline_pages[next_token] = page[-1]
+                answer["nextToken"] = next_token
+        return answer
+
+    def _op_GetPipeline(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The pipeline as its newest run declares it (``sandbox.pipeline_declarations``):
+        each Manual approval action's NotificationArn is the topic it notifies."""
+        name = str(params.get("name"))
+        runs = self._pipeline_runs(name)
+        version = params.get("version")
+        if version is not None and version != pipeline_declarations.VERSION:
+            raise CodePipelineError(
+                "PipelineVersionNotFoundException", f"pipeline {name} has no version {version}"
+            )
+        created = runs[0].started_at
+        return {
+            "pipeline": pipeline_declarations.declaration(
+                runs[-1], gate_topic=self.gate_topic_arn, region=self.region, account=self.account
+            ),
+            "metadata": pipeline_declarations.metadata(
+                name, created, created, self.region, self.account
+            ),
         }
 
     def _op_ListActionExecutions(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -68,6 +69,34 @@ DEPLOYS_CHANNEL = ("C0DEPLOYS", "deploys")
 CONVERSATIONS_PAGE = 100
 CONVERSATIONS_PAGE_MAX = 1000
 
+#: The app's manifest, whose bot scopes the sandbox's token has until told otherwise.
+MANIFEST = Path(__file__).resolve().parent.parent / "slack-app-manifest.yaml"
+#: The bot scope each method needs (Slack's method reference, "Required scopes"); the
+#: conversations.* methods need the one of the conversation's type (``_needed_scope``).
+#: views.open, chat.getPermalink and auth.test need none.
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "usergroups.users.list": "usergroups:read",
+    "users.info": "users:read",
+    "users.lookupByEmail": "users:read.email",
+}
+#: conversations.list's ``types`` and conversations.info's and conversations.history's
+#: channel kinds -> the scope that reads them, and the one that reads their history.
+_READ_SCOPES = {
+    "public_channel": "channels:read",
+    "private_channel": "groups:read",
+    "mpim": "mpim:read",
+    "im": "im:read",
+}
+_HISTORY_SCOPES = {"public_channel": "channels:history", "private_channel": "groups:history"}
+#: Every scope a method the fake answers may need: a ``FakeSlack`` built without scopes
+#: has them all.
+ALL_SCOPES = tuple(
+    dict.fromkeys([*METHOD_SCOPES.values(), *_READ_SCOPES.values(), *_HISTORY_SCOPES.values()])
+)
+_SCOPE_RE = re.compile(r"^[a-z][a-z0-9_.-]*(?::[a-z0-9_.-]+)*$")
 _CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]+$")
 _TOKEN_RE = re.compile(r"xox[a-z]-[A-Za-z0-9-]+")
 _JSON_ARGS = ("blocks", "view", "attachments", "metadata")
@@ -101,6 +130,29 @@ class _Failure(Exception):
             body["errors"] = list(self.messages)
             body["response_metadata"] = {"messages": [f"[ERROR] {m}" for m in self.messages]}
         return body
+
+
+class _MissingScope(_Failure):
+    """A method the token's scopes do not cover: Slack names the scope needed and those
+    the token has."""
+
+    def __init__(self, needed: str, provided: Iterable[str]) -> None:
+        super().__init__("missing_scope")
+        self.needed = needed
+        self.provided = ",".join(provided)
+
+    def body(self) -> dict[str, Any]:
+        return {"ok": False, "error": self.error, "needed": self.needed, "provided": self.provided}
+
+
+def manifest_bot_scopes(manifest: Path = MANIFEST) -> tuple[str, ...]:
+    """The bot scopes the app's manifest asks for (``oauth_config.scopes.bot``), in its
+    order: what a bot token of an app installed from it has."""
+    import yaml
+
+    document = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
+    scopes = ((document.get("oauth_config") or {}).get("scopes") or {}).get("bot") or []
+    return tuple(str(scope) for scope in scopes)
 
 
 def _derive_name(object_id: str) -> str:
@@ -157,6 +209,18 @@ def _as_str(value: Any) -> str | None:
         value = value.decode()
     text = str(value).strip()
     return text or None
+
+
+def _checked_scopes(scopes: Any) -> tuple[str, ...]:
+    """A list of Slack scope names (``chat:write``, ``users:read.email``), without repeats;
+    ValueError otherwise."""
+    if not isinstance(scopes, list | tuple):
+        raise ValueError("scopes must be a list of Slack scope names, like chat:write")
+    checked = list(scopes)
+    for scope in checked:
+        if not isinstance(scope, str) or not _SCOPE_RE.match(scope):
+            raise ValueError(f"not a Slack scope name: {str(scope)[:80]!r}")
+    return tuple(dict.fromkeys(checked))
 
 
 def _as_bool(value: Any) -> bool:
@@ -404,8 +468,13 @@ class FakeSlack:
         bot_user_id: str = "U0GATEBOT",
         clock: Callable[[], float] = time.time,
         faults: Faults | None = None,
+        scopes: Iterable[str] | None = None,
     ) -> None:
         self.bot_token = bot_token
+        #: The bot token's scopes (``auth.test``'s ``x-oauth-scopes``); ``reset`` comes back
+        #: to these. Without ``scopes``: every scope a method here needs.
+        self._default_scopes = _checked_scopes(ALL_SCOPES if scopes is None else scopes)
+        self._scopes = self._default_scopes
         self.team_id = team_id
         self.app_id = app_id
         self.bot_user_id = bot_user_id
@@ -779,7 +848,21 @@ class FakeSlack:
             self._response_urls.clear()
             for channel in self._channels.values():
                 channel["bot_member"] = True
+            self._scopes = self._default_scopes
         self.limits.reset()
+
+    def scopes(self) -> list[str]:
+        """The bot token's scopes, as ``auth.test``'s ``x-oauth-scopes`` lists them."""
+        with self._lock:
+            return list(self._scopes)
+
+    def set_scopes(self, scopes: Any) -> list[str]:
+        """The bot token's scopes from now on (``POST /_sandbox/slack/scopes``); until
+        ``reset``. ValueError, changing nothing, for anything but a list of scope names."""
+        checked = _checked_scopes(scopes)
+        with self._lock:
+            self._scopes = checked
+            return list(checked)
 
     @staticmethod
     def _public(message: dict[str, Any]) -> dict[str, Any]:
@@ -970,6 +1053,11 @@ class FakeSlack:
             if method not in SLACK_METHODS:
                 raise _Failure("unknown_method")
             self._authenticate(args, authorization)
+            # Lower case, as Slack sends it (slack_sdk hands headers over as a plain dict).
+            granted = {"x-oauth-scopes": ",".join(self._scopes)}
+            needed = self._needed_scope(method, args)
+            if needed is not None and needed not in self._scopes:
+                return 200, granted, _MissingScope(needed, self._scopes).body()
             # Slack counts a call against its method's limit once it knows whose it is.
             channel = _as_str(args.get("channel")) if method == "chat.postMessage" else None
             retry_after = self.limits.check(method, channel)
@@ -978,11 +1066,22 @@ class FakeSlack:
             body = self._dispatch(method, args)
         except _Failure as failure:
             return 200, {}, failure.body()
-        return (
-            200,
-            {"X-OAuth-Scopes": "chat:write,users:read,users:read.email,usergroups:read"},
-            body,
-        )
+        return 200, granted, body
+
+    def _needed_scope(self, method: str, args: dict[str, Any]) -> str | None:
+        """The scope ``method`` needs for these arguments, or None (Slack's method
+        reference): the conversations.* methods need the one of the conversation's kind
+        (for conversations.list, the first of the asked ``types`` the token lacks)."""
+        if method == "conversations.list":
+            types = (_as_str(args.get("types")) or "public_channel").split(",")
+            wanted = [_READ_SCOPES[t.strip()] for t in types if t.strip() in _READ_SCOPES]
+            return next((s for s in wanted if s not in self._scopes), None)
+        if method in ("conversations.info", "conversations.history"):
+            channel = self._channels.get(_as_str(args.get("channel")) or "")
+            kind = "private_channel" if channel and channel["private"] else "public_channel"
+            scopes = _READ_SCOPES if method == "conversations.info" else _HISTORY_SCOPES
+            return scopes[kind]
+        return METHOD_SCOPES.get(method)
 
     def _authenticate(self, args: dict[str, Any], authorization: str | None) -> None:
         token: str | None = None

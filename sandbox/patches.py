@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore.session
 import jsonata
@@ -410,7 +411,8 @@ def _patch_aws_sdk_integrations() -> None:
 
 # --- Patch 4: CodePipeline and its CodeCommit source --------------------------------------
 # moto implements neither GetPipelineState, PutApprovalResult nor ListActionExecutions, and
-# its GetPipelineExecution answers "Succeeded" with no artifact revisions. Route these
+# its GetPipelineExecution answers "Succeeded" with no artifact revisions; its ListPipelines
+# and GetPipeline know only pipelines created with CreatePipeline. Route these
 # operations to the sandbox's fake pipeline (set_codepipeline), which answers them as
 # CodePipeline does and records every call. moto's CodeCommit has no GetCommit (the only
 # place a commit's author is found): route it too (set_codecommit), to the fake pipeline's
@@ -427,6 +429,8 @@ _CODEPIPELINE_OPERATIONS = (
     "PutApprovalResult",
     "ListActionExecutions",
     "GetPipelineExecution",
+    "ListPipelines",
+    "GetPipeline",
 )
 _CODECOMMIT_OPERATIONS = ("GetCommit",)
 
@@ -963,7 +967,12 @@ def _patch_dynamodb_items_untracked() -> None:
 # HMACs), about a tenth of a DynamoDB read's time here, and moto never checks a signature.
 # It reads only the access key from it, to pick the account, and the sandbox runs one
 # account, moto's default (`ACCOUNT`). While a sandbox runs (its Lambda invoker is set),
-# requests are not signed; otherwise botocore signs as usual.
+# requests are not signed; otherwise botocore signs as usual. A request to an endpoint URL
+# (the sandbox's moto server, `GET /_sandbox/aws`) is signed all the same: it leaves the
+# process, and moto's server finds the service and region in its Authorization header.
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
 
 def _patch_unsigned_while_a_sandbox_runs() -> None:
@@ -972,7 +981,9 @@ def _patch_unsigned_while_a_sandbox_runs() -> None:
     sign = RequestSigner.sign
 
     def sign_outside_the_sandbox(self: Any, *args: Any, **kwargs: Any) -> None:
-        if _invoker is None:
+        request = kwargs.get("request", args[1] if len(args) > 1 else None)
+        host = urlsplit(str(getattr(request, "url", ""))).hostname
+        if _invoker is None or host in _LOOPBACK_HOSTS:
             sign(self, *args, **kwargs)
 
     RequestSigner.sign = sign_outside_the_sandbox

@@ -192,6 +192,8 @@ class SandboxServer:
                 Rule("/_sandbox/policy", endpoint="policy", methods=["POST"]),
                 Rule("/_sandbox/alarms/<path:name>", endpoint="alarm", methods=["POST"]),
                 Rule("/_sandbox/checks/<name>", endpoint="check", methods=["GET", "POST"]),
+                Rule("/_sandbox/aws", endpoint="aws", methods=["GET"]),
+                Rule("/_sandbox/slack/scopes", endpoint="slack_scopes", methods=["GET", "POST"]),
             ]
         )
 
@@ -407,6 +409,20 @@ class SandboxServer:
             raise NotFound("no such channel") from None
         return _json(channel)
 
+    def _on_slack_scopes(self, request: Request) -> Response:
+        """The bot token's scopes (GET), or ``{scopes: [...]}`` from now on (POST)."""
+        slack = self.sandbox.slack
+        if request.method == "POST":
+            body = _body_json(request)
+            unknown = sorted(set(body) - {"scopes"})
+            if unknown:
+                return _json({"error": f"unknown field: {unknown[0]}"}, 400)
+            try:
+                slack.set_scopes(body.get("scopes"))
+            except ValueError as exc:
+                return _json({"error": str(exc)}, 400)
+        return _json({"scopes": slack.scopes()})
+
     def _on_slack_limits(self, request: Request) -> Response:
         limits = self.sandbox.slack.limits
         if request.method == "GET":
@@ -509,6 +525,10 @@ class SandboxServer:
     def _on_reset(self, request: Request) -> Response:
         self.sandbox.reset()
         return _json({"ok": True})
+
+    def _on_aws(self, request: Request) -> Response:
+        """Where the sandbox's AWS APIs, resources, parameters, Slack and policy are."""
+        return _json(self.sandbox.aws())
 
     def _on_approvals(self, request: Request) -> Response:
         return _json(self.sandbox.approvals())

@@ -42,7 +42,15 @@ SLACK_METHODS = frozenset(
 
 #: The CodePipeline operations the fake answers (``GetCommit`` is CodeCommit's).
 CODEPIPELINE_OPERATIONS = frozenset(
-    {"GetPipelineState", "PutApprovalResult", "ListActionExecutions", "GetPipelineExecution"}
+    {
+        "GetPipelineState",
+        "PutApprovalResult",
+        "ListActionExecutions",
+        "GetPipelineExecution",
+        # Not called by the gate: for the doctor (which topic each approval notifies).
+        "ListPipelines",
+        "GetPipeline",
+    }
 )
 
 #: The DynamoDB operations a fault may name: the data-plane calls (moto answers them; the

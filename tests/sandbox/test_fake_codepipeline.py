@@ -740,3 +740,126 @@ def test_a_result_status_codepipeline_does_not_know_is_a_validation_error(
     )
     assert fake.run_by_token(run.token).approval.status == "InProgress"  # type: ignore[union-attr]
     assert _approve(fake, "web", run.token)["approvedAt"]
+
+
+# --- ListPipelines and GetPipeline (the doctor's reads, DESIGN §8.6) -----------------------
+
+GATE_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:approval-gate-ApprovalTopic"
+OTHER_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:someone-elses-approvals"
+
+
+def _approval_configuration(fake: FakeCodePipeline, pipeline: str) -> dict[str, Any]:
+    declared = fake.call("GetPipeline", {"name": pipeline})["pipeline"]
+    [action] = [
+        action
+        for stage in declared["stages"]
+        for action in stage["actions"]
+        if action["actionTypeId"]["category"] == "Approval"
+    ]
+    assert action["actionTypeId"] == {
+        "category": "Approval",
+        "owner": "AWS",
+        "provider": "Manual",
+        "version": "1",
+    }
+    configuration: dict[str, Any] = action["configuration"]
+    return configuration
+
+
+def test_list_pipelines_pages_every_pipeline_by_name(fake: FakeCodePipeline) -> None:
+    for name in ("web", "api", "batch", "api"):  # a second run is no second pipeline
+        fake.start_run(name, {})
+    fake.pipelines_page_size = 2
+
+    first = fake.call("ListPipelines", {})
+    assert [p["name"] for p in first["pipelines"]] == ["api", "batch"]
+    second = fake.call("ListPipelines", {"nextToken": first["nextToken"]})
+    assert [p["name"] for p in second["pipelines"]] == ["web"]
+    assert "nextToken" not in second
+    assert [p["name"] for p in fake.call("ListPipelines", {"maxResults": 5})["pipelines"]] == [
+        "api",
+        "batch",
+        "web",
+    ]
+    [api] = [p for p in first["pipelines"] if p["name"] == "api"]
+    first_api_run = min((r for r in fake.runs() if r.pipeline == "api"), key=lambda r: r.started_at)
+    assert api["created"] == api["updated"] == first_api_run.started_at.timestamp()
+    assert _error(lambda: fake.call("ListPipelines", {"nextToken": "made-up"})) == (
+        "InvalidNextTokenException"
+    )
+    assert _error(lambda: fake.call("ListPipelines", {"maxResults": 0})) == "ValidationException"
+
+
+def test_no_run_no_pipeline(fake: FakeCodePipeline) -> None:
+    assert fake.call("ListPipelines", {}) == {"pipelines": []}
+    assert _error(lambda: fake.call("GetPipeline", {"name": "web"})) == (
+        "PipelineNotFoundException"
+    )
+
+
+def test_get_pipeline_declares_the_stages_and_the_gate_s_topic(fake: FakeCodePipeline) -> None:
+    fake.gate_topic_arn = GATE_TOPIC
+    fake.start_run("web", {"stage": "Prod", "action": "Sign-off", "customData": "Release 2.4"})
+
+    answer = fake.call("GetPipeline", {"name": "web"})
+    declared = answer["pipeline"]
+    assert [stage["name"] for stage in declared["stages"]] == ["Source", "Build", "Prod", "Deploy"]
+    assert declared["stages"][2]["actions"][0]["name"] == "Sign-off"
+    assert _approval_configuration(fake, "web") == {
+        "NotificationArn": GATE_TOPIC,
+        "CustomData": "Release 2.4",
+    }
+    assert declared["version"] == 1
+    assert answer["metadata"]["pipelineArn"] == f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:web"
+    assert _error(lambda: fake.call("GetPipeline", {"name": "web", "version": 2})) == (
+        "PipelineVersionNotFoundException"
+    )
+
+
+def test_a_run_s_notification_arn_notifies_that_topic_not_the_gate_s(
+    fake: FakeCodePipeline, published: list[dict[str, Any]]
+) -> None:
+    fake.gate_topic_arn = GATE_TOPIC
+    elsewhere: list[tuple[str, dict[str, Any]]] = []
+    fake.notify_elsewhere = lambda topic, message: elsewhere.append((topic, json.loads(message)))
+
+    run = fake.start_run("web", {"notification_arn": OTHER_TOPIC})
+
+    assert published == []  # the gate's topic heard nothing: the gate is not asked
+    [(topic, note)] = elsewhere
+    assert topic == OTHER_TOPIC and note["approval"]["token"] == run.token
+    assert fake.run_by_token(run.token) is run  # it waits at its approval all the same
+    assert _approval_configuration(fake, "web")["NotificationArn"] == OTHER_TOPIC
+    fake.start_run("web", {})  # the newest run declares the pipeline
+    assert _approval_configuration(fake, "web")["NotificationArn"] == GATE_TOPIC
+    assert len(published) == 1
+
+
+def test_a_notification_arn_that_is_no_topic_arn_is_refused(fake: FakeCodePipeline) -> None:
+    for bad in ("my-topic", "arn:aws:sqs:eu-west-1:111122223333:queue", 42):
+        with pytest.raises(ValueError, match="notification_arn"):
+            fake.start_run("web", {"notification_arn": bad})
+    assert fake.runs() == []
+
+
+def test_get_pipeline_declares_each_source_by_its_provider(fake: FakeCodePipeline) -> None:
+    sources = [
+        {"provider": "GitHub", "repository": "acme/web"},
+        {"action": "Assets", "provider": "S3", "repository": "acme-assets/web.zip"},
+        {"action": "Image", "provider": "ECR", "repository": "web"},
+    ]
+    fake.start_run("web", {"sources": sources})
+
+    [source_stage] = [
+        s
+        for s in fake.call("GetPipeline", {"name": "web"})["pipeline"]["stages"]
+        if s["name"] == "Source"
+    ]
+    declared = {a["name"]: a for a in source_stage["actions"]}
+    assert declared["Source"]["actionTypeId"]["provider"] == "CodeStarSourceConnection"
+    assert declared["Source"]["configuration"]["FullRepositoryId"] == "acme/web"
+    assert declared["Assets"]["configuration"] == {
+        "S3Bucket": "acme-assets",
+        "S3ObjectKey": "web.zip",
+    }
+    assert declared["Image"]["actionTypeId"]["provider"] == "ECR"

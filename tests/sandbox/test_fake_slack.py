@@ -1116,3 +1116,77 @@ def test_block_kit_checks_a_buttons_confirm_object_as_slack_does(sb: Sandbox) ->
     del no_deny[0]["elements"][0]["confirm"]["deny"]
     with pytest.raises(SlackApiError):
         client.chat_postMessage(channel="C0DEPLOYS", text="x", blocks=no_deny)
+
+
+# --- the bot token's scopes (DESIGN §8.6) -----------------------------------------------------
+
+
+def test_every_answer_names_the_token_s_scopes_as_slack_does(sb: Sandbox) -> None:
+    client = sb.client()
+    every = client.auth_test().headers["x-oauth-scopes"].split(",")
+    assert {"chat:write", "users:read.email", "channels:read", "groups:history"} <= set(every)
+
+    assert sb.fake.set_scopes(["chat:write", "users:read", "chat:write"]) == [
+        "chat:write",
+        "users:read",
+    ]
+    assert client.auth_test().headers["x-oauth-scopes"] == "chat:write,users:read"
+    posted = client.chat_postMessage(channel="C0DEPLOYS", text="hello")
+    assert posted.headers["x-oauth-scopes"] == "chat:write,users:read"
+    sb.fake.reset()
+    assert client.auth_test().headers["x-oauth-scopes"].split(",") == every
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "needed"),
+    [
+        ("chat.postMessage", {"channel": "C0DEPLOYS", "text": "x"}, "chat:write"),
+        ("chat.update", {"channel": "C0DEPLOYS", "ts": "1.000001", "text": "x"}, "chat:write"),
+        ("chat.postEphemeral", {"channel": "C0DEPLOYS", "user": "U0ALICE"}, "chat:write"),
+        ("usergroups.users.list", {"usergroup": "S0RELEASE"}, "usergroups:read"),
+        ("users.info", {"user": "U0ALICE"}, "users:read"),
+        ("users.lookupByEmail", {"email": "bob@example.org"}, "users:read.email"),
+        ("conversations.info", {"channel": "C0DEPLOYS"}, "channels:read"),
+        ("conversations.info", {"channel": "G0PRIVATE"}, "groups:read"),
+        ("conversations.list", {}, "channels:read"),
+        ("conversations.list", {"types": "public_channel,private_channel"}, "channels:read"),
+        ("conversations.history", {"channel": "C0DEPLOYS"}, "channels:history"),
+        ("conversations.history", {"channel": "G0PRIVATE"}, "groups:history"),
+    ],
+)
+def test_a_method_needing_a_scope_the_token_lacks_answers_missing_scope(
+    sb: Sandbox, method: str, args: dict[str, Any], needed: str
+) -> None:
+    sb.fake.set_scopes(["identify"])
+    status, headers, body = sb.fake.api(method, args, f"Bearer {TOKEN}")
+    assert (status, body) == (
+        200,
+        {"ok": False, "error": "missing_scope", "needed": needed, "provided": "identify"},
+    )
+    assert headers["x-oauth-scopes"] == "identify"
+    assert sb.fake.messages() == []  # nothing was done
+
+
+def test_conversations_list_needs_the_scope_of_each_type_asked(sb: Sandbox) -> None:
+    sb.fake.set_scopes(["channels:read"])
+    client = sb.client()
+    assert client.conversations_list(types="public_channel")["ok"] is True
+    caught = _error(lambda: client.conversations_list(types="public_channel,private_channel"))
+    assert caught == "missing_scope"
+    # methods that need no scope still answer
+    assert client.auth_test()["ok"] is True
+
+
+@pytest.mark.parametrize(
+    "scopes", ["chat:write", ["chat write"], [""], [None], ["chat:write", 3], {"a": 1}]
+)
+def test_scopes_that_are_no_list_of_scope_names_are_refused(sb: Sandbox, scopes: Any) -> None:
+    before = sb.fake.scopes()
+    with pytest.raises(ValueError, match="scope"):
+        sb.fake.set_scopes(scopes)
+    assert sb.fake.scopes() == before
+
+
+def test_scope_names_as_slack_writes_them_are_taken(sb: Sandbox) -> None:
+    names = ["users.profile:read", "chat:write.public", "incoming-webhook", "links.embed:write"]
+    assert sb.fake.set_scopes(names) == names
