@@ -49,7 +49,9 @@ def _client_error(exc: ClientError) -> str:
     operation = exc.operation_name
     if code == "ValidationError" and "does not exist" in message:
         return f"{message} (check --stack and --region)"
-    if code == "ValidationException" and "index" in message.lower():
+    # DynamoDB says ValidationException ("The table does not have the specified index");
+    # moto says ResourceNotFoundException ("Invalid index"): either way an older stack.
+    if code in ("ValidationException", "ResourceNotFoundException") and "index" in message.lower():
         return (
             f"the approvals table has no index {AUDIT_INDEX}: the stack predates it; update "
             "the stack (requests made before the update are not in the index)"

@@ -9,6 +9,7 @@ booleans) JSON-encoded; JSON Lines is one object per line.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, TextIO
@@ -59,8 +60,13 @@ def write_rows(
 ) -> int:
     """Write each row as it comes; the number written. ``columns`` lay out the table; CSV
     and JSON Lines carry every key of the rows, CSV under ``header`` (its keys, in order),
-    written even when no row comes."""
+    written even when no row comes. The first row is read before anything is written, so
+    a source that fails at once (no index, no access) leaves no header behind."""
     count = 0
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is not None:
+        rows = itertools.chain((first,), rows)
     if fmt == "table":
         header = "  ".join(
             c.key.ljust(c.width) if i < len(columns) - 1 else c.key for i, c in enumerate(columns)

@@ -110,7 +110,7 @@ def _vote(user: str, vote: str, at: datetime, reason: str | None = None, **more:
     return Vote(user_id=user, name=user.lower()[2:], vote=vote, at=at, reason=reason, **more)
 
 
-def _request(store: ApprovalStore, key: str, pipeline: str, at: datetime, **more: Any) -> str:
+def request(store: ApprovalStore, key: str, pipeline: str, at: datetime, **more: Any) -> str:
     approval_id = f"{key:0>32}"
     rules = more.pop("rules", None) or make_rules(
         escalation=Escalation(approvers=Approvers(users=(CAROL,))),
@@ -137,7 +137,7 @@ def write_history(store: ApprovalStore) -> dict[str, str]:
     ids by name. Times are chosen so that month edges and the default 30 days matter."""
     ids: dict[str, str] = {}
     t = datetime(2026, 9, 15, 10, 0, tzinfo=UTC)
-    ids["approved_sep"] = a = _request(store, "a1", "prod-web", t)
+    ids["approved_sep"] = a = request(store, "a1", "prod-web", t)
     store.decide(
         a,
         status=APPROVED,
@@ -147,7 +147,7 @@ def write_history(store: ApprovalStore) -> dict[str, str]:
     )
 
     t = datetime(2026, 10, 31, 23, 30, tzinfo=UTC)  # its decision falls in November
-    ids["rejected_oct"] = a = _request(store, "a2", "prod-api", t)
+    ids["rejected_oct"] = a = request(store, "a2", "prod-api", t)
     store.decide(
         a,
         status=REJECTED,
@@ -157,7 +157,7 @@ def write_history(store: ApprovalStore) -> dict[str, str]:
     )
 
     t = datetime(2026, 11, 5, 8, 0, tzinfo=UTC)
-    ids["expired_nov"] = a = _request(store, "a3", "prod-web", t)
+    ids["expired_nov"] = a = request(store, "a3", "prod-web", t)
     store.record_reminder(a)
     store.record_reminder(a)
     store.mark_escalated(a)
@@ -171,11 +171,11 @@ def write_history(store: ApprovalStore) -> dict[str, str]:
     )
 
     t = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
-    ids["elsewhere_nov"] = a = _request(store, "a4", "staging-web", t)
+    ids["elsewhere_nov"] = a = request(store, "a4", "staging-web", t)
     store.close(a, at=t + timedelta(minutes=7), status=DECIDED_ELSEWHERE)
 
     t = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # approved in a freeze, held 3 hours
-    ids["held_then_approved"] = a = _request(store, "a5", "prod-web", t)
+    ids["held_then_approved"] = a = request(store, "a5", "prod-web", t)
     store.record_reminder(a)
     store.decide(
         a,
@@ -189,14 +189,14 @@ def write_history(store: ApprovalStore) -> dict[str, str]:
     store.close(a, at=t + timedelta(hours=4), reported=True)
 
     t = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)  # open, reminded twice, escalated
-    ids["open_escalated"] = a = _request(store, "a6", "prod-web", t)
+    ids["open_escalated"] = a = request(store, "a6", "prod-web", t)
     store.save_message(a, "C0DEPLOYS", "1764428400.000100")
     store.record_reminder(a)
     store.record_reminder(a)
     store.mark_escalated(a)
 
     t = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # approved, held by a freeze until tomorrow
-    ids["held_now"] = a = _request(store, "a7", "prod-api", t)
+    ids["held_now"] = a = request(store, "a7", "prod-api", t)
     store.save_message(a, "C0DEPLOYS", "1764504000.000200")
     store.decide(
         a,
@@ -210,7 +210,7 @@ def write_history(store: ApprovalStore) -> dict[str, str]:
     )
 
     t = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)  # QA done, Release's turn
-    ids["open_steps"] = a = _request(
+    ids["open_steps"] = a = request(
         store,
         "a8",
         "prod-web",
