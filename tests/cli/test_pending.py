@@ -12,9 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+import boto3
 import pytest
 from approval_gate.clock import parse_iso
 from approval_gate.policy import Approvers
+from approval_gate.store import ApprovalStore
 
 from cli.pending import FIELDS
 from tests.cli.conftest import NOW, STEPS, Gate, request, write_history
@@ -204,3 +206,86 @@ def test_a_revoked_token_stops_the_asking(gate: Gate, slack: FakeSlack) -> None:
     assert len(slack.calls) == 1
     assert ran.err.count("\n") == 1 and "invalid_auth" in ran.err
     assert BOT_TOKEN not in ran.err
+
+
+# --------------------------------------------------------------------------- --sandbox URL
+
+
+class SandboxAws:
+    """What the sandbox's ``GET /_sandbox/aws`` answers (DESIGN §8.6), served on 127.0.0.1,
+    in front of moto in server mode."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        body = json.dumps(answer).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200 if self.path == "/_sandbox/aws" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_sandbox_url_names_the_endpoint_the_table_the_secret_and_slack(
+    slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.server import ThreadedMotoServer
+
+    from cli.main import main
+    from tests.unit.fakes import create_approvals_table
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    try:
+        endpoint = "http://{}:{}".format(*moto.get_host_and_port())
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint)
+        secrets = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=endpoint)
+        create_approvals_table(dynamodb, "sandbox-approvals")
+        arn = secrets.create_secret(
+            Name="slack",
+            SecretString=json.dumps({"bot_token": BOT_TOKEN, "signing_secret": "s"}),
+        )["ARN"]
+        ids = write_history(ApprovalStore("sandbox-approvals", dynamodb))
+        sandbox = SandboxAws(
+            {
+                "endpoint_url": endpoint,
+                "region": "us-east-1",
+                "resources": {"ApprovalsTable": "sandbox-approvals"},
+                "parameters": {"SlackSecretArn": arn, "RetentionDays": "400"},
+                "slack_api_url": slack.url.rstrip("/"),
+                "policy": {},
+            }
+        )
+        out, err = io.StringIO(), io.StringIO()
+        code = main(
+            ["pending", "--sandbox", sandbox.url, "--format", "jsonl"],
+            stdout=out,
+            stderr=err,
+            clock=lambda: NOW,
+        )
+        sandbox.server.shutdown()
+        sandbox.server.server_close()
+    finally:
+        moto.stop()
+
+    assert (code, err.getvalue()) == (0, "")
+    rows = rows_of(out.getvalue())
+    assert [r["approval_id"] for r in rows] == [
+        ids["open_escalated"],
+        ids["held_now"],
+        ids["open_steps"],
+    ]
+    assert rows[0]["permalink"] == (
+        "https://example.slack.com/archives/C0DEPLOYS/p1764428400000100"
+    )
+    assert BOT_TOKEN not in out.getvalue()
