@@ -17,6 +17,7 @@ from approval_gate.rules import Approvers, Rules
 
 from cli.output import Column, write_rows
 from cli.records import approvals, audit_record
+from cli.target import Target
 
 #: What the table shows of each record (CSV and JSON Lines carry all of it).
 COLUMNS = (
@@ -52,7 +53,7 @@ def fields() -> list[str]:
 
 
 def audit_rows(
-    target: Any,
+    target: Target,
     since: datetime,
     until: datetime,
     *,
@@ -69,7 +70,7 @@ def audit_rows(
 
 
 def run_audit(
-    target: Any,
+    target: Target,
     *,
     since: datetime,
     until: datetime,

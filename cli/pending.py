@@ -22,6 +22,7 @@ from approval_gate.steps import approvers_of, open_steps
 
 from cli.output import Column, write_rows
 from cli.records import approvals
+from cli.target import Target
 
 #: How far back open requests can be: CodePipeline expires an approval within 7 days.
 LOOKBACK = timedelta(days=8)
@@ -94,7 +95,7 @@ class Permalinks:
     """The Slack messages' links, asked with the gate's bot token (never shown); after a
     failure that says so once on stderr, and stops asking when Slack cannot answer at all."""
 
-    def __init__(self, target: Any, err: TextIO) -> None:
+    def __init__(self, target: Target, err: TextIO) -> None:
         self._target = target
         self._err = err
         self._client: Any = None
@@ -154,7 +155,7 @@ class Permalinks:
         return str(link) if link else None
 
 
-def pending_rows(target: Any, now: datetime, err: TextIO) -> Iterator[dict[str, Any]]:
+def pending_rows(target: Target, now: datetime, err: TextIO) -> Iterator[dict[str, Any]]:
     """The open and held requests, oldest first."""
     links = Permalinks(target, err)
     for approval in approvals(target, now - LOOKBACK, now, open_only=True):
@@ -176,6 +177,6 @@ def pending_rows(target: Any, now: datetime, err: TextIO) -> Iterator[dict[str, 
         }
 
 
-def run_pending(target: Any, *, now: datetime, fmt: str, out: TextIO, err: TextIO) -> int:
+def run_pending(target: Target, *, now: datetime, fmt: str, out: TextIO, err: TextIO) -> int:
     write_rows(pending_rows(target, now, err), fmt, out, COLUMNS, FIELDS)
     return 0

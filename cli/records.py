@@ -16,13 +16,12 @@ from typing import Any
 from approval_gate.approval_items import AUDIT_INDEX, AUDIT_MONTH, audit_month
 from approval_gate.clock import iso
 from approval_gate.records import HELD, PENDING, Approval
-
-# The one reading of an item into an Approval (the status feed reuses it the same way).
-from approval_gate.store import _from_item
+from approval_gate.store import _from_item  # the one reading of an item (as the feed's)
 
 from cli.errors import CliError
+from cli.target import Target
 
-_RELATIVE = re.compile(r"^\s*(\d+)\s*([dh])\s*$")
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([dh])\s*$", re.IGNORECASE)
 _UNITS = {"d": "days", "h": "hours"}
 
 
@@ -31,7 +30,7 @@ def parse_time(text: str, now: datetime, *, option: str) -> datetime:
     names no offset; a date is its 00:00 UTC); CliError naming ``option`` otherwise."""
     relative = _RELATIVE.match(text)
     if relative:
-        return now - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+        return now - timedelta(**{_UNITS[relative.group(2).lower()]: int(relative.group(1))})
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -51,12 +50,10 @@ def months(since: datetime, until: datetime) -> Iterator[str]:
 
 
 def approvals(
-    target: Any, since: datetime, until: datetime, *, open_only: bool = False
+    target: Target, since: datetime, until: datetime, *, open_only: bool = False
 ) -> Iterator[Approval]:
     """The approvals requested from ``since`` to ``until`` (both included), oldest first,
     read one index page at a time; ``open_only``: those PENDING or HELD."""
-    if until < since:
-        raise CliError(f"--until ({iso(until)}) is before --since ({iso(since)})")
     for month in months(since, until):
         query: dict[str, Any] = {
             "TableName": target.table,

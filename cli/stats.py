@@ -28,6 +28,7 @@ from approval_gate.records import APPROVED, DECIDED_ELSEWHERE, EXPIRED, REJECTED
 
 from cli.output import Column, write_rows
 from cli.records import approvals
+from cli.target import Target
 
 FIELDS = (
     "pipeline",
@@ -111,6 +112,6 @@ def tally(found: Iterable[Approval]) -> list[dict[str, Any]]:
     return [tallies[name].row(name) for name in sorted(tallies)]
 
 
-def run_stats(target: Any, *, since: datetime, until: datetime, fmt: str, out: TextIO) -> int:
+def run_stats(target: Target, *, since: datetime, until: datetime, fmt: str, out: TextIO) -> int:
     write_rows(tally(approvals(target, since, until)), fmt, out, COLUMNS, FIELDS)
     return 0
