@@ -1,16 +1,24 @@
 """The `approval-gate` command's arguments: each subcommand parses its flags here and
 delegates to the function that does the work (``sandbox.run.run_sandbox``,
-``sandbox.demo.run_demo``), whose return value is the exit code."""
+``sandbox.demo.run_demo``, cli.operations for `audit`, `pending` and `stats`), whose
+return value is the exit code."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any, TextIO
 
+from approval_gate.clock import Clock, utc_now
+
+from cli.operations import add_operations, run_operation
 from sandbox.engine import DEFAULT_SIGNING_SECRET
 from sandbox.run import DEFAULT_POLICY, run_sandbox
 
 #: What ``approval-gate --help`` says the command is for.
-DESCRIPTION = "The `approval-gate` command: run the sandbox, or the demo."
+DESCRIPTION = (
+    "The `approval-gate` command: run the sandbox, or the demo; read a gate's decisions "
+    "(audit, pending, stats)."
+)
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -30,9 +38,17 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(decision=args.decision, port=args.port)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    *,
+    target: Any = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    clock: Clock = utc_now,
+) -> int:
     """Parse ``argv`` (the process's arguments when ``None``), run the command, and return
-    its exit code."""
+    its exit code. ``target`` (a cli.target.Target), the streams and the clock stand in
+    for ``--stack``/``--sandbox``, stdout, stderr and now in tests of the operations."""
     parser = argparse.ArgumentParser(prog="approval-gate", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -51,5 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--port", type=int, default=0, help="loopback port; 0 picks a free one")
     demo.set_defaults(run=_demo)
 
+    # --- operations (DESIGN §8.7): audit, pending, stats ---
+    add_operations(commands)
+
     args = parser.parse_args(argv)
+    if getattr(args, "operation", None):
+        return run_operation(args, target=target, stdout=stdout, stderr=stderr, clock=clock)
     return int(args.run(args))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -21,6 +21,17 @@ from approval_gate.rules import Rules
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+#: The audit index (template.yaml names it the same): a month's requests in time order.
+AUDIT_INDEX = "by-requested-month"
+#: Its partition key, ``YYYY-MM`` of ``requested_at`` in UTC; only approval items carry
+#: it (the status feed's and the alarm watch's items share the table), so it is sparse.
+AUDIT_MONTH = "audit_month"
+
+
+def audit_month(moment: datetime) -> str:
+    """The audit index's partition for a request made at ``moment``: ``2026-12``."""
+    return moment.astimezone(UTC).strftime("%Y-%m")
 
 
 def new_item(approval: Any, retention_days: int) -> dict[str, Any]:
@@ -34,6 +45,7 @@ def new_item(approval: Any, retention_days: int) -> dict[str, Any]:
         "token": approval.token,
         "rules": json.dumps(approval.rules.to_dict(), separators=(",", ":")),
         "requested_at": iso(approval.requested_at),
+        AUDIT_MONTH: audit_month(approval.requested_at),
         "deadline_at": iso(approval.deadline_at),
         "expires": iso(approval.expires),
         "status": approval.status,

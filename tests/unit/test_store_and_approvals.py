@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 from approval_gate import asking, closing, starting
+from approval_gate.approval_items import AUDIT_INDEX, AUDIT_MONTH
 from approval_gate.clock import parse_iso
+from approval_gate.feed import FeedStore, parse_event
 from approval_gate.messages import ACTIONS_BLOCK
 from approval_gate.policy import Approvers, Escalation
 from approval_gate.reporting import summary
@@ -29,6 +31,7 @@ from approval_gate.store import (
 )
 
 from tests.unit.conftest import TABLE
+from tests.unit.events import load_event
 from tests.unit.fakes import (
     APPROVAL_ID,
     EXECUTION_ID,
@@ -97,7 +100,8 @@ def test_the_table_fixture_matches_template_yaml() -> None:
     properties = approvals_table_properties()
     assert properties["KeySchema"] == [{"AttributeName": "approval_id", "KeyType": "HASH"}]
     assert [index["IndexName"] for index in properties["GlobalSecondaryIndexes"]] == [
-        EXECUTION_INDEX
+        EXECUTION_INDEX,
+        AUDIT_INDEX,
     ]
     assert properties["TimeToLiveSpecification"]["AttributeName"] == "expire_at"
 
@@ -754,3 +758,26 @@ def test_listing_every_approval_skips_the_status_feed_items(
     )
 
     assert [approval.approval_id for approval in store.all()] == [APPROVAL_ID]
+
+
+def test_a_new_request_carries_its_audit_month_and_a_feed_item_none(
+    store: ApprovalStore, dynamodb: SerialisedClient
+) -> None:
+    """The audit index (by-requested-month) is sparse: approvals only, by UTC month."""
+    late_evening = datetime(2026, 11, 30, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    store.create(make_approval(requested_at=late_evening))  # 2026-12-01T04:30Z
+    FeedStore(TABLE, dynamodb).apply(
+        parse_event(load_event("codepipeline_pipeline_started")), now=FIXED
+    )
+
+    items = {item["approval_id"]["S"]: item for item in dynamodb.scan(TableName=TABLE)["Items"]}
+
+    assert items.pop(APPROVAL_ID)[AUDIT_MONTH] == {"S": "2026-12"}
+    assert len(items) == 1 and all(AUDIT_MONTH not in item for item in items.values())
+    found = dynamodb.query(
+        TableName=TABLE,
+        IndexName=AUDIT_INDEX,
+        KeyConditionExpression="audit_month = :m",
+        ExpressionAttributeValues={":m": {"S": "2026-12"}},
+    )["Items"]
+    assert [item["approval_id"]["S"] for item in found] == [APPROVAL_ID]
