@@ -107,6 +107,14 @@ def test_every_answer_on_a_pipeline_s_real_paths_fits_botocore_s_models() -> Non
     fake.end_run("web", stopped.execution_id, "stop")
     waiting = fake.start_run("web", {"customData": "Release 2.4"})
     _read_everything(fake, "web")
+    # the doctor's reads: every pipeline, a page at a time, and each one's declaration
+    other_topic = "arn:aws:sns:us-east-1:123456789012:someone-elses-approvals"
+    sourced = [{"provider": "GitHub", "repository": "acme/orders", "author": "jane@example.com"}]
+    fake.start_run("orders", {"notification_arn": other_topic, "sources": sourced})
+    page = fake.call("ListPipelines", {"maxResults": 1})
+    fake.call("ListPipelines", {"maxResults": 1, "nextToken": page["nextToken"]})
+    for pipeline in ("orders", "web"):
+        fake.call("GetPipeline", {"name": pipeline})
 
     # the errors the gate meets
     _try(lambda: _decide(fake, "web", approved.token, "Approved"))  # decided already
@@ -121,6 +129,9 @@ def test_every_answer_on_a_pipeline_s_real_paths_fits_botocore_s_models() -> Non
     )
     _try(lambda: fake.call("GetCommit", {"repositoryName": "web-repo", "commitId": "0" * 40}))
     _try(lambda: fake.call("GetCommit", {"repositoryName": "api-repo", "commitId": COMMIT}))
+    _try(lambda: fake.call("GetPipeline", {"name": "nope"}))
+    _try(lambda: fake.call("GetPipeline", {"name": "web", "version": 2}))
+    _try(lambda: fake.call("ListPipelines", {"nextToken": "x"}))
     # and the faults of each kind, where the kind's error is the operation's
     for operation in sorted(CODEPIPELINE_OPERATIONS):
         faults.set("codepipeline", operation, "throttled", 1, 1)
@@ -157,6 +168,7 @@ def test_every_answer_on_a_pipeline_s_real_paths_fits_botocore_s_models() -> Non
         "CommitIdDoesNotExistException",
         "RepositoryDoesNotExistException",
         "ThrottlingException",
+        "PipelineVersionNotFoundException",
     }
 
 
