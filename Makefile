@@ -22,8 +22,13 @@ TEMPLATES := template.yaml examples/pipeline.yaml examples/check-function/templa
 # checkov must not phone home (no network but the package registries; only loopback).
 CHECKOV := BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --framework cloudformation \
 	--compact --quiet --skip-download
-# `sam build` runs the runtime's Python (python3.12) from pyenv when it is there.
-export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
+# `sam build` runs the runtime's Python (python3.12). With pyenv and no PYENV_VERSION of
+# yours, the newest pyenv 3.12.x is put beside the version in use, so `python3.12` resolves
+# whatever patch version this machine has (and `python3` stays the one you chose).
+PYENV_312 := $(shell pyenv versions --bare --skip-aliases 2>/dev/null | grep -E '^3\.12\.[0-9]+$$' | sort -t. -k3,3n | tail -n 1)
+ifneq ($(PYENV_312),)
+export PYENV_VERSION ?= $(shell pyenv version-name 2>/dev/null):$(PYENV_312)
+endif
 
 .PHONY: help venv browser demo test lint lint-fast sandbox build bench reliability clean
 
