@@ -13,7 +13,7 @@ import urllib.request
 import zipfile
 from typing import TYPE_CHECKING, Any
 
-from cli.doctor_checks import Check, failed, passed, skipped
+from cli.doctor_checks import Check, count, failed, passed, skipped
 from cli.target import SLACK_SECRET_PARAMETER
 
 if TYPE_CHECKING:
@@ -165,8 +165,8 @@ def check_pipelines(facts: Facts) -> Check:
         )
     return passed(
         PIPELINES,
-        f"{len(names)} pipelines checked: {actions} manual approval actions, each notifying "
-        f"{topic}",
+        f"{count(len(names), 'pipeline')} checked: {count(actions, 'manual approval action')}, "
+        f"each notifying {topic}",
     )
 
 
@@ -272,4 +272,4 @@ def check_policy(facts: Facts) -> Check:
             )
         return failed(POLICY, problem, fix)
     rules: Any = facts.policy.pipelines
-    return passed(POLICY, f"{len(rules)} pipeline rules besides the defaults")
+    return passed(POLICY, f"{count(len(rules), 'pipeline rule')} besides the defaults")

@@ -31,3 +31,8 @@ def failed(name: str, detail: str, fix: str) -> Check:
 def skipped(name: str, why: str, first: str) -> Check:
     """A check that cannot run because the check ``first`` failed."""
     return Check(name, False, f"skipped: {why}", f"fix “{first}” first")
+
+
+def count(number: int, noun: str) -> str:
+    """``1 pipeline``, ``2 pipelines``: a number and its noun, plural unless one."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli.doctor_checks import Check, failed, passed, skipped
+from cli.doctor_checks import Check, count, failed, passed, skipped
 
 if TYPE_CHECKING:
     from cli.doctor import Facts
@@ -153,7 +153,7 @@ def check_channels(facts: Facts) -> Check:
             fixes.append(f"/invite @{bot} in #{name}")
     if problems:
         return failed(CHANNELS, "; ".join(problems), _fixes(fixes))
-    return passed(CHANNELS, f"a member of all {len(channels)}: {', '.join(shown)}")
+    return passed(CHANNELS, f"a member of {count(len(channels), 'channel')}: {', '.join(shown)}")
 
 
 def check_groups(facts: Facts) -> Check:

@@ -141,9 +141,9 @@ def test_every_check_passes_on_a_healthy_sandbox(sandbox: Sandbox) -> None:
     assert "C0ONCALL" in checks["bot in every policy channel"]["detail"]
     assert checks["user groups resolve"]["detail"] == "all 2 resolve: S0ONCALL, S0RELEASE"
     assert checks["pipelines notify the gate's topic"]["detail"].startswith(
-        "1 pipelines checked: 1 manual approval actions"
+        "1 pipeline checked: 1 manual approval action,"
     )
-    assert checks["the deployed policy loads"]["detail"] == "1 pipeline rules besides the defaults"
+    assert checks["the deployed policy loads"]["detail"] == "1 pipeline rule besides the defaults"
     assert "bot @approval-gate" in checks["Slack token"]["detail"]
 
 
