@@ -107,10 +107,9 @@ def check_secret(facts: Facts) -> Check:
     if not isinstance(document, dict):
         return failed(SECRET, f"secret {arn} is not a JSON object", put)
     try:
-        SlackCredentials.from_secret(document)
+        facts.credentials = SlackCredentials.from_secret(document)
     except ValueError as exc:  # its words name the missing keys, never a value
         return failed(SECRET, f"secret {arn}: {exc}", put)
-    facts.credentials = SlackCredentials.from_secret(document)
     return passed(SECRET, f"secret {arn} has bot_token and signing_secret")
 
 
@@ -174,6 +173,7 @@ def check_rules(facts: Facts) -> Check:
     """The pipeline events rule is enabled; the alarm events rule is, when the policy checks
     alarms (the stack leaves it disabled without HealthCheckAlarmArns)."""
     from approval_gate.policy import policy_checks
+    from botocore.exceptions import ClientError
 
     events = facts.deployment.client("events")
     shown: list[str] = []
@@ -186,7 +186,14 @@ def check_rules(facts: Facts) -> Check:
             fixes.append(f"deploy this version of template.yaml: {DEPLOY}")
             continue
         bus, _, name = physical.rpartition("|")  # a rule on another bus is "bus|name"
-        described = events.describe_rule(Name=name, **({"EventBusName": bus} if bus else {}))
+        try:
+            described = events.describe_rule(Name=name, **({"EventBusName": bus} if bus else {}))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            problems.append(f"the rule {name} does not exist")
+            fixes.append(f"deploy this version of template.yaml: {DEPLOY}")
+            continue
         state = str(described.get("State") or "?")
         shown.append(f"{name} {state}")
         if state == "ENABLED":

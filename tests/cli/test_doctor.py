@@ -281,6 +281,22 @@ def test_a_disabled_pipeline_events_rule(sandbox: Sandbox) -> None:
     assert check["fix"] == f"aws events enable-rule --name {PIPELINE_RULE}"
 
 
+def test_a_deleted_rule(sandbox: Sandbox) -> None:
+    events = sandbox.boto("events")
+    rule = events.describe_rule(Name=PIPELINE_RULE)
+    targets = events.list_targets_by_rule(Rule=PIPELINE_RULE)["Targets"]
+    events.remove_targets(Rule=PIPELINE_RULE, Ids=[t["Id"] for t in targets])
+    events.delete_rule(Name=PIPELINE_RULE)
+    try:
+        checks = sandbox.assert_only_failing("EventBridge rules enabled")
+    finally:
+        events.put_rule(Name=PIPELINE_RULE, EventPattern=rule["EventPattern"], State=rule["State"])
+        events.put_targets(Rule=PIPELINE_RULE, Targets=targets)
+    check = checks["EventBridge rules enabled"]
+    assert check["detail"] == f"the rule {PIPELINE_RULE} does not exist"
+    assert "template.yaml" in check["fix"]
+
+
 def test_a_disabled_alarm_rule_fails_only_when_the_policy_checks_alarms(sandbox: Sandbox) -> None:
     events = sandbox.boto("events")
     policy_file = sandbox.server.sandbox.policy_file
