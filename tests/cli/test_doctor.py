@@ -450,3 +450,123 @@ def test_sandbox_help_shows_its_real_defaults() -> None:
 
     assert DEFAULT_SIGNING_SECRET_HELP == DEFAULT_SIGNING_SECRET
     assert DEFAULT_POLICY_HELP.split()[0] == DEFAULT_POLICY.relative_to(SANDBOX_ROOT).as_posix()
+
+
+# --------------------------------------------------------------------------- without a sandbox
+
+
+class _Clients:
+    """A boto3 session stand-in whose ``lambda`` client answers GetLayerVersionByArn."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.asked: list[str] = []
+
+    def client(self, service: str, endpoint_url: str | None = None) -> Any:
+        assert service == "lambda"
+        return self
+
+    def get_layer_version_by_arn(self, Arn: str) -> dict[str, Any]:
+        self.asked.append(Arn)
+        return {"Content": {"Location": self.location}}
+
+
+def _stack_facts(location: str) -> tuple[Any, _Clients]:
+    from cli.doctor import Facts
+    from cli.target import Deployment
+
+    clients = _Clients(location)
+    layer = "arn:aws:lambda:us-east-1:123456789012:layer:PolicyLayer:7"
+    deployment = Deployment(
+        where="stack gate",
+        session=clients,
+        endpoint_url=None,
+        parameters={},
+        stack="gate",
+        resources={"PolicyLayer": layer},
+    )
+    return Facts(deployment), clients
+
+
+def _layer_zip(files: dict[str, str]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def test_a_stacks_policy_is_read_from_its_policy_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli import doctor_aws
+
+    opened: list[str] = []
+
+    def urlopen(url: str, timeout: float) -> io.BytesIO:
+        opened.append(url)
+        return io.BytesIO(_layer_zip({"policy.yaml": POLICY}))
+
+    monkeypatch.setattr(doctor_aws.urllib.request, "urlopen", urlopen)
+    facts, clients = _stack_facts("https://awslambda.example/layer.zip?signed")
+
+    doctor_aws.load_deployed_policy(facts)
+    check = doctor_aws.check_policy(facts)
+
+    assert clients.asked == ["arn:aws:lambda:us-east-1:123456789012:layer:PolicyLayer:7"]
+    assert opened == ["https://awslambda.example/layer.zip?signed"]
+    assert (check.ok, check.detail) == (True, "1 pipeline rule besides the defaults")
+
+
+@pytest.mark.parametrize(
+    ("location", "files", "said"),
+    [
+        ("http://awslambda.example/layer.zip", None, "no https download location"),
+        ("https://awslambda.example/layer.zip", {"other.yaml": "x"}, "has no policy.yaml"),
+        ("https://awslambda.example/layer.zip", {"policy.yaml": "defaults: {}"}, "channel"),
+    ],
+)
+def test_a_policy_layer_that_cannot_be_read_or_loaded(
+    monkeypatch: pytest.MonkeyPatch, location: str, files: dict[str, str] | None, said: str
+) -> None:
+    from cli import doctor_aws
+
+    def urlopen(url: str, timeout: float) -> io.BytesIO:
+        assert files is not None, "an http:// location is never opened"
+        return io.BytesIO(_layer_zip(files))
+
+    monkeypatch.setattr(doctor_aws.urllib.request, "urlopen", urlopen)
+    facts, _ = _stack_facts(location)
+
+    doctor_aws.load_deployed_policy(facts)
+    check = doctor_aws.check_policy(facts)
+
+    assert not check.ok
+    assert said in check.detail
+    unreadable = files is None or "policy.yaml" not in files
+    assert ("lambda:GetLayerVersion" in str(check.fix)) is unreadable
+    assert ("config/policy.yaml" in str(check.fix)) is not unreadable
+
+
+class _FreeWorkspace:
+    """A WebClient stand-in for a workspace on Slack's free plan (no user groups)."""
+
+    def usergroups_users_list(self, usergroup: str) -> Any:
+        from slack_sdk.errors import SlackApiError
+
+        raise SlackApiError("free plan", {"ok": False, "error": "plan_upgrade_required"})
+
+
+def test_a_free_workspace_says_user_groups_need_a_paid_plan() -> None:
+    from approval_gate.policy import load_policy
+
+    from cli.doctor import Facts
+    from cli.doctor_slack import check_groups
+
+    facts = Facts(deployment=None, slack=_FreeWorkspace(), policy=load_policy(POLICY))  # type: ignore[arg-type]
+
+    check = check_groups(facts)
+
+    assert not check.ok
+    assert "S0ONCALL: plan_upgrade_required (a free workspace has no groups)" in check.detail
+    assert check.fix == "name the approvers as users (approvers.users) in the policy"
