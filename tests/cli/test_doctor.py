@@ -570,3 +570,20 @@ def test_a_free_workspace_says_user_groups_need_a_paid_plan() -> None:
     assert not check.ok
     assert "S0ONCALL: plan_upgrade_required (a free workspace has no groups)" in check.detail
     assert check.fix == "name the approvers as users (approvers.users) in the policy"
+
+
+def test_policy_channels_lists_every_channel_a_policy_names() -> None:
+    from approval_gate.policy import load_policy, policy_channels
+
+    policy = load_policy(
+        POLICY
+        + """\
+  - match: "prod-*"
+    channel: C0PROD
+    status_channel: C0FEED
+    approvers: {users: [U0ALICE]}
+    escalation: {channel: C0PAGER}
+"""
+    )
+
+    assert policy_channels(policy) == {"C0DEPLOYS", "C0ONCALL", "C0PROD", "C0FEED", "C0PAGER"}
