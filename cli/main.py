@@ -1,7 +1,7 @@
 """The `approval-gate` command's arguments: each subcommand parses its flags here and
 delegates to the function that does the work (``sandbox.run.run_sandbox``,
-``sandbox.demo.run_demo``, cli.operations for `audit`, `pending` and `stats`), whose
-return value is the exit code."""
+``sandbox.demo.run_demo``, cli.operations for `audit`, `pending`, `stats` and `doctor`),
+whose return value is the exit code. The sandbox is imported only when it runs."""
 
 from __future__ import annotations
 
@@ -11,21 +11,30 @@ from typing import Any, TextIO
 from approval_gate.clock import Clock, utc_now
 
 from cli.operations import add_operations, run_operation
-from sandbox.engine import DEFAULT_SIGNING_SECRET
-from sandbox.run import DEFAULT_POLICY, run_sandbox
+
+#: What `sandbox --help` says of the defaults; the sandbox (moto and all) is imported only
+#: when it runs, so the other commands do not pay for it. tests/cli/test_doctor.py checks
+#: these against sandbox.run.DEFAULT_POLICY and sandbox.engine.DEFAULT_SIGNING_SECRET.
+DEFAULT_POLICY_HELP = "config/policy.yaml of this checkout"
+DEFAULT_SIGNING_SECRET_HELP = "sandbox-signing-secret"  # noqa: S105 - the sandbox's, documented
 
 #: What ``approval-gate --help`` says the command is for.
 DESCRIPTION = (
     "The `approval-gate` command: run the sandbox, or the demo; read a gate's decisions "
-    "(audit, pending, stats)."
+    "(audit, pending, stats); check its setup (doctor)."
 )
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    from sandbox.engine import DEFAULT_SIGNING_SECRET
+    from sandbox.run import DEFAULT_POLICY, run_sandbox
+
     return run_sandbox(
-        policy=args.policy,
+        policy=DEFAULT_POLICY if args.policy is None else args.policy,
         port=args.port,
-        signing_secret=args.signing_secret,
+        signing_secret=(
+            DEFAULT_SIGNING_SECRET if args.signing_secret is None else args.signing_secret
+        ),
         slack_fixture=args.slack_fixture,
         verbose=args.verbose,
     )
@@ -54,9 +63,10 @@ def main(
 
     sandbox = commands.add_parser("sandbox", help="run the local sandbox until interrupted")
     sandbox.add_argument("--port", type=int, default=8400, help="loopback port; 0 picks a free one")
-    sandbox.add_argument("--policy", default=str(DEFAULT_POLICY), help="policy YAML file")
+    sandbox.add_argument("--policy", help=f"policy YAML file (default: {DEFAULT_POLICY_HELP})")
     sandbox.add_argument(
-        "--signing-secret", default=DEFAULT_SIGNING_SECRET, help="Slack signing secret to verify"
+        "--signing-secret",
+        help=f"Slack signing secret to verify (default: {DEFAULT_SIGNING_SECRET_HELP})",
     )
     sandbox.add_argument("--slack-fixture", help="JSON file of extra Slack users and groups")
     sandbox.add_argument("--verbose", action="store_true", help="print the functions' logs")
@@ -67,7 +77,7 @@ def main(
     demo.add_argument("--port", type=int, default=0, help="loopback port; 0 picks a free one")
     demo.set_defaults(run=_demo)
 
-    # --- operations (DESIGN §8.7): audit, pending, stats ---
+    # --- operations (DESIGN §8.7): audit, pending, stats, doctor ---
     add_operations(commands)
 
     args = parser.parse_args(argv)

@@ -1,8 +1,9 @@
-"""The read-only operations commands (DESIGN §8.7): `audit`, `pending` and `stats`.
+"""The read-only operations commands (DESIGN §8.7): `audit`, `pending`, `stats` and `doctor`.
 
 Their arguments, where the gate is (``--stack`` or ``--sandbox``), and the one-line errors:
 every failure a user can meet prints one line on stderr and exits 2, never a traceback.
-The work is in cli.audit, cli.pending and cli.stats, imported when a command runs.
+The work is in cli.audit, cli.pending, cli.stats and cli.doctor, imported when a command
+runs.
 """
 
 from __future__ import annotations
@@ -44,15 +45,28 @@ One row per pipeline over the approvals requested in the range (open ones includ
                     report to CodePipeline"""
 
 
+DOCTOR_HELP = """\
+Checks, each one line with ✅ or ❌ and, for a failure, its fix: the stack's outputs, the
+Slack secret (bot_token, signing_secret; never shown), the bot token's auth.test and
+scopes (slack-app-manifest.yaml), the bot in every channel the policy names, the policy's
+user groups, every pipeline's manual approval actions notifying the gate's topic, the
+EventBridge rules, and the deployed policy. Exit 0 when all pass, 1 when any fails, 2
+when the gate cannot be reached."""
+
+#: `doctor --format`: a line per check, or one JSON document.
+DOCTOR_FORMATS = ("table", "json")
+
+
 def add_operations(commands: Any) -> None:
-    """The `audit`, `pending` and `stats` subcommands, on the parser's subcommands."""
+    """The `audit`, `pending`, `stats` and `doctor` subcommands, on the parser's subcommands."""
     where = argparse.ArgumentParser(add_help=False)
     gate = where.add_argument_group("where the gate is (one of)")
     gate.add_argument("--stack", help="the CloudFormation stack's name")
     gate.add_argument("--region", help="its AWS region (default: the profile's)")
     gate.add_argument("--profile", help="the AWS profile to use")
     gate.add_argument("--sandbox", metavar="URL", help="a running sandbox, http://127.0.0.1:PORT")
-    where.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    listing = argparse.ArgumentParser(add_help=False, parents=[where])
+    listing.add_argument("--format", choices=FORMATS, default="table", help="default: table")
     since = argparse.ArgumentParser(add_help=False)
     since.add_argument(
         "--since", default="30d", help="Nd, Nh or an ISO date/time, UTC unless given (default 30d)"
@@ -62,7 +76,7 @@ def add_operations(commands: Any) -> None:
 
     audit = commands.add_parser(
         "audit",
-        parents=[where, since],
+        parents=[listing, since],
         help="decision records, oldest first",
         description=AUDIT_HELP,
         formatter_class=raw,
@@ -73,7 +87,7 @@ def add_operations(commands: Any) -> None:
 
     pending = commands.add_parser(
         "pending",
-        parents=[where],
+        parents=[listing],
         help="open and held requests",
         description=PENDING_HELP,
         formatter_class=raw,
@@ -82,24 +96,47 @@ def add_operations(commands: Any) -> None:
 
     stats = commands.add_parser(
         "stats",
-        parents=[where, since],
+        parents=[listing, since],
         help="per pipeline: outcomes, time to decision, reminders, holds",
         description=STATS_HELP,
         formatter_class=raw,
     )
     stats.set_defaults(operation="stats")
 
+    doctor = commands.add_parser(
+        "doctor",
+        parents=[where],
+        help="check the gate's setup, one line per check with its fix",
+        description=DOCTOR_HELP,
+        formatter_class=raw,
+    )
+    doctor.add_argument("--format", choices=DOCTOR_FORMATS, default="table", help="default: table")
+    doctor.set_defaults(operation="doctor")
+
+
+def _where(args: argparse.Namespace) -> None:
+    if args.stack and args.sandbox:
+        raise CliError("give --stack or --sandbox, not both")
+    if not (args.stack or args.sandbox):
+        raise CliError("say where the gate is: --stack NAME or --sandbox URL")
+
 
 def _target(args: argparse.Namespace) -> Any:
     from cli.target import from_sandbox, from_stack
 
-    if args.stack and args.sandbox:
-        raise CliError("give --stack or --sandbox, not both")
+    _where(args)
     if args.sandbox:
         return from_sandbox(args.sandbox)
-    if args.stack:
-        return from_stack(args.stack, region=args.region, profile=args.profile)
-    raise CliError("say where the gate is: --stack NAME or --sandbox URL")
+    return from_stack(args.stack, region=args.region, profile=args.profile)
+
+
+def _deployment(args: argparse.Namespace) -> Any:
+    from cli.target import describe_sandbox, describe_stack
+
+    _where(args)
+    if args.sandbox:
+        return describe_sandbox(args.sandbox)
+    return describe_stack(args.stack, region=args.region, profile=args.profile)
 
 
 def _range(args: argparse.Namespace, now: datetime) -> tuple[datetime, datetime]:
@@ -120,10 +157,15 @@ def run_operation(
     stderr: TextIO | None = None,
     clock: Clock = utc_now,
 ) -> int:
-    """Run `audit`, `pending` or `stats`; its exit code (2 with one line on any error)."""
+    """Run `audit`, `pending`, `stats` or `doctor`; its exit code (2 with one line on any
+    error; `doctor`: 1 when a check fails)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
+        if args.operation == "doctor":
+            from cli.doctor import run_doctor
+
+            return run_doctor(_deployment(args), fmt=args.format, out=out)
         now = clock()
         if args.operation == "pending":
             from cli.pending import run_pending

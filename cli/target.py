@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cli.errors import CliError
@@ -43,24 +43,15 @@ class Target:
 
 def from_stack(stack: str, *, region: str | None, profile: str | None) -> Target:
     """The gate the CloudFormation stack ``stack`` deployed."""
-    import boto3
-
-    session = boto3.Session(profile_name=profile, region_name=region)
-    cloudformation = session.client("cloudformation")
-    found = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    if not found:
-        raise CliError(f"stack {stack} does not exist (check --stack and --region)")
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in found[0].get("Outputs", ())}
-    parameters = {
-        p["ParameterKey"]: p.get("ParameterValue", "") for p in found[0].get("Parameters", ())
-    }
-    if TABLE_OUTPUT not in outputs:
+    deployment = describe_stack(stack, region=region, profile=profile)
+    table = deployment.outputs.get(TABLE_OUTPUT)
+    if not table:
         raise CliError(f"stack {stack} has no output {TABLE_OUTPUT}: is it an Approval Gate?")
     return Target(
-        dynamodb=session.client("dynamodb"),
-        table=outputs[TABLE_OUTPUT],
-        secrets=session.client("secretsmanager"),
-        slack_secret_arn=parameters.get(SLACK_SECRET_PARAMETER) or None,
+        dynamodb=deployment.client("dynamodb"),
+        table=table,
+        secrets=deployment.client("secretsmanager"),
+        slack_secret_arn=deployment.parameters.get(SLACK_SECRET_PARAMETER) or None,
     )
 
 
@@ -86,6 +77,91 @@ def sandbox_aws(url: str) -> dict[str, Any]:
 
 def from_sandbox(url: str) -> Target:
     """The gate the sandbox at ``url`` runs."""
+    deployment = describe_sandbox(url)
+    table = deployment.resource(TABLE_RESOURCE)
+    if not table:
+        raise CliError(f"the sandbox at {url} lists no {TABLE_RESOURCE}")
+    return Target(
+        dynamodb=deployment.client("dynamodb"),
+        table=table,
+        secrets=deployment.client("secretsmanager"),
+        slack_secret_arn=deployment.parameters.get(SLACK_SECRET_PARAMETER) or None,
+        slack_api_url=deployment.slack_api_url,
+    )
+
+
+# --------------------------------------------------------------------------- what doctor reads
+
+
+@dataclass
+class Deployment:
+    """A gate as deployed, for `doctor`: clients on its account (or the sandbox's
+    endpoint), the stack's outputs and parameters, its resources by logical id and where
+    its policy is. Nothing here holds a Slack secret."""
+
+    #: ``stack NAME`` or ``sandbox URL``: what the messages call it.
+    where: str
+    session: Any
+    #: The sandbox's AWS endpoint; None: AWS itself.
+    endpoint_url: str | None
+    #: The template parameters as deployed (SlackSecretArn, HealthCheckAlarmArns...).
+    parameters: dict[str, str]
+    #: The stack's outputs; empty for the sandbox (it has no stack).
+    outputs: dict[str, str] = field(default_factory=dict)
+    #: The stack's status (CREATE_COMPLETE...); None for the sandbox.
+    status: str | None = None
+    #: The stack's name; None for the sandbox.
+    stack: str | None = None
+    #: The Slack Web API base URL; None: Slack itself.
+    slack_api_url: str | None = None
+    #: The policy document in force (the sandbox says it); None: read the PolicyLayer.
+    policy_text: str | None = None
+    #: Logical id -> physical id; read from CloudFormation when first asked for a stack.
+    resources: dict[str, str] | None = None
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of ``service`` where the gate runs."""
+        return self.session.client(service, endpoint_url=self.endpoint_url)
+
+    def all_resources(self) -> dict[str, str]:
+        """Every resource's physical id by logical id (ListStackResources, every page)."""
+        if self.resources is None:
+            pages = self.client("cloudformation").get_paginator("list_stack_resources")
+            self.resources = {
+                summary["LogicalResourceId"]: summary.get("PhysicalResourceId", "")
+                for page in pages.paginate(StackName=self.stack)
+                for summary in page["StackResourceSummaries"]
+            }
+        return self.resources
+
+    def resource(self, logical_id: str) -> str | None:
+        """One resource's physical id, or None when the gate has none by that name."""
+        return self.all_resources().get(logical_id) or None
+
+
+def describe_stack(stack: str, *, region: str | None, profile: str | None) -> Deployment:
+    """The stack ``stack`` as deployed (DescribeStacks); ClientError when there is none."""
+    import boto3
+
+    session = boto3.Session(profile_name=profile, region_name=region)
+    found = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    if not found:
+        raise CliError(f"stack {stack} does not exist (check --stack and --region)")
+    return Deployment(
+        where=f"stack {stack}",
+        session=session,
+        endpoint_url=None,
+        parameters={
+            p["ParameterKey"]: p.get("ParameterValue", "") for p in found[0].get("Parameters", ())
+        },
+        outputs={o["OutputKey"]: o["OutputValue"] for o in found[0].get("Outputs", ())},
+        status=found[0].get("StackStatus"),
+        stack=stack,
+    )
+
+
+def describe_sandbox(url: str) -> Deployment:
+    """The gate the sandbox at ``url`` runs, as its ``GET /_sandbox/aws`` says."""
     import boto3
 
     aws = sandbox_aws(url)
@@ -94,15 +170,14 @@ def from_sandbox(url: str) -> Target:
         aws_secret_access_key="sandbox",  # noqa: S106 - moto's fake credentials
         region_name=str(aws.get("region") or "us-east-1"),
     )
-    endpoint = str(aws["endpoint_url"])
-    table = (aws.get("resources") or {}).get(TABLE_RESOURCE)
-    if not table:
-        raise CliError(f"the sandbox at {url} lists no {TABLE_RESOURCE}")
     slack = aws.get("slack_api_url")
-    return Target(
-        dynamodb=session.client("dynamodb", endpoint_url=endpoint),
-        table=str(table),
-        secrets=session.client("secretsmanager", endpoint_url=endpoint),
-        slack_secret_arn=(aws.get("parameters") or {}).get(SLACK_SECRET_PARAMETER) or None,
+    policy = aws.get("policy")
+    return Deployment(
+        where=f"sandbox {url}",
+        session=session,
+        endpoint_url=str(aws["endpoint_url"]),
+        parameters={str(k): str(v) for k, v in (aws.get("parameters") or {}).items()},
         slack_api_url=(str(slack).rstrip("/") + "/") if slack else None,
+        policy_text=policy if isinstance(policy, str) else None,
+        resources={str(k): str(v) for k, v in (aws.get("resources") or {}).items()},
     )

@@ -55,6 +55,7 @@ __all__ = [
     "Rules",
     "load_policy",
     "load_policy_file",
+    "policy_channels",
     "policy_checks",
     "policy_ids",
     "shipped_policy",
@@ -162,6 +163,20 @@ def policy_ids(policy: Policy) -> tuple[set[str], set[str]]:
         if escalation is not None:
             groups.update(escalation.mention_groups)
     return users, groups
+
+
+def policy_channels(policy: Policy) -> set[str]:
+    """Every Slack channel id the policy names: each rule's ``channel`` and
+    ``status_channel`` (the status feed) and its escalation's ``channel``."""
+    channels: set[str] = set()
+    for settings in (policy.defaults, *(overrides for _, overrides in policy.pipelines)):
+        channels.update(
+            value for key in ("channel", "status_channel") if (value := settings.get(key))
+        )
+        escalation: Escalation | None = settings.get("escalation")
+        if escalation is not None and escalation.channel:
+            channels.add(escalation.channel)
+    return channels
 
 
 def policy_checks(policy: Policy) -> tuple[tuple[str, ...], tuple[str, ...]]:
