@@ -210,7 +210,7 @@ class SandboxServer:
         self._thread.start()
         try:
             # Slack answers only for channels the workspace has: give it the policy's.
-            from approval_gate.policy import load_policy_file
+            from approval_gate.policy import load_policy_file, policy_channels
 
             # The user's file, so that a bad policy's error names it, not the copy.
             for channel in sorted(policy_channels(load_policy_file(self.sandbox.policy_source))):
@@ -487,6 +487,8 @@ class SandboxServer:
             policy = self.sandbox.set_policy(request.get_data(as_text=True))
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
+        from approval_gate.policy import policy_channels
+
         for channel in sorted(policy_channels(policy)):
             self.sandbox.slack.add_channel(channel)
         return _json({"ok": True})
@@ -542,22 +544,6 @@ class SandboxServer:
 
     def _on_page(self, request: Request) -> Response:
         return Response(PAGE.read_text(encoding="utf-8"), mimetype="text/html")
-
-
-def policy_channels(policy: Any) -> set[str]:
-    """Every channel a policy (an approval_gate.policy.Policy) names: ``channel``,
-    ``status_channel`` and ``escalation.channel``, in its defaults and pipeline rules."""
-    from approval_gate.policy import Escalation
-
-    channels: set[str] = set()
-    for settings in (policy.defaults, *(overrides for _, overrides in policy.pipelines)):
-        channels.update(
-            value for key in ("channel", "status_channel") if (value := settings.get(key))
-        )
-        escalation = settings.get("escalation")
-        if isinstance(escalation, Escalation) and escalation.channel:
-            channels.add(escalation.channel)
-    return channels
 
 
 def send_interaction(
