@@ -32,15 +32,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-from approval_gate.approval_items import (
-    AUDIT_INDEX,
-    AUDIT_MONTH,
-    new_item,
-    vote_item,
-)
-from approval_gate.clock import iso
-from approval_gate.records import APPROVED, DECIDED_ELSEWHERE, EXPIRED, REJECTED, Approval, Vote
-from approval_gate.rules import Approvers, Rules
 from boto3.dynamodb.types import TypeSerializer
 
 from bench import ROOT, Row
@@ -63,6 +54,20 @@ _serialize = TypeSerializer().serialize
 def decided_item(index: int, now: datetime, count: int, rng: random.Random) -> dict[str, Any]:
     """The item of a closed approval, the ``index``-th of ``count``: any first part of the
     ``count`` is spread over the whole 30 days too (a stride prime to ``count``)."""
+    # The domain as the sandbox's functions import it: importable once a sandbox runs
+    # (`make bench` sets no PYTHONPATH; the sandbox puts the layer on sys.path).
+    from approval_gate.approval_items import new_item, vote_item
+    from approval_gate.clock import iso
+    from approval_gate.records import (
+        APPROVED,
+        DECIDED_ELSEWHERE,
+        EXPIRED,
+        REJECTED,
+        Approval,
+        Vote,
+    )
+    from approval_gate.rules import Approvers, Rules
+
     requested = now - SPAN * (1 - (index * STRIDE % count) / count) + timedelta(seconds=1)
     pipeline = PIPELINES[index % len(PIPELINES)]
     approval = Approval(
@@ -171,6 +176,9 @@ def lines_written(url: str) -> int:
 
 def emulator_seconds(aws: dict[str, Any], now: datetime) -> float:
     """The index pages of the range, read here and dropped: the emulator's share."""
+    from approval_gate.approval_items import AUDIT_INDEX, AUDIT_MONTH
+    from approval_gate.clock import iso
+
     client = boto3.client(
         "dynamodb",
         endpoint_url=aws["endpoint_url"],
