@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from bench import (
     Row,
+    audit_scale,
     click_ack,
     cold_start,
     cost,
@@ -75,6 +76,7 @@ def main() -> int:
     step("7. health checks: alarm change to request, DescribeAlarms calls", health_checks.run)
     step("8. SNS notification to request posted, with the lookups", request_latency.run)
     step("9. test suite time (make test, once)", lambda: test_suite.run(baseline))
+    step("10. approval-gate audit over 1,000 and 10,000 decision records", audit_scale.run)
     print("\n" + table(rows))
     missed = [r.figure for r in rows if r.met is False]
     print(
