@@ -168,3 +168,16 @@ def test_the_sandbox_takes_a_burst_of_connections_at_once():
             client.close()
         server._server.server_close()
     assert len(clients) == 300
+
+
+def test_the_installed_command_runs_from_any_directory_without_pythonpath(tmp_path):
+    """`make demo` runs the venv's `approval-gate` script: every package it imports (the
+    domain in functions/ too) must be installed, not found through PYTHONPATH or the cwd."""
+    script = Path(sys.executable).with_name("approval-gate")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for command in (["--help"], ["audit", "--help"], ["doctor", "--help"]):
+        done = subprocess.run(
+            [str(script), *command], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert "usage: approval-gate" in done.stdout
