@@ -47,12 +47,7 @@ def from_stack(stack: str, *, region: str | None, profile: str | None) -> Target
     table = deployment.outputs.get(TABLE_OUTPUT)
     if not table:
         raise CliError(f"stack {stack} has no output {TABLE_OUTPUT}: is it an Approval Gate?")
-    return Target(
-        dynamodb=deployment.client("dynamodb"),
-        table=table,
-        secrets=deployment.client("secretsmanager"),
-        slack_secret_arn=deployment.parameters.get(SLACK_SECRET_PARAMETER) or None,
-    )
+    return _target(deployment, table)
 
 
 def sandbox_aws(url: str) -> dict[str, Any]:
@@ -81,6 +76,11 @@ def from_sandbox(url: str) -> Target:
     table = deployment.resource(TABLE_RESOURCE)
     if not table:
         raise CliError(f"the sandbox at {url} lists no {TABLE_RESOURCE}")
+    return _target(deployment, table)
+
+
+def _target(deployment: Deployment, table: str) -> Target:
+    """What the listing commands read of a deployment: its table and its Slack secret."""
     return Target(
         dynamodb=deployment.client("dynamodb"),
         table=table,

@@ -424,14 +424,6 @@ CodePipelineHandler = Callable[[str, dict], dict]
 CodeCommitHandler = Callable[[str, dict], dict]
 _codepipeline: CodePipelineHandler | None = None
 _codecommit: CodeCommitHandler | None = None
-_CODEPIPELINE_OPERATIONS = (
-    "GetPipelineState",
-    "PutApprovalResult",
-    "ListActionExecutions",
-    "GetPipelineExecution",
-    "ListPipelines",
-    "GetPipeline",
-)
 _CODECOMMIT_OPERATIONS = ("GetCommit",)
 
 
@@ -477,7 +469,9 @@ def _patch_codepipeline() -> None:
     from moto.codecommit.responses import CodeCommitResponse
     from moto.codepipeline.responses import CodePipelineResponse
 
-    for name in _CODEPIPELINE_OPERATIONS:
+    from sandbox.services import CODEPIPELINE_OPERATIONS
+
+    for name in sorted(CODEPIPELINE_OPERATIONS):
         operation = _json_operation(name, lambda: _codepipeline, "the sandbox has no pipelines")
         setattr(CodePipelineResponse, _snake(name), operation)
     for name in _CODECOMMIT_OPERATIONS:
