@@ -316,3 +316,19 @@ def test_the_policy_plan_writes_over_the_placeholder_keeping_its_header() -> Non
         plan_policy(own, channel="C0REAL", channel_name="rel", approvers=people, trial=False).action
         == FOREIGN
     )
+
+
+def test_children_get_no_slack_token_in_their_environment() -> None:
+    """make build and sam deploy run with this environment minus the Slack variables."""
+    import argparse
+
+    from cli.setup import Console
+
+    args = argparse.Namespace(stack=None, dry_run=False)
+    env = {"PATH": "/usr/bin", "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "s"}
+    env["SLACK_CONFIG_TOKEN"] = CONFIG_TOKEN
+    setup = setup_steps.Setup.start(
+        args, Console(io.StringIO(), io.StringIO(), interactive=False), env
+    )
+    assert setup.child_env() == {"PATH": "/usr/bin"}
+    assert BOT_TOKEN not in repr(setup)

@@ -158,3 +158,15 @@ def test_the_sandbox_has_nothing_to_tear_down() -> None:
     assert ran.err == (
         "approval-gate teardown: the sandbox has nothing to tear down: stop it (Ctrl-C)\n"
     )
+
+
+def test_the_example_bucket_is_emptied_of_every_version(aws: dict[str, Any]) -> None:
+    """CloudFormation deletes only an empty bucket (moto does not check: asked directly)."""
+    from cli.teardown import _empty_bucket
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.delete_object(Bucket=aws["bucket"], Key="source.zip")  # a delete marker too
+    _empty_bucket(s3, aws["bucket"])
+    left = s3.list_object_versions(Bucket=aws["bucket"])
+    assert not left.get("Versions") and not left.get("DeleteMarkers")
+    _empty_bucket(s3, "no-such-bucket-of-the-example")  # gone already: nothing to do
