@@ -61,13 +61,14 @@ class Console:
         *,
         interactive: bool,
         read_line: Callable[[], str] | None = None,
-        read_secret: Callable[[str], str] = getpass.getpass,
+        read_secret: Callable[[str], str] | None = None,
     ) -> None:
         self.out, self.err = out, err
         self.interactive = interactive
         self.inputs = 0
         self._read_line = read_line or sys.stdin.readline
-        self._read_secret = read_secret
+        # getpass reads from the terminal itself, without echo.
+        self._read_secret = read_secret or getpass.getpass
 
     def line(self, mark: str, step: str, text: str) -> None:
         self.out.write(f"{mark} {step}: {' '.join(text.split())}\n")

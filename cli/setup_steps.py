@@ -39,7 +39,7 @@ class Setup:
 
     args: argparse.Namespace
     console: Console
-    env: Mapping[str, str]
+    env: Mapping[str, str] = field(repr=False)
     stack: str
     session: Any = None
     endpoint_url: str | None = None

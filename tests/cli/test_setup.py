@@ -332,3 +332,27 @@ def test_children_get_no_slack_token_in_their_environment() -> None:
     )
     assert setup.child_env() == {"PATH": "/usr/bin"}
     assert BOT_TOKEN not in repr(setup)
+
+
+def test_in_a_terminal_it_asks_for_what_is_missing_and_counts_the_answers(
+    fresh: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No flags, no variables: four answers (two without echo) in the sandbox, where the
+    interactivity URL counts as set; the tokens typed never show."""
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
+        monkeypatch.delenv(name)
+    monkeypatch.setattr("cli.setup._is_terminal", lambda: True)
+    secrets = iter([BOT_TOKEN, SIGNING_SECRET])
+    asked: list[str] = []
+
+    def without_echo(prompt: str) -> str:
+        asked.append(prompt)
+        return next(secrets)
+
+    monkeypatch.setattr("getpass.getpass", without_echo)
+    monkeypatch.setattr("sys.stdin", io.StringIO("#deploys\ndana@example.com\n"))
+    ran = fresh.setup()
+    assert ran.code == 0, ran.out
+    assert asked == ["Slack Bot User OAuth Token (xoxb-…): ", "Slack app's Signing Secret: "]
+    assert "Slack channel for requests: " in ran.out
+    assert ran.out.rstrip().splitlines()[-1].endswith("with 4 inputs from you")
