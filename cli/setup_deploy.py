@@ -64,7 +64,8 @@ def deploy_command(setup: Setup) -> list[str]:
 
 
 def example_command(setup: Setup, topic: str) -> list[str]:
-    """``sam deploy`` of examples/pipeline.yaml with the gate's topic (no artifacts)."""
+    """``sam deploy`` of examples/pipeline.yaml with the gate's topic. It saves nothing:
+    samconfig.toml stays the gate's (whose options the flags here override)."""
     command = [
         sam(),
         "deploy",
@@ -76,6 +77,7 @@ def example_command(setup: Setup, topic: str) -> list[str]:
         str(setup.region),
         "--capabilities",
         "CAPABILITY_IAM",
+        "--resolve-s3",
         "--parameter-overrides",
         f"ApprovalTopicArn={topic}",
         "--no-confirm-changeset",
