@@ -441,7 +441,7 @@ def _put_in_force(setup: Setup, text: str, trial: str) -> None:
     from sandbox.client import SandboxClient
 
     with tempfile.NamedTemporaryFile(
-        "w", prefix="approval-gate-policy-", suffix=".yaml", delete=False, encoding="utf-8"
+        "w", prefix="approval-gate-setup-policy-", suffix=".yaml", delete=False, encoding="utf-8"
     ) as handle:
         handle.write(text)
     status, answer = SandboxClient(setup.args.sandbox).post_text("/_sandbox/policy", text)

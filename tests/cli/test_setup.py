@@ -195,7 +195,7 @@ def test_an_unknown_approver_email_is_named(fresh: Box) -> None:
 
 
 def test_dry_run_changes_nothing(fresh: Box, tmp_path: Path) -> None:
-    temporary = set(Path(tempfile.gettempdir()).glob("approval-gate-policy-*"))
+    temporary = set(Path(tempfile.gettempdir()).glob("approval-gate-setup-policy-*"))
     before = (fresh.secret(), fresh.policy(), fresh.client.messages(), fresh.client.approvals())
     ran = fresh.setup("--try", "--dry-run", "--channel", "deploys", "--approvers", APPROVERS)
     assert ran.code == 0, ran.out
@@ -207,7 +207,7 @@ def test_dry_run_changes_nothing(fresh: Box, tmp_path: Path) -> None:
     assert "dry run done: nothing was changed" in ran.out
     after = (fresh.secret(), fresh.policy(), fresh.client.messages(), fresh.client.approvals())
     assert after == before
-    assert set(Path(tempfile.gettempdir()).glob("approval-gate-policy-*")) == temporary
+    assert set(Path(tempfile.gettempdir()).glob("approval-gate-setup-policy-*")) == temporary
 
 
 def test_no_terminal_and_a_missing_flag_or_variable(
