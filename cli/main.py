@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from approval_gate.clock import Clock, utc_now
 
 from cli.operations import add_operations, run_operation
+from cli.setup import add_install, run_install
 
 #: What `sandbox --help` says of the defaults; the sandbox (moto and all) is imported only
 #: when it runs, so the other commands do not pay for it. tests/cli/test_doctor.py checks
@@ -21,7 +22,8 @@ DEFAULT_SIGNING_SECRET_HELP = "sandbox-signing-secret"  # noqa: S105 - the sandb
 #: What ``approval-gate --help`` says the command is for.
 DESCRIPTION = (
     "The `approval-gate` command: run the sandbox, or the demo; read a gate's decisions "
-    "(audit, pending, stats); check its setup (doctor)."
+    "(audit, pending, stats); check its setup (doctor); install it (setup) or remove it "
+    "(teardown)."
 )
 
 
@@ -79,8 +81,12 @@ def main(
 
     # --- operations (DESIGN §8.7): audit, pending, stats, doctor ---
     add_operations(commands)
+    # --- the guided install (DESIGN §8.7): setup, teardown ---
+    add_install(commands)
 
     args = parser.parse_args(argv)
+    if getattr(args, "install", None):
+        return run_install(args, stdout=stdout, stderr=stderr)
     if getattr(args, "operation", None):
         return run_operation(args, target=target, stdout=stdout, stderr=stderr, clock=clock)
     return int(args.run(args))

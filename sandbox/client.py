@@ -37,6 +37,24 @@ class SandboxClient:
         except ValueError:
             return status, raw.decode(errors="replace")
 
+    def post_text(self, path: str, text: str) -> tuple[int, Any]:
+        """POST a text body (a YAML policy, say) as it is: ``(status, answer)``."""
+        request = urllib.request.Request(  # noqa: S310 - the sandbox is on loopback
+            self.base_url + path,
+            data=text.encode(),
+            method="POST",
+            headers={"Content-Type": "text/yaml"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                raw, status = response.read(), response.status
+        except urllib.error.HTTPError as exc:
+            raw, status = exc.read(), exc.code
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
     def get(self, path: str) -> Any:
         status, body = self.request("GET", path)
         if status != 200:
@@ -81,6 +99,18 @@ class SandboxClient:
     def scopes(self) -> list[str]:
         """``GET /_sandbox/slack/scopes``: the bot token's scopes now."""
         return list(self.get("/_sandbox/slack/scopes")["scopes"])
+
+    def slack_app(self) -> dict[str, Any]:
+        """``GET /_sandbox/slack/app``: ``{app_id, request_url, manifest}``, the Slack app
+        as apps.manifest.update last left it."""
+        return dict(self.get("/_sandbox/slack/app"))
+
+    def set_policy(self, text: str) -> None:
+        """``POST /_sandbox/policy``: ``text`` (YAML or JSON) in force from now on;
+        RuntimeError with the sandbox's error if refused."""
+        status, answer = self.post_text("/_sandbox/policy", text)
+        if status != 200:
+            raise RuntimeError(f"POST /_sandbox/policy answered {status}: {answer}")
 
     def aws(self) -> dict[str, Any]:
         """``GET /_sandbox/aws``: ``{endpoint_url, region, resources, parameters,

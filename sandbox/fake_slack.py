@@ -56,6 +56,14 @@ __all__ = [
 ]
 
 SANDBOX_BOT_TOKEN = "xoxb-sandbox-bot-token"
+#: The app configuration token the fake accepts for the App Manifest API (Slack's start
+#: with ``xoxe.xoxp-``; docs/sandbox.md).
+SANDBOX_CONFIG_TOKEN = "xoxe.xoxp-sandbox-config-token"
+#: Methods `approval-gate setup` calls besides the gate's (SLACK_METHODS): bots.info (the
+#: app id) with the bot token, the App Manifest API with the configuration token. No fault
+#: or rate limit applies to them.
+SETUP_METHODS = frozenset({"bots.info", "apps.manifest.export", "apps.manifest.update"})
+_MANIFEST_METHODS = ("apps.manifest.export", "apps.manifest.update")
 REDACTED = "[redacted]"
 TEXT_LIMIT = 40_000
 MESSAGE_BLOCK_LIMIT = 50
@@ -81,6 +89,7 @@ METHOD_SCOPES = {
     "usergroups.users.list": "usergroups:read",
     "users.info": "users:read",
     "users.lookupByEmail": "users:read.email",
+    "bots.info": "users:read",
 }
 #: conversations.list's ``types`` and conversations.info's and conversations.history's
 #: channel kinds -> the scope that reads them, and the one that reads their history.
@@ -506,6 +515,8 @@ class FakeSlack:
         self._last_ts = 0
         self._view_seq = itertools.count(1)
         self._trigger_seq = itertools.count(1)
+        #: The app's manifest (apps.manifest.export), slack-app-manifest.yaml until updated.
+        self._manifest: dict[str, Any] | None = None
         self.add_channel(DEPLOYS_CHANNEL[0], name=DEPLOYS_CHANNEL[1])
 
     # ------------------------------------------------------------------ workspace
@@ -849,7 +860,28 @@ class FakeSlack:
             for channel in self._channels.values():
                 channel["bot_member"] = True
             self._scopes = self._default_scopes
+            self._manifest = None
         self.limits.reset()
+
+    def app(self) -> dict[str, Any]:
+        """``GET /_sandbox/slack/app``: the app's id, its manifest as apps.manifest.export
+        answers it, and the interactivity request URL the manifest sets."""
+        with self._lock:
+            manifest = self._app_manifest()
+            interactivity = (manifest.get("settings") or {}).get("interactivity") or {}
+            return {
+                "app_id": self.app_id,
+                "request_url": interactivity.get("request_url"),
+                "manifest": copy.deepcopy(manifest),
+            }
+
+    def _app_manifest(self) -> dict[str, Any]:
+        if self._manifest is None:
+            import yaml
+
+            document = yaml.safe_load(MANIFEST.read_text(encoding="utf-8")) or {}
+            self._manifest = {k: v for k, v in document.items() if k != "_metadata"}
+        return self._manifest
 
     def scopes(self) -> list[str]:
         """The bot token's scopes, as ``auth.test``'s ``x-oauth-scopes`` lists them."""
@@ -1050,8 +1082,10 @@ class FakeSlack:
 
     def _answer(self, method: str, args: dict[str, Any], authorization: str | None) -> Reply:
         try:
-            if method not in SLACK_METHODS:
+            if method not in SLACK_METHODS and method not in SETUP_METHODS:
                 raise _Failure("unknown_method")
+            if method in _MANIFEST_METHODS:
+                return 200, {}, self._manifest_call(method, args, authorization)
             self._authenticate(args, authorization)
             # Lower case, as Slack sends it (slack_sdk hands headers over as a plain dict).
             granted = {"x-oauth-scopes": ",".join(self._scopes)}
@@ -1084,6 +1118,12 @@ class FakeSlack:
         return METHOD_SCOPES.get(method)
 
     def _authenticate(self, args: dict[str, Any], authorization: str | None) -> None:
+        token = self._token(args, authorization)
+        if not secrets.compare_digest(token.encode(), self.bot_token.encode()):
+            raise _Failure("invalid_auth")
+
+    @staticmethod
+    def _token(args: dict[str, Any], authorization: str | None) -> str:
         token: str | None = None
         header = _as_str(authorization)
         if header is not None:
@@ -1093,8 +1133,27 @@ class FakeSlack:
             token = _as_str(args.get("token"))
         if not token:
             raise _Failure("not_authed")
-        if not secrets.compare_digest(token.encode(), self.bot_token.encode()):
+        return token
+
+    def _manifest_call(
+        self, method: str, args: dict[str, Any], authorization: str | None
+    ) -> dict[str, Any]:
+        """apps.manifest.export and apps.manifest.update, with the app configuration
+        token only: the bot token answers ``not_allowed_token_type``, as Slack does."""
+        token = self._token(args, authorization)
+        if secrets.compare_digest(token.encode(), self.bot_token.encode()):
+            raise _Failure("not_allowed_token_type")
+        if not secrets.compare_digest(token.encode(), SANDBOX_CONFIG_TOKEN.encode()):
             raise _Failure("invalid_auth")
+        if _as_str(args.get("app_id")) != self.app_id:
+            raise _Failure("invalid_app_id")
+        if method == "apps.manifest.export":
+            return {"ok": True, "manifest": copy.deepcopy(self._app_manifest())}
+        manifest = _maybe_json(args.get("manifest"))
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("settings"), dict):
+            raise _Failure("invalid_manifest")
+        self._manifest = copy.deepcopy(manifest)
+        return {"ok": True, "app_id": self.app_id, "permissions_updated": False}
 
     def _dispatch(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -1110,8 +1169,26 @@ class FakeSlack:
             "conversations.list": self._conversations_list,
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
+            "bots.info": self._bots_info,
         }
         return handlers[method](args)
+
+    def _bots_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The app's bot: its id, user and app id (Slack: users:read)."""
+        if _as_str(args.get("bot")) != self.bot_id:
+            raise _Failure("bot_not_found")
+        return {
+            "ok": True,
+            "bot": {
+                "id": self.bot_id,
+                "deleted": False,
+                "name": "Approval Gate",
+                "updated": 0,
+                "app_id": self.app_id,
+                "user_id": self.bot_user_id,
+                "icons": {},
+            },
+        }
 
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args, posting=True)

@@ -194,6 +194,7 @@ class SandboxServer:
                 Rule("/_sandbox/checks/<name>", endpoint="check", methods=["GET", "POST"]),
                 Rule("/_sandbox/aws", endpoint="aws", methods=["GET"]),
                 Rule("/_sandbox/slack/scopes", endpoint="slack_scopes", methods=["GET", "POST"]),
+                Rule("/_sandbox/slack/app", endpoint="slack_app", methods=["GET"]),
             ]
         )
 
@@ -422,6 +423,10 @@ class SandboxServer:
             except ValueError as exc:
                 return _json({"error": str(exc)}, 400)
         return _json({"scopes": slack.scopes()})
+
+    def _on_slack_app(self, request: Request) -> Response:
+        """The app's id, manifest and interactivity request URL (apps.manifest.update)."""
+        return _json(self.sandbox.slack.app())
 
     def _on_slack_limits(self, request: Request) -> Response:
         limits = self.sandbox.slack.limits
