@@ -64,6 +64,12 @@ STAGE_STATUS = {
 }
 
 
+#: Who decides in the "console" when a decision names nobody (``by``): an IAM principal,
+#: as ListActionExecutions' ``updatedBy`` names it ({account} is the fake's).
+CONSOLE_PRINCIPAL = "arn:aws:sts::{account}:assumed-role/Console/someone"
+#: Who the gate's PutApprovalResult comes from: the state machine's role, assumed.
+GATE_PRINCIPAL = "arn:aws:sts::{account}:assumed-role/ApprovalGateStateMachineRole/approval-gate"
+
 #: The message of a run's commit when the run gives an ``author`` but no commit message.
 DEFAULT_COMMIT_MESSAGE = "Update the application"
 
@@ -96,6 +102,8 @@ class ActionExecution:
     #: ``output.executionResult``: externalExecutionId, …Summary, …Url, errorDetails.
     result: dict[str, Any] = field(default_factory=dict)
     action_execution_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: The principal who decided an approval (``updatedBy``); None for anything else.
+    updated_by: str | None = None
 
 
 @dataclass
@@ -422,8 +430,13 @@ class FakeCodePipeline:
         return {"region": self.region, "consoleLink": console, "approval": approval}
 
     def decide_in_console(self, pipeline: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Approve or reject as someone would in the console: ``by`` (a string, by default
+        CONSOLE_PRINCIPAL) becomes the approval execution's ``updatedBy``."""
         status = str(body.get("status", "Approved"))
         result = {"status": status, "summary": str(body.get("summary", ""))}
+        by = body.get("by")
+        if by is not None and not isinstance(by, str):
+            raise CodePipelineError("ValidationException", "by must be a string")
         return self._record_result(
             pipeline,
             None,
@@ -431,7 +444,7 @@ class FakeCodePipeline:
             token,
             result,
             source="console",
-            by=str(body.get("by") or "console-user"),
+            by=by or CONSOLE_PRINCIPAL.format(account=self.account),
         )
 
     def runs(self) -> list[Run]:
@@ -698,6 +711,8 @@ class FakeCodePipeline:
             },
             "output": {"executionResult": dict(record.result)},
         }
+        if record.updated_by:
+            detail["updatedBy"] = record.updated_by
         return detail
 
     def _op_GetPipelineExecution(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -873,6 +888,7 @@ class FakeCodePipeline:
             approved = result["status"] == "Approved"
             run.approval.status = "Succeeded" if approved else "Failed"
             run.approval.updated_at = now
+            run.approval.updated_by = by or GATE_PRINCIPAL.format(account=self.account)
             if result.get("summary"):
                 run.approval.result["externalExecutionSummary"] = str(result["summary"])
             run.status = "InProgress" if approved else "Failed"

@@ -244,10 +244,15 @@ def settle_elsewhere(
     store: ApprovalStore,
     sfn: Any,
     clock: Clock,
+    decided_by: tuple[str, ...] = (),
+    reason: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
     """Close the open (or held) approvals of a pipeline execution that CodePipeline settled
     itself (approved or rejected in the console, superseded, stopped, expired).
+
+    `decided_by` and `reason`: who decided in the console (their IAM principal's ARN) and
+    the comment typed there, when CodePipeline named them; recorded in the same write.
 
     Found through the pipeline execution id start_approval stored (CodePipeline's events
     carry no approval token), in an index that lags the table (`_approvals_of`). Each is
@@ -265,8 +270,8 @@ def settle_elsewhere(
             settled = store.decide(
                 approval.approval_id,
                 status=DECIDED_ELSEWHERE,
-                decided_by=(),
-                reason=None,
+                decided_by=decided_by,
+                reason=reason,
                 at=clock(),
                 note=note,
                 was=approval.status,

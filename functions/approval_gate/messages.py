@@ -422,7 +422,10 @@ def outcome_line(approval: Approval) -> str:
         settled = approval.closed_at or approval.decided_at
         when = slack_date(settled) if settled else ""
         note = escape_mrkdwn(approval.note or "Decided outside Slack")
-        line = f":arrow_right_hook: *{note}* {when}"
+        # A console decision names the IAM principal (an ARN): say who by its last segment.
+        named = [p.rsplit(":", 1)[-1].rsplit("/", 1)[-1] for p in approval.decided_by]
+        by = f" by {escape_mrkdwn(', '.join(named))}" if named else ""
+        line = f":arrow_right_hook: *{note}{by}* {when}"
     else:
         line = "Waiting for a decision"
     if approval.reason:

@@ -863,3 +863,59 @@ def test_get_pipeline_declares_each_source_by_its_provider(fake: FakeCodePipelin
         "S3ObjectKey": "web.zip",
     }
     assert declared["Image"]["actionTypeId"]["provider"] == "ECR"
+
+
+# ---------------------------------------------------------------------- who decided
+
+
+def _approval_detail(fake: FakeCodePipeline, run: Any) -> dict[str, Any]:
+    answer = fake.call(
+        "ListActionExecutions",
+        {"pipelineName": "web", "filter": {"pipelineExecutionId": run.execution_id}},
+    )
+    [detail] = [d for d in answer["actionExecutionDetails"] if d["stageName"] == "Approval"]
+    return detail
+
+
+def test_a_console_decision_names_who_decided_and_their_comment(fake: FakeCodePipeline) -> None:
+    run = fake.start_run("web", {})
+    assert "updatedBy" not in _approval_detail(fake, run)  # nobody has decided yet
+
+    fake.decide_in_console("web", run.token, {"status": "Rejected", "summary": "no", "by": PERSON})
+
+    detail = _approval_detail(fake, run)
+    assert detail["status"] == "Failed" and detail["updatedBy"] == PERSON
+    assert detail["output"]["executionResult"]["externalExecutionSummary"] == "no"
+
+
+def test_a_console_decision_without_by_names_a_console_principal(fake: FakeCodePipeline) -> None:
+    run = fake.start_run("web", {})
+
+    fake.decide_in_console("web", run.token, {"status": "Approved"})
+
+    by = f"arn:aws:sts::{ACCOUNT}:assumed-role/Console/someone"
+    assert _approval_detail(fake, run)["updatedBy"] == by
+    assert fake.approval_results()[0]["by"] == by
+
+
+def test_a_console_decision_by_something_other_than_a_string_is_refused(
+    fake: FakeCodePipeline,
+) -> None:
+    run = fake.start_run("web", {})
+
+    for by in (["jane"], 7, {"arn": PERSON}):
+        body = {"status": "Approved", "by": by}
+        assert _error(lambda body=body: fake.decide_in_console("web", run.token, body)) == (
+            "ValidationException"
+        )
+    assert fake.approval_results() == []
+    assert _approval_detail(fake, run)["status"] == "InProgress"
+
+
+def test_the_gates_decision_names_the_gates_role(fake: FakeCodePipeline) -> None:
+    run = fake.start_run("web", {})
+
+    _approve(fake, "web", run.token)
+
+    by = _approval_detail(fake, run)["updatedBy"]
+    assert by.startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/") and "Console" not in by

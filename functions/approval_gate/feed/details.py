@@ -1,7 +1,8 @@
 """What the status feed reads from CodePipeline beyond its events.
 
-A failed action's error summary and logs link (ListActionExecutions), and an execution's
-source revision and trigger (GetPipelineExecution). CodePipeline failing to answer is not
+A failed action's error summary and logs link, and who decided a manual approval in the
+console and their comment (ListActionExecutions), and an execution's source revision and
+trigger (GetPipelineExecution). CodePipeline failing to answer is not
 an error of the feed: the lookup logs a warning and returns nothing, and the message or
 the thread line goes out without what it would have added.
 """
@@ -9,6 +10,7 @@ the thread line goes out without what it would have added.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from approval_gate.feed.events import TRIGGER_TYPE, PipelineEvent, optional_link, optional_summary
 from approval_gate.feed.state import Feed, Revision
 from approval_gate.revisions import parse_revisions
-from approval_gate.text import one_line
+from approval_gate.text import MAX_SUMMARY, one_line
 
 #: The same logger Powertools configures for the handlers (its service name).
 LOG = logging.getLogger("approval-gate")
@@ -26,10 +28,25 @@ LOG = logging.getLogger("approval-gate")
 
 @dataclass(frozen=True)
 class ActionDetails:
-    """A failed action's error summary and logs link; either may be unknown."""
+    """A failed action's error summary and logs link; either may be unknown. For a manual
+    approval, also who last changed its execution (`updatedBy`: the IAM principal who
+    approved or rejected it in the console) and the comment typed there."""
 
     summary: str | None = None
     url: str | None = None
+    updated_by: str | None = None
+    comment: str | None = None
+
+
+#: An IAM or STS principal's ARN, as `updatedBy` names who approved in the console
+#: (arn:aws:sts::123456789012:assumed-role/Dev/jane, arn:aws:iam::123456789012:user/ops).
+_PRINCIPAL = re.compile(r"arn:aws[a-z\-]*:(?:iam|sts)::\d{12}:[A-Za-z0-9+=,.@_/\-]{1,1024}")
+
+
+def principal(value: Any) -> str | None:
+    """The value if it is an IAM or STS principal's ARN, else None (nothing else is
+    recorded as who decided)."""
+    return value if isinstance(value, str) and _PRINCIPAL.fullmatch(value) else None
 
 
 #: How many pages of one execution's action executions (100 each) a lookup reads at most.
@@ -37,8 +54,10 @@ ACTION_EXECUTION_PAGES = 3
 
 
 def action_details(codepipeline: Any, event: PipelineEvent) -> ActionDetails | None:
-    """A failed action's error summary and logs link from ListActionExecutions; None
-    when CodePipeline cannot say (the thread line goes out without them)."""
+    """The ended action's newest execution with the event's outcome, from
+    ListActionExecutions: a failed action's error summary and logs link, an approval's
+    decider and comment. None when CodePipeline cannot say (the thread line goes out
+    without them, the approval closes without who decided)."""
     # Filtered to the event's execution, the first page (100) holds every action execution
     # of most runs; many actions and retried stages make more: follow nextToken, for
     # ACTION_EXECUTION_PAGES pages at most, so one event's lookup costs bounded time.
@@ -52,7 +71,7 @@ def action_details(codepipeline: Any, event: PipelineEvent) -> ActionDetails | N
             response = codepipeline.list_action_executions(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             LOG.warning(
-                "could not read the failed action's details",
+                "could not read the action's details",
                 extra={"pipeline": event.pipeline, "error": _error_code(exc)},
             )
             break
@@ -72,19 +91,29 @@ def action_details(codepipeline: Any, event: PipelineEvent) -> ActionDetails | N
     if not mine:
         return None
 
-    def newest_failure(detail: dict[str, Any]) -> tuple[bool, float]:
+    ended = "Succeeded" if event.state == "SUCCEEDED" else "Failed"
+
+    def newest_ended(detail: dict[str, Any]) -> tuple[bool, float]:
         updated = detail.get("lastUpdateTime")
         when = updated.timestamp() if isinstance(updated, datetime) else 0.0
-        return (detail.get("status") == "Failed", when)
+        return (detail.get("status") == ended, when)
 
-    detail = max(mine, key=newest_failure)
+    detail = max(mine, key=newest_ended)
     # botocore's ActionExecutionDetail keeps errorDetails in output.executionResult.
     result = _mapping(_mapping(detail.get("output")).get("executionResult"))
-    summary = optional_summary(result.get("externalExecutionSummary"))
+    typed = result.get("externalExecutionSummary")
+    summary = optional_summary(typed)
     error = result.get("errorDetails")
     if summary is None and isinstance(error, dict):
         summary = optional_summary(error.get("message"))
-    return ActionDetails(summary=summary, url=optional_link(result.get("externalExecutionUrl")))
+    # Who ended it, only if this execution ended as the event says (not an older one).
+    by = principal(detail.get("updatedBy")) if detail.get("status") == ended else None
+    return ActionDetails(
+        summary=summary,
+        url=optional_link(result.get("externalExecutionUrl")),
+        updated_by=by,
+        comment=(one_line(typed, MAX_SUMMARY) or None) if by and isinstance(typed, str) else None,
+    )
 
 
 def execution_info(

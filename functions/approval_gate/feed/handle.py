@@ -34,7 +34,7 @@ from approval_gate.feed.events import (
     parse_event,
 )
 from approval_gate.feed.render import feed_view, message_wanted, run_ended, wanted_lines
-from approval_gate.feed.settlement import settlement_note
+from approval_gate.feed.settlement import settlement
 from approval_gate.feed.state import Feed
 from approval_gate.feed.store import FeedStore
 from approval_gate.policy import Policy, PolicyError
@@ -125,21 +125,23 @@ def handle_event(
     rules = policy.resolve(event.pipeline)
     announce = frozenset(rules.announce)
     details = None
-    if (
-        event.kind == ACTION
-        and event.state == "FAILED"
-        and (ACTION in announce or is_approval(event))
+    # One lookup: a failed action's error for the feed, an approval's decider (either end).
+    if event.kind == ACTION and (
+        (event.state == "FAILED" and ACTION in announce)
+        or (event.state in ("SUCCEEDED", "FAILED") and is_approval(event))
     ):
-        details = action_details(codepipeline, event) or ActionDetails()
-        details = ActionDetails(
-            summary=details.summary or event.external_summary,
-            url=details.url or event.external_url,
+        found = action_details(codepipeline, event) or ActionDetails()
+        details = replace(
+            found,
+            summary=found.summary or event.external_summary,
+            url=found.url or event.external_url,
         )
+    failed = details if event.state == "FAILED" else None  # the feed shows failures only
     applied = store.apply(
         event,
         now=clock(),
-        summary=details.summary if details else None,
-        url=details.url if details else None,
+        summary=failed.summary if failed else None,
+        url=failed.url if failed else None,
     )
     result: dict[str, Any] = {
         "posted": False,
@@ -148,15 +150,17 @@ def handle_event(
         "ignored": None if applied.outcome == "applied" else applied.outcome,
         "settled": [],
     }
-    note = settlement_note(event, details)
-    if note is not None:
+    settled = settlement(event, details)
+    if settled is not None:
         # Idempotent (only PENDING approvals move), so it runs for duplicates too: a retry
         # after a failure here must still close the approval.
         result["settled"] = settle_elsewhere(
             pipeline_execution_id=event.execution_id,
             stage=event.stage if event.kind == ACTION else None,
             action=event.action if event.kind == ACTION else None,
-            note=note,
+            note=settled.note,
+            decided_by=settled.decided_by,
+            reason=settled.reason,
             store=approvals,
             sfn=sfn,
             clock=clock,
