@@ -246,6 +246,7 @@ def settle_elsewhere(
     clock: Clock,
     decided_by: tuple[str, ...] = (),
     reason: str | None = None,
+    decider: Callable[[], tuple[str, tuple[str, ...], str | None]] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
     """Close the open (or held) approvals of a pipeline execution that CodePipeline settled
@@ -253,6 +254,9 @@ def settle_elsewhere(
 
     `decided_by` and `reason`: who decided in the console (their IAM principal's ARN) and
     the comment typed there, when CodePipeline named them; recorded in the same write.
+    `decider`, when given, says (note, decided_by, reason) instead, asked once and only when
+    an open approval is found: reading who decided costs a CodePipeline call, which an
+    approval the gate itself decided (the common case) does not need.
 
     Found through the pipeline execution id start_approval stored (CodePipeline's events
     carry no approval token), in an index that lags the table (`_approvals_of`). Each is
@@ -266,6 +270,9 @@ def settle_elsewhere(
             continue
         if stage is not None and (approval.stage, approval.action) != (stage, action):
             continue
+        if decider is not None:
+            note, decided_by, reason = decider()
+            decider = None
         try:
             settled = store.decide(
                 approval.approval_id,

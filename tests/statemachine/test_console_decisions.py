@@ -91,18 +91,27 @@ def test_a_gate_decision_is_not_rewritten_by_its_own_end_event(gate):
 
     record = json.loads(gate.wait_execution(approval["approval_id"])["output"])
     assert (record["outcome"], record["decided_by"]) == ("approved", ["U0ALICE"])
-    # The approval's end event was handled (its lookup made) and changed nothing.
+    # The approval's end event reaches pipeline_events and changes nothing; with no open
+    # approval left to settle, it reads nobody's decision from CodePipeline.
     wait_for(
         lambda: (
             any(
-                c["method"] == "ListActionExecutions"
-                and c["args"].get("filter", {}).get("pipelineExecutionId")
-                == run["pipelineExecutionId"]
-                for c in gate.client.codepipeline_calls()
+                d["target"] == "PipelineEventsFunction"
+                and d["event"]["detail"].get("execution-id") == run["pipelineExecutionId"]
+                and d["event"]["detail"].get("stage") == approval["stage"]
+                and d["event"]["detail"].get("state") == "SUCCEEDED"
+                and "action" in d["event"]["detail"]
+                for d in gate.client.get("/_sandbox/events")
             )
             or None
         ),
-        what="the approval's end event looked up",
+        what="the approval's end event delivered",
+    )
+    assert gate.server.sandbox.wait_for_events(timeout=10)
+    assert not any(
+        c["method"] == "ListActionExecutions"
+        and c["args"].get("filter", {}).get("pipelineExecutionId") == run["pipelineExecutionId"]
+        for c in gate.client.codepipeline_calls()
     )
     gate.server.sandbox.wait_for_executions(timeout=10)
     listed = next(a for a in gate.client.approvals() if a["approval_id"] == approval["approval_id"])

@@ -343,9 +343,9 @@ def test_a_successful_run_is_one_message_updated_to_succeeded_with_its_thread(fe
     assert {(kw["channel"], kw["thread_ts"]) for kw in threaded} == {
         ("C0DEPLOYS", "1796144403.000100")
     }
-    # Revision and trigger are read once, when the message is first posted; the approval's
-    # end is looked up once (who decided, had it been the console).
-    assert feed.codepipeline.methods() == ["get_pipeline_execution", "list_action_executions"]
+    # Revision and trigger are read once, when the message is first posted. The approval's
+    # end reads nobody's decision: no open approval was left to settle (the gate decided).
+    assert feed.codepipeline.methods() == ["get_pipeline_execution"]
 
 
 def test_a_four_stage_run_costs_two_slack_writes_per_stage_and_two_per_run(feed):

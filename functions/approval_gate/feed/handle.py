@@ -34,7 +34,7 @@ from approval_gate.feed.events import (
     parse_event,
 )
 from approval_gate.feed.render import feed_view, message_wanted, run_ended, wanted_lines
-from approval_gate.feed.settlement import settlement
+from approval_gate.feed.settlement import APPROVED_IN_CONSOLE, Settlement, settlement
 from approval_gate.feed.state import Feed
 from approval_gate.feed.store import FeedStore
 from approval_gate.policy import Policy, PolicyError
@@ -104,6 +104,32 @@ def receive(
     return result
 
 
+def _details(codepipeline: Any, event: PipelineEvent) -> ActionDetails:
+    """The action's details from CodePipeline, with what the event itself says as the
+    fallback for the summary and the link."""
+    found = action_details(codepipeline, event) or ActionDetails()
+    return replace(
+        found,
+        summary=found.summary or event.external_summary,
+        url=found.url or event.external_url,
+    )
+
+
+def _console_decider(
+    codepipeline: Any, event: PipelineEvent
+) -> Callable[[], tuple[str, tuple[str, ...], str | None]] | None:
+    """For an approval's SUCCEEDED event: who approved it, read from CodePipeline only if
+    an open approval is found (the gate's own approvals end with this event too)."""
+    if not (is_approval(event) and event.state == "SUCCEEDED"):
+        return None
+
+    def decider() -> tuple[str, tuple[str, ...], str | None]:
+        found = settlement(event, _details(codepipeline, event)) or Settlement(APPROVED_IN_CONSOLE)
+        return found.note, found.decided_by, found.reason
+
+    return decider
+
+
 def handle_event(
     event: PipelineEvent,
     *,
@@ -125,17 +151,13 @@ def handle_event(
     rules = policy.resolve(event.pipeline)
     announce = frozenset(rules.announce)
     details = None
-    # One lookup: a failed action's error for the feed, an approval's decider (either end).
-    if event.kind == ACTION and (
-        (event.state == "FAILED" and ACTION in announce)
-        or (event.state in ("SUCCEEDED", "FAILED") and is_approval(event))
+    # One lookup: a failed action's error for the feed, or a rejected approval's decider.
+    if (
+        event.kind == ACTION
+        and event.state == "FAILED"
+        and (ACTION in announce or is_approval(event))
     ):
-        found = action_details(codepipeline, event) or ActionDetails()
-        details = replace(
-            found,
-            summary=found.summary or event.external_summary,
-            url=found.url or event.external_url,
-        )
+        details = _details(codepipeline, event)
     failed = details if event.state == "FAILED" else None  # the feed shows failures only
     applied = store.apply(
         event,
@@ -161,6 +183,7 @@ def handle_event(
             note=settled.note,
             decided_by=settled.decided_by,
             reason=settled.reason,
+            decider=_console_decider(codepipeline, event) if details is None else None,
             store=approvals,
             sfn=sfn,
             clock=clock,
