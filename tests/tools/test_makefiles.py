@@ -47,9 +47,10 @@ def test_the_layer_builds_with_python3_on_a_machine_without_python(tmp_path: Pat
     env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "LANG": "C.UTF-8"}
     assert shutil.which("python", path=env["PATH"]) is None
 
-    done = subprocess.run(  # noqa: S603 - make, our own Makefile
-        [MAKE, "--no-print-directory", "build-DomainLayer", f"ARTIFACTS_DIR={artifacts}"]
-        + ["LAYER_TRIM="],  # the trim list needs the real packages: tests/tools/test_check_layer
+    # LAYER_TRIM empty: the trim list needs the real packages (tests/tools/test_check_layer).
+    build = ["build-DomainLayer", f"ARTIFACTS_DIR={artifacts}", "LAYER_TRIM="]
+    done = subprocess.run(
+        [MAKE, "--no-print-directory", *build],
         cwd=LAYER,
         env=env,
         capture_output=True,
@@ -81,7 +82,7 @@ def _pyenv_version(tmp_path: Path, versions: list[str], in_use: str) -> str:
         (bin_dir / tool).symlink_to(found)
     env = {k: v for k, v in os.environ.items() if k != "PYENV_VERSION"}
     env["PATH"] = str(bin_dir)
-    done = subprocess.run(  # noqa: S603 - make, our own Makefile
+    done = subprocess.run(
         [MAKE, "-s", "--eval", '__pyenv: ; @echo "$(PYENV_VERSION)"', "__pyenv"],
         cwd=ROOT,
         env=env,
