@@ -24,7 +24,10 @@ def test_the_start_up_heap_is_frozen_while_the_sandbox_runs_and_handed_back_afte
         frozen = gc.get_freeze_count()
         assert frozen > 100_000  # modules, botocore's models, moto, the resources
         gc.collect()
-        assert gc.get_freeze_count() == frozen  # full collections leave it alone
+        # Full collections leave it alone. Reference counting may still free a few frozen
+        # objects (the AWS endpoint's server thread was mid-request at the freeze): the
+        # count shrinks by those, never back to what the collector walks.
+        assert frozen - 1_000 <= gc.get_freeze_count() <= frozen
     finally:
         sandbox.stop()
     assert gc.get_freeze_count() == 0
