@@ -83,7 +83,14 @@ def _pyenv_version(tmp_path: Path, versions: list[str], in_use: str) -> str:
     env = {k: v for k, v in os.environ.items() if k != "PYENV_VERSION"}
     env["PATH"] = str(bin_dir)
     done = subprocess.run(
-        [MAKE, "-s", "--eval", '__pyenv: ; @echo "$(PYENV_VERSION)"', "__pyenv"],
+        [
+            MAKE,
+            "-s",
+            "--no-print-directory",
+            "--eval",
+            '__pyenv: ; @echo "$(PYENV_VERSION)"',
+            "__pyenv",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
