@@ -60,7 +60,11 @@ def run_sandbox(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"sandbox ready on {server.url}", flush=True)
     try:
-        stop.wait()
+        # Wake now and then: the kernel may hand SIGTERM to any thread (the HTTP servers'
+        # among them), and Python runs the handler only when the main thread next runs
+        # bytecode; a wait without a timeout could then sleep through it for ever.
+        while not stop.wait(timeout=0.2):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
