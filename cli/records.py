@@ -2,13 +2,17 @@
 
 For each month from ``since`` to ``until`` one Query (``audit_month = :m AND requested_at
 BETWEEN :a AND :b``), ascending and paged, so the approvals come oldest first and never
-all at once. Each item reads back through the domain (approval_gate.store), and its
-decision record is the domain's too (``Approval.decision_record``).
+all at once. The index holds keys only (its writes happen once, when a request is made,
+and it holds no token), so each page's items are read with BatchGetItem, 100 keys a call,
+and put back in the page's order. Each item reads back through the domain
+(approval_gate.store), and its decision record is the domain's too
+(``Approval.decision_record``).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,21 +71,53 @@ def approvals(
             },
             "ScanIndexForward": True,
         }
-        if open_only:
-            query["FilterExpression"] = "#status IN (:pending, :held)"
-            query["ExpressionAttributeNames"]["#status"] = "status"
-            query["ExpressionAttributeValues"].update(
-                {":pending": {"S": PENDING}, ":held": {"S": HELD}}
-            )
-        if target.page_size:
-            query["Limit"] = target.page_size
+        # A page of keys at most PAGE long: its items are read and written out before the
+        # next is asked for, so memory stays flat whatever the range holds.
+        query["Limit"] = target.page_size or PAGE
         while True:
             page = target.dynamodb.query(**query)
-            for item in page.get("Items", ()):
-                yield _from_item(item)
+            keys = [item["approval_id"]["S"] for item in page.get("Items", ())]
+            for start in range(0, len(keys), BATCH):
+                for item in _items(target, keys[start : start + BATCH]):
+                    approval = _from_item(item)
+                    if not open_only or approval.status in (PENDING, HELD):
+                        yield approval
             if not page.get("LastEvaluatedKey"):
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+#: Keys one index page holds at most (DynamoDB's 1 MB of keys would be ~10,000).
+PAGE = 1000
+#: Keys a BatchGetItem call takes at most.
+BATCH = 100
+#: How many times keys DynamoDB left unprocessed (throttling) are asked for again, and the
+#: first pause before that, doubled each time.
+RETRIES = 8
+FIRST_PAUSE = 0.05
+
+
+def _items(target: Target, approval_ids: list[str]) -> list[dict[str, Any]]:
+    """The items of ``approval_ids``, in that order (an id whose item is gone since the
+    index listed it, expired by TTL, is left out)."""
+    wanted: dict[str, Any] = {
+        target.table: {"Keys": [{"approval_id": {"S": i}} for i in approval_ids]}
+    }
+    found: dict[str, dict[str, Any]] = {}
+    pause = FIRST_PAUSE
+    for attempt in range(RETRIES + 1):
+        answer = target.dynamodb.batch_get_item(RequestItems=wanted)
+        for item in answer.get("Responses", {}).get(target.table, ()):
+            found[item["approval_id"]["S"]] = item
+        wanted = answer.get("UnprocessedKeys") or {}
+        if not wanted:
+            break
+        if attempt < RETRIES:
+            time.sleep(pause)
+            pause *= 2
+    else:
+        raise CliError("DynamoDB kept throttling the approvals table's reads: try again later")
+    return [found[i] for i in approval_ids if i in found]
 
 
 def audit_record(approval: Approval) -> dict[str, Any]:

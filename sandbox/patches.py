@@ -117,6 +117,7 @@ def apply() -> None:
         _patch_log_keys_per_container()
         _patch_aws_faults()
         _patch_describe_alarms_pages()
+        _patch_index_pages_sized_by_projection()
         _applied = True
 
 
@@ -1565,3 +1566,48 @@ def _patch_describe_alarms_pages() -> None:
 
 def _alarm_name(alarm: Any) -> str:
     return str(alarm.name)
+
+
+# --- Patch 26: an index query's 1 MB page holds the index's items ---------------------------
+# DynamoDB stops a Query page at 1 MB of the items it read: for a secondary index, the
+# index's items, which hold only the projected attributes. moto weighs each table item
+# whole before projecting it, so a keys-only index pages as often as the table would
+# (`approval-gate audit` over 10,000 approvals: about 30 pages, each a sort of every item,
+# where DynamoDB answers in one or two). While moto runs a query on an index that projects
+# less than ALL, an item's size is its projection's.
+
+_index_query = threading.local()
+
+
+def _patch_index_pages_sized_by_projection() -> None:
+    from moto.dynamodb.models.dynamo_type import Item, bytesize
+    from moto.dynamodb.models.table import Table
+
+    query, size = Table.query, Item.size
+
+    def index_query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto's backend passes index_name as the eighth argument (after self).
+        name = args[7] if len(args) > 7 else kwargs.get("index_name")
+        index = self.get_index(name) if name else None
+        if index is None or (index.projection or {}).get("ProjectionType", "ALL") == "ALL":
+            return query(self, *args, **kwargs)
+        _index_query.index = index
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            _index_query.index = None
+
+    def projected_size(self: Any) -> int:
+        index = getattr(_index_query, "index", None)
+        if index is None:
+            return size(self)
+        # What index.project keeps, weighed as Item.size weighs it (without building it).
+        kept = {*index.table_key_attrs, *(key["AttributeName"] for key in index.schema)}
+        if index.projection.get("ProjectionType") == "INCLUDE":
+            kept.update(index.projection.get("NonKeyAttributes", ()))
+        return sum(
+            bytesize(name) + value.size() for name, value in self.attrs.items() if name in kept
+        )
+
+    Table.query = index_query
+    Item.size = projected_size

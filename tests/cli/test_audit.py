@@ -37,7 +37,8 @@ def test_the_template_declares_the_audit_index() -> None:
         {"AttributeName": AUDIT_MONTH, "KeyType": "HASH"},
         {"AttributeName": "requested_at", "KeyType": "RANGE"},
     ]
-    assert indexes[AUDIT_INDEX]["Projection"] == {"ProjectionType": "ALL"}
+    # Keys only: written once per request, no token in it; the items come by BatchGetItem.
+    assert indexes[AUDIT_INDEX]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert approvals_table_properties()["BillingMode"] == "PAY_PER_REQUEST"
 
 
@@ -185,6 +186,9 @@ class RecordingClient:
         page = self._client.query(**kwargs)
         self._log.append("query" if page.get("LastEvaluatedKey") else "last query")
         return page
+
+    def batch_get_item(self, **kwargs: Any) -> Any:
+        return self._client.batch_get_item(**kwargs)
 
 
 class RecordingOut(io.StringIO):
@@ -365,3 +369,43 @@ def test_a_sandbox_that_does_not_answer_is_one_line_and_exit_2() -> None:
         f"approval-gate audit: the sandbox at http://127.0.0.1:{port} does not answer"
     )
     assert err.getvalue().count("\n") == 1
+
+
+class ThrottledOnce:
+    """The DynamoDB client, whose first BatchGetItem leaves every key unprocessed."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.batches = 0
+
+    def query(self, **kwargs: Any) -> Any:
+        return self._client.query(**kwargs)
+
+    def batch_get_item(self, **kwargs: Any) -> Any:
+        self.batches += 1
+        if self.batches == 1:
+            return {"Responses": {}, "UnprocessedKeys": kwargs["RequestItems"]}
+        return self._client.batch_get_item(**kwargs)
+
+
+def test_keys_dynamodb_left_unprocessed_are_read_again_and_none_is_lost(gate: Gate) -> None:
+    write_history(gate.store)
+    from cli.main import main
+
+    def audit(dynamodb: Any) -> list[dict[str, Any]]:
+        out = io.StringIO()
+        code = main(
+            ["audit", *SINCE_SEPTEMBER, "--format", "jsonl"],
+            target=gate.target(dynamodb=dynamodb),
+            stdout=out,
+            stderr=io.StringIO(),
+            clock=lambda: NOW,
+        )
+        assert code == 0
+        return jsonl(out.getvalue())
+
+    throttled = ThrottledOnce(gate.dynamodb)
+    records = audit(throttled)
+    assert throttled.batches >= 2
+    assert len(records) == 8
+    assert records == audit(gate.dynamodb)

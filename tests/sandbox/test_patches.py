@@ -1564,3 +1564,52 @@ def test_patch_25_describe_alarms_answers_by_pages_ordered_by_name(aws, monkeypa
         cloudwatch.describe_alarms(NextToken="not-a-token-of-ours")
     with pytest.raises(ClientError, match="ValidationError"):
         cloudwatch.describe_alarms(MaxRecords=101)
+
+
+def _big_items_table(dynamodb: Any, projection: str) -> None:
+    dynamodb.create_table(
+        TableName="big",
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "group", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_group",
+                "KeySchema": [{"AttributeName": "group", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": projection},
+            }
+        ],
+    )
+    for n in range(30):  # 30 items of ~100 kB: 3 MB in the table, 30 short keys in the index
+        item = {"id": {"S": f"i{n:02d}"}, "group": {"S": "g"}, "blob": {"S": "x" * 100_000}}
+        dynamodb.put_item(TableName="big", Item=item)
+
+
+@pytest.mark.parametrize(("projection", "pages"), [("KEYS_ONLY", (1, 1)), ("ALL", (3, 4))])
+def test_patch_26_an_index_page_holds_1_mb_of_the_index_s_items(aws, projection, pages):
+    """DynamoDB stops a page at 1 MB of what it read: a keys-only index's short items fit in
+    one page, where the whole items (3 MB) need three or four."""
+    dynamodb = client("dynamodb")
+    _big_items_table(dynamodb, projection)
+    query: dict[str, Any] = {
+        "TableName": "big",
+        "IndexName": "by_group",
+        "KeyConditionExpression": "#g = :g",
+        "ExpressionAttributeNames": {"#g": "group"},
+        "ExpressionAttributeValues": {":g": {"S": "g"}},
+    }
+    seen, answered = [], 0
+    while True:
+        page = dynamodb.query(**query)
+        answered += 1
+        seen += [item["id"]["S"] for item in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    assert sorted(seen) == [f"i{n:02d}" for n in range(30)]
+    assert pages[0] <= answered <= pages[1]
+    if projection == "KEYS_ONLY":
+        assert set(page["Items"][0]) == {"id", "group"}
