@@ -30,7 +30,7 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "hold_approval": ("dynamodb", "secretsmanager", "dynamodb"),  # the feed's own table client
     "pipeline_events": ("dynamodb", "codepipeline", "stepfunctions", "secretsmanager"),
     "remind_approvers": ("dynamodb", "secretsmanager"),
-    "slack_interactions": ("dynamodb", "stepfunctions:config", "secretsmanager"),
+    "slack_interactions": ("dynamodb", "stepfunctions", "secretsmanager"),
     "start_approval": (
         "dynamodb",
         "codepipeline",

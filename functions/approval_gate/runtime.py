@@ -31,22 +31,6 @@ def logger() -> Logger:
     return Logger(service=SERVICE)
 
 
-#: The click's Step Functions client: Slack shows the clicker an error unless the answer
-#: comes within 3 s, so SendTaskSuccess is tried 3 times (backoff at most 1 + 2 s), not the
-#: functions' 5 (AWS_MAX_ATTEMPTS, up to 15 s of backoff). A click whose attempts all fail
-#: has its vote recorded already; it answers 500 and the next reminder cycle hands the
-#: decision on (reminders.remind finds it decided and the workflow goes on).
-CLICK_SFN_ATTEMPTS = 3
-
-
-def click_sfn_client() -> Any:
-    """The Step Functions client of the click path (`CLICK_SFN_ATTEMPTS`)."""
-    from botocore.config import Config
-
-    retries: Any = {"mode": "standard", "total_max_attempts": CLICK_SFN_ATTEMPTS}
-    return boto3.client("stepfunctions", config=Config(retries=retries))
-
-
 def approval_store(settings: Settings) -> ApprovalStore:
     """The approvals table, through the function's own DynamoDB client."""
     return ApprovalStore(settings.table_name, boto3.client("dynamodb"), settings.retention_days)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 from approval_gate.clock import utc_now
 from approval_gate.interactions import Collaborators, handle
-from approval_gate.runtime import approval_store, click_sfn_client, slack_access
+from approval_gate.runtime import approval_store, slack_access
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
 
@@ -18,7 +19,7 @@ logger = make_logger()
 SLACK = slack_access(SETTINGS)
 DEPS = Collaborators(
     store=approval_store(SETTINGS),
-    sfn=click_sfn_client(),
+    sfn=boto3.client("stepfunctions"),
     credentials=SLACK.credentials,
     slack_client=SLACK.client,
     clock=utc_now,

@@ -174,12 +174,11 @@ def test_a_click_whose_function_timed_out_still_decides_once(
 
 
 def test_throttled_send_task_success_still_decides_each_approval_once(gate: Gate) -> None:
-    """Half the clicks' SendTaskSuccess calls are throttled: botocore retries them (three
-    attempts on the click path, runtime.CLICK_SFN_ATTEMPTS, so the answer stays within
-    Slack's 3 s), and every approval is decided exactly once, by its click. Approvals go on
+    """Half the clicks' SendTaskSuccess calls are throttled: botocore retries them (five
+    attempts), and every approval is decided exactly once, by its click. Approvals go on
     until a click was throttled and still answered 200 (botocore's retry delivered it). A
-    click whose attempts were all throttled answers 500; its vote was recorded, and the
-    next reminder cycle hands it on: still decided once."""
+    click whose five attempts were all throttled answers 500; its vote was recorded, and
+    the next reminder cycle hands it on: still decided once."""
     set_fault(gate, "stepfunctions", "SendTaskSuccess", "throttled", 0.5)
     for _ in range(10):
         run, approval, message = gate.open_approval()

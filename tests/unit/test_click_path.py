@@ -325,18 +325,3 @@ def test_the_documented_click_path_is_the_code() -> None:
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("approval_gate.")
     }
     assert imported <= LIBRARIES | {path.stem for path, _ in steps[2:]}
-
-
-def test_the_click_s_step_functions_calls_retry_within_slack_s_three_seconds(monkeypatch) -> None:
-    """Standard retries back off at most 1 s, then 2 s: three attempts fit Slack's 3 s, the
-    functions' five (up to 15 s of backoff) would not."""
-    from approval_gate.runtime import CLICK_SFN_ATTEMPTS, click_sfn_client
-
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "5")  # the functions' own, as the template sets it
-
-    client = click_sfn_client()
-    retries = client.meta.config.retries
-    assert retries["mode"] == "standard"
-    assert retries["total_max_attempts"] == CLICK_SFN_ATTEMPTS == 3
-    assert sum(2**attempt for attempt in range(CLICK_SFN_ATTEMPTS - 1)) <= 3
