@@ -180,6 +180,9 @@ def test_throttled_send_task_success_still_decides_each_approval_once(gate: Gate
     click whose five attempts were all throttled answers 500; its vote was recorded, and
     the next reminder cycle hands it on: still decided once."""
     set_fault(gate, "stepfunctions", "SendTaskSuccess", "throttled", 0.5)
+    # Five attempts back off up to 1 + 2 + 4 + 8 s: a click may take that long to answer
+    # here (Slack would show its error after 3 s; the vote is recorded all the same).
+    gate.client.timeout = 30.0
     for _ in range(10):
         run, approval, message = gate.open_approval()
         before = injected(gate, "stepfunctions", "SendTaskSuccess", "throttled")
