@@ -35,6 +35,7 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 DOMAIN_CONTRACT = "The domain imports nothing around it"
 SANDBOX_CONTRACT = "The sandbox imports no bench, reliability or cli"
 ACYCLIC_CONTRACT = "The sandbox's modules import one another without cycles"
+LEAN_RUNTIME_CONTRACT = "What every handler imports loads no metrics code"
 
 
 def _lines(path: Path) -> int:
@@ -165,6 +166,12 @@ def test_the_code_keeps_the_import_contracts(tmp_path):
         # fake_slack imports faults under TYPE_CHECKING: that import closes the cycle.
         ("sandbox/faults.py", "from sandbox import fake_slack", ACYCLIC_CONTRACT),
         ("sandbox/services.py", "import sandbox.faults", ACYCLIC_CONTRACT),
+        # The click path's cold start: only close_request and remind_approvers measure.
+        (
+            "functions/approval_gate/runtime.py",
+            "from approval_gate.metering import emit_metrics",
+            LEAN_RUNTIME_CONTRACT,
+        ),
     ],
 )
 def test_each_import_contract_breaks_when_the_code_breaks_it(tmp_path, module, added, broken):

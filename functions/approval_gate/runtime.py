@@ -5,7 +5,6 @@ Kept apart from the domain logic so unit tests can build the same pieces around 
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -13,7 +12,6 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from slack_sdk import WebClient
 
-from approval_gate.decision_metrics import Measurement, MeteredStore, at_close, emit
 from approval_gate.settings import SERVICE, Settings
 from approval_gate.slack import SlackCredentials, SlackCredentialsSource, web_client
 from approval_gate.store import ApprovalStore
@@ -42,36 +40,6 @@ METRICS_NAMESPACE = "ApprovalGate"
 
 def metrics() -> Metrics:
     return Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-
-
-def log_line(line: str) -> None:
-    """Write one line where the function's log lines go: stdout in Lambda, the sandbox's
-    captured logs when it runs the handlers in-process (it redirects the logger's stream)."""
-    for handler in logging.getLogger(SERVICE).handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.acquire()  # one line at a time: the sandbox runs handlers in threads
-            try:
-                handler.stream.write(line + "\n")
-                handler.stream.flush()
-            finally:
-                handler.release()
-            return
-    print(line, flush=True)
-
-
-def emit_metrics(measurements: list[Measurement]) -> None:
-    """The gate's EMF metrics (approval_gate.decision_metrics), to the log stream."""
-    emit(measurements, namespace=METRICS_NAMESPACE, service=SERVICE, out=log_line)
-
-
-def metered_store(settings: Settings) -> MeteredStore:
-    """The approvals table, measuring each decision when its request is closed."""
-    return MeteredStore(
-        settings.table_name,
-        boto3.client("dynamodb"),
-        settings.retention_days,
-        measure=lambda approval: emit_metrics(at_close(approval)),
-    )
 
 
 #: Time assumed left when no Lambda context says (unit tests, scripts).

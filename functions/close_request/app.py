@@ -7,8 +7,9 @@ from typing import Any
 import boto3
 from approval_gate.clock import utc_now
 from approval_gate.closing import close
+from approval_gate.metering import metered_store
 from approval_gate.runtime import logger as make_logger
-from approval_gate.runtime import metered_store, slack_access
+from approval_gate.runtime import slack_access
 from approval_gate.settings import Settings
 
 SETTINGS = Settings.from_env()

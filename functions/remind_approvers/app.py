@@ -6,8 +6,9 @@ from typing import Any
 
 from approval_gate.clock import utc_now
 from approval_gate.decision_metrics import at_reminder
+from approval_gate.metering import emit_metrics
 from approval_gate.reminders import remind
-from approval_gate.runtime import approval_store, emit_metrics, slack_access
+from approval_gate.runtime import approval_store, slack_access
 from approval_gate.runtime import logger as make_logger
 from approval_gate.settings import Settings
 

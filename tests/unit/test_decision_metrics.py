@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from approval_gate.closing import at_deadline, close, settle_elsewhere
 from approval_gate.decision_metrics import MeteredStore, at_close, at_reminder, emit
+from approval_gate.metering import emit_metrics
 from approval_gate.policy import Escalation
 from approval_gate.reminders import remind
-from approval_gate.runtime import METRICS_NAMESPACE, emit_metrics
+from approval_gate.runtime import METRICS_NAMESPACE
 from approval_gate.store import APPROVED, HELD, REJECTED, Approval, ApprovalStore, Hold
 
 from tests.unit.conftest import TABLE
