@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt requirements/constraints.txt functions/approval_gate/requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt requirements/constraints.txt functions/approval_gate/requirements.txt functions/approval_gate/requirements-build.txt pyproject.toml | cksum | cut -d' ' -f1)
 PIP_FLAGS := --quiet --disable-pip-version-check
 DECISION ?= approve
 PORT ?= 8400
@@ -30,7 +30,12 @@ ifneq ($(PYENV_312),)
 export PYENV_VERSION ?= $(shell pyenv version-name 2>/dev/null):$(PYENV_312)
 endif
 
-.PHONY: help venv browser demo test lint lint-fast sandbox build bench reliability clean
+# The message catalogs (approval_gate.i18n): each language's .po, compiled to .mo by Babel.
+LOCALE := functions/approval_gate/locale
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard $(LOCALE)/*/LC_MESSAGES/approval_gate.po))
+
+.PHONY: help venv catalogs catalogs-update browser demo test lint lint-fast sandbox build bench \
+	reliability clean
 
 help:
 	@echo "make demo      run one approval end to end in the local sandbox (DECISION=approve|reject)"
@@ -40,6 +45,7 @@ help:
 	@echo "make build     sam build (needs the runtime's Python, 3.12)"
 	@echo "make bench     the benchmarks and their targets (docs/performance.md; ~15 min)"
 	@echo "make reliability  fuzz, races and a 300-approval soak under faults (docs/reliability.md)"
+	@echo "make catalogs-update  extract the messages into each language's .po (then translate)"
 
 $(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,7 +54,16 @@ $(STAMP):
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-venv: $(STAMP)
+venv: $(STAMP) catalogs
+
+catalogs: $(CATALOGS)
+
+$(LOCALE)/%.mo: $(LOCALE)/%.po $(STAMP)
+	$(BIN)/pybabel --quiet compile --input-file $< --output-file $@
+
+catalogs-update: $(STAMP)
+	$(BIN)/python -m tools.catalogs update
+	$(BIN)/python -m tools.catalogs check
 
 # Debian's Chromium, for the browser tests (tests/browser): Playwright launches it by its
 # path, since Playwright's own browser download is not reachable. Installed only when

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from approval_gate.i18n import LANGUAGES
 from approval_gate.rules import (
     ANNOUNCE_EVENTS,
     ON_DEADLINE_CHOICES,
@@ -372,6 +373,7 @@ _VALIDATORS: dict[str, Callable[[Any, str], Any]] = {
     "checks": _checks,
     "confirm_approve": _boolean,
     "inputs": _inputs,
+    "language": _choice(*LANGUAGES),
 }
 assert set(_VALIDATORS) == set(POLICY_KEYS)
 

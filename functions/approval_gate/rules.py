@@ -291,6 +291,8 @@ class Rules(NamedTuple):
     #: Slack's confirm dialog on Approve, and the inputs each approver gives (DESIGN §8.4).
     confirm_approve: bool = True
     inputs: tuple[ApproverInput, ...] = ()
+    #: The language of every text people read (DESIGN §8.5): approval_gate.i18n.LANGUAGES.
+    language: str = "en"
 
     @property
     def effective_steps(self) -> tuple[Step, ...]:
@@ -342,6 +344,7 @@ class Rules(NamedTuple):
             "checks": None if self.checks is None else self.checks.to_dict(),
             "confirm_approve": self.confirm_approve,
             "inputs": [item.to_dict() for item in self.inputs],
+            "language": self.language,
         }
 
     @classmethod

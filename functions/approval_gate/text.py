@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
+
+from approval_gate.i18n import tr
 
 #: CodePipeline's PutApprovalResult summary holds at most 512 characters.
 MAX_SUMMARY = 512
@@ -57,23 +59,43 @@ def one_line(text: str, limit: int = MAX_SUMMARY) -> str:
     return cut_at_word(plain(text), limit)
 
 
-def human_duration(seconds: float) -> str:
-    """A short human duration: 45s, 12m, 3h 20m, 4d 2h."""
+def human_duration(seconds: float, language: str = "en") -> str:  # TODO(i18n): no default
+    """A short human duration in ``language``: 45s, 12m, 3h 20m, 4d 2h (Vietnamese:
+    45 giây, 12 phút, 3 giờ 20 phút, 4 ngày 2 giờ)."""
     seconds = max(0, round(seconds))
     if seconds < 60:
-        return f"{seconds}s"
+        return tr(language, "%(seconds)ds", seconds=seconds)
     minutes, sec = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes}m {sec}s" if sec else f"{minutes}m"
+        if sec:
+            return tr(language, "%(minutes)dm %(seconds)ds", minutes=minutes, seconds=sec)
+        return tr(language, "%(minutes)dm", minutes=minutes)
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+        if minutes:
+            return tr(language, "%(hours)dh %(minutes)dm", hours=hours, minutes=minutes)
+        return tr(language, "%(hours)dh", hours=hours)
     days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return tr(language, "%(days)dd %(hours)dh", days=days, hours=hours)
+    return tr(language, "%(days)dd", days=days)
 
 
-def slack_date(moment: datetime, fallback_format: str = "%Y-%m-%d %H:%M UTC") -> str:
-    """A time Slack renders in each reader's own time zone, with a UTC fallback."""
+def slack_date(moment: datetime, language: str = "en") -> str:  # TODO(i18n): no default
+    """A time Slack renders in each reader's own time zone (its words in ``language``), with
+    a UTC fallback in that language's order for clients that cannot."""
     epoch = int(moment.timestamp())
-    fallback = moment.strftime(fallback_format)
-    return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{fallback}>"
+    utc = moment.astimezone(UTC)
+    # Translators: Slack's date tokens in braces stay as they are; reorder and reword the
+    # rest. Slack fills {date_short_pretty} (today, yesterday or "Dec 6") and {time}.
+    shown = tr(language, "{date_short_pretty} at {time}")
+    # Translators: the text shown where Slack cannot render a date, in UTC.
+    fallback = tr(
+        language,
+        "%(year)s-%(month)s-%(day)s %(time)s UTC",
+        year=f"{utc.year:04d}",
+        month=f"{utc.month:02d}",
+        day=f"{utc.day:02d}",
+        time=f"{utc.hour:02d}:{utc.minute:02d}",
+    )
+    return f"<!date^{epoch}^{shown}|{fallback}>"
