@@ -16,14 +16,19 @@ Call sites name their placeholders, so a translation may reorder them::
 ``tr``, ``ntr`` and ``trp`` are the extraction keywords (``make catalogs``). A message with
 no values is returned as the catalog has it (a ``%`` in it is a plain character); with
 values it is a ``%``-format string (a literal ``%`` is written ``%%``). Each catalog is read
-once per process, when its language is first used.
+once per process, when its language is first used: English, the source language, reads no
+catalog and imports no gettext, so an English-only gate's cold start pays nothing for this
+(docs/performance.md measures the first Vietnamese text's cost).
 """
 
 from __future__ import annotations
 
-import gettext
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import gettext
 
 DOMAIN = "approval_gate"
 DEFAULT_LANGUAGE = "en"
@@ -38,35 +43,43 @@ class CatalogMissing(RuntimeError):
 
 @cache
 def catalog(language: str) -> gettext.NullTranslations:
-    """The translations of ``language``, read once; English needs none."""
+    """The translations of ``language``, read once (the compiled ``.mo``, opened directly:
+    gettext's search by locale names would import ``locale`` for nothing)."""
+    import gettext
+
     if language == DEFAULT_LANGUAGE:
         return gettext.NullTranslations()
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}; expected one of {', '.join(LANGUAGES)}")
+    path = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
     try:
-        return gettext.translation(DOMAIN, LOCALE_DIR, languages=[language])
+        with path.open("rb") as compiled:
+            return gettext.GNUTranslations(compiled)
     except FileNotFoundError:
         raise CatalogMissing(
-            f"the {language!r} message catalog is not built "
-            f"({LOCALE_DIR}/{language}/LC_MESSAGES/{DOMAIN}.mo): run `make catalogs`"
+            f"the {language!r} message catalog is not built ({path}): run `make catalogs`"
         ) from None
 
 
 def tr(language: str, message: str, /, **values: object) -> str:
     """``message`` in ``language``, its named placeholders filled from ``values``."""
-    text = catalog(language).gettext(message)
+    text = message if language == DEFAULT_LANGUAGE else catalog(language).gettext(message)
     return text % values if values else text
 
 
 def trp(language: str, context: str, message: str, /, **values: object) -> str:
     """As :func:`tr`, for a message whose words depend on where it stands (``context``
     tells the translator, say ``button`` for Approve beside ``status`` for Approved)."""
-    text = catalog(language).pgettext(context, message)
+    english = language == DEFAULT_LANGUAGE
+    text = message if english else catalog(language).pgettext(context, message)
     return text % values if values else text
 
 
 def ntr(language: str, singular: str, plural: str, count: int, /, **values: object) -> str:
     """The form of ``singular``/``plural`` the language uses for ``count``, filled with
     ``count`` and ``values``."""
-    text = catalog(language).ngettext(singular, plural, count)
+    if language == DEFAULT_LANGUAGE:
+        text = singular if count == 1 else plural
+    else:
+        text = catalog(language).ngettext(singular, plural, count)
     return text % {"count": count, **values}
