@@ -27,6 +27,7 @@ Checks (a finding per line, exit 1; ``ok: ...`` lines and exit 0 when clean):
     imports, and every name of a ``from X import name`` resolves. Then the shipped policy
     (config/policy.yaml) parses with the layer's PyYAML and Powertools writes one log line.
     Every module loaded must come from those folders or the standard library.
+ 4. Every message catalog (locale/*/LC_MESSAGES/*.po) is in the layer, compiled to .mo.
 """
 
 from __future__ import annotations
@@ -493,12 +494,35 @@ def check_functions(build: Path, policy: Path = POLICY) -> list[str]:
     return result.failures
 
 
+def check_catalogs(layer: Path, source: Path = MAKEFILE.parent) -> list[str]:
+    """Check 4: each message catalog of the source (locale/*/LC_MESSAGES/*.po) is in the
+    layer compiled, and holds the translations of the .po (approval_gate.i18n reads them)."""
+    import gettext
+
+    findings = []
+    sources = sorted(source.glob("locale/*/LC_MESSAGES/*.po"))
+    for po in sources:
+        relative = po.relative_to(source).with_suffix(".mo")
+        compiled = layer / "approval_gate" / relative
+        if not compiled.is_file():
+            findings.append(f"{compiled}: the compiled catalog of {relative.parts[1]} is missing")
+            continue
+        with compiled.open("rb") as handle:
+            translations = gettext.GNUTranslations(handle)
+        header = translations.info()
+        if header.get("language") != relative.parts[1]:
+            findings.append(f"{compiled}: its header names language {header.get('language')!r}")
+    if not findings:
+        print(f"ok: {len(sources)} message catalog(s) compiled in the layer")
+    return findings
+
+
 def check(build: Path, makefile: Path = MAKEFILE, policy: Path = POLICY) -> list[str]:
     """Every finding for one ``sam build`` output; prints what passed."""
     layer = build / LAYER / "python"
     if not layer.is_dir():
         return [f"{layer}: no built layer (run `make build`)"]
-    return check_trim(layer, makefile) + check_functions(build, policy)
+    return check_trim(layer, makefile) + check_functions(build, policy) + check_catalogs(layer)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

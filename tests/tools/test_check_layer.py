@@ -24,6 +24,7 @@ from tools.check_layer import (
     RUNTIME_PROVIDED,
     TrimEntry,
     check,
+    check_catalogs,
     check_trim,
     imports_in,
     imports_under,
@@ -386,3 +387,39 @@ def test_trimmed_imports_reports_where_and_honours_harmless() -> None:
     ]
     excused = {("pkg.client", "pkg.oauth"): "only for OAuth installs"}
     assert trimmed_imports(statements, entries, harmless=excused) == []
+
+
+def test_a_layer_without_its_compiled_catalogs_is_named(tmp_path: Path) -> None:
+    layer = tmp_path / "python"
+    found = check_catalogs(layer)
+    assert found and "vi" in found[0] and "missing" in found[0]
+
+    compiled = layer / "approval_gate" / "locale" / "vi" / "LC_MESSAGES" / "approval_gate.mo"
+    compiled.parent.mkdir(parents=True)
+    source = MAKEFILE.parent / "locale" / "vi" / "LC_MESSAGES" / "approval_gate.mo"
+    shutil.copyfile(source, compiled)
+    assert check_catalogs(layer) == []
+
+
+def test_the_layer_build_compiles_the_catalogs_with_babel_and_leaves_babel_out(
+    tmp_path: Path,
+) -> None:
+    """The layer's own recipe (what `sam build` runs): Babel, installed for the build from
+    requirements-build.txt, compiles each .po; nothing of Babel stays in the layer."""
+    done = subprocess.run(
+        [
+            MAKE,
+            "-s",
+            "catalogs-DomainLayer",
+            f"ARTIFACTS_DIR={tmp_path}",
+            f"PYTHON={sys.executable}",
+        ],
+        cwd=MAKEFILE.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert check_catalogs(tmp_path / "python") == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["python"]
+    assert not list((tmp_path / "python").rglob("babel"))
