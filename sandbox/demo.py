@@ -34,7 +34,7 @@ TYPED = {
         "approve": "Looks good",
     },
     "vi": {
-        "custom_data": ("Bản phát hành 2.4.0: luồng thanh toán mới. Xem dashboard canary trước."),
+        "custom_data": "Bản phát hành 2.4.0: luồng thanh toán mới. Xem dashboard canary trước.",
         "reject": "Canary báo lỗi ở bước thanh toán",
         "approve": "Ổn rồi",
     },
