@@ -9,6 +9,7 @@ import argparse
 from typing import Any, TextIO
 
 from approval_gate.clock import Clock, utc_now
+from approval_gate.i18n import LANGUAGES
 
 from cli.operations import add_operations, run_operation
 from cli.setup import add_install, run_install
@@ -39,6 +40,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         ),
         slack_fixture=args.slack_fixture,
         verbose=args.verbose,
+        language=args.language,
     )
 
 
@@ -46,7 +48,7 @@ def _demo(args: argparse.Namespace) -> int:
     # Imported when asked for: the demo brings the sandbox's HTTP client and server.
     from sandbox.demo import run_demo
 
-    return run_demo(decision=args.decision, port=args.port)
+    return run_demo(decision=args.decision, port=args.port, language=args.language)
 
 
 def main(
@@ -72,11 +74,29 @@ def main(
     )
     sandbox.add_argument("--slack-fixture", help="JSON file of extra Slack users and groups")
     sandbox.add_argument("--verbose", action="store_true", help="print the functions' logs")
+    sandbox.add_argument(
+        "--language",
+        choices=LANGUAGES,
+        help=(
+            "the language of every text people read in Slack and of CodePipeline's summary: "
+            "sets the policy's defaults.language, overriding the --policy file's own (a rule "
+            "that sets its own language keeps it); default: the file's own, en when unset"
+        ),
+    )
     sandbox.set_defaults(run=_sandbox)
 
     demo = commands.add_parser("demo", help="run one approval end to end and print it")
     demo.add_argument("--decision", choices=("approve", "reject"), default="approve")
     demo.add_argument("--port", type=int, default=0, help="loopback port; 0 picks a free one")
+    demo.add_argument(
+        "--language",
+        choices=LANGUAGES,
+        default="en",
+        help=(
+            "the language of what Slack shows and CodePipeline's summary (the demo policy's "
+            "defaults.language); the demo's own lines stay English (default: en)"
+        ),
+    )
     demo.set_defaults(run=_demo)
 
     # --- operations (DESIGN §8.7): audit, pending, stats, doctor ---

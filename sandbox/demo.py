@@ -3,10 +3,16 @@
 Everything goes over HTTP as it would for real: CodePipeline's notification starts the
 workflow, the request appears in the fake Slack, an approver's click is signed exactly as
 Slack signs it, and the demo exits 0 only when CodePipeline recorded the expected result.
+
+With ``language="vi"`` the demo's policy speaks Vietnamese (``defaults.language``, DESIGN
+§8.5): what it shows from Slack and CodePipeline's summary are then Vietnamese, while its
+own narration stays English. It finds the status feed's message by the run's execution id
+and the state's emoji, not by its words, so that it works in either language.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,32 +25,56 @@ from sandbox.server import SandboxServer, send_interaction
 DEMO_POLICY = Path(__file__).with_name("demo_policy.yaml")
 PIPELINE = "demo-web-app"
 APPROVER = "U0ALICE"
+#: What the demo's people type (the pipeline's approval text, the approver's reason or
+#: comment), in the demo's language: data, not the gate's texts, so not in its catalog.
+TYPED = {
+    "en": {
+        "custom_data": "Release 2.4.0: new checkout flow. Check the canary dashboard first.",
+        "reject": "Checkout errors on the canary",
+        "approve": "Looks good",
+    },
+    "vi": {
+        "custom_data": "Bản phát hành 2.4.0: luồng thanh toán mới. Xem dashboard canary trước.",
+        "reject": "Canary báo lỗi ở bước thanh toán",
+        "approve": "Ổn rồi",
+    },
+}
+#: The status feed's emoji of a run still going, and of a run that ended (feed/render.py).
+RUNNING = ("▶️", "⏳")
+ENDED = ("✅", "❌")
 
 
-def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port: int = 0) -> int:
+def run_demo(
+    decision: str = "approve",
+    out: Callable[[str], None] = print,
+    port: int = 0,
+    language: str = "en",
+) -> int:
     expected = {"approve": "Approved", "reject": "Rejected"}[decision]
+    typed = TYPED[language]
     started = time.monotonic()
 
     def say(text: str) -> None:
         out(f"[{time.monotonic() - started:6.2f}s] {text}")
 
-    with SandboxServer(policy_file=DEMO_POLICY, port=port) as server:
+    with SandboxServer(policy_file=DEMO_POLICY, port=port, language=language) as server:
         client = SandboxClient(server.url)
         say(f"sandbox ready on {server.url}")
         run = client.start_run(
             PIPELINE,
-            customData="Release 2.4.0: new checkout flow. Check the canary dashboard first.",
+            customData=typed["custom_data"],
             externalEntityLink="https://example.com/releases/2.4.0",
             author="carol@example.com",
             commit={"id": "9f2c1e7a", "message": "Add the new checkout flow"},
         )
         token = run["approvalToken"]
+        execution = run["pipelineExecutionId"]
         say(
             f"pipeline {PIPELINE} run {run['pipelineExecutionId'][:8]} waits at its manual "
             "approval; CodePipeline notified SNS"
         )
         first = wait_for(
-            lambda: _status_message(client, PIPELINE, ("started", "in progress", "running")),
+            lambda: _status_message(client, execution, RUNNING + ENDED),
             what="the pipeline status message",
         )
         say(f'status feed in #{first["channel"]}: "{first["text"]}"')
@@ -65,7 +95,7 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
         say(f"{APPROVER} clicked {decision.title()}; signed request answered HTTP {status}")
         view = _modal_for(server, approval_id)
         if view is not None:  # the policy asks a reason (or a comment): answer it
-            reason = "Checkout errors on the canary" if decision == "reject" else "Looks good"
+            reason = typed[decision]
             answer = view_submission_payload(
                 workspace,
                 view_id=view["id"],
@@ -97,7 +127,7 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
             f"decided_at={record['decided_at']}"
         )
         feed = wait_for(
-            lambda: _status_message(client, PIPELINE, ("succeeded", "failed")),
+            lambda: _status_message(client, execution, ENDED),
             what="the pipeline status message",
         )
         thread = [m for m in client.messages() if m["thread_ts"] == feed["ts"]]
@@ -115,13 +145,22 @@ def run_demo(decision: str = "approve", out: Callable[[str], None] = print, port
 
 
 def _status_message(
-    client: SandboxClient, pipeline: str, words: tuple[str, ...]
+    client: SandboxClient, execution_id: str, symbols: tuple[str, ...]
 ) -> dict[str, Any] | None:
-    """The status feed's message for the pipeline's run, once it says one of `words`."""
-    for message in client.messages():
-        text = (message["text"] or "").lower()
-        about = message["thread_ts"] is None and text.split(" ")[1:2] == [pipeline]
-        if about and any(word in text for word in words):
+    """The status feed's message for the run, once its text shows one of `symbols`: the
+    run's state, whatever the message's language. Its blocks link to the execution, as the
+    request's do; the request's also carry its approval id (read after the messages: an
+    approval is recorded before its request is posted)."""
+    messages = client.messages()
+    approval_ids = [a["approval_id"] for a in client.approvals()]
+    for message in messages:
+        if message["thread_ts"] is not None or message.get("ephemeral_user"):
+            continue
+        blocks = json.dumps(message.get("blocks") or [])
+        about = f"/executions/{execution_id}/" in blocks
+        request = any(approval_id in blocks for approval_id in approval_ids)
+        text = message["text"] or ""
+        if about and not request and any(symbol in text for symbol in symbols):
             return message
     return None
 

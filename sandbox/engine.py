@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import yaml
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
@@ -156,6 +157,26 @@ def layer_paths(template: dict[str, Any], layer_refs: list[Any] | None = None) -
     return paths
 
 
+def policy_in_language(text: str, language: str) -> str:
+    """The policy document ``text`` with ``defaults.language`` set to ``language`` (DESIGN
+    §8.5): every rule that sets no language of its own speaks it. The document is loaded
+    and written again as YAML, so its comments are not kept. A text that is not a YAML
+    mapping comes back unchanged, for the policy's loader to say what is wrong with it."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        return text
+    defaults = document.get("defaults")
+    if defaults is not None and not isinstance(defaults, dict):
+        return text
+    document["defaults"] = {**(defaults or {}), "language": language}
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+
+
 def make_domain_importable(template_file: Path = ROOT / "template.yaml") -> None:
     """Put the template's built layers on sys.path, as Lambda puts /opt/python."""
     for path in layer_paths(load_template(template_file)):
@@ -188,15 +209,22 @@ class Sandbox:
         slack_fixture: dict[str, Any] | None = None,
         template_file: Path = ROOT / "template.yaml",
         echo_logs: bool = False,
+        language: str | None = None,
     ) -> None:
         #: The policy in force: a copy of the given file, which ``set_policy`` replaces
-        #: (``POST /_sandbox/policy``) without touching the original.
+        #: (``POST /_sandbox/policy``) without touching the original. With ``language``
+        #: (the CLI's ``--language``), the copy is the file's document with
+        #: ``defaults.language`` set to it (:func:`policy_in_language`).
         source = Path(policy_file).resolve()
         #: The file the sandbox was started with (its errors name it, not the copy).
         self.policy_source = source
         self._policy_dir = Path(tempfile.mkdtemp(prefix="approval-gate-policy-"))
         self.policy_file = self._policy_dir / "policy.yaml"
-        shutil.copyfile(source, self.policy_file)
+        if language is None:
+            shutil.copyfile(source, self.policy_file)
+        else:
+            text = source.read_text(encoding="utf-8")
+            self.policy_file.write_text(policy_in_language(text, language), encoding="utf-8")
         self.base_url = base_url.rstrip("/")
         self.signing_secret = signing_secret
         self.template_file = template_file

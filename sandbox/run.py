@@ -29,11 +29,14 @@ def run_sandbox(
     signing_secret: str = DEFAULT_SIGNING_SECRET,
     slack_fixture: str | os.PathLike[str] | None = None,
     verbose: bool = False,
+    language: str | None = None,
 ) -> int:
     """Serve the sandbox on loopback ``port`` until SIGTERM or Ctrl-C; the exit code.
 
     2 when the policy is invalid (the reason goes to stderr), 0 after a clean stop.
-    ``slack_fixture`` is a JSON file of extra Slack users and groups.
+    ``slack_fixture`` is a JSON file of extra Slack users and groups. ``language`` (``en``
+    or ``vi``), when given, is set as the policy's ``defaults.language``, in place of the
+    file's own: the texts people read, in that language (DESIGN §8.5).
     """
     # The domain is imported from the template's layers, as Lambda imports it.
     make_domain_importable()
@@ -55,6 +58,7 @@ def run_sandbox(
         signing_secret=signing_secret,
         slack_fixture=fixture,
         echo_logs=verbose,
+        language=language,
     ).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

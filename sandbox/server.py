@@ -130,7 +130,10 @@ class SandboxServer:
         signing_secret: str = DEFAULT_SIGNING_SECRET,
         slack_fixture: dict[str, Any] | None = None,
         echo_logs: bool = False,
+        language: str | None = None,
     ) -> None:
+        """``language``, when given, is the policy's ``defaults.language`` in force (the
+        CLI's ``--language``), whatever the file says."""
         self._server: BaseWSGIServer = _Server(host, port, self._wsgi)
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
@@ -140,6 +143,7 @@ class SandboxServer:
             signing_secret=signing_secret,
             slack_fixture=slack_fixture,
             echo_logs=echo_logs,
+            language=language,
         )
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
