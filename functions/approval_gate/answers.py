@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from approval_gate.clicks import Click, ClickResult
 from approval_gate.clock import Clock
 from approval_gate.hold_messages import held_blocks, held_text, hold_change_text
+from approval_gate.i18n import tr
 from approval_gate.messages import (
     APPROVE_LATER,
     DEPLOY_AT_BLOCK,
@@ -70,7 +71,7 @@ def answer(
             slack.views_open(trigger_id=click.trigger_id, view=result.view)
         except SLACK_FAILURES as exc:
             LOG.warning("could not open the modal", extra={"error": _error(exc)})
-            tell(slack, click, "The form could not open in time: please click again.")
+            tell(slack, click, modal_failed_text(result))
         return OK
     if result.outcome == "vote_recorded" and result.approval is not None:
         show_tally(slack, store, result.approval, clock)
@@ -94,6 +95,14 @@ def answer(
     if result.ephemeral:
         tell(slack, click, result.ephemeral)
     return OK
+
+
+def modal_failed_text(result: ClickResult) -> str:
+    """For a modal Slack would not open (its trigger expires after three seconds)."""
+    # The modal's approval gives the language; a result without one (none is built so
+    # today) has no policy at hand here: English.
+    language = result.approval.rules.language if result.approval is not None else "en"
+    return tr(language, "The form could not open in time: please click again.")
 
 
 #: Submissions that close their modal; the hold changes noted in the request's thread.

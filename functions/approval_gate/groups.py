@@ -18,12 +18,20 @@ GROUP_CACHE_SECONDS = 60
 
 
 class GroupLookupFailed(Exception):
-    """Slack did not say who is in a group; the message says why, without secrets."""
+    """Slack did not say who is in a group: what Slack said (its error code, None when it
+    gave none), or that it did not answer (``answered`` False; ``error`` then names the
+    exception). ``reason`` says it in English for the logs; the clicker reads it in the
+    rule's language (clicks.group_lookup_reason). No secrets in either."""
 
-    def __init__(self, group_id: str, reason: str) -> None:
-        super().__init__(f"could not read the members of {group_id}: {reason}")
+    def __init__(self, group_id: str, *, error: str | None, answered: bool = True) -> None:
         self.group_id = group_id
-        self.reason = reason
+        self.error = error
+        self.answered = answered
+        if answered:
+            self.reason = f"Slack said: {error or 'an error'}"
+        else:
+            self.reason = f"Slack did not answer: {error}"
+        super().__init__(f"could not read the members of {group_id}: {self.reason}")
 
 
 class GroupDirectory:
@@ -47,11 +55,9 @@ class GroupDirectory:
             response = self.slack.usergroups_users_list(usergroup=group_id)
         except SlackApiError as exc:
             error = exc.response.get("error") if exc.response is not None else None
-            raise GroupLookupFailed(group_id, f"Slack said: {error or 'an error'}") from None
+            raise GroupLookupFailed(group_id, error=error) from None
         except (SlackClientError, OSError) as exc:
-            raise GroupLookupFailed(
-                group_id, f"Slack did not answer: {type(exc).__name__}"
-            ) from None
+            raise GroupLookupFailed(group_id, error=type(exc).__name__, answered=False) from None
         users = frozenset(str(u) for u in response.get("users") or [])
         self._cache[group_id] = (now, users)
         return users

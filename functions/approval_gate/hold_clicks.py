@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 
 from approval_gate.clicks import (
-    BUSY_TEXT,
     Click,
     ClickResult,
     already_decided_text,
+    busy_text,
     group_failure_text,
     may_decide,
 )
 from approval_gate.clock import Clock
 from approval_gate.groups import GroupDirectory, GroupLookupFailed, in_approvers
 from approval_gate.hold_messages import deploy_now_view, may_override, waits_for_checks
+from approval_gate.i18n import ntr, tr
 from approval_gate.messages import CANCEL_HOLD, approvers_mention
 from approval_gate.records import Approval
 from approval_gate.store import HELD, PENDING, AlreadyDecided, ApprovalStore, Override, Vote
@@ -33,17 +34,31 @@ LOG = logging.getLogger("approval-gate")
 #: Override votes cast at the same instant: each lost write means another vote won.
 OVERRIDE_WRITE_ATTEMPTS = 16
 
-OVERRIDE_REASON_TEXT = "Say why it must deploy now: the reason goes to CodePipeline and the audit."
 
-CHECKS_HOLD_TEXT = (
-    "This approval waits for its health checks to pass: Deploy now overrides a freeze or a "
-    "closed deploy window, not failing checks. Nothing changed; Cancel opens the request again."
-)
+def override_reason_text(language: str) -> str:
+    # Translators: shown under the reason input of the Deploy now form (150 characters at
+    # most).
+    return tr(
+        language, "Say why it must deploy now: the reason goes to CodePipeline and the audit."
+    )
+
+
+def checks_hold_text(language: str) -> str:
+    # Translators: "Deploy now" and "Cancel" are the held request's buttons.
+    return tr(
+        language,
+        "This approval waits for its health checks to pass: Deploy now overrides a freeze or "
+        "a closed deploy window, not failing checks. Nothing changed; Cancel opens the "
+        "request again.",
+    )
 
 
 def not_held_text(approval: Approval) -> str:
     if approval.status == PENDING:
-        return "This request is not held (any more): it is open for approval. Nothing changed."
+        return tr(
+            approval.rules.language,
+            "This request is not held (any more): it is open for approval. Nothing changed.",
+        )
     return already_decided_text(approval)
 
 
@@ -70,18 +85,23 @@ def hold_click(
             "could not read an approver group; refused the click (fail closed)",
             extra={"group": failure.group_id, "reason": failure.reason},
         )
-        return ClickResult("group_lookup_failed", group_failure_text(failure))
+        return ClickResult(
+            "group_lookup_failed", group_failure_text(failure, approval.rules.language)
+        )
 
 
 def _cancel(
     approval: Approval, click: Click, store: ApprovalStore, groups: GroupDirectory | None
 ) -> ClickResult:
+    language = approval.rules.language
     if not may_decide(approval, click.user_id, groups):
-        return ClickResult(
-            "not_approver",
-            f"Only an approver may cancel this hold ({approvers_mention(approval)}). "
-            "Nothing changed.",
+        # Translators: %(approvers)s are Slack mentions of the approvers.
+        words = tr(
+            language,
+            "Only an approver may cancel this hold (%(approvers)s). Nothing changed.",
+            approvers=approvers_mention(approval),
         )
+        return ClickResult("not_approver", words)
     approving = tuple(vote.user_id for vote in approval.votes if vote.vote == "approve")
     try:
         reopened = store.reopen(approval.approval_id, approvers=approving)
@@ -90,7 +110,10 @@ def _cancel(
     LOG.info("cancelled a hold", extra={"approval_id": approval.approval_id})
     return ClickResult(
         "hold_cancelled",
-        "You cancelled the hold: the request is open again, and its approvals are cleared.",
+        tr(
+            language,
+            "You cancelled the hold: the request is open again, and its approvals are cleared.",
+        ),
         approval=reopened,
     )
 
@@ -108,35 +131,40 @@ def _deploy_now(
     clock: Clock,
     groups: GroupDirectory | None,
 ) -> ClickResult:
+    language = approval.rules.language
     if waits_for_checks(approval):
         LOG.info(
             "refused an override of a checks hold", extra={"approval_id": approval.approval_id}
         )
-        return ClickResult("not_override", CHECKS_HOLD_TEXT)
+        return ClickResult("not_override", checks_hold_text(language))
     if not may_override(approval):
-        return ClickResult(
-            "not_override",
+        words = tr(
+            language,
             "This hold cannot be overridden (it waits for the time the approvers asked for, "
             "or the policy names nobody who may). Nothing changed.",
         )
+        return ClickResult("not_override", words)
     if not may_override_now(approval, click.user_id, groups):
         LOG.info("refused an override", extra={"approval_id": approval.approval_id})
-        return ClickResult(
-            "not_approver",
+        # Translators: freeze_override is the policy's setting, as written in the policy.
+        words = tr(
+            language,
             "Only the policy's freeze_override approvers may deploy during a freeze or "
             "outside a window. Nothing changed.",
         )
+        return ClickResult("not_approver", words)
     if not click.submitted:
-        return ClickResult("modal", view=deploy_now_view(approval))
+        return ClickResult("modal", view=deploy_now_view(approval), approval=approval)
     if not click.reason:
-        return ClickResult("reason_required", OVERRIDE_REASON_TEXT)
+        return ClickResult("reason_required", override_reason_text(language))
     vote = Vote(click.user_id, click.user_name, "deploy_now", clock(), reason=click.reason)
     needed = (
         approval.rules.freeze_override.required_approvals if approval.rules.freeze_override else 1
     )
     for _ in range(OVERRIDE_WRITE_ATTEMPTS):
         if any(v.user_id == click.user_id for v in approval.overrides):
-            return ClickResult("already_voted", "You already asked to deploy now. Nothing changed.")
+            words = tr(language, "You already asked to deploy now. Nothing changed.")
+            return ClickResult("already_voted", words)
         votes = (*approval.overrides, vote)
         complete = (
             Override(
@@ -157,12 +185,13 @@ def _deploy_now(
             continue
         if complete is None:
             more = needed - len(votes)
-            return ClickResult(
-                "override_recorded",
-                f"Your deploy-now is recorded; {more} more override approver"
-                f"{'s' if more != 1 else ''} needed.",
-                approval=recorded,
+            words = ntr(
+                language,
+                "Your deploy-now is recorded; %(count)d more override approver needed.",
+                "Your deploy-now is recorded; %(count)d more override approvers needed.",
+                more,
             )
+            return ClickResult("override_recorded", words, approval=recorded)
         LOG.info("overrode a hold", extra={"approval_id": approval.approval_id})
         return ClickResult("overridden", approval=recorded)
-    return ClickResult("busy", BUSY_TEXT)
+    return ClickResult("busy", busy_text(language))

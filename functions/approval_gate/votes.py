@@ -16,23 +16,23 @@ from dataclasses import replace
 from approval_gate.approver_inputs import INPUTS_INVALID_TEXT, checked_inputs
 from approval_gate.checks import failing
 from approval_gate.clicks import (
-    BUSY_TEXT,
-    REASON_REQUIRED_TEXT,
-    SELF_APPROVAL_TEXT,
-    UNKNOWN_APPROVAL_TEXT,
-    UNKNOWN_AUTHOR_TEXT,
     Click,
     ClickResult,
     already_decided_text,
     already_voted_text,
+    busy_text,
     check_failing_text,
     group_failure_text,
     may_decide,
     needed_later_text,
     not_an_approver_text,
     not_your_turn_text,
+    reason_required_text,
+    self_approval_text,
     steps_done_text,
     tally_text,
+    unknown_approval_text,
+    unknown_author_text,
 )
 from approval_gate.clock import Clock
 from approval_gate.groups import GroupDirectory, GroupLookupFailed, in_approvers
@@ -79,7 +79,9 @@ def refusal(approval: Approval, click: Click, groups: GroupDirectory | None) -> 
             "could not read an approver group; refused the click (fail closed)",
             extra={"group": failure.group_id, "reason": failure.reason},
         )
-        return ClickResult("group_lookup_failed", group_failure_text(failure))
+        return ClickResult(
+            "group_lookup_failed", group_failure_text(failure, approval.rules.language)
+        )
     if not allowed:
         LOG.info("refused a click from a non-approver", extra={"approval_id": approval.approval_id})
         return ClickResult("not_approver", not_an_approver_text(approval))
@@ -87,11 +89,11 @@ def refusal(approval: Approval, click: Click, groups: GroupDirectory | None) -> 
         rules = approval.rules
         if not rules.allow_self_approval and click.user_id in approval.author_users:
             LOG.info("refused a self-approval", extra={"approval_id": approval.approval_id})
-            return ClickResult("self_approval", SELF_APPROVAL_TEXT)
+            return ClickResult("self_approval", self_approval_text(rules.language))
         # An author who maps to no Slack user cannot be held to four-eyes: that is an
         # unknown author as far as Slack goes.
         if not approval.author_users and rules.unknown_author == "block":
-            return ClickResult("unknown_author", UNKNOWN_AUTHOR_TEXT)
+            return ClickResult("unknown_author", unknown_author_text(rules.language))
         if failing(approval.checks):  # as last recorded: no check runs while Slack waits
             LOG.info(
                 "refused an approval while a check fails",
@@ -124,7 +126,9 @@ def record_vote(
     writer carries none, since the winner hands its own decision over."""
     approval = store.get(click.approval_id)
     if approval is None:
-        return ClickResult("unknown", UNKNOWN_APPROVAL_TEXT)
+        # No approval, so no rules to read the language from, and no policy at hand here
+        # (the click's path has only the table): English.
+        return ClickResult("unknown", unknown_approval_text("en"))
     if click.action in (CANCEL_HOLD, DEPLOY_NOW):
         return hold_click(approval, click, store=store, clock=clock, groups=groups)
     refused = refusal(approval, click, groups)
@@ -136,9 +140,9 @@ def record_vote(
         if isinstance(early, ClickResult):
             return early
     if click.action == APPROVE_LATER and not click.submitted:
-        return ClickResult("modal", view=approve_later_view(approval, clock()))
+        return ClickResult("modal", view=approve_later_view(approval, clock()), approval=approval)
     if needs_modal(approval, click):
-        return ClickResult("modal", view=decision_view(approval, click.action))
+        return ClickResult("modal", view=decision_view(approval, click.action), approval=approval)
     # The inputs are checked here, whatever the modal's client let through (DESIGN §8.4).
     given, wrong = checked_inputs(approval.rules, click.inputs) if click.approves else ({}, {})
     if click.action == APPROVE_LATER:
@@ -154,7 +158,7 @@ def record_vote(
         and approval.rules.require_reason_on_reject
         and not click.reason
     ):
-        return ClickResult("reason_required", REASON_REQUIRED_TEXT)
+        return ClickResult("reason_required", reason_required_text(approval.rules.language))
     now = clock()
     vote = Vote(
         user_id=click.user_id,
@@ -292,13 +296,19 @@ def _placed(approval: Approval, vote: Vote, groups: GroupDirectory | None) -> Vo
             "could not read an approver group; refused the click (fail closed)",
             extra={"group": failure.group_id, "reason": failure.reason},
         )
-        return ClickResult("group_lookup_failed", group_failure_text(failure))
+        return ClickResult(
+            "group_lookup_failed", group_failure_text(failure, approval.rules.language)
+        )
     if placement.step is not None:
         return vote._replace(step=placement.step.name)
     if placement.why == "later" and placement.waiting is not None:
-        return ClickResult("not_your_turn", not_your_turn_text(placement.waiting))
+        return ClickResult(
+            "not_your_turn", not_your_turn_text(placement.waiting, approval.rules.language)
+        )
     if placement.why == "needed_later" and placement.waiting is not None:
-        return ClickResult("needed_later", needed_later_text(placement.waiting))
+        return ClickResult(
+            "needed_later", needed_later_text(placement.waiting, approval.rules.language)
+        )
     if placement.why == "done":
         return ClickResult("steps_done", steps_done_text(approval))
     return ClickResult("not_approver", not_an_approver_text(approval))
@@ -344,4 +354,4 @@ def _record_in_steps(
     LOG.warning(
         "could not place a vote among concurrent ones", extra={"approval_id": approval.approval_id}
     )
-    return ClickResult("busy", BUSY_TEXT)
+    return ClickResult("busy", busy_text(approval.rules.language))

@@ -23,7 +23,7 @@ from approval_gate.messages import slack_date
 from approval_gate.policy import Approvers
 from approval_gate.slack import signature_is_valid
 from approval_gate.store import APPROVED, PENDING, REJECTED, ApprovalStore, Vote
-from approval_gate.votes import UNKNOWN_APPROVAL_TEXT, Click
+from approval_gate.votes import Click, unknown_approval_text
 from botocore.exceptions import ClientError
 from slack_sdk.errors import SlackApiError
 
@@ -336,7 +336,7 @@ def test_a_click_on_an_unknown_request_is_answered_and_changes_nothing(
 
     result = record_click(click(), store=store, sfn=sfn, clock=clock_at(CLICKED_AT))
 
-    assert (result.outcome, result.ephemeral) == ("unknown", UNKNOWN_APPROVAL_TEXT)
+    assert (result.outcome, result.ephemeral) == ("unknown", unknown_approval_text("en"))
     assert sfn.task_successes == []
     assert store.get(SAMPLE_APPROVAL_ID) is None
 
