@@ -384,7 +384,8 @@ def thread_line(kind: str, stage: str, action: str | None, step: StepState, lang
         line += f": {escape_mrkdwn(step.summary)}"
     if step.url:
         # Translators: the link to a failed action's logs, at the end of its thread line.
-        line += f" · <{step.url}|{trp(language, 'link', 'logs')}>"
+        logs = trp(language, "link", "logs")
+        line += f" · <{step.url}|{logs}>"
     return line
 
 
