@@ -116,7 +116,7 @@ def _run_sentence(
     state: str, pipeline: str, stage: str | None, took: str | None, language: str
 ) -> str:
     """How the run is doing, as a sentence (a succeeded run took `took`, another ended one
-    ended `took` after it started; a failed one in `stage`)."""
+    ended `took` after it started; a failed one in `stage`, known only with its times)."""
     if state in ("STARTED", "RESUMED"):
         # Translators: the first line of a pipeline execution's message (and its
         # notification), as are the other "%(pipeline)s ..." messages: %(pipeline)s is the
@@ -138,10 +138,6 @@ def _run_sentence(
                 pipeline=pipeline,
                 stage=stage,
                 duration=took,
-            )
-        if stage:
-            return tr(
-                language, "%(pipeline)s failed in stage %(stage)s", pipeline=pipeline, stage=stage
             )
         if took:
             return tr(
