@@ -147,7 +147,7 @@ def test_codepipeline_failing_names_nobody_and_warns(gate_log):
 def test_a_console_approval_with_its_principal_is_theirs_with_the_comment():
     details = ActionDetails(updated_by=JANE, comment="Canary is green")
 
-    assert settlement(approval_event("SUCCEEDED"), details) == Settlement(
+    assert settlement(approval_event("SUCCEEDED"), details, "en") == Settlement(
         APPROVED_IN_CONSOLE, decided_by=(JANE,), reason="Canary is green"
     )
 
@@ -155,14 +155,14 @@ def test_a_console_approval_with_its_principal_is_theirs_with_the_comment():
 def test_a_console_rejection_with_its_principal_keeps_the_comment_out_of_the_note():
     details = ActionDetails(summary="Error rate is up", updated_by=JANE, comment="Error rate is up")
 
-    assert settlement(approval_event("FAILED"), details) == Settlement(
+    assert settlement(approval_event("FAILED"), details, "en") == Settlement(
         REJECTED_BY_SOMEONE, decided_by=(JANE,), reason="Error rate is up"
     )
 
 
 @pytest.mark.parametrize("details", [None, ActionDetails(summary="Approval expired")])
 def test_without_a_principal_the_note_alone_as_before(details):
-    said = settlement(approval_event("FAILED"), details)
+    said = settlement(approval_event("FAILED"), details, "en")
 
     summary = details.summary if details else None
     assert said == Settlement(
@@ -171,7 +171,9 @@ def test_without_a_principal_the_note_alone_as_before(details):
 
 
 def test_a_pipeline_event_never_names_a_decider():
-    said = settlement(approval_event("SUPERSEDED", kind="pipeline"), ActionDetails(updated_by=JANE))
+    said = settlement(
+        approval_event("SUPERSEDED", kind="pipeline"), ActionDetails(updated_by=JANE), "en"
+    )
 
     assert said == Settlement(SUPERSEDED)
 

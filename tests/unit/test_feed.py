@@ -332,7 +332,7 @@ def test_a_successful_run_is_one_message_updated_to_succeeded_with_its_thread(fe
     assert {u["ts"] for u in feed.slack.updates()} == {"1796144403.000100"}
     text, blocks = feed.slack.shown()
     assert text == "✅ prod-web succeeded in 26m 32s"
-    assert blocks == feed_view(feed.store.get(EXECUTION_ID)).blocks
+    assert blocks == feed_view(feed.store.get(EXECUTION_ID), "en").blocks
     assert blocks[1]["text"]["text"] == "✅ Source  →  ✅ Build  →  ✅ Approval  →  ✅ Deploy"
     context = [element["text"] for element in blocks[2]["elements"]]
     assert context[0] == f"Commit `3f9c2e1` <{COMMIT_URL}|Fix the checkout total>"
@@ -564,7 +564,7 @@ def test_two_first_events_racing_post_one_message(dynamodb):
         assert sum(r["posted"] for r in results) == 1
         final = feed.store.get(execution)
         assert final.stages["Source"].state == "STARTED"
-        assert slack.shown() == (feed_view(final).text, feed_view(final).blocks)
+        assert slack.shown() == (feed_view(final, "en").text, feed_view(final, "en").blocks)
 
 
 # --------------------------------------------------------------------------- failures
@@ -707,7 +707,7 @@ def test_a_rate_limited_last_chance_waits_more_then_raises_for_lambda_s_retry(
     slack.ratelimited = set()
     feed.run([last])  # Lambda's retry: the same event
     final = feed.store.get(EXECUTION_ID)
-    assert slack.shown() == (feed_view(final).text, feed_view(final).blocks)
+    assert slack.shown() == (feed_view(final, "en").text, feed_view(final, "en").blocks)
 
 
 # --------------------------------------------------------------------------- policy

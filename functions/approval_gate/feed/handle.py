@@ -34,7 +34,7 @@ from approval_gate.feed.events import (
     parse_event,
 )
 from approval_gate.feed.render import feed_view, message_wanted, run_ended, wanted_lines
-from approval_gate.feed.settlement import APPROVED_IN_CONSOLE, Settlement, settlement
+from approval_gate.feed.settlement import APPROVED_IN_CONSOLE, Settlement, notes, settlement
 from approval_gate.feed.state import Feed
 from approval_gate.feed.store import FeedStore
 from approval_gate.policy import Policy, PolicyError
@@ -116,15 +116,18 @@ def _details(codepipeline: Any, event: PipelineEvent) -> ActionDetails:
 
 
 def _console_decider(
-    codepipeline: Any, event: PipelineEvent
+    codepipeline: Any, event: PipelineEvent, language: str
 ) -> Callable[[], tuple[str, tuple[str, ...], str | None]] | None:
     """For an approval's SUCCEEDED event: who approved it, read from CodePipeline only if
-    an open approval is found (the gate's own approvals end with this event too)."""
+    an open approval is found (the gate's own approvals end with this event too); the note
+    in ``language``."""
     if not (is_approval(event) and event.state == "SUCCEEDED"):
         return None
 
     def decider() -> tuple[str, tuple[str, ...], str | None]:
-        found = settlement(event, _details(codepipeline, event)) or Settlement(APPROVED_IN_CONSOLE)
+        found = settlement(event, _details(codepipeline, event), language) or Settlement(
+            notes(language)[APPROVED_IN_CONSOLE]
+        )
         return found.note, found.decided_by, found.reason
 
     return decider
@@ -150,6 +153,11 @@ def handle_event(
     """
     rules = policy.resolve(event.pipeline)
     announce = frozenset(rules.announce)
+    # The execution's message and its thread speak the pipeline's language. Each event
+    # resolves the policy again, so the message, updated in place, follows the policy as it
+    # is now (a language changed mid-run shows from the next update on; lines already in
+    # the thread stay as they were posted).
+    language = rules.language
     details = None
     # One lookup: a failed action's error for the feed, or a rejected approval's decider.
     if (
@@ -172,7 +180,16 @@ def handle_event(
         "ignored": None if applied.outcome == "applied" else applied.outcome,
         "settled": [],
     }
-    settled = settlement(event, details)
+    # The settlement's note is kept with the approval and shown on its request, so it is in
+    # the approval's language: an action's event resolves the rules the approval was asked
+    # with (its stage and action); a run's end closes every open approval of the run with
+    # the pipeline's language (a rule for one stage that sets another language is not
+    # followed there: settle_elsewhere takes one note for all of them).
+    if event.kind == ACTION:
+        note_language = policy.resolve(event.pipeline, event.stage, event.action).language
+    else:
+        note_language = language
+    settled = settlement(event, details, note_language)
     if settled is not None:
         # Idempotent (only PENDING approvals move), so it runs for duplicates too: a retry
         # after a failure here must still close the approval.
@@ -183,7 +200,9 @@ def handle_event(
             note=settled.note,
             decided_by=settled.decided_by,
             reason=settled.reason,
-            decider=_console_decider(codepipeline, event) if details is None else None,
+            decider=(
+                _console_decider(codepipeline, event, note_language) if details is None else None
+            ),
             store=approvals,
             sfn=sfn,
             clock=clock,
@@ -203,6 +222,7 @@ def handle_event(
                 result,
                 channel=rules.effective_status_channel,
                 announce=announce,
+                language=language,
                 store=store,
                 slack=slack,
                 codepipeline=codepipeline,
@@ -227,6 +247,7 @@ def _show(
     *,
     channel: str,
     announce: frozenset[str],
+    language: str,
     store: FeedStore,
     slack: Any,
     codepipeline: Any,
@@ -236,15 +257,21 @@ def _show(
     messages due; `result` says what was done, as it is done."""
     if feed.message_ts is None:
         posted = _post_message(
-            feed, channel=channel, store=store, slack=slack, codepipeline=codepipeline, clock=clock
+            feed,
+            channel=channel,
+            language=language,
+            store=store,
+            slack=slack,
+            codepipeline=codepipeline,
+            clock=clock,
         )
         if posted is None:  # another Lambda posts it, and shows what we applied
             return
         feed = posted
         result["posted"] = True
     if not _told_by_a_later_event(event, feed):
-        result["updated"], feed = _refresh(feed, store=store, slack=slack)
-    _post_lines(feed, announce, store, slack, result)
+        result["updated"], feed = _refresh(feed, language=language, store=store, slack=slack)
+    _post_lines(feed, announce, language, store, slack, result)
 
 
 #: How many times the last chance to make a write (nothing else follows soon) waits out a
@@ -287,7 +314,14 @@ def _told_by_a_later_event(event: PipelineEvent, feed: Feed) -> bool:
 
 
 def _post_message(
-    feed: Feed, *, channel: str, store: FeedStore, slack: Any, codepipeline: Any, clock: Clock
+    feed: Feed,
+    *,
+    channel: str,
+    language: str,
+    store: FeedStore,
+    slack: Any,
+    codepipeline: Any,
+    clock: Clock,
 ) -> Feed | None:
     """Post the execution's message once: the one Lambda whose claim wins posts it."""
     token = uuid.uuid4().hex
@@ -302,7 +336,8 @@ def _post_message(
             revision=revision or claimed.revision,
             trigger_type=claimed.trigger_type or trigger[0],
             trigger_detail=claimed.trigger_detail or trigger[1],
-        )
+        ),
+        language,
     )
     try:
         response = slack.chat_postMessage(
@@ -342,18 +377,19 @@ def show_hold(
     action: str,
     until: datetime | None,
     *,
+    language: str,
     store: FeedStore,
     slack: Any,
     for_checks: bool = False,
 ) -> None:
     """The run's message shows its approval held until `until` (None: no longer held;
-    `for_checks`: until the health checks pass), not waiting for people. Best effort: the
-    hold goes on whatever Slack says."""
+    `for_checks`: until the health checks pass), not waiting for people, rendered in
+    `language`. Best effort: the hold goes on whatever Slack says."""
     feed = store.mark_held(execution_id, stage, action, until, for_checks=for_checks)
     if feed is None:
         return
     try:
-        _refresh(feed, store=store, slack=slack)
+        _refresh(feed, language=language, store=store, slack=slack)
     except (SlackApiError, SlackClientError, OSError) as exc:
         LOG.warning("could not show the hold in the run's message", extra={"error": str(exc)})
 
@@ -371,6 +407,11 @@ def hold_shower(
                 approval.stage,
                 approval.action,
                 until,
+                # The approval's language: its rules come from the same policy as the
+                # pipeline's, resolved for its stage and action. Only a rule for that stage
+                # or action setting another language than the pipeline's makes this update
+                # differ from the feed's own; the run's next event renders it again.
+                language=approval.rules.language,
                 store=store,
                 slack=slack(),
                 for_checks=approval.held is not None and approval.held.for_checks,
@@ -379,11 +420,12 @@ def hold_shower(
     return show
 
 
-def _refresh(feed: Feed, *, store: FeedStore, slack: Any) -> tuple[bool, Feed]:
-    """Update the message in place while it shows less than the item holds."""
+def _refresh(feed: Feed, *, language: str, store: FeedStore, slack: Any) -> tuple[bool, Feed]:
+    """Update the message in place while it shows less than the item holds (or another
+    language: the digest covers the words)."""
     updated = False
     for _ in range(_REFRESH_ROUNDS):
-        view = feed_view(feed)
+        view = feed_view(feed, language)
         if view.digest == feed.shown or not feed.channel or not feed.message_ts:
             break
         try:
@@ -410,14 +452,19 @@ _LINE_ROUNDS = 3
 
 
 def _post_lines(
-    feed: Feed, announce: frozenset[str], store: FeedStore, slack: Any, result: dict[str, Any]
+    feed: Feed,
+    announce: frozenset[str],
+    language: str,
+    store: FeedStore,
+    slack: Any,
+    result: dict[str, Any],
 ) -> None:
     """Post every thread message the item calls for that nobody has posted yet;
     `result["threaded"]` says whether one went out, even if a later one fails."""
     if not feed.channel or not feed.message_ts:
         return
     for _ in range(_LINE_ROUNDS):
-        for line in wanted_lines(feed, announce):
+        for line in wanted_lines(feed, announce, language):
             if store.claim_line(feed.execution_id, line.keys) is None:
                 break  # another Lambda tells some of it: read again and tell the rest
             try:

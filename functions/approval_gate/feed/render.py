@@ -20,8 +20,8 @@ from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, Sec
 
 from approval_gate.feed.events import ACTION, APPROVAL_CATEGORY, STAGE
 from approval_gate.feed.state import Feed, Revision, StepState
-from approval_gate.messages import slack_date
-from approval_gate.text import cut_at_word, escape_mrkdwn, human_duration, mrkdwn_link
+from approval_gate.i18n import tr, trp
+from approval_gate.text import cut_at_word, escape_mrkdwn, human_duration, mrkdwn_link, slack_date
 
 _SYMBOLS = {
     "STARTED": "▶️",
@@ -34,17 +34,6 @@ _SYMBOLS = {
     "ABANDONED": "⏹",
     "SUPERSEDED": "⏭",
 }
-_WORDS = {
-    "STARTED": "in progress",
-    "RESUMED": "in progress",
-    "STOPPING": "stopping",
-    "SUCCEEDED": "succeeded",
-    "FAILED": "failed",
-    "STOPPED": "stopped",
-    "CANCELED": "cancelled",
-    "ABANDONED": "abandoned",
-    "SUPERSEDED": "superseded",
-}
 #: The `announce` word of each pipeline state: does the policy want a message for it?
 ANNOUNCE_OF_STATE = {
     "STARTED": "started",
@@ -56,17 +45,6 @@ ANNOUNCE_OF_STATE = {
     "SUCCEEDED": "succeeded",
     "FAILED": "failed",
     "SUPERSEDED": "superseded",
-}
-_TRIGGERS = {
-    "StartPipelineExecution": "started by",
-    "CloudWatchEvent": "source change, EventBridge rule",
-    "PollForSourceChanges": "source change, polling",
-    "Webhook": "webhook",
-    "WebhookV2": "webhook",
-    "PutActionRevision": "new source revision",
-    "CreatePipeline": "pipeline created or updated",
-    "ManualRollback": "manual rollback",
-    "AutomatedRollback": "automated rollback",
 }
 _SECTION_LIMIT = 3000
 _COMMIT = re.compile(r"[0-9a-f]{7,64}")
@@ -116,50 +94,152 @@ def _started(feed: Feed) -> datetime | None:
     return min(times) if times else None
 
 
-def headline(feed: Feed) -> tuple[str, str]:
-    """(symbol, what happened) of the whole execution, e.g. ("✅", "succeeded in 26m 32s")."""
+def headline(feed: Feed, pipeline: str, language: str) -> tuple[str, str]:
+    """(symbol, what happened) of the whole execution, one sentence about ``pipeline``
+    (the name as shown: a link in the blocks, plain in the fallback text), e.g.
+    ("✅", "web succeeded in 26m 32s")."""
     step = feed.pipeline_state
     state = step.state if step is not None else "STARTED"
-    words = _WORDS[state]
+    stage = took = None
     if step is not None and step.ended:
         if state == "FAILED":
             failed = [name for name, s in _stage_order(feed) if s and s.state == "FAILED"]
             if failed:
-                words += f" in stage {failed[-1]}"
+                stage = failed[-1]
         started = _started(feed)
         if started is not None:
-            took = human_duration((step.at - started).total_seconds())
-            words += f" in {took}" if state == "SUCCEEDED" else f" after {took}"
-    return _SYMBOLS[state], words
+            took = human_duration((step.at - started).total_seconds(), language)
+    return _SYMBOLS[state], _run_sentence(state, pipeline, stage, took, language)
 
 
-def _trigger_line(feed: Feed) -> str | None:
+def _run_sentence(
+    state: str, pipeline: str, stage: str | None, took: str | None, language: str
+) -> str:
+    """How the run is doing, as a sentence (a succeeded run took `took`, another ended one
+    ended `took` after it started; a failed one in `stage`, known only with its times)."""
+    if state in ("STARTED", "RESUMED"):
+        # Translators: the first line of a pipeline execution's message (and its
+        # notification), as are the other "%(pipeline)s ..." messages: %(pipeline)s is the
+        # pipeline's name, %(duration)s a duration like "26m 32s", %(stage)s a stage's name.
+        return tr(language, "%(pipeline)s in progress", pipeline=pipeline)
+    if state == "STOPPING":
+        return tr(language, "%(pipeline)s stopping", pipeline=pipeline)
+    if state == "SUCCEEDED":
+        if took:
+            return tr(
+                language, "%(pipeline)s succeeded in %(duration)s", pipeline=pipeline, duration=took
+            )
+        return tr(language, "%(pipeline)s succeeded", pipeline=pipeline)
+    if state == "FAILED":
+        if stage and took:
+            return tr(
+                language,
+                "%(pipeline)s failed in stage %(stage)s after %(duration)s",
+                pipeline=pipeline,
+                stage=stage,
+                duration=took,
+            )
+        if took:
+            return tr(
+                language, "%(pipeline)s failed after %(duration)s", pipeline=pipeline, duration=took
+            )
+        return tr(language, "%(pipeline)s failed", pipeline=pipeline)
+    if state == "STOPPED":
+        if took:
+            return tr(
+                language,
+                "%(pipeline)s stopped after %(duration)s",
+                pipeline=pipeline,
+                duration=took,
+            )
+        return tr(language, "%(pipeline)s stopped", pipeline=pipeline)
+    if state == "CANCELED":
+        if took:
+            return tr(
+                language,
+                "%(pipeline)s cancelled after %(duration)s",
+                pipeline=pipeline,
+                duration=took,
+            )
+        return tr(language, "%(pipeline)s cancelled", pipeline=pipeline)
+    if state == "ABANDONED":
+        if took:
+            return tr(
+                language,
+                "%(pipeline)s abandoned after %(duration)s",
+                pipeline=pipeline,
+                duration=took,
+            )
+        return tr(language, "%(pipeline)s abandoned", pipeline=pipeline)
+    if took:  # SUPERSEDED
+        return tr(
+            language, "%(pipeline)s superseded after %(duration)s", pipeline=pipeline, duration=took
+        )
+    return tr(language, "%(pipeline)s superseded", pipeline=pipeline)
+
+
+def _trigger_label(trigger_type: str, language: str) -> str:
+    """What started the run, in words; a trigger type CodePipeline adds later, as named."""
+    labels = {
+        # Translators: what started a pipeline execution, shown after "Trigger:" (as are
+        # the other messages of context "trigger").
+        "StartPipelineExecution": trp(language, "trigger", "started by"),
+        "CloudWatchEvent": trp(language, "trigger", "source change, EventBridge rule"),
+        "PollForSourceChanges": trp(language, "trigger", "source change, polling"),
+        "Webhook": trp(language, "trigger", "webhook"),
+        "WebhookV2": trp(language, "trigger", "webhook"),
+        "PutActionRevision": trp(language, "trigger", "new source revision"),
+        "CreatePipeline": trp(language, "trigger", "pipeline created or updated"),
+        "ManualRollback": trp(language, "trigger", "manual rollback"),
+        "AutomatedRollback": trp(language, "trigger", "automated rollback"),
+    }
+    return labels.get(trigger_type, trigger_type)
+
+
+def _trigger_line(feed: Feed, language: str) -> str | None:
     if not feed.trigger_type:
         return None
-    label = _TRIGGERS.get(feed.trigger_type, feed.trigger_type)
+    label = escape_mrkdwn(_trigger_label(feed.trigger_type, language))
     detail = feed.trigger_detail
     if detail and detail.startswith("arn:"):
         detail = detail.split(":", 5)[-1]  # the resource: assumed-role/Admin/jane, rule/x
     if detail:
-        return f"Trigger: {escape_mrkdwn(label)} `{escape_mrkdwn(cut_at_word(detail, 120))}`"
-    return f"Trigger: {escape_mrkdwn(label)}"
+        shown = f"`{escape_mrkdwn(cut_at_word(detail, 120))}`"
+        if feed.trigger_type == "StartPipelineExecution":
+            # Translators: %(user)s is who started the pipeline execution (an IAM role or user).
+            return tr(language, "Trigger: started by %(user)s", user=shown)
+        # Translators: %(trigger)s is what started the run (e.g. "webhook"), %(detail)s which
+        # one (a rule, a webhook, a source action), as CodePipeline names it.
+        return tr(language, "Trigger: %(trigger)s %(detail)s", trigger=label, detail=shown)
+    return tr(language, "Trigger: %(trigger)s", trigger=label)
 
 
-def _revision_line(revision: Revision | None) -> str | None:
+def _revision_line(revision: Revision | None, language: str) -> str | None:
     if revision is None:
         return None
     commit = _COMMIT.fullmatch(revision.revision_id) is not None
     short = revision.revision_id[:7] if commit else cut_at_word(revision.revision_id, 20)
-    line = f"{'Commit' if commit else 'Revision'} `{escape_mrkdwn(short)}`"
+    shown = f"`{escape_mrkdwn(short)}`"
+    summary = None
     if revision.summary:
         summary = escape_mrkdwn(cut_at_word(revision.summary, 150))
-        line += f" {mrkdwn_link(revision.url, summary)}" if revision.url else f" {summary}"
+        summary = mrkdwn_link(revision.url, summary) if revision.url else summary
     elif revision.url:
-        line += f" {mrkdwn_link(revision.url, 'view')}"
-    return line
+        # Translators: a link to the source revision, when it has no commit message.
+        summary = mrkdwn_link(revision.url, trp(language, "link", "view"))
+    if commit:
+        if summary:
+            # Translators: the source revision the run deploys; %(commit)s is a commit id,
+            # %(summary)s the commit message (a link). "Revision" is any other source's
+            # revision id (an S3 object version, an image digest).
+            return tr(language, "Commit %(commit)s %(summary)s", commit=shown, summary=summary)
+        return tr(language, "Commit %(commit)s", commit=shown)
+    if summary:
+        return tr(language, "Revision %(revision)s %(summary)s", revision=shown, summary=summary)
+    return tr(language, "Revision %(revision)s", revision=shown)
 
 
-def _held_stage(feed: Feed, stage: str, step: StepState | None) -> str | None:
+def _held_stage(feed: Feed, stage: str, step: StepState | None, language: str) -> str | None:
     """A stage whose approval is approved but held (DESIGN §8.2), while it still runs:
     "⏸ Approval: approved, deploys at <date>" (or "waiting for the health checks to
     pass") rather than waiting for people."""
@@ -174,23 +254,34 @@ def _held_stage(feed: Feed, stage: str, step: StepState | None) -> str | None:
     if not held:
         return None
     times = [until for until in held if until is not None]
+    name = escape_mrkdwn(stage)
     if len(times) < len(held):  # one waits for its health checks: no instant to say
-        return f"⏸ {escape_mrkdwn(stage)}: approved, waiting for the health checks to pass"
-    return f"⏸ {escape_mrkdwn(stage)}: approved, deploys at {slack_date(max(times))}"
-
-
-def feed_view(feed: Feed) -> FeedView:
-    """The execution's message: a pure function of the feed item, so whichever Lambda
-    renders it last shows the same thing."""
-    symbol, words = headline(feed)
-    name = escape_mrkdwn(feed.pipeline)
-    blocks: list[Block] = [
-        SectionBlock(
-            text=MarkdownTextObject(text=f"{symbol} *<{execution_link(feed)}|{name}>* {words}")
+        # Translators: a stage of the run whose approval was given but is held until the
+        # health checks pass; %(stage)s is the stage's name.
+        said = tr(
+            language, "%(stage)s: approved, waiting for the health checks to pass", stage=name
         )
-    ]
+    else:
+        # Translators: a stage of the run whose approval was given for later; %(time)s is
+        # when it deploys (a date Slack shows in the reader's time zone).
+        said = tr(
+            language,
+            "%(stage)s: approved, deploys at %(time)s",
+            stage=name,
+            time=slack_date(max(times), language),
+        )
+    return f"⏸ {said}"
+
+
+def feed_view(feed: Feed, language: str) -> FeedView:
+    """The execution's message in ``language``: a pure function of the feed item and the
+    language, so whichever Lambda renders it last shows the same thing."""
+    symbol, words = headline(
+        feed, f"*<{execution_link(feed)}|{escape_mrkdwn(feed.pipeline)}>*", language
+    )
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"{symbol} {words}"))]
     stages = [
-        _held_stage(feed, stage, step)
+        _held_stage(feed, stage, step, language)
         or f"{_SYMBOLS[step.state if step else 'STARTED']} {escape_mrkdwn(stage)}"
         for stage, step in _stage_order(feed)
     ]
@@ -200,33 +291,97 @@ def feed_view(feed: Feed) -> FeedView:
                 text=MarkdownTextObject(text=cut_at_word("  →  ".join(stages), _SECTION_LIMIT))
             )
         )
-    context = [line for line in (_revision_line(feed.revision), _trigger_line(feed)) if line]
+    context = [
+        line
+        for line in (_revision_line(feed.revision, language), _trigger_line(feed, language))
+        if line
+    ]
     started = _started(feed)
-    execution = f"execution `{feed.execution_id[:8]}`"
-    context.append(f"Started {slack_date(started)} · {execution}" if started else execution)
+    execution = f"`{feed.execution_id[:8]}`"
+    if started:
+        when = slack_date(started, language)
+        context.append(
+            # Translators: under the run's message; %(time)s is when the run started (a
+            # date Slack shows in the reader's time zone), %(execution)s the execution's id.
+            tr(
+                language,
+                "Started %(time)s · execution %(execution)s",
+                time=when,
+                execution=execution,
+            )
+        )
+    else:
+        context.append(tr(language, "execution %(execution)s", execution=execution))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text) for text in context]))
-    return FeedView(
-        text=f"{symbol} {feed.pipeline} {words}", blocks=[block.to_dict() for block in blocks]
-    )
+    # The notification's text: the same sentence with the pipeline's name as it is.
+    _, said = headline(feed, feed.pipeline, language)
+    return FeedView(text=f"{symbol} {said}", blocks=[block.to_dict() for block in blocks])
 
 
 def line_key(kind: str, stage: str, action: str | None, step: StepState) -> str:
     return f"{kind}#{stage}#{action or ''}#{step.state}#{step.attempt}"
 
 
-def thread_line(kind: str, stage: str, action: str | None, step: StepState) -> str:
-    """How a stage or an action ended, on one line."""
+def _stage_sentence(state: str, stage: str, language: str) -> str:
+    if state in ("STARTED", "RESUMED"):
+        # Translators: a line in the run's thread, as are the other "Stage %(stage)s ..."
+        # messages; %(stage)s is the stage's name.
+        return tr(language, "Stage %(stage)s in progress", stage=stage)
+    if state == "STOPPING":
+        return tr(language, "Stage %(stage)s stopping", stage=stage)
+    if state == "SUCCEEDED":
+        return tr(language, "Stage %(stage)s succeeded", stage=stage)
+    if state == "FAILED":
+        return tr(language, "Stage %(stage)s failed", stage=stage)
+    if state == "STOPPED":
+        return tr(language, "Stage %(stage)s stopped", stage=stage)
+    if state == "CANCELED":
+        return tr(language, "Stage %(stage)s cancelled", stage=stage)
+    if state == "ABANDONED":
+        return tr(language, "Stage %(stage)s abandoned", stage=stage)
+    return tr(language, "Stage %(stage)s superseded", stage=stage)
+
+
+def _action_sentence(state: str, action: str, approval: bool, language: str) -> str:
+    if state in ("STARTED", "RESUMED"):
+        # Translators: a line in the run's thread, as are the other "Action %(action)s ..."
+        # messages; %(action)s is "stage/action" (their names).
+        return tr(language, "Action %(action)s in progress", action=action)
+    if state == "STOPPING":
+        return tr(language, "Action %(action)s stopping", action=action)
+    if state == "SUCCEEDED":
+        if approval:
+            # Translators: a manual approval action was approved.
+            return tr(language, "Action %(action)s approved", action=action)
+        return tr(language, "Action %(action)s succeeded", action=action)
+    if state == "FAILED":
+        if approval:
+            # Translators: a manual approval action was rejected (or expired).
+            return tr(language, "Action %(action)s rejected", action=action)
+        return tr(language, "Action %(action)s failed", action=action)
+    if state == "STOPPED":
+        return tr(language, "Action %(action)s stopped", action=action)
+    if state == "CANCELED":
+        return tr(language, "Action %(action)s cancelled", action=action)
+    if state == "ABANDONED":
+        return tr(language, "Action %(action)s abandoned", action=action)
+    return tr(language, "Action %(action)s superseded", action=action)
+
+
+def thread_line(kind: str, stage: str, action: str | None, step: StepState, language: str) -> str:
+    """How a stage or an action ended, on one line, in ``language``."""
     symbol = _SYMBOLS[step.state]
     if kind == STAGE:
-        return f"{symbol} Stage {escape_mrkdwn(stage)} {_WORDS[step.state]}"
-    words = _WORDS[step.state]
-    if (step.category or "").lower() == APPROVAL_CATEGORY.lower():
-        words = {"SUCCEEDED": "approved", "FAILED": "rejected"}.get(step.state, words)
-    line = f"{symbol} Action {escape_mrkdwn(stage)}/{escape_mrkdwn(action or '')} {words}"
+        return f"{symbol} {_stage_sentence(step.state, escape_mrkdwn(stage), language)}"
+    approval = (step.category or "").lower() == APPROVAL_CATEGORY.lower()
+    name = f"{escape_mrkdwn(stage)}/{escape_mrkdwn(action or '')}"
+    line = f"{symbol} {_action_sentence(step.state, name, approval, language)}"
     if step.summary:
         line += f": {escape_mrkdwn(step.summary)}"
     if step.url:
-        line += f" · <{step.url}|logs>"
+        # Translators: the link to a failed action's logs, at the end of its thread line.
+        logs = trp(language, "link", "logs")
+        line += f" · <{step.url}|{logs}>"
     return line
 
 
@@ -244,7 +399,7 @@ class ThreadLine:
     text: str
 
 
-def wanted_lines(feed: Feed, announce: frozenset[str]) -> list[ThreadLine]:
+def wanted_lines(feed: Feed, announce: frozenset[str], language: str) -> list[ThreadLine]:
     """The thread messages the item calls for that are not posted yet.
 
     A stage is told once it has ended (or the run has, for a stage whose end never came):
@@ -260,7 +415,7 @@ def wanted_lines(feed: Feed, announce: frozenset[str]) -> list[ThreadLine]:
         for (stage, action), done in feed.actions.items():
             key = line_key(ACTION, stage, action, done)
             if done.ended and key not in feed.lines:
-                text = thread_line(ACTION, stage, action, done)
+                text = thread_line(ACTION, stage, action, done, language)
                 actions.setdefault(stage, []).append((done.order, action, key, text))
     due: list[tuple[tuple[datetime, datetime], str, list[tuple[str, str]]]] = []
     for stage in dict.fromkeys([*feed.stages, *actions]):
@@ -274,7 +429,7 @@ def wanted_lines(feed: Feed, announce: frozenset[str]) -> list[ThreadLine]:
         if STAGE in announce and step is not None and step.ended:
             key = line_key(STAGE, stage, None, step)
             if key not in feed.lines:
-                parts.append((key, thread_line(STAGE, stage, None, step)))
+                parts.append((key, thread_line(STAGE, stage, None, step, language)))
                 order = step.order
         ended = sorted(actions.get(stage, []))
         parts += [(key, text) for _, _, key, text in ended]
