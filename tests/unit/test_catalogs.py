@@ -3,6 +3,7 @@ Vietnamese translation with the same placeholders, and the compiled catalog is c
 
 from __future__ import annotations
 
+import ast
 import io
 
 import pytest
@@ -100,3 +101,41 @@ def test_a_missing_compiled_catalog_says_how_to_build_it(tmp_path, monkeypatch):
             i18n.catalog("vi")
     finally:
         i18n.catalog.cache_clear()
+
+
+def _catalog_calls() -> list[tuple[str, int, str, list[ast.expr]]]:
+    """Every tr/trp/ntr call in the package's source, as the AST sees it (f-strings too)."""
+    found = []
+    for path in sorted(catalogs.PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                if name in catalogs.KEYWORDS and path.name != "i18n.py":
+                    found.append((path.name, node.lineno, name, node.args))
+    return found
+
+
+def test_every_catalog_call_names_its_message_literally_where_babel_finds_it():
+    """Babel reads literal messages only, and on Python 3.11 not inside an f-string: a call
+    it cannot see would reach Slack untranslated while the catalog check stays green."""
+    extracted = {
+        (message.context, message.id if isinstance(message.id, str) else message.id[0])
+        for message in catalogs.extract()
+        if message.id
+    }
+    problems = []
+    for filename, line, name, args in _catalog_calls():
+        positions = {"tr": (None, 1), "trp": (1, 2), "ntr": (None, 1)}[name]
+        context_at, message_at = positions
+        literal = [
+            arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
+            for arg in args
+        ]
+        message = literal[message_at] if len(literal) > message_at else None
+        context = literal[context_at] if context_at is not None else None
+        if message is None or (context_at is not None and context is None):
+            problems.append(f"{filename}:{line}: {name}() without a literal message")
+        elif (context, message) not in extracted:
+            problems.append(f"{filename}:{line}: {message!r} is not extracted (in an f-string?)")
+    assert problems == []
+    assert len(_catalog_calls()) > 100
