@@ -57,10 +57,9 @@ def checks_text(approval: Approval) -> str:
     """The health checks as last read (DESIGN §8.3) and, while one fails, why there is no
     Approve: "Approve is blocked while prod-api-5xx is ALARM (since …). Reject still works." """
     language = approval.rules.language
-    lines = [
-        f"*{tr(language, 'Health checks')}*",
-        *(check_line(result, language) for result in approval.checks),
-    ]
+    # Translators: the title of the section listing the health checks' results.
+    title = tr(language, "Health checks")
+    lines = [f"*{title}*", *(check_line(result, language) for result in approval.checks)]
     blocking = failing(approval.checks)
     if blocking:
         first = blocking[0]

@@ -82,30 +82,32 @@ def _links(approval: Approval) -> list[str]:
     links = []
     if approval.console_link:
         # Translators: a link's label: the approval action's page in the AWS console.
-        links.append(f"<{approval.console_link}|{tr(language, 'Review in CodePipeline')}>")
+        label = tr(language, "Review in CodePipeline")
+        links.append(f"<{approval.console_link}|{label}>")
     execution = _execution_link(approval)
     if execution:
         short = escape_mrkdwn(approval.pipeline_execution_id or "")[:8]
         # Translators: a link's label: the pipeline execution in the console; %(id)s: the
         # first characters of its id.
-        links.append(f"<{execution}|{tr(language, 'Execution %(id)s', id=short)}>")
+        label = tr(language, "Execution %(id)s", id=short)
+        links.append(f"<{execution}|{label}>")
     if approval.external_entity_link:
         # Translators: a link's label: the page the pipeline's author named for review.
-        links.append(f"<{approval.external_entity_link}|{tr(language, 'Change to review')}>")
+        label = tr(language, "Change to review")
+        links.append(f"<{approval.external_entity_link}|{label}>")
     return links
 
 
 def summary_blocks(approval: Approval, title: str) -> list[Block]:
     language = approval.rules.language
+    # Translators: a field's title above the pipeline's name (CodePipeline's word).
+    pipeline = tr(language, "Pipeline")
+    # Translators: a field's title above "<stage name> / <action name>".
+    where = tr(language, "Stage / action")
     fields = [
-        # Translators: a field's title above the pipeline's name (CodePipeline's word).
+        MarkdownTextObject(text=f"*{pipeline}*\n{escape_mrkdwn(approval.pipeline)}"),
         MarkdownTextObject(
-            text=f"*{tr(language, 'Pipeline')}*\n{escape_mrkdwn(approval.pipeline)}"
-        ),
-        MarkdownTextObject(
-            # Translators: a field's title above "<stage name> / <action name>".
-            text=f"*{tr(language, 'Stage / action')}*\n{escape_mrkdwn(approval.stage)} / "
-            f"{escape_mrkdwn(approval.action)}"
+            text=f"*{where}*\n{escape_mrkdwn(approval.stage)} / {escape_mrkdwn(approval.action)}"
         ),
     ]
     blocks: list[Block] = [
@@ -357,7 +359,8 @@ def author_line(approval: Approval) -> str:
         if rules.allow_self_approval:
             return line
         # Translators: after "Change … by <authors>.": four-eyes, the authors cannot approve.
-        return f"{line} {tr(language, 'They may not approve it themselves.')}"
+        rule = tr(language, "They may not approve it themselves.")
+        return f"{line} {rule}"
     if approval.authors:
         who = ", ".join(escape_mrkdwn(identity) for identity in approval.authors)
         if rules.unknown_author == "block":

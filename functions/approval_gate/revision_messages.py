@@ -130,7 +130,8 @@ def changes_text(approval: Approval) -> str | None:
         return None
     language = approval.rules.language
     # Translators: the title of the section listing the source revisions being deployed.
-    lines = [f"*{tr(language, 'Changes')}*"]
+    title = tr(language, "Changes")
+    lines = [f"*{title}*"]
     used = len(lines[0]) + len(since or "") + 2
     shown = 0
     for revision in approval.revisions[:MAX_SOURCES]:
