@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from approval_gate.i18n import tr
 from approval_gate.records import Approval
 from approval_gate.rules import ApproverInput, Rules
 from approval_gate.text import escape_mrkdwn
@@ -24,19 +25,43 @@ MAX_INPUT_VALUE = 200
 _COMMIT = re.compile(r"[0-9a-f]{7,40}")
 #: Slack's limit on a confirm dialog's text.
 MAX_CONFIRM_TEXT = 300
-INPUTS_INVALID_TEXT = "Some of the values given cannot be taken: see the form."
 
 
-def _problem(spec: ApproverInput, value: str | None) -> str | None:
-    """Why `value` cannot be taken for `spec` (shown under its input), or None."""
+def inputs_invalid_text(language: str) -> str:
+    """Said when a submitted modal's inputs cannot be taken (each input says why)."""
+    return tr(language, "Some of the values given cannot be taken: see the form.")
+
+
+def _problem(spec: ApproverInput, value: str | None, language: str) -> str | None:
+    """Why `value` cannot be taken for `spec` (shown under its input, at most 150
+    characters), or None."""
     if not value:
-        return f"{spec.label} is required." if spec.required else None
+        if not spec.required:
+            return None
+        # Translators: under a modal's input, at most 150 characters; %(label)s: the
+        # input's label, as the policy names it.
+        return tr(language, "%(label)s is required.", label=spec.label)
     if len(value) > MAX_INPUT_VALUE:
-        return f"At most {MAX_INPUT_VALUE} characters, got {len(value)}."
+        # Translators: under a modal's text input: the most characters it takes, and how
+        # many the approver gave.
+        return tr(
+            language,
+            "At most %(limit)d characters, got %(count)d.",
+            limit=MAX_INPUT_VALUE,
+            count=len(value),
+        )
     if spec.options and value not in spec.options:
-        return f"Choose one of: {', '.join(spec.options)}."
+        # Translators: under a modal's select; %(options)s: the choices, comma-separated.
+        return tr(language, "Choose one of: %(options)s.", options=", ".join(spec.options))
     if spec.pattern and re.fullmatch(spec.pattern, value) is None:
-        return f"Must match {spec.pattern} (“{value}” does not)."
+        # Translators: under a modal's text input; %(pattern)s: the regular expression the
+        # policy asks the text to match; %(value)s: the text given.
+        return tr(
+            language,
+            "Must match %(pattern)s (“%(value)s” does not).",
+            pattern=spec.pattern,
+            value=value,
+        )
     return None
 
 
@@ -47,7 +72,7 @@ def checked_inputs(rules: Rules, given: Mapping[str, str]) -> tuple[dict[str, st
     errors: dict[str, str] = {}
     for spec in rules.inputs:
         value = (given.get(spec.id) or "").strip() or None
-        problem = _problem(spec, value)
+        problem = _problem(spec, value, rules.language)
         if problem is not None:
             errors[spec.id] = problem
         elif value is not None:
@@ -116,9 +141,24 @@ def confirm_text(approval: Approval) -> str:
         approval.revisions[0].short_id if approval.revisions else short_revision(approval.change)
     )
     stage = approval.stage[:100]
-    rest = f"{f' {revision}' if revision else ''} to {stage}?"
-    room = MAX_CONFIRM_TEXT - len("Deploy ") - len(rest)
+    language = approval.rules.language
+
+    def question(pipeline: str) -> str:
+        if revision:
+            # Translators: Slack's confirm dialog on Approve, at most 300 characters with
+            # the names; %(revision)s: the short commit id; %(stage)s: the stage's name.
+            return tr(
+                language,
+                "Deploy %(pipeline)s %(revision)s to %(stage)s?",
+                pipeline=pipeline,
+                revision=revision,
+                stage=stage,
+            )
+        # Translators: Slack's confirm dialog on Approve, at most 300 characters.
+        return tr(language, "Deploy %(pipeline)s to %(stage)s?", pipeline=pipeline, stage=stage)
+
+    room = MAX_CONFIRM_TEXT - len(question(""))
     pipeline = approval.pipeline
     if len(pipeline) > room:
         pipeline = pipeline[: room - 1] + "…"
-    return f"Deploy {pipeline}{rest}"
+    return question(pipeline)

@@ -3,7 +3,8 @@ per check, and why Approve is blocked."""
 
 from __future__ import annotations
 
-from approval_gate.checks import CheckResult, failing
+from approval_gate.checks import ERROR, FAILED, MISSING, PASSED, UNREADABLE, CheckResult, failing
+from approval_gate.i18n import tr, trp
 from approval_gate.records import Approval
 from approval_gate.text import cut_at_word, escape_mrkdwn, mrkdwn_link, slack_date
 
@@ -13,7 +14,29 @@ _SECTION_LIMIT = 3000
 _CHECK_SYMBOLS = {"OK": ":white_check_mark:", "PASSED": ":white_check_mark:"}
 
 
-def check_line(result: CheckResult) -> str:
+def check_state(state: str, language: str) -> str:
+    """A check's state as people read it: CloudWatch's own states (OK, ALARM,
+    INSUFFICIENT_DATA) as CloudWatch names them, the gate's own ones in ``language``."""
+    # Translators: the state of a health check, after its name, in capitals like
+    # CloudWatch's OK / ALARM (kept in English): the alarm does not exist.
+    if state == MISSING:
+        return trp(language, "check state", "MISSING")
+    # Translators: a check's state: the alarm could not be read.
+    if state == UNREADABLE:
+        return trp(language, "check state", "UNREADABLE")
+    # Translators: a check's state: the check function said the check passed.
+    if state == PASSED:
+        return trp(language, "check state", "PASSED")
+    # Translators: a check's state: the check function said the check failed.
+    if state == FAILED:
+        return trp(language, "check state", "FAILED")
+    # Translators: a check's state: the check function gave no usable answer.
+    if state == ERROR:
+        return trp(language, "check state", "ERROR")
+    return state
+
+
+def check_line(result: CheckResult, language: str) -> str:
     """ "✅ prod-db-cpu OK", "❌ prod-api-5xx ALARM: Threshold Crossed …", "⚠️ prod-db-cpu
     INSUFFICIENT_DATA" (blocking or not: an alarm without data says so), with its link."""
     if result.state == "INSUFFICIENT_DATA":
@@ -27,19 +50,41 @@ def check_line(result: CheckResult) -> str:
     summary = (
         "" if result.passed and result.summary == "ok" else f": {escape_mrkdwn(result.summary)}"
     )
-    return f"{symbol} {shown} {result.state}{summary}"
+    return f"{symbol} {shown} {check_state(result.state, language)}{summary}"
 
 
 def checks_text(approval: Approval) -> str:
     """The health checks as last read (DESIGN §8.3) and, while one fails, why there is no
     Approve: "Approve is blocked while prod-api-5xx is ALARM (since …). Reject still works." """
-    lines = ["*Health checks*", *(check_line(result) for result in approval.checks)]
+    language = approval.rules.language
+    # Translators: the title of the section listing the health checks' results.
+    title = tr(language, "Health checks")
+    lines = [f"*{title}*", *(check_line(result, language) for result in approval.checks)]
     blocking = failing(approval.checks)
     if blocking:
         first = blocking[0]
-        lines.append(
-            f":no_entry_sign: Approve is blocked while *{escape_mrkdwn(first.name)}* is "
-            f"{first.state} ({'since' if first.kind == 'alarm' else 'checked'} "
-            f"{slack_date(first.at)}). Reject still works."
-        )
+        values = {
+            "check": f"*{escape_mrkdwn(first.name)}*",
+            "state": check_state(first.state, language),
+            "when": slack_date(first.at, language),
+        }
+        if first.kind == "alarm":
+            # Translators: %(check)s: the alarm's name (bold); %(state)s: its state (ALARM);
+            # %(when)s: a date. Approve and Reject are the request's buttons.
+            blocked = tr(
+                language,
+                "Approve is blocked while %(check)s is %(state)s (since %(when)s). "
+                "Reject still works.",
+                **values,
+            )
+        else:
+            # Translators: %(check)s: the check function's name (bold); %(state)s: FAILED
+            # or ERROR; %(when)s: when it last ran. Approve and Reject are the buttons.
+            blocked = tr(
+                language,
+                "Approve is blocked while %(check)s is %(state)s (checked %(when)s). "
+                "Reject still works.",
+                **values,
+            )
+        lines.append(f":no_entry_sign: {blocked}")
     return cut_at_word("\n".join(lines), _SECTION_LIMIT)

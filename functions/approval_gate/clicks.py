@@ -126,7 +126,9 @@ def approved_so_far(approval: Approval) -> str:
     language = approval.rules.language
     if approval.rules.steps:
         # Translators: %(progress)s is each step's progress: "QA ✅ @dan · Release 1 of 2".
-        return tr(language, "Progress: %(progress)s.", progress=progress_line(approval.steps))
+        return tr(
+            language, "Progress: %(progress)s.", progress=progress_line(approval.steps, language)
+        )
     approving = [f"<@{v.user_id}>" for v in approval.votes if v.vote == "approve"]
     more = max(0, approval.rules.required_approvals - len(approving))
     # Translators: stands in for the people who approved when none has, as in

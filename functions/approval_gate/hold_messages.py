@@ -26,6 +26,7 @@ from slack_sdk.models.blocks import (
 )
 
 from approval_gate.check_messages import check_line
+from approval_gate.i18n import tr
 from approval_gate.input_messages import input_blocks
 from approval_gate.messages import (
     ACTIONS_BLOCK,
@@ -96,7 +97,9 @@ def held_blocks(approval: Approval) -> list[dict[str, Any]]:
     blocks: list[Block] = summary_blocks(approval, f"Approved, held: {approval.pipeline}")
     blocks.append(SectionBlock(text=MarkdownTextObject(text=held_line(approval))))
     if waits_for_checks(approval) and approval.checks:
-        lines = ["*Health checks*", *(check_line(result) for result in approval.checks)]
+        language = approval.rules.language
+        title = "*" + tr(language, "Health checks") + "*"
+        lines = [title, *(check_line(result, language) for result in approval.checks)]
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=cut_at_word("\n".join(lines), SECTION_LIMIT)))
         )

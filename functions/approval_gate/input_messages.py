@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 )
 
 from approval_gate.approver_inputs import MAX_INPUT_VALUE, confirm_text, inputs_lines
+from approval_gate.i18n import tr, trp
 from approval_gate.records import Approval
 from approval_gate.rules import ApproverInput, Rules
 from approval_gate.text import cut_at_word
@@ -30,22 +31,28 @@ def approve_confirm(approval: Approval) -> ConfirmObject | None:
     rules = approval.rules
     if not rules.confirm_approve or rules.inputs:
         return None
+    language = rules.language
     return ConfirmObject(
-        title=PlainTextObject(text="Deploy?"),
+        # Translators: the title of Slack's confirm dialog on Approve (at most 100
+        # characters; keep it short).
+        title=PlainTextObject(text=tr(language, "Deploy?")),
         text=PlainTextObject(text=confirm_text(approval)),
-        confirm=PlainTextObject(text="Approve"),
-        deny=PlainTextObject(text="Cancel"),
+        # Translators: the confirm dialog's button that approves (at most 30 characters).
+        confirm=PlainTextObject(text=trp(language, "button", "Approve")),
+        # Translators: the confirm dialog's button that closes it (at most 30 characters).
+        deny=PlainTextObject(text=trp(language, "button", "Cancel")),
     )
 
 
-def input_block(spec: ApproverInput) -> InputBlock:
+def input_block(spec: ApproverInput, language: str) -> InputBlock:
     """One policy input: a text input, or a select of its options; block and action id
     are the input's id."""
     element: PlainTextInputElement | StaticSelectElement
     if spec.options:
         element = StaticSelectElement(
             action_id=spec.id,
-            placeholder=PlainTextObject(text="Choose"),
+            # Translators: the placeholder of a select in a modal (at most 150 characters).
+            placeholder=PlainTextObject(text=tr(language, "Choose")),
             options=[Option(value=option, text=option) for option in spec.options],
         )
     else:
@@ -59,7 +66,7 @@ def input_block(spec: ApproverInput) -> InputBlock:
 
 
 def input_blocks(rules: Rules) -> list[InputBlock]:
-    return [input_block(spec) for spec in rules.inputs]
+    return [input_block(spec, rules.language) for spec in rules.inputs]
 
 
 def inputs_section(approval: Approval) -> SectionBlock | None:

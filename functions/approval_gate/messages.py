@@ -29,10 +29,11 @@ from approval_gate.check_messages import checks_text
 from approval_gate.checks import failing
 from approval_gate.clock import iso
 from approval_gate.holds import forecast
+from approval_gate.i18n import ntr, tr, trp
 from approval_gate.input_messages import approve_confirm, input_blocks, inputs_section
 from approval_gate.reporting import held_for, override_text
 from approval_gate.revision_messages import changes_blocks
-from approval_gate.steps import StepProgress, approvers_of, open_steps, progress_line
+from approval_gate.steps import StepProgress, approvers_of, open_steps, progress_line, step_name
 from approval_gate.store import (
     APPROVED,
     DECIDED_ELSEWHERE,
@@ -77,24 +78,36 @@ def _execution_link(approval: Approval) -> str | None:
 
 def _links(approval: Approval) -> list[str]:
     """One mrkdwn link per element, so each stays far inside Slack's 3,000 characters."""
+    language = approval.rules.language
     links = []
     if approval.console_link:
-        links.append(f"<{approval.console_link}|Review in CodePipeline>")
+        # Translators: a link's label: the approval action's page in the AWS console.
+        label = tr(language, "Review in CodePipeline")
+        links.append(f"<{approval.console_link}|{label}>")
     execution = _execution_link(approval)
     if execution:
         short = escape_mrkdwn(approval.pipeline_execution_id or "")[:8]
-        links.append(f"<{execution}|Execution {short}>")
+        # Translators: a link's label: the pipeline execution in the console; %(id)s: the
+        # first characters of its id.
+        label = tr(language, "Execution %(id)s", id=short)
+        links.append(f"<{execution}|{label}>")
     if approval.external_entity_link:
-        links.append(f"<{approval.external_entity_link}|Change to review>")
+        # Translators: a link's label: the page the pipeline's author named for review.
+        label = tr(language, "Change to review")
+        links.append(f"<{approval.external_entity_link}|{label}>")
     return links
 
 
 def summary_blocks(approval: Approval, title: str) -> list[Block]:
+    language = approval.rules.language
+    # Translators: a field's title above the pipeline's name (CodePipeline's word).
+    pipeline = tr(language, "Pipeline")
+    # Translators: a field's title above "<stage name> / <action name>".
+    where = tr(language, "Stage / action")
     fields = [
-        MarkdownTextObject(text=f"*Pipeline*\n{escape_mrkdwn(approval.pipeline)}"),
+        MarkdownTextObject(text=f"*{pipeline}*\n{escape_mrkdwn(approval.pipeline)}"),
         MarkdownTextObject(
-            text=f"*Stage / action*\n{escape_mrkdwn(approval.stage)} / "
-            f"{escape_mrkdwn(approval.action)}"
+            text=f"*{where}*\n{escape_mrkdwn(approval.stage)} / {escape_mrkdwn(approval.action)}"
         ),
     ]
     blocks: list[Block] = [
@@ -112,12 +125,29 @@ def summary_blocks(approval: Approval, title: str) -> list[Block]:
 
 
 def request_text(approval: Approval) -> str:
-    return f"Approval needed: {approval.pipeline} / {approval.stage} / {approval.action}"
+    """The request's notification text (what a client shows where it cannot show blocks)."""
+    return tr(
+        approval.rules.language,
+        "Approval needed: %(pipeline)s / %(stage)s / %(action)s",
+        pipeline=approval.pipeline,
+        stage=approval.stage,
+        action=approval.action,
+    )
 
 
 def deadline_outcome(approval: Approval) -> str:
-    """What happens at the deadline, in the words every message uses."""
-    return "approved" if approval.rules.on_deadline == "approve" else "rejected"
+    """What happens at the deadline, as one word in the approval's language (sentences of
+    this module word each outcome whole instead)."""
+    if approval.rules.on_deadline == "approve":
+        # Translators: what becomes of a request nobody decides by its deadline, as in
+        # "(then approved by policy)".
+        return trp(approval.rules.language, "deadline outcome", "approved")
+    # Translators: as "approved": the request is rejected at its deadline.
+    return trp(approval.rules.language, "deadline outcome", "rejected")
+
+
+def _approves_at_deadline(approval: Approval) -> bool:
+    return approval.rules.on_deadline == "approve"
 
 
 def _mention(users: tuple[str, ...] | list[str], groups: tuple[str, ...] | list[str]) -> str:
@@ -159,20 +189,36 @@ def waiting_for(approval: Approval) -> str:
     """The steps waiting, with their count: "*Release* (1 of 2)"; "" without steps."""
     if not approval.rules.steps:
         return ""
+    language = approval.rules.language
     return ", ".join(
-        f"*{state.name}* ({len(state.approved_by)} of {state.step.required_approvals})"
+        # Translators: a step waiting for approvals; %(step)s: its name (bold), then how
+        # many approvals it has of those it needs.
+        tr(
+            language,
+            "%(step)s (%(approved)d of %(required)d)",
+            step=f"*{step_name(state.name, language)}*",
+            approved=len(state.approved_by),
+            required=state.step.required_approvals,
+        )
         for state in waiting_steps(approval)
     )
 
 
 def steps_line(approval: Approval) -> str:
     """Each step's progress, and in ``sequence`` order which step may approve now."""
-    line = progress_line(approval.steps)
+    language = approval.rules.language
+    line = progress_line(approval.steps, language)
     if approval.rules.steps_order != "sequence":
-        return f"Steps, in any order: {line}"
+        # Translators: %(progress)s: each step's name and progress ("QA 1 of 2 · Release ✅").
+        return tr(language, "Steps, in any order: %(progress)s", progress=line)
     waiting = waiting_steps(approval)
-    now = f" · now: *{waiting[0].name}*" if waiting and approval.status == PENDING else ""
-    return f"Steps, in order: {line}{now}"
+    # Translators: %(progress)s: each step's name and progress, in the order they go.
+    text = tr(language, "Steps, in order: %(progress)s", progress=line)
+    if waiting and approval.status == PENDING:
+        # Translators: after the steps' progress: the step whose turn it is (bold name).
+        now = tr(language, "now: %(step)s", step=f"*{step_name(waiting[0].name, language)}*")
+        text += f" · {now}"
+    return text
 
 
 def step_complete_text(approval: Approval, completed: str) -> str | None:
@@ -189,10 +235,21 @@ def step_complete_text(approval: Approval, completed: str) -> str | None:
     following = waiting[0]
     users, groups = approvers_of((following,))
     more = following.step.required_approvals - len(following.approved_by)
-    needed = "1 approval needed" if more == 1 else f"{more} approvals needed"
-    who = ", ".join(f"<@{user}>" for user in done.approved_by)
-    mentions = _mention(users, groups)
-    return f"*{done.name}* is complete ({who}). Now *{following.name}*: {mentions}, {needed}."
+    language = approval.rules.language
+    # Translators: posted when a step completes; %(done)s, %(next)s: step names (bold);
+    # %(approvers)s: who approved the step; %(mentions)s: the next step's approvers.
+    return ntr(
+        language,
+        "%(done)s is complete (%(approvers)s). Now %(next)s: %(mentions)s, "
+        "%(count)d approval needed.",
+        "%(done)s is complete (%(approvers)s). Now %(next)s: %(mentions)s, "
+        "%(count)d approvals needed.",
+        more,
+        done=f"*{step_name(done.name, language)}*",
+        approvers=", ".join(f"<@{user}>" for user in done.approved_by),
+        next=f"*{step_name(following.name, language)}*",
+        mentions=_mention(users, groups),
+    )
 
 
 def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -200,17 +257,26 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
 
     With `now`, a context line says how many reminders went out and how long is left.
     """
-    blocks = summary_blocks(approval, f"Approval needed: {approval.pipeline}")
-    blocks.append(
-        SectionBlock(
-            text=MarkdownTextObject(
-                text=(
-                    f"Decide by *{slack_date(approval.deadline_at)}*; "
-                    f"with no decision by then it is *{deadline_outcome(approval)}* by policy."
-                )
-            )
+    language = approval.rules.language
+    # Translators: the request's header (at most 150 characters with the name).
+    title = tr(language, "Approval needed: %(pipeline)s", pipeline=approval.pipeline)
+    blocks = summary_blocks(approval, title)
+    deadline = f"*{slack_date(approval.deadline_at, language)}*"
+    if _approves_at_deadline(approval):
+        # Translators: %(deadline)s: a date (bold). The policy approves at the deadline.
+        decide = tr(
+            language,
+            "Decide by %(deadline)s; with no decision by then it is *approved* by policy.",
+            deadline=deadline,
         )
-    )
+    else:
+        # Translators: %(deadline)s: a date (bold). The policy rejects at the deadline.
+        decide = tr(
+            language,
+            "Decide by %(deadline)s; with no decision by then it is *rejected* by policy.",
+            deadline=deadline,
+        )
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=decide)))
     coming = forecast(approval, now) if now is not None else None
     if coming:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f":calendar: {coming}")))
@@ -222,28 +288,40 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
     elif approval.rules.required_approvals > 1:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=tally_line(approval))]))
     if now is not None and (approval.reminders or approval.escalated):
-        left = human_duration((approval.deadline_at - now).total_seconds())
-        reminders = "1 reminder" if approval.reminders == 1 else f"{approval.reminders} reminders"
-        escalated = " · escalated" if approval.escalated else ""
-        blocks.append(
-            ContextBlock(
-                elements=[MarkdownTextObject(text=f"{reminders} sent{escalated} · {left} left")]
-            )
-        )
+        left = human_duration((approval.deadline_at - now).total_seconds(), language)
+        parts = [
+            # Translators: how many reminders the request's thread got so far.
+            ntr(language, "%(count)d reminder sent", "%(count)d reminders sent", approval.reminders)
+        ]
+        if approval.escalated:
+            # Translators: the request was escalated (after its reminders).
+            parts.append(trp(language, "status", "escalated"))
+        # Translators: %(time)s: a duration ("3h 20m") until the deadline.
+        parts.append(tr(language, "%(time)s left", time=left))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(parts))]))
     value = approval.approval_id
     approving = (
         []
         if failing(approval.checks)
         else [
             ButtonElement(
-                text="Approve",
+                # Translators: the request's button (at most 75 characters).
+                text=trp(language, "button", "Approve"),
                 action_id=APPROVE,
                 value=value,
                 style="primary",
                 confirm=approve_confirm(approval),
             ),
             *(
-                [ButtonElement(text="Approve for later", action_id=APPROVE_LATER, value=value)]
+                [
+                    ButtonElement(
+                        # Translators: the request's button that approves now and picks a
+                        # later time to deploy (at most 75 characters).
+                        text=trp(language, "button", "Approve for later"),
+                        action_id=APPROVE_LATER,
+                        value=value,
+                    )
+                ]
                 if approval.rules.allow_scheduling
                 else []
             ),
@@ -254,7 +332,13 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
             block_id=ACTIONS_BLOCK,
             elements=[
                 *approving,
-                ButtonElement(text="Reject", action_id=REJECT, value=value, style="danger"),
+                ButtonElement(
+                    # Translators: the request's button (at most 75 characters).
+                    text=trp(language, "button", "Reject"),
+                    action_id=REJECT,
+                    value=value,
+                    style="danger",
+                ),
             ],
         )
     )
@@ -264,35 +348,79 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
 def author_line(approval: Approval) -> str:
     """Who made the change, and what four-eyes means for this request."""
     rules = approval.rules
+    language = rules.language
+    # In each message below, %(change)s is empty or a space and the change (a code span).
     change = f" `{escape_mrkdwn(approval.change)}`" if approval.change else ""
     if approval.author_users:
         who = ", ".join(f"<@{user}>" for user in approval.author_users)
-        rule = "" if rules.allow_self_approval else " They may not approve it themselves."
-        return f"Change{change} by {who}.{rule}"
+        # Translators: %(change)s: empty, or a space and the change's commit and title (a
+        # code span); %(authors)s: Slack mentions of who made it.
+        line = tr(language, "Change%(change)s by %(authors)s.", change=change, authors=who)
+        if rules.allow_self_approval:
+            return line
+        # Translators: after "Change … by <authors>.": four-eyes, the authors cannot approve.
+        rule = tr(language, "They may not approve it themselves.")
+        return f"{line} {rule}"
     if approval.authors:
         who = ", ".join(escape_mrkdwn(identity) for identity in approval.authors)
-        then = (
-            "approval in Slack is not possible (unknown_author: block)"
-            if rules.unknown_author == "block"
-            else "anyone listed may approve it (unknown_author: allow)"
+        if rules.unknown_author == "block":
+            # Translators: %(change)s: empty, or a space and the change (a code span);
+            # %(authors)s: the authors' names from the source provider. "unknown_author:
+            # block" is the policy's setting: keep it as it is.
+            return tr(
+                language,
+                "Change%(change)s by %(authors)s, who has no Slack user here: approval in "
+                "Slack is not possible (unknown_author: block).",
+                change=change,
+                authors=who,
+            )
+        # Translators: as above; "unknown_author: allow" is the policy's setting: keep it.
+        return tr(
+            language,
+            "Change%(change)s by %(authors)s, who has no Slack user here: anyone listed may "
+            "approve it (unknown_author: allow).",
+            change=change,
+            authors=who,
         )
-        return f"Change{change} by {who}, who has no Slack user here: {then}."
     if rules.unknown_author == "block":
-        return (
-            f"Change{change}: *author unknown*. This policy does not allow approval in Slack "
-            "then (unknown_author: block): reject here, or decide in CodePipeline."
+        # Translators: %(change)s: empty, or a space and the change (a code span).
+        # "unknown_author: block" is the policy's setting: keep it as it is.
+        return tr(
+            language,
+            "Change%(change)s: *author unknown*. This policy does not allow approval in Slack "
+            "then (unknown_author: block): reject here, or decide in CodePipeline.",
+            change=change,
         )
-    return (
-        f"Change{change}: *author unknown*, so anyone listed may approve it, "
-        "including whoever made it (unknown_author: allow)."
+    # Translators: %(change)s: empty, or a space and the change (a code span).
+    # "unknown_author: allow" is the policy's setting: keep it as it is.
+    return tr(
+        language,
+        "Change%(change)s: *author unknown*, so anyone listed may approve it, "
+        "including whoever made it (unknown_author: allow).",
+        change=change,
     )
 
 
 def tally_line(approval: Approval) -> str:
     approving = [f"<@{v.user_id}>" for v in approval.votes if v.vote == "approve"]
     needed = approval.rules.required_approvals
-    so_far = ", ".join(approving) if approving else "nobody yet"
-    return f"Approvals: {len(approving)} of {needed} ({so_far})"
+    language = approval.rules.language
+    if not approving:
+        # Translators: the request's tally: approvals so far of those needed.
+        return tr(
+            language,
+            "Approvals: %(approved)d of %(required)d (nobody yet)",
+            approved=0,
+            required=needed,
+        )
+    # Translators: the request's tally; %(approvers)s: who approved (mentions).
+    return tr(
+        language,
+        "Approvals: %(approved)d of %(required)d (%(approvers)s)",
+        approved=len(approving),
+        required=needed,
+        approvers=", ".join(approving),
+    )
 
 
 def modal_view(
@@ -317,7 +445,8 @@ def modal_view(
         private_metadata=approval.approval_id,
         title=PlainTextObject(text=title),
         submit=PlainTextObject(text=submit),
-        close=PlainTextObject(text="Cancel"),
+        # Translators: the button that closes a modal (at most 24 characters).
+        close=PlainTextObject(text=trp(approval.rules.language, "button", "Cancel")),
         blocks=[
             SectionBlock(text=MarkdownTextObject(text=f"{which}\n{note}" if note else which)),
             *inputs,
@@ -345,89 +474,227 @@ def decision_view(approval: Approval, action: str) -> dict[str, Any]:
     rejecting = action == REJECT
     required = rejecting and approval.rules.require_reason_on_reject
     asked = [] if rejecting else input_blocks(approval.rules)
+    language = approval.rules.language
+    # Translators: a modal's submit button (at most 24 characters).
+    submit = trp(language, "button", "Reject") if rejecting else trp(language, "button", "Approve")
+    if rejecting:
+        # Translators: a modal's title (at most 24 characters).
+        title = tr(language, "Reject deployment")
+    elif asked:
+        # Translators: the title of the modal that asks the policy's inputs on Approve (at
+        # most 24 characters).
+        title = trp(language, "modal title", "Approve")
+    else:
+        # Translators: a modal's title (at most 24 characters).
+        title = tr(language, "Approve deployment")
     return modal_view(
         approval,
         callback_id=REJECT_VIEW if rejecting else APPROVE_VIEW,
-        title="Reject deployment" if rejecting else "Approve" if asked else "Approve deployment",
-        submit="Reject" if rejecting else "Approve",
+        title=title,
+        submit=submit,
         note="",
-        field=reason_input("Why?" if rejecting else "Comment", optional=not required),
+        field=reason_input(
+            # Translators: the label of the Reject modal's text input: the reason.
+            tr(language, "Why?")
+            if rejecting
+            # Translators: the label of the Approve modal's text input: a comment.
+            else tr(language, "Comment"),
+            optional=not required,
+        ),
         inputs=asked,
     )
 
 
 def reminder_text(approval: Approval, now: datetime) -> str:
     """The reminder posted in the request's thread."""
-    left = human_duration((approval.deadline_at - now).total_seconds())
+    language = approval.rules.language
+    left = human_duration((approval.deadline_at - now).total_seconds(), language)
     steps = waiting_for(approval)
-    what = f"{steps} " if steps else "a decision "
-    return (
-        f":bell: Reminder: still waiting for {what}from {acting_mention(approval)}. "
-        f"{left} left: at {slack_date(approval.deadline_at)} it is "
-        f"*{deadline_outcome(approval)}* by policy."
-    )
+    who = acting_mention(approval)
+    if steps:
+        # Translators: %(steps)s: the steps waiting ("*Release* (1 of 2)"); %(approvers)s:
+        # mentions of who may approve now.
+        waiting = tr(
+            language,
+            "Reminder: still waiting for %(steps)s from %(approvers)s.",
+            steps=steps,
+            approvers=who,
+        )
+    else:
+        # Translators: %(approvers)s: mentions of who may decide.
+        waiting = tr(
+            language, "Reminder: still waiting for a decision from %(approvers)s.", approvers=who
+        )
+    deadline = slack_date(approval.deadline_at, language)
+    if _approves_at_deadline(approval):
+        # Translators: %(time)s: a duration ("3h 20m"); %(deadline)s: a date.
+        then = tr(
+            language,
+            "%(time)s left: at %(deadline)s it is *approved* by policy.",
+            time=left,
+            deadline=deadline,
+        )
+    else:
+        # Translators: %(time)s: a duration ("3h 20m"); %(deadline)s: a date.
+        then = tr(
+            language,
+            "%(time)s left: at %(deadline)s it is *rejected* by policy.",
+            time=left,
+            deadline=deadline,
+        )
+    return f":bell: {waiting} {then}"
 
 
 def escalation_text(approval: Approval, permalink: str | None, now: datetime) -> str:
     """Posted once in the escalation channel."""
+    language = approval.rules.language
     groups = " ".join(f"<!subteam^{g}>" for g in approval.rules.escalation.mention_groups)
-    left = human_duration((approval.deadline_at - now).total_seconds())
-    link = f"<{permalink}|the request>" if permalink else "the request"
+    left = human_duration((approval.deadline_at - now).total_seconds(), language)
+    # Translators: stands for the request's message, as a link's label or plain, in "See
+    # the request; 3h left before …".
+    request = tr(language, "the request")
+    link = f"<{permalink}|{request}>" if permalink else request
     who = f"{groups} " if groups else ""
-    return (
-        f":rotating_light: {who}Escalated: {escape_mrkdwn(approval.pipeline)} / "
-        f"{escape_mrkdwn(approval.stage)} has waited through {approval.reminders} reminders"
-        f"{_waiting_clause(approval)}. "
-        f"See {link}; {left} left before it is *{deadline_outcome(approval)}* by policy."
-    )
-
-
-def _waiting_clause(approval: Approval) -> str:
+    names = {
+        "pipeline": escape_mrkdwn(approval.pipeline),
+        "stage": escape_mrkdwn(approval.stage),
+    }
     steps = waiting_for(approval)
-    return f", waiting for {steps}" if steps else ""
+    # English says "reminders" whatever the count (escalation comes after several).
+    if steps:
+        # Translators: %(pipeline)s / %(stage)s: names; %(count)d: reminders sent;
+        # %(steps)s: the steps waiting ("*Release* (1 of 2)").
+        escalated = tr(
+            language,
+            "Escalated: %(pipeline)s / %(stage)s has waited through %(count)d reminders, "
+            "waiting for %(steps)s.",
+            count=approval.reminders,
+            steps=steps,
+            **names,
+        )
+    else:
+        # Translators: %(pipeline)s / %(stage)s: names; %(count)d: reminders sent.
+        escalated = tr(
+            language,
+            "Escalated: %(pipeline)s / %(stage)s has waited through %(count)d reminders.",
+            count=approval.reminders,
+            **names,
+        )
+    if _approves_at_deadline(approval):
+        # Translators: %(request)s: "the request" (a link); %(time)s: a duration ("3h").
+        see = tr(
+            language,
+            "See %(request)s; %(time)s left before it is *approved* by policy.",
+            request=link,
+            time=left,
+        )
+    else:
+        # Translators: %(request)s: "the request" (a link); %(time)s: a duration ("3h").
+        see = tr(
+            language,
+            "See %(request)s; %(time)s left before it is *rejected* by policy.",
+            request=link,
+            time=left,
+        )
+    return f":rotating_light: {who}{escalated} {see}"
 
 
 def escalation_note(approval: Approval) -> str:
     """Said in the request's thread when the request escalates."""
+    language = approval.rules.language
     channel = approval.rules.escalation.channel
-    where = f" to <#{channel}>" if channel else ""
-    if approval.rules.steps:
-        return (
-            f":rotating_light: Escalated{where} after {approval.reminders} reminders"
-            f"{_waiting_clause(approval)}. May approve now: {acting_mention(approval)}."
+    values: dict[str, object] = {"count": approval.reminders}
+    steps = waiting_for(approval) if approval.rules.steps else ""
+    if channel and steps:
+        # Translators: %(channel)s: a channel (link); %(count)d: reminders sent;
+        # %(steps)s: the steps waiting ("*Release* (1 of 2)").
+        escalated = tr(
+            language,
+            "Escalated to %(channel)s after %(count)d reminders, waiting for %(steps)s.",
+            channel=f"<#{channel}>",
+            steps=steps,
+            **values,
         )
-    return (
-        f":rotating_light: Escalated{where} after {approval.reminders} reminders. "
-        f"May decide now: {approvers_mention(approval)}."
-    )
+    elif channel:
+        # Translators: %(channel)s: a channel (link); %(count)d: reminders sent.
+        escalated = tr(
+            language,
+            "Escalated to %(channel)s after %(count)d reminders.",
+            channel=f"<#{channel}>",
+            **values,
+        )
+    elif steps:
+        # Translators: %(count)d: reminders sent; %(steps)s: the steps waiting.
+        escalated = tr(
+            language,
+            "Escalated after %(count)d reminders, waiting for %(steps)s.",
+            steps=steps,
+            **values,
+        )
+    else:
+        # Translators: %(count)d: reminders sent.
+        escalated = tr(language, "Escalated after %(count)d reminders.", **values)
+    if approval.rules.steps:
+        # Translators: %(approvers)s: mentions of who may approve the waiting steps now.
+        may = tr(language, "May approve now: %(approvers)s.", approvers=acting_mention(approval))
+    else:
+        # Translators: %(approvers)s: mentions of who may approve or reject now.
+        may = tr(language, "May decide now: %(approvers)s.", approvers=approvers_mention(approval))
+    return f":rotating_light: {escalated} {may}"
 
 
 def _who(approval: Approval) -> str:
-    return ", ".join(f"<@{user}>" for user in approval.decided_by) or "nobody"
+    names = ", ".join(f"<@{user}>" for user in approval.decided_by)
+    # Translators: stands for who decided when nobody is recorded ("Approved by nobody").
+    return names or tr(approval.rules.language, "nobody")
 
 
 def outcome_line(approval: Approval) -> str:
     """One line saying what was decided, by whom and when (Slack mrkdwn)."""
-    when = slack_date(approval.decided_at) if approval.decided_at else ""
+    language = approval.rules.language
+    when = slack_date(approval.decided_at, language) if approval.decided_at else ""
     status = approval.status
     if status == APPROVED:
-        line = f":white_check_mark: *Approved* by {_who(approval)} {when}"
+        # Translators: %(approvers)s: mentions; %(when)s: a date, or empty.
+        said = tr(
+            language, "*Approved* by %(approvers)s %(when)s", approvers=_who(approval), when=when
+        )
+        line = f":white_check_mark: {said}"
     elif status == REJECTED and approval.note:  # the policy rejected an approval
-        line = f":no_entry: *Rejected*: {escape_mrkdwn(approval.note)} {when}"
+        # Translators: %(note)s: why the policy rejected it; %(when)s: a date, or empty.
+        said = tr(
+            language, "*Rejected*: %(note)s %(when)s", note=escape_mrkdwn(approval.note), when=when
+        )
+        line = f":no_entry: {said}"
     elif status == REJECTED:
-        line = f":no_entry: *Rejected* by {_who(approval)} {when}"
+        # Translators: %(approvers)s: mentions; %(when)s: a date, or empty.
+        said = tr(
+            language, "*Rejected* by %(approvers)s %(when)s", approvers=_who(approval), when=when
+        )
+        line = f":no_entry: {said}"
     elif status == EXPIRED:
-        line = f":hourglass: *{escape_mrkdwn(approval.note or 'Expired')}* {when}"
+        # Translators: a request nobody decided in time (shown bold).
+        note = approval.note or trp(language, "status", "Expired")
+        line = f":hourglass: *{escape_mrkdwn(note)}* {when}"
     elif status == DECIDED_ELSEWHERE:
         settled = approval.closed_at or approval.decided_at
-        when = slack_date(settled) if settled else ""
-        note = escape_mrkdwn(approval.note or "Decided outside Slack")
+        when = slack_date(settled, language) if settled else ""
+        # Translators: a request decided elsewhere than in Slack (the console, the CLI).
+        note = escape_mrkdwn(approval.note or tr(language, "Decided outside Slack"))
         # A console decision names the IAM principal (an ARN): say who by its last segment.
         named = [p.rsplit(":", 1)[-1].rsplit("/", 1)[-1] for p in approval.decided_by]
-        by = f" by {escape_mrkdwn(', '.join(named))}" if named else ""
-        line = f":arrow_right_hook: *{note}{by}* {when}"
+        if named:
+            # Translators: %(note)s: how it was decided ("Decided outside Slack");
+            # %(principals)s: the IAM user or role names that decided.
+            note = tr(
+                language,
+                "%(note)s by %(principals)s",
+                note=note,
+                principals=escape_mrkdwn(", ".join(named)),
+            )
+        line = f":arrow_right_hook: *{note}* {when}"
     else:
-        line = "Waiting for a decision"
+        line = tr(language, "Waiting for a decision")
     if approval.reason:
         # The reason takes what the line leaves of the section (many approvers, long line).
         room = min(2500, _SECTION_LIMIT - len(line) - 2)
@@ -436,17 +703,29 @@ def outcome_line(approval: Approval) -> str:
 
 
 def closed_text(approval: Approval) -> str:
-    label = {
-        APPROVED: "Approved",
-        REJECTED: "Rejected",
-        EXPIRED: "Expired",
-        DECIDED_ELSEWHERE: "Decided outside Slack",
-    }.get(approval.status, approval.status.title())
-    return f"{label}: {approval.pipeline} / {approval.stage} / {approval.action}"
+    """The closed request's header and notification text (at most 150 characters shown)."""
+    language = approval.rules.language
+    names = {"pipeline": approval.pipeline, "stage": approval.stage, "action": approval.action}
+    status = approval.status
+    if status == APPROVED:
+        # Translators: the closed request's header (at most 150 characters with the names).
+        return tr(language, "Approved: %(pipeline)s / %(stage)s / %(action)s", **names)
+    if status == REJECTED:
+        # Translators: the closed request's header (at most 150 characters with the names).
+        return tr(language, "Rejected: %(pipeline)s / %(stage)s / %(action)s", **names)
+    if status == EXPIRED:
+        # Translators: the closed request's header (at most 150 characters with the names).
+        return tr(language, "Expired: %(pipeline)s / %(stage)s / %(action)s", **names)
+    if status == DECIDED_ELSEWHERE:
+        # Translators: the closed request's header (at most 150 characters with the names).
+        return tr(language, "Decided outside Slack: %(pipeline)s / %(stage)s / %(action)s", **names)
+    # No closed request has another status; the stored name is shown as it is.
+    return f"{status.title()}: {approval.pipeline} / {approval.stage} / {approval.action}"
 
 
 def closed_blocks(approval: Approval) -> list[dict[str, Any]]:
     """The request once decided: buttons gone; decision, who, when, reason, timings."""
+    language = approval.rules.language
     blocks = summary_blocks(approval, closed_text(approval))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=outcome_line(approval))))
     if approval.rules.steps:
@@ -459,18 +738,14 @@ def closed_blocks(approval: Approval) -> list[dict[str, Any]]:
         joined = " · ".join(hold)
         line = escape_mrkdwn(joined[:1].upper() + joined[1:])
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=line)]))
-    waited = ""
+    # Translators: when the request was posted; %(when)s: a date.
+    timings = [tr(language, "Requested %(when)s", when=slack_date(approval.requested_at, language))]
     if approval.decided_at:
         seconds = int((approval.decided_at - approval.requested_at).total_seconds())
-        waited = f" · waited {human_duration(seconds)}"
-    blocks.append(
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text=f"Requested {slack_date(approval.requested_at)}{waited}"
-                    f" · approval `{approval.approval_id[:12]}` · {iso(approval.requested_at)}"
-                )
-            ]
-        )
-    )
+        # Translators: how long the request waited for its decision ("3h 20m").
+        timings.append(tr(language, "waited %(time)s", time=human_duration(seconds, language)))
+    # Translators: the approval's id (a code span), for support.
+    timings.append(tr(language, "approval %(id)s", id=f"`{approval.approval_id[:12]}`"))
+    timings.append(iso(approval.requested_at))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(timings))]))
     return [block.to_dict() for block in blocks]

@@ -17,7 +17,8 @@ from itertools import combinations
 from typing import Any, NamedTuple
 
 from approval_gate.clock import iso
-from approval_gate.rules import Rules, Step
+from approval_gate.i18n import tr, trp
+from approval_gate.rules import SINGLE_STEP, Rules, Step
 
 
 class StepProgress(NamedTuple):
@@ -163,14 +164,32 @@ def approvers_of(states: Iterable[StepProgress]) -> tuple[tuple[str, ...], tuple
     return tuple(users), tuple(groups)
 
 
-def progress_line(states: Iterable[StepProgress]) -> str:
+def step_name(name: str, language: str) -> str:
+    """A step's name as people read it: the policy's own name, except the one step of a
+    rule without steps (rules.SINGLE_STEP, stored in English), which reads in ``language``."""
+    if name == SINGLE_STEP:
+        # Translators: the name of the one approval step of a rule that lists no steps
+        # (everyone the rule lists as approvers), shown in the steps' progress.
+        return trp(language, "step", "Approvers")
+    return name
+
+
+def progress_line(states: Iterable[StepProgress], language: str) -> str:
     """Each step's progress on one line: "QA ✅ <@U0DAN> · Release 1 of 2 (<@U0ALICE>)"."""
     parts = []
     for state in states:
+        name = step_name(state.name, language)
         who = ", ".join(f"<@{user}>" for user in state.approved_by)
         if state.complete:
-            parts.append(f"{state.name} ✅ {who}")
-        else:
-            count = f"{state.name} {len(state.approved_by)} of {state.step.required_approvals}"
-            parts.append(f"{count} ({who})" if who else count)
+            parts.append(f"{name} ✅ {who}")
+            continue
+        # Translators: an incomplete step: its name, approvals so far of those it needs.
+        count = tr(
+            language,
+            "%(step)s %(approved)d of %(required)d",
+            step=name,
+            approved=len(state.approved_by),
+            required=state.step.required_approvals,
+        )
+        parts.append(f"{count} ({who})" if who else count)
     return " · ".join(parts)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from approval_gate.approver_inputs import INPUTS_INVALID_TEXT, checked_inputs
+from approval_gate.approver_inputs import checked_inputs, inputs_invalid_text
 from approval_gate.checks import failing
 from approval_gate.clicks import (
     Click,
@@ -151,7 +151,8 @@ def record_vote(
             errors = {DEPLOY_AT_BLOCK: wrong_time, **wrong}
             return ClickResult("deploy_at_invalid", wrong_time, errors=errors)
     if wrong:
-        return ClickResult("inputs_invalid", INPUTS_INVALID_TEXT, errors=wrong)
+        text = inputs_invalid_text(approval.rules.language)
+        return ClickResult("inputs_invalid", text, errors=wrong)
     if (
         click.submitted
         and click.action == REJECT

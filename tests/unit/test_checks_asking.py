@@ -96,11 +96,11 @@ def test_each_state_has_its_symbol_and_an_alarm_blocks_since_its_state_changed()
     from approval_gate.check_messages import check_line, checks_text
 
     no_data = CheckResult("prod-db-cpu", "alarm", True, "INSUFFICIENT_DATA", "no data", FIXED)
-    assert check_line(no_data).startswith(":warning: prod-db-cpu INSUFFICIENT_DATA")  # passes
+    assert check_line(no_data, "en").startswith(":warning: prod-db-cpu INSUFFICIENT_DATA")  # passes
     blocking = no_data._replace(passed=False)
-    assert check_line(blocking).startswith(":warning: ")
-    assert check_line(TICKET).startswith(":white_check_mark: change-ticket-check PASSED")
-    assert check_line(BURNING).startswith(":x: <https://console/x|prod-api-5xx> ALARM")
+    assert check_line(blocking, "en").startswith(":warning: ")
+    assert check_line(TICKET, "en").startswith(":white_check_mark: change-ticket-check PASSED")
+    assert check_line(BURNING, "en").startswith(":x: <https://console/x|prod-api-5xx> ALARM")
 
     since = FIXED - timedelta(minutes=42)
     alarm_first = make_approval(checks=(BURNING._replace(at=since), TICKET))
@@ -114,7 +114,7 @@ def test_a_check_functions_link_cannot_end_early_and_add_markup() -> None:
     from approval_gate.check_messages import check_line
 
     sly = TICKET._replace(url="https://tickets.example/x>|<!channel> look")
-    line = check_line(sly)
+    line = check_line(sly, "en")
     assert "<!channel>" not in line
     assert line.startswith(
         ":white_check_mark: <https://tickets.example/x&gt;%7C&lt;!channel&gt; look|"

@@ -123,7 +123,7 @@ def test_the_progress_line_names_each_step_and_its_approvers() -> None:
     rules = steps_rules()
     states = progress(rules, [vote("U0DAN", "QA"), vote("U0ALICE", "Release", 1)])
 
-    assert progress_line(states) == "QA ✅ <@U0DAN> · Release 1 of 2 (<@U0ALICE>)"
+    assert progress_line(states, "en") == "QA ✅ <@U0DAN> · Release 1 of 2 (<@U0ALICE>)"
 
 
 # --------------------------------------------------------------------------- recording
