@@ -20,6 +20,8 @@ from tools import catalogs
 
 _CUT = re.compile(r"%\([a-z_]+\)[a-z]|\{[a-z_]+\}|[*_~`>\n•·|:;()\[\]]|%%")
 _LETTERS = re.compile(r"[A-Za-z]")
+#: Links are addresses, not words: a bare one, and the target of Slack's <url|label>.
+_LINK = re.compile(r"https?://[^\s|>]+")
 #: Keys of Slack's payloads whose strings are ids, links or markup, never words people read.
 NOT_WORDS = frozenset(
     {
@@ -93,11 +95,11 @@ def shown_texts(payload: Any, key: str = "") -> Iterator[str]:
 def english_in(texts: Iterable[str], data: Iterable[str] = ()) -> list[tuple[str, str]]:
     """(fragment, text) for each English catalog fragment found in ``texts``; the strings
     of ``data`` (pipeline, stage and action names, people's comments) are taken out of each
-    text first, since they are what the run was given, not the gate's words."""
+    text first, since they are what the run was given, not the gate's words; so are links."""
     found = []
     data = sorted((d for d in data if d), key=len, reverse=True)
     for text in texts:
-        cleaned = text
+        cleaned = _LINK.sub(" ", text)
         for value in data:
             cleaned = cleaned.replace(value, " ")
         for fragment in english_fragments():

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, Self
 from urllib.parse import quote
 
 from approval_gate.clock import Clock, iso, parse_iso, utc_now
+from approval_gate.i18n import ntr, tr
 from approval_gate.rules import Checks
 
 #: The same logger Powertools configures for the handlers (its service name).
@@ -109,19 +110,21 @@ def run_checks(
     invoke: Invoke,
     request: Mapping[str, Any],
     clock: Clock,
+    language: str,
 ) -> tuple[CheckResult, ...]:
     """Every alarm's, then every function's result, in the order the policy lists them;
-    the functions are invoked at once.
+    the functions are invoked at once. The gate's own summaries (an alarm not found, a
+    function that timed out) are in ``language``, the rule's: people read them.
 
     An alarm listed twice (by name and through a prefix, say) gives one result, the first.
     """
     results: list[CheckResult] = []
     if checks.alarms:
-        results.extend(_alarm_results(checks, cloudwatch, clock))
+        results.extend(_alarm_results(checks, cloudwatch, clock, language))
     payload = {key: request.get(key) for key in PAYLOAD_KEYS}
     payload["revisions"] = list(request.get("revisions") or [])
     if len(checks.functions) == 1:
-        results.append(_function_result(checks.functions[0], invoke, payload, clock))
+        results.append(_function_result(checks.functions[0], invoke, payload, clock, language))
     elif checks.functions:
         # At once, so 20 slow functions take one timeout (5 s), not twenty: the asking
         # function has 30 s in all. boto3 clients are thread-safe.
@@ -130,7 +133,8 @@ def run_checks(
         with ThreadPoolExecutor(max_workers=len(checks.functions)) as pool:
             results.extend(
                 pool.map(
-                    lambda arn: _function_result(arn, invoke, payload, clock), checks.functions
+                    lambda arn: _function_result(arn, invoke, payload, clock, language),
+                    checks.functions,
                 )
             )
     return tuple(results)
@@ -140,9 +144,10 @@ def failing(results: Iterable[CheckResult]) -> tuple[CheckResult, ...]:
     return tuple(result for result in results if not result.passed)
 
 
-def summary_of_failing(results: Iterable[CheckResult], limit: int = 300) -> str:
+def summary_of_failing(results: Iterable[CheckResult], limit: int = 300, *, language: str) -> str:
     """One plain line naming the failing checks, at most `limit` characters:
-    ``prod-api-5xx ALARM: Threshold Crossed …; change-ticket-check: no ticket``."""
+    ``prod-api-5xx ALARM: Threshold Crossed …; change-ticket-check: no ticket``; "and 2
+    more" in ``language``."""
     parts = []
     for result in failing(results):
         shown = f"{result.name} {result.state}" if result.state in _ALARM_STATES else result.name
@@ -151,13 +156,18 @@ def summary_of_failing(results: Iterable[CheckResult], limit: int = 300) -> str:
     for index, part in enumerate(parts):
         more = len(parts) - index - 1
         candidate = f"{line}; {part}" if line else part
-        tail = f"; and {more} more" if more else ""
+        tail = f"; {_more(more, language)}" if more else ""
         if len(candidate) + len(tail) > limit:
             if line:  # it fitted with this tail, counting the part that does not fit
-                return f"{line}; and {len(parts) - index} more"
+                return f"{line}; {_more(len(parts) - index, language)}"
             return _cut(part, limit - len(tail)) + tail
         line = candidate
     return line
+
+
+def _more(count: int, language: str) -> str:
+    # Translators: ends a list of failing health checks cut short: "…; and 2 more".
+    return ntr(language, "and %(count)d more", "and %(count)d more", count)
 
 
 def lambda_invoker(client: Any) -> Invoke:
@@ -232,6 +242,7 @@ def aws_checker(clock: Clock = utc_now, region: str | None = None) -> Checker:
                 "revisions": [revision.record() for revision in approval.revisions],
             },
             clock=clock,
+            language=approval.rules.language,
         )
 
     return check
@@ -242,7 +253,9 @@ def aws_checker(clock: Clock = utc_now, region: str | None = None) -> Checker:
 _ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 
 
-def _alarm_results(checks: Checks, cloudwatch: Any, clock: Clock) -> list[CheckResult]:
+def _alarm_results(
+    checks: Checks, cloudwatch: Any, clock: Clock, language: str
+) -> list[CheckResult]:
     names = [name for name in checks.alarms if not name.endswith("*")]
     found: dict[str, dict[str, Any]] = {}
     unreadable: dict[str, str] = {}  # name or prefix* -> the error's code
@@ -273,20 +286,29 @@ def _alarm_results(checks: Checks, cloudwatch: Any, clock: Clock) -> list[CheckR
     seen: set[str] = set()
     for pattern in checks.alarms:
         if pattern in unreadable:
-            what = "alarms" if pattern.endswith("*") else "alarm"
-            why = f"could not read the {what}: {unreadable[pattern]}"
+            if pattern.endswith("*"):
+                # Translators: a health check's summary; %(error)s: CloudWatch's error code.
+                why = tr(
+                    language, "could not read the alarms: %(error)s", error=unreadable[pattern]
+                )
+            else:
+                # Translators: a health check's summary; %(error)s: CloudWatch's error code.
+                why = tr(language, "could not read the alarm: %(error)s", error=unreadable[pattern])
             results.append(CheckResult(pattern, ALARM, False, UNREADABLE, why, now))
         elif not pattern.endswith("*"):
             alarm = found.get(pattern)
             if alarm is None:
                 LOG.warning("a checked alarm does not exist", extra={"alarm": pattern})
-                results.append(CheckResult(pattern, ALARM, False, MISSING, "no such alarm", now))
+                # Translators: a health check's summary: CloudWatch has no alarm of that name.
+                why = tr(language, "no such alarm")
+                results.append(CheckResult(pattern, ALARM, False, MISSING, why, now))
             elif pattern not in seen:
                 results.append(_alarm_result(alarm, checks, now, region))
             seen.add(pattern)
         elif not by_prefix[pattern]:
             LOG.warning("no checked alarm starts with the prefix", extra={"prefix": pattern[:-1]})
-            why = f"no alarm starts with {pattern[:-1]}"
+            # Translators: a health check's summary; %(prefix)s: the start of alarm names.
+            why = tr(language, "no alarm starts with %(prefix)s", prefix=pattern[:-1])
             results.append(CheckResult(pattern, ALARM, False, MISSING, why, now))
         else:
             for alarm in by_prefix[pattern]:
@@ -350,56 +372,70 @@ def alarm_console_url(name: str, region: str | None) -> str | None:
 
 
 def _function_result(
-    arn: str, invoke: Invoke, payload: dict[str, Any], clock: Clock
+    arn: str, invoke: Invoke, payload: dict[str, Any], clock: Clock, language: str
 ) -> CheckResult:
     name = arn.split(":function:", 1)[-1]
     try:
         answer = invoke(arn, payload)
     except Exception as exc:  # fail closed: any error fails the check
-        why = _why_no_answer(exc)
+        why = _why_no_answer(exc, "en")  # logs stay English; people read the rule's language
         LOG.warning("a check function gave no answer", extra={"function": arn, "why": why})
+        why = _why_no_answer(exc, language)
         return CheckResult(name, FUNCTION, False, ERROR, why, clock())
-    problem = _junk(answer)
+    problem = _junk(answer, "en")
     if problem is not None:
         LOG.warning("a check function answered junk", extra={"function": arn, "why": problem})
         shown = _cut(json.dumps(answer, default=str), 80)
-        return CheckResult(name, FUNCTION, False, ERROR, f"answered junk: {shown}", clock())
+        # Translators: a check function's summary; %(answer)s: what it answered (JSON).
+        junk = tr(language, "answered junk: %(answer)s", answer=shown)
+        return CheckResult(name, FUNCTION, False, ERROR, junk, clock())
     passed: bool = answer["passed"]
-    summary = _cut(answer["summary"], MAX_SUMMARY) or ("passed" if passed else "failed")
+    # Translators: a check function's summary when it gave none: it passed, or it failed.
+    said = tr(language, "passed") if passed else tr(language, "failed")
+    summary = _cut(answer["summary"], MAX_SUMMARY) or said
     return CheckResult(
         name, FUNCTION, passed, PASSED if passed else FAILED, summary, clock(), answer.get("url")
     )
 
 
-def _junk(answer: Any) -> str | None:
+def _junk(answer: Any, language: str) -> str | None:
     """Why the answer is not ``{passed: bool, summary: str, url?: str}``; None if it is.
     Other keys are let through (a function may say more than the gate reads)."""
     if not isinstance(answer, dict):
-        return "not a JSON object"
+        # Translators: what is wrong with a check function's answer.
+        return tr(language, "not a JSON object")
     if not isinstance(answer.get("passed"), bool):
-        return "passed is not true or false"
+        # Translators: "passed" is the answer's key, kept as it is.
+        return tr(language, "%(key)s is not true or false", key="passed")
     if not isinstance(answer.get("summary"), str):
-        return "summary is not a string"
+        # Translators: "summary" is the answer's key, kept as it is.
+        return tr(language, "%(key)s is not a string", key="summary")
     url = answer.get("url")
     if url is not None and not (
         isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= 2000
     ):
-        return "url is not an http(s) link"
+        # Translators: "url" is the answer's key, kept as it is.
+        return tr(language, "%(key)s is not an http(s) link", key="url")
     return None
 
 
-def _why_no_answer(exc: Exception) -> str:
+def _why_no_answer(exc: Exception, language: str) -> str:
     from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
     if isinstance(exc, CheckFunctionTimeout):
-        return f"timed out after {exc.seconds()} s"
+        # Translators: a check function's summary; %(seconds)s: a number of seconds.
+        return tr(language, "timed out after %(seconds)s s", seconds=exc.seconds())
     if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | TimeoutError):
-        return f"timed out after {FUNCTION_TIMEOUT} s"
+        # Translators: a check function's summary; %(seconds)s: a number of seconds.
+        return tr(language, "timed out after %(seconds)s s", seconds=str(FUNCTION_TIMEOUT))
     if isinstance(exc, CheckFunctionError):
-        return f"raised: {_cut(exc.error_type, 80)}"
+        # Translators: a check function's summary; %(error)s: the error's type.
+        return tr(language, "raised: %(error)s", error=_cut(exc.error_type, 80))
     if isinstance(exc, ValueError):  # json.loads of the payload
-        return "answered junk: not JSON"
-    return f"could not be invoked: {_error_code(exc)}"
+        # Translators: a check function's summary: its answer was not JSON.
+        return tr(language, "answered junk: not JSON")
+    # Translators: a check function's summary; %(error)s: Lambda's error code.
+    return tr(language, "could not be invoked: %(error)s", error=_error_code(exc))
 
 
 def _error_code(exc: Exception) -> str:

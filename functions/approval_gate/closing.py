@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from approval_gate.clock import Clock
 from approval_gate.holds import Plan, plan
+from approval_gate.i18n import tr
 from approval_gate.messages import closed_blocks, closed_text
 from approval_gate.posting import update_request
 from approval_gate.reporting import codepipeline_status, decision, summary
@@ -53,9 +54,19 @@ def at_deadline(approval_id: str, *, store: ApprovalStore, clock: Clock) -> dict
     if approval is None:
         raise KeyError(f"no approval {approval_id}")
     if approval.status == PENDING:
-        waited = human_duration((approval.deadline_at - approval.requested_at).total_seconds())
+        language = approval.rules.language
+        waited = human_duration(
+            (approval.deadline_at - approval.requested_at).total_seconds(), language
+        )
         approving = approval.rules.on_deadline == "approve"
-        note = f"No decision within {waited}: {'approved' if approving else 'rejected'} by policy"
+        if approving:
+            # Translators: the CodePipeline summary and the closed request; %(waited)s: a
+            # duration such as "1h".
+            note = tr(language, "No decision within %(waited)s: approved by policy", waited=waited)
+        else:
+            # Translators: the CodePipeline summary and the closed request; %(waited)s: a
+            # duration such as "1h".
+            note = tr(language, "No decision within %(waited)s: rejected by policy", waited=waited)
         now = clock()
         # An approval by policy waits for a deploy window like any other (holds.plan).
         verdict = (
@@ -78,12 +89,24 @@ def at_deadline(approval_id: str, *, store: ApprovalStore, clock: Clock) -> dict
 
 _ALREADY_COMPLETED = "CodePipeline.ApprovalAlreadyCompletedException"
 
-_ELSEWHERE_NOTES = {
-    _ALREADY_COMPLETED: "Already decided in CodePipeline",
-    "CodePipeline.InvalidApprovalTokenException": (
-        "CodePipeline no longer waits for this approval (expired, superseded or stopped)"
-    ),
-}
+_STALE_APPROVAL = "CodePipeline.InvalidApprovalTokenException"
+
+
+def elsewhere_note(report_error: str, language: str) -> str:
+    """The note of a request closed because CodePipeline did not take the gate's decision
+    (PutApprovalResult's error): shown on the closed request, in the rule's language."""
+    if report_error == _ALREADY_COMPLETED:
+        # Translators: the closed request's note: someone decided in CodePipeline first.
+        return tr(language, "Already decided in CodePipeline")
+    if report_error == _STALE_APPROVAL:
+        # Translators: the closed request's note.
+        return tr(
+            language,
+            "CodePipeline no longer waits for this approval (expired, superseded or stopped)",
+        )
+    # Translators: the closed request's note: CodePipeline refused the gate's decision.
+    return tr(language, "CodePipeline did not accept the decision")
+
 
 #: How many pages of the execution's action executions (100 each) the check reads at most.
 ACTION_EXECUTION_PAGES = 3
@@ -113,7 +136,7 @@ def close(
         raise KeyError(f"no approval {approval_id}")
     own = report_error == _ALREADY_COMPLETED and holds_own_decision(codepipeline, approval)
     if report_error and not own:
-        note = _ELSEWHERE_NOTES.get(report_error, "CodePipeline did not accept the decision")
+        note = elsewhere_note(report_error, approval.rules.language)
         approval = store.close(approval_id, at=clock(), status=DECIDED_ELSEWHERE, note=note)
     else:
         approval = store.close(approval_id, at=clock(), reported=reported or own)

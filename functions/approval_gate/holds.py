@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from approval_gate.checks import CheckResult, failing, summary_of_failing
+from approval_gate.i18n import tr
 from approval_gate.records import (
     APPROVED,
     EXPIRED,
@@ -56,11 +57,9 @@ def requested_time(votes: Iterable[Vote]) -> datetime | None:
     return max(times) if times else None
 
 
-def _not_allowed_phrase(allowed: Allowed, timezone: str) -> str:
-    """ "until Thu 24 Dec 09:00 +07 (Year-end freeze)", or "before CodePipeline's deadline"."""
-    if allowed.at is None:
-        return f"before CodePipeline's deadline ({_cause(allowed)})"
-    return f"until {local_time(allowed.at, timezone)} ({_cause(allowed)})"
+#: The policy setting a rejection outside the windows names (a key, not words).
+_OUTSIDE_WINDOW_REJECT = "outside_window: reject"
+_ON_FAILING_REJECT = "on_failing: reject"
 
 
 def plan(approval: Approval, now: datetime, *, then: str = APPROVED) -> Plan:
@@ -75,14 +74,34 @@ def plan(approval: Approval, now: datetime, *, then: str = APPROVED) -> Plan:
     if allowed.now and start == now:
         return Plan(then)
     if not allowed.now and rules.outside_window == "reject":
-        return Plan(
-            REJECTED,
-            note=(
-                f"{_approved(approval, then)}, but deploys may not go on "
-                f"{_not_allowed_phrase(allowed, rules.timezone)}: rejected by policy "
-                "(outside_window: reject)"
-            ),
-        )
+        language = rules.language
+        approved = _approved(approval, then)
+        if allowed.at is None:
+            # Translators: the CodePipeline summary and the closed request. %(approved)s:
+            # who approved ("Approved in Slack by …"); %(cause)s: a freeze's reason, or
+            # "outside the windows"; %(setting)s: the policy setting, kept as it is.
+            note = tr(
+                language,
+                "%(approved)s, but deploys may not go on before CodePipeline's deadline "
+                "(%(cause)s): rejected by policy (%(setting)s)",
+                approved=approved,
+                cause=_cause(allowed, language),
+                setting=_OUTSIDE_WINDOW_REJECT,
+            )
+        else:
+            # Translators: the CodePipeline summary and the closed request. %(approved)s:
+            # who approved; %(when)s: a time such as "Thu 24 Dec 09:00 +07"; %(cause)s: a
+            # freeze's reason, or "outside the windows"; %(setting)s: kept as it is.
+            note = tr(
+                language,
+                "%(approved)s, but deploys may not go on until %(when)s (%(cause)s): "
+                "rejected by policy (%(setting)s)",
+                approved=approved,
+                when=local_time(allowed.at, rules.timezone, language),
+                cause=_cause(allowed, language),
+                setting=_OUTSIDE_WINDOW_REJECT,
+            )
+        return Plan(REJECTED, note=note)
     until = (allowed.at or limit).astimezone(UTC)
     if allowed.now:  # only the requested time holds it
         return Plan(HELD, Hold(until, WHY_SCHEDULE, then=then))
@@ -105,11 +124,18 @@ def at_hold_end(approval: Approval, now: datetime) -> Plan:
     if allowed.at is not None and now < limit:
         until = allowed.at.astimezone(UTC)
         return Plan(HELD, Hold(until, str(allowed.why), allowed.reason, then=then))
+    language = approval.rules.language
     return Plan(
         REJECTED,
-        note=(
-            f"{_approved(approval, then)}, but no deploy window opened before CodePipeline's "
-            f"deadline ({_cause(allowed)}): rejected"
+        # Translators: the CodePipeline summary and the closed request. %(approved)s: who
+        # approved ("Approved in Slack by …"); %(cause)s: a freeze's reason, or "outside
+        # the windows".
+        note=tr(
+            language,
+            "%(approved)s, but no deploy window opened before CodePipeline's deadline "
+            "(%(cause)s): rejected",
+            approved=_approved(approval, then),
+            cause=_cause(allowed, language),
         ),
     )
 
@@ -123,21 +149,38 @@ def at_report(approval: Approval, results: tuple[CheckResult, ...], now: datetim
     if not failing(results):
         return Plan(status)
     checks = approval.rules.checks
-    names = summary_of_failing(results)
+    language = approval.rules.language
+    names = summary_of_failing(results, language=language)
     if checks is not None and checks.on_failing == "reject":
         return Plan(
             REJECTED,
-            note=f"{_approved(approval, status)}, but health checks failed: {names}: "
-            "rejected by policy (on_failing: reject)",
+            # Translators: the CodePipeline summary and the closed request. %(approved)s:
+            # who approved; %(checks)s: the failing checks and what they say; %(setting)s:
+            # the policy setting, kept as it is.
+            note=tr(
+                language,
+                "%(approved)s, but health checks failed: %(checks)s: rejected by policy "
+                "(%(setting)s)",
+                approved=_approved(approval, status),
+                checks=names,
+                setting=_ON_FAILING_REJECT,
+            ),
         )
     limit = hold_limit(approval)
     if now >= limit:
         return Plan(
             REJECTED,
-            note=f"{_approved(approval, status)}, but health checks failed at CodePipeline's "
-            f"deadline: {names}: rejected",
+            # Translators: the CodePipeline summary and the closed request. %(approved)s:
+            # who approved; %(checks)s: the failing checks and what they say.
+            note=tr(
+                language,
+                "%(approved)s, but health checks failed at CodePipeline's deadline: "
+                "%(checks)s: rejected",
+                approved=_approved(approval, status),
+                checks=names,
+            ),
         )
-    reason = summary_of_failing(results, HOLD_REASON_LIMIT)
+    reason = summary_of_failing(results, HOLD_REASON_LIMIT, language=language)
     return Plan(HELD, Hold(limit.astimezone(UTC), WHY_CHECKS, reason, then=status))
 
 
@@ -149,28 +192,43 @@ def at_checks_hold_end(approval: Approval, results: tuple[CheckResult, ...], now
     held = approval.held
     if held is None or not failing(results):
         return at_hold_end(approval, now)
+    language = approval.rules.language
     if now < hold_limit(approval):
-        return Plan(HELD, held._replace(reason=summary_of_failing(results, HOLD_REASON_LIMIT)))
+        reason = summary_of_failing(results, HOLD_REASON_LIMIT, language=language)
+        return Plan(HELD, held._replace(reason=reason))
     return Plan(
         REJECTED,
-        note=f"{_approved(approval, held.then)}, but health checks still failed at "
-        f"CodePipeline's deadline: {summary_of_failing(results)}: rejected",
+        # Translators: the CodePipeline summary and the closed request. %(approved)s: who
+        # approved; %(checks)s: the failing checks and what they say.
+        note=tr(
+            language,
+            "%(approved)s, but health checks still failed at CodePipeline's deadline: "
+            "%(checks)s: rejected",
+            approved=_approved(approval, held.then),
+            checks=summary_of_failing(results, language=language),
+        ),
     )
 
 
 def _approved(approval: Approval, then: str) -> str:
     """Who approved, for a summary: the approvers, or the policy at the deadline."""
+    language = approval.rules.language
     if then == EXPIRED:
-        return approval.note or "Approved by policy at the deadline"
+        # Translators: begins a CodePipeline summary ("…, but health checks failed: …").
+        return approval.note or tr(language, "Approved by policy at the deadline")
     approvers = [vote.user_id for vote in approval.votes if vote.vote == "approve"]
     who = ", ".join(f"{approval.name_of(user)} ({user})" for user in approvers)
-    return f"Approved in Slack by {who}"
+    # Translators: the CodePipeline summary; %(users)s: names with their Slack ids.
+    return tr(language, "Approved in Slack by %(users)s", users=who)
 
 
-def _cause(allowed: Allowed) -> str:
+def _cause(allowed: Allowed, language: str) -> str:
+    """Why deploys may not go on, in parentheses: a freeze's reason, or a phrase."""
     if allowed.why == WHY_FREEZE:
-        return allowed.reason or "a freeze"
-    return "outside the windows"
+        # Translators: why deploys may not go on, in parentheses after a time.
+        return allowed.reason or tr(language, "a freeze")
+    # Translators: why deploys may not go on, in parentheses after a time.
+    return tr(language, "outside the windows")
 
 
 def _next_allowed(rules: Rules, at: datetime, limit: datetime) -> Allowed:
@@ -189,17 +247,47 @@ def forecast(approval: Approval, now: datetime) -> str | None:
     allowed = next_allowed_for(rules, now, hold_limit(approval))
     if allowed.now:
         return None
-    if rules.outside_window == "reject":
-        return (
-            f"Deploys may not go on {_not_allowed_phrase(allowed, rules.timezone)}: "
-            "an approval now is rejected by policy"
+    language = rules.language
+    cause = _cause(allowed, language)
+    if rules.outside_window == "reject" and allowed.at is None:
+        # Translators: on the request, before anyone clicks. %(cause)s: a freeze's reason,
+        # or "outside the windows".
+        return tr(
+            language,
+            "Deploys may not go on before CodePipeline's deadline (%(cause)s): an approval "
+            "now is rejected by policy",
+            cause=cause,
         )
     if allowed.at is None:
-        return (
-            f"No deploy window opens before CodePipeline's deadline ({_cause(allowed)}): "
-            "an approval now is held, then rejected unless overridden"
+        # Translators: on the request, before anyone clicks. %(cause)s: a freeze's reason,
+        # or "outside the windows".
+        return tr(
+            language,
+            "No deploy window opens before CodePipeline's deadline (%(cause)s): an approval "
+            "now is held, then rejected unless overridden",
+            cause=cause,
         )
-    when = local_time(allowed.at, rules.timezone)
+    when = local_time(allowed.at, rules.timezone, language)
+    if rules.outside_window == "reject":
+        # Translators: on the request; %(when)s: a time such as "Thu 24 Dec 09:00 +07".
+        return tr(
+            language,
+            "Deploys may not go on until %(when)s (%(cause)s): an approval now is rejected "
+            "by policy",
+            when=when,
+            cause=cause,
+        )
     if allowed.why == WHY_FREEZE:
-        return f"Frozen until {when} ({_cause(allowed)}): an approval now deploys then"
-    return f"Outside the deploy windows until {when}: an approval now deploys then"
+        # Translators: on the request; %(when)s: a time, %(cause)s: the freeze's reason.
+        return tr(
+            language,
+            "Frozen until %(when)s (%(cause)s): an approval now deploys then",
+            when=when,
+            cause=cause,
+        )
+    # Translators: on the request; %(when)s: a time such as "Thu 24 Dec 09:00 +07".
+    return tr(
+        language,
+        "Outside the deploy windows until %(when)s: an approval now deploys then",
+        when=when,
+    )

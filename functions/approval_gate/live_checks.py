@@ -31,10 +31,11 @@ from approval_gate.checks import ALARM, CheckResult, failing
 from approval_gate.checks import alarm_console_url as console_url
 from approval_gate.clock import Clock, parse_iso
 from approval_gate.hold_messages import held_blocks, held_text
-from approval_gate.messages import request_blocks, request_text, slack_date
+from approval_gate.i18n import ntr, tr
+from approval_gate.messages import request_blocks, request_text
 from approval_gate.posting import update_request
 from approval_gate.records import HELD, PENDING, AlreadyDecided, Approval, ChecksLine
-from approval_gate.text import escape_mrkdwn
+from approval_gate.text import escape_mrkdwn, slack_date
 from approval_gate.workflow import end_hold_wait
 
 #: The same logger Powertools configures for the handlers (its service name).
@@ -212,24 +213,91 @@ def change_line(before: tuple[CheckResult, ...], after: Approval, name: str) -> 
     now = next((r for r in after.checks if r.kind == ALARM and r.name == name), None)
     if now is None or (was is not None and was.passed == now.passed):
         return None
-    shown = f"*{escape_mrkdwn(name)}*"
+    language = after.rules.language
+    alarm = f"*{escape_mrkdwn(name)}*"
     still = failing(after.checks)
     held = after.status == HELD
     if now.passed:
-        head = f":white_check_mark: {shown} is {now.state}{' again' if was else ''}"
-        if still:
-            others = ", ".join(f"*{escape_mrkdwn(r.name)}*" for r in still[:3])
-            return f"{head}; still blocked by {others}"
-        if held:
-            waiting = after.held is not None and after.held.for_checks
-            return f"{head}: the approval goes on" if waiting else head
-        return f"{head}: Approve is back"
-    head = f":x: {shown} is {now.state}"
+        return f":white_check_mark: {_passed_line(language, alarm, now.state, was, still, after)}"
     if len(still) > 1:
-        return f"{head} too"
-    if held:
-        return f"{head}: the approval is not reported while it fails"
-    return f"{head}: Approve is hidden until it passes"
+        # Translators: a thread line; %(alarm)s: the alarm's name (bold); %(state)s: its
+        # CloudWatch state (ALARM, OK, INSUFFICIENT_DATA), kept as it is. Other checks fail.
+        line = tr(language, "%(alarm)s is %(state)s too", alarm=alarm, state=now.state)
+    elif held:
+        # Translators: a thread line on a held request; %(alarm)s, %(state)s as above.
+        line = tr(
+            language,
+            "%(alarm)s is %(state)s: the approval is not reported while it fails",
+            alarm=alarm,
+            state=now.state,
+        )
+    else:
+        # Translators: a thread line; %(alarm)s: the alarm's name; %(state)s: its state;
+        # "Approve" is the request's button (use its translation).
+        line = tr(
+            language,
+            "%(alarm)s is %(state)s: Approve is hidden until it passes",
+            alarm=alarm,
+            state=now.state,
+        )
+    return f":x: {line}"
+
+
+def _passed_line(
+    language: str,
+    alarm: str,
+    state: str,
+    was: CheckResult | None,
+    still: tuple[CheckResult, ...],
+    after: Approval,
+) -> str:
+    """The thread line of an alarm that passes where it failed (or is new and passes)."""
+    if still:
+        others = ", ".join(f"*{escape_mrkdwn(r.name)}*" for r in still[:3])
+        if was:
+            # Translators: a thread line; %(alarm)s: the alarm's name (bold); %(state)s: its
+            # CloudWatch state, kept as it is; %(others)s: the alarms still failing.
+            return tr(
+                language,
+                "%(alarm)s is %(state)s again; still blocked by %(others)s",
+                alarm=alarm,
+                state=state,
+                others=others,
+            )
+        # Translators: as the message before, for an alarm seen for the first time.
+        return tr(
+            language,
+            "%(alarm)s is %(state)s; still blocked by %(others)s",
+            alarm=alarm,
+            state=state,
+            others=others,
+        )
+    if after.status == HELD:
+        if after.held is not None and after.held.for_checks:
+            if was:
+                # Translators: a thread line on a request held for its health checks.
+                return tr(
+                    language,
+                    "%(alarm)s is %(state)s again: the approval goes on",
+                    alarm=alarm,
+                    state=state,
+                )
+            # Translators: as the message before, for an alarm seen for the first time.
+            return tr(
+                language, "%(alarm)s is %(state)s: the approval goes on", alarm=alarm, state=state
+            )
+        if was:
+            # Translators: a thread line; %(alarm)s: the alarm's name; %(state)s: its state.
+            return tr(language, "%(alarm)s is %(state)s again", alarm=alarm, state=state)
+        # Translators: a thread line; %(alarm)s: the alarm's name; %(state)s: its state.
+        return tr(language, "%(alarm)s is %(state)s", alarm=alarm, state=state)
+    if was:
+        # Translators: a thread line; "Approve" is the request's button (its translation).
+        return tr(
+            language, "%(alarm)s is %(state)s again: Approve is back", alarm=alarm, state=state
+        )
+    # Translators: a thread line; "Approve" is the request's button (its translation).
+    return tr(language, "%(alarm)s is %(state)s: Approve is back", alarm=alarm, state=state)
 
 
 def _draw(approval: Approval, *, store: Any, slack: Any, clock: Clock) -> None:
@@ -256,7 +324,16 @@ def _tell(approval: Approval, line: str, *, store: Any, slack: Any, clock: Clock
     last = approval.checks_line
     if last is not None and now - last.since < COALESCE:
         changes = last.changes + 1
-        text = f"{line} _({changes} changes since {slack_date(last.since)})_"
+        language = approval.rules.language
+        # Translators: after a thread line that was edited; %(date)s: a date Slack renders.
+        since = ntr(
+            language,
+            "%(count)d change since %(date)s",
+            "%(count)d changes since %(date)s",
+            changes,
+            date=slack_date(last.since, language),
+        )
+        text = f"{line} _({since})_"
         slack.chat_update(channel=approval.channel, ts=last.ts, text=text)
         store.save_checks_line(approval.approval_id, last._replace(changes=changes))
         return

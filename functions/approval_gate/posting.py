@@ -25,15 +25,21 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
+from approval_gate.i18n import tr
 from approval_gate.store import Approval, ApprovalStore
 
 LOG = logging.getLogger("approval-gate")
 
-#: Said on a message that replaces a deleted request message.
-REPLACES_TEXT = (
-    ":information_source: This message replaces the earlier request message, "
-    "which was deleted. Votes cast there still count."
-)
+
+def replaces_text(language: str) -> str:
+    """Said on a message that replaces a deleted request message."""
+    # Translators: a note on a request message posted again because someone deleted it.
+    said = tr(
+        language,
+        "This message replaces the earlier request message, which was deleted. Votes cast "
+        "there still count.",
+    )
+    return f":information_source: {said}"
 
 
 #: The metadata event type of a request message; its payload is `{"approval_id": ...}`.
@@ -49,8 +55,8 @@ HISTORY_PAGES = 3
 HISTORY_PAGE = 200
 
 
-def replacement_note() -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": REPLACES_TEXT}]}
+def replacement_note(language: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": replaces_text(language)}]}
 
 
 def post_request(
@@ -206,5 +212,11 @@ def update_request(
             "the request message is gone from Slack; posting a replacement",
             extra={"approval_id": approval.approval_id, "channel": approval.channel},
         )
-        return post_request(slack, store, approval, text=text, blocks=[*blocks, replacement_note()])
+        return post_request(
+            slack,
+            store,
+            approval,
+            text=text,
+            blocks=[*blocks, replacement_note(approval.rules.language)],
+        )
     return approval.channel, approval.message_ts

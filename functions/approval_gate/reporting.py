@@ -13,6 +13,7 @@ from typing import Any
 
 from approval_gate.approver_inputs import summary_inputs
 from approval_gate.clock import iso, utc_now
+from approval_gate.i18n import tr, trp
 from approval_gate.records import APPROVED, EXPIRED, HELD, PENDING, REJECTED, Approval, Hold
 from approval_gate.text import MAX_SUMMARY, human_duration, one_line, plain
 
@@ -22,23 +23,70 @@ def hold_limit(approval: Approval) -> datetime:
     return approval.expires - timedelta(seconds=approval.rules.deadline_margin)
 
 
-def local_time(moment: datetime, timezone: str) -> str:
-    """An instant on the policy's wall clock, for people: "Thu 24 Dec 09:00 +07"."""
+def _weekdays(language: str) -> tuple[str, ...]:
+    """Monday first, as datetime.weekday() counts."""
+    return (
+        # Translators: a weekday's short name, in a date such as "Thu 24 Dec 09:00 +07".
+        trp(language, "weekday", "Mon"),
+        trp(language, "weekday", "Tue"),
+        trp(language, "weekday", "Wed"),
+        trp(language, "weekday", "Thu"),
+        trp(language, "weekday", "Fri"),
+        trp(language, "weekday", "Sat"),
+        trp(language, "weekday", "Sun"),
+    )
+
+
+def _months(language: str) -> tuple[str, ...]:
+    return (
+        # Translators: a month's short name, in a date such as "Thu 24 Dec 09:00 +07".
+        trp(language, "month", "Jan"),
+        trp(language, "month", "Feb"),
+        trp(language, "month", "Mar"),
+        trp(language, "month", "Apr"),
+        trp(language, "month", "May"),
+        trp(language, "month", "Jun"),
+        trp(language, "month", "Jul"),
+        trp(language, "month", "Aug"),
+        trp(language, "month", "Sep"),
+        trp(language, "month", "Oct"),
+        trp(language, "month", "Nov"),
+        trp(language, "month", "Dec"),
+    )
+
+
+def local_time(moment: datetime, timezone: str, language: str) -> str:
+    """An instant on the policy's wall clock, for people: "Thu 24 Dec 09:00 +07" (the
+    weekday and month names in ``language``, not the process's locale)."""
     from zoneinfo import ZoneInfo  # only when a hold is told about (see windows)
 
     local = moment.astimezone(ZoneInfo(timezone))
-    return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname()}"
+    # Translators: a time on the policy's wall clock: "Thu 24 Dec 09:00 +07" (weekday,
+    # day of the month, month, 24-hour time, the zone's abbreviation or offset).
+    return tr(
+        language,
+        "%(weekday)s %(day)d %(month)s %(time)s %(zone)s",
+        weekday=_weekdays(language)[local.weekday()],
+        day=local.day,
+        month=_months(language)[local.month - 1],
+        time=f"{local:%H:%M}",
+        zone=local.tzname() or "",
+    )
 
 
-def hold_cause(held: Hold) -> str:
+def hold_cause(held: Hold, language: str) -> str:
     """What a hold waits for, as a phrase: "the Year-end freeze", "a deploy window"."""
     if held.why == "freeze":
-        return held.reason or "a freeze"
+        # Translators: what a hold waits for, after "held for" (Vietnamese: after "vì").
+        return held.reason or tr(language, "a freeze")
     if held.why == "window":
-        return "a deploy window"
+        # Translators: what a hold waits for, after "held for" (Vietnamese: after "vì").
+        return tr(language, "a deploy window")
     if held.for_checks:
-        return "the health checks"
-    return "the requested time"
+        # Translators: what a hold waits for, after "held for" (Vietnamese: after "vì").
+        return tr(language, "the health checks")
+    # Translators: what a hold waits for (the time an approver chose), after "held for".
+    return tr(language, "the requested time")
 
 
 def hold_ended_at(approval: Approval) -> datetime | None:
@@ -58,8 +106,17 @@ def held_for(approval: Approval) -> str | None:
     ended = hold_ended_at(approval)
     if approval.held is None or ended is None or approval.decided_at is None:
         return None
-    waited = human_duration((ended - approval.decided_at).total_seconds())
-    return f"held {waited} for {hold_cause(approval.held)}"
+    language = approval.rules.language
+    waited = human_duration((ended - approval.decided_at).total_seconds(), language)
+    # Translators: part of the CodePipeline summary and the closed request: "held 2h 5m
+    # for the Year-end freeze" (%(cause)s: a freeze's reason, or a phrase such as "a
+    # deploy window").
+    return tr(
+        language,
+        "held %(duration)s for %(cause)s",
+        duration=waited,
+        cause=hold_cause(approval.held, language),
+    )
 
 
 def override_text(approval: Approval) -> str | None:
@@ -67,32 +124,53 @@ def override_text(approval: Approval) -> str | None:
     if approval.override is None:
         return None
     who = ", ".join(f"{approval.name_of(user)} ({user})" for user in approval.override.by)
-    return f"deployed now on override by {who}: {approval.override.reason}"
+    # Translators: part of the CodePipeline summary; %(users)s: names and Slack ids,
+    # %(reason)s: what they typed.
+    return tr(
+        approval.rules.language,
+        "deployed now on override by %(users)s: %(reason)s",
+        users=who,
+        reason=approval.override.reason,
+    )
 
 
 def summary(approval: Approval) -> str:
     """The one-line PutApprovalResult summary (≤ 512 characters, no Slack markup); an
     approval with steps names each step and who approved in it; a held approval says how
     long and why, and an override who and why."""
+    language = approval.rules.language
     names = ", ".join(f"{approval.name_of(user)} ({user})" for user in approval.decided_by)
     if approval.status == APPROVED and approval.rules.steps:
         by_step = "; ".join(
-            f"{state.name} by {', '.join(approval.name_of(user) for user in state.approved_by)}"
+            # Translators: one approval step in the CodePipeline summary: "Security by
+            # Alice, Bob" (%(step)s: the step's name, %(users)s: who approved in it).
+            tr(
+                language,
+                "%(step)s by %(users)s",
+                step=state.name,
+                users=", ".join(approval.name_of(user) for user in state.approved_by),
+            )
             for state in approval.steps
         )
-        text = f"Approved in Slack: {by_step}"
+        # Translators: the CodePipeline summary of an approval with steps; %(steps)s: each
+        # step and who approved in it, separated by semicolons.
+        text = tr(language, "Approved in Slack: %(steps)s", steps=by_step)
     elif approval.status == APPROVED:
-        text = f"Approved in Slack by {names}"
+        # Translators: the CodePipeline summary; %(users)s: names with their Slack ids.
+        text = tr(language, "Approved in Slack by %(users)s", users=names)
     elif approval.status == REJECTED and approval.note:
         return one_line(approval.note, MAX_SUMMARY)  # the policy rejected an approval
     elif approval.status == REJECTED:
-        text = f"Rejected in Slack by {names}"
+        # Translators: the CodePipeline summary; %(users)s: names with their Slack ids.
+        text = tr(language, "Rejected in Slack by %(users)s", users=names)
     elif approval.status == EXPIRED:
-        text = approval.note or "No decision in time"
+        # Translators: the CodePipeline summary of a request nobody decided in time.
+        text = approval.note or tr(language, "No decision in time")
         if codepipeline_status(approval) == "Approved" and (held := held_for(approval)):
             text += f"; {held}"
     else:
-        text = approval.note or "Decided outside Slack"
+        # Translators: the CodePipeline summary of a request settled outside Slack.
+        text = approval.note or tr(language, "Decided outside Slack")
     extra: list[str] = []
     given = ""
     if approval.status == APPROVED:

@@ -97,7 +97,9 @@ def put_alarm(
 
 def alarms_only(cloudwatch: Any, *alarms: str, states: tuple[str, ...] = ("ALARM",)) -> Any:
     checks = Checks(alarms=alarms, alarm_states=states)
-    return run_checks(checks, cloudwatch=cloudwatch, invoke=no_functions, request={}, clock=clock)
+    return run_checks(
+        checks, cloudwatch=cloudwatch, invoke=no_functions, request={}, clock=clock, language="en"
+    )
 
 
 # --------------------------------------------------------------------------- alarms
@@ -309,7 +311,12 @@ def test_any_error_reading_alarms_fails_them_and_never_raises() -> None:
 
 def functions_only(invoke: Any, *arns: str) -> tuple[CheckResult, ...]:
     return run_checks(
-        Checks(functions=arns), cloudwatch=None, invoke=invoke, request=REQUEST, clock=clock
+        Checks(functions=arns),
+        cloudwatch=None,
+        invoke=invoke,
+        request=REQUEST,
+        clock=clock,
+        language="en",
     )
 
 
@@ -422,6 +429,7 @@ def test_alarms_come_before_functions_and_each_keeps_its_order(
         invoke=lambda arn, payload: {"passed": True, "summary": "ok"},
         request=REQUEST,
         clock=clock,
+        language="en",
     )
     assert [r.name for r in results] == ["b", "a", "smoke:live", "change-ticket-check"]
 
@@ -557,22 +565,24 @@ def test_summary_of_failing_names_the_failing_checks_on_one_line() -> None:
         result("change-ticket-check", "function", False, "FAILED", "no ticket"),
     )
     assert failing(results) == results[1:]
-    assert summary_of_failing(results) == (
+    assert summary_of_failing(results, language="en") == (
         "prod-api-5xx ALARM: Threshold Crossed; prod-db-gone: no such alarm; "
         "change-ticket-check: no ticket"
     )
-    assert summary_of_failing(results[:1]) == ""
+    assert summary_of_failing(results[:1], language="en") == ""
 
 
 def test_summary_of_failing_stays_short() -> None:
     results = [result(f"alarm-{i:02}", "alarm", False, "ALARM", "x" * 200) for i in range(30)]
-    line = summary_of_failing(results, limit=300)
+    line = summary_of_failing(results, limit=300, language="en")
     assert len(line) <= 300
     assert line.startswith("alarm-00 ALARM: " + "x" * 79 + "…; alarm-01 ALARM: ")
     assert line.endswith("; and 28 more")
-    alone = summary_of_failing([results[0], results[1]._replace(passed=True)], limit=40)
+    alone = summary_of_failing(
+        [results[0], results[1]._replace(passed=True)], limit=40, language="en"
+    )
     assert alone == "alarm-00 ALARM: " + "x" * 23 + "…"
-    two = summary_of_failing(results[:2], limit=60)
+    two = summary_of_failing(results[:2], limit=60, language="en")
     assert two.endswith("…; and 1 more") and len(two) <= 60
 
 

@@ -60,7 +60,12 @@ def through_the_gate(app: ModuleType) -> tuple[CheckResult, list[Any]]:
         return json.loads(json.dumps(answer))
 
     (result,) = run_checks(
-        Checks(functions=(ARN,)), cloudwatch=None, invoke=invoke, request=REQUEST, clock=lambda: NOW
+        Checks(functions=(ARN,)),
+        cloudwatch=None,
+        invoke=invoke,
+        request=REQUEST,
+        clock=lambda: NOW,
+        language="en",
     )
     return result, answers
 
@@ -68,7 +73,7 @@ def through_the_gate(app: ModuleType) -> tuple[CheckResult, list[Any]]:
 def assert_keeps_the_contract(result: CheckResult, answers: list[Any]) -> None:
     assert result.state in (PASSED, FAILED), result  # ERROR: the gate failed it closed
     (answer,) = answers
-    assert _junk(answer) is None, answer
+    assert _junk(answer, "en") is None, answer
     assert set(answer) <= {"passed", "summary", "url"}, answer
     assert (result.name, result.kind, result.at) == ("approval-gate-hold-check", FUNCTION, NOW)
 
@@ -157,7 +162,7 @@ def test_ssm_not_answering_in_time_fails_with_an_answer(app: ModuleType) -> None
             raise ReadTimeoutError(endpoint_url="https://ssm.eu-west-1.amazonaws.com/")
 
     answer = app.hold_check(SlowSsm(), HOLD)
-    assert _junk(answer) is None
+    assert _junk(answer, "en") is None
     assert answer == {
         "passed": False,
         "summary": f"could not read the hold parameter {HOLD}: ReadTimeoutError",
@@ -176,5 +181,5 @@ def test_the_gate_reads_a_junk_answer_as_failing(
     with Stubber(app.SSM) as ssm:
         ssm.add_client_error("get_parameter", "ParameterNotFound")
         result, answers = through_the_gate(app)
-    assert _junk(answers[0]) == "passed is not true or false"
+    assert _junk(answers[0], "en") == "passed is not true or false"
     assert (result.passed, result.state) == (False, ERROR)
