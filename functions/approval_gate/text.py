@@ -59,7 +59,7 @@ def one_line(text: str, limit: int = MAX_SUMMARY) -> str:
     return cut_at_word(plain(text), limit)
 
 
-def human_duration(seconds: float, language: str = "en") -> str:  # TODO(i18n): no default
+def human_duration(seconds: float, language: str) -> str:
     """A short human duration in ``language``: 45s, 12m, 3h 20m, 4d 2h (Vietnamese:
     45 giây, 12 phút, 3 giờ 20 phút, 4 ngày 2 giờ)."""
     seconds = max(0, round(seconds))
@@ -81,7 +81,7 @@ def human_duration(seconds: float, language: str = "en") -> str:  # TODO(i18n): 
     return tr(language, "%(days)dd", days=days)
 
 
-def slack_date(moment: datetime, language: str = "en") -> str:  # TODO(i18n): no default
+def slack_date(moment: datetime, language: str) -> str:
     """A time Slack renders in each reader's own time zone (its words in ``language``), with
     a UTC fallback in that language's order for clients that cannot."""
     epoch = int(moment.timestamp())

@@ -354,7 +354,8 @@ def test_a_click_after_the_decision_says_who_decided(asked: ApprovalStore) -> No
 
     assert late.outcome == "already_decided"
     assert late.ephemeral == (
-        f"Already approved by <@U0ALICE> {slack_date(CLICKED_AT)}. Your click changed nothing."
+        f"Already approved by <@U0ALICE> {slack_date(CLICKED_AT, 'en')}. "
+        "Your click changed nothing."
     )
     assert len(sfn.task_successes) == 1
     stored = asked.get(SAMPLE_APPROVAL_ID)

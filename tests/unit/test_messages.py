@@ -299,7 +299,7 @@ def test_the_request_says_what_where_and_until_when() -> None:
         "<https://github.com/example-org/web/compare/v1.41.0...v1.42.0|Change to review>" in shown
     )
     assert "|Review in CodePipeline>" in shown
-    assert slack_date(approval.deadline_at) in shown
+    assert slack_date(approval.deadline_at, "en") in shown
     assert "it is *rejected* by policy" in shown
     assert request_text(approval) == "Approval needed: prod-web / Approve / ProductionGate"
 
@@ -311,7 +311,7 @@ def test_the_request_says_when_the_policy_approves_at_the_deadline() -> None:
 
 def test_slack_date_renders_in_the_readers_zone_with_a_utc_fallback() -> None:
     moment = FIXED + timedelta(hours=1)
-    assert slack_date(moment) == (
+    assert slack_date(moment, "en") == (
         f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|2026-12-01 18:00 UTC>"
     )
 
@@ -352,20 +352,20 @@ def test_a_closed_request_has_no_buttons(status: str) -> None:
 def test_an_approved_request_shows_who_and_when() -> None:
     blocks = closed_blocks(decided(APPROVED))
     shown = visible(blocks)
-    assert ":white_check_mark: *Approved* by <@U0ALICE> " + slack_date(DECIDED_AT) in shown
+    assert ":white_check_mark: *Approved* by <@U0ALICE> " + slack_date(DECIDED_AT, "en") in shown
     assert "waited 25m" in shown
     assert blocks[0]["text"]["text"] == "Approved: prod-web / Approve / ProductionGate"
 
 
 def test_a_rejected_request_shows_who_when_and_why() -> None:
     shown = visible(closed_blocks(decided(REJECTED)))
-    assert ":no_entry: *Rejected* by <@U0BOB> " + slack_date(DECIDED_AT) in shown
+    assert ":no_entry: *Rejected* by <@U0BOB> " + slack_date(DECIDED_AT, "en") in shown
     assert "\n>error rate up" in shown
 
 
 def test_an_expired_request_shows_the_policy_outcome_and_when() -> None:
     shown = visible(closed_blocks(decided(EXPIRED)))
-    assert "*No decision within 1h: rejected by policy* " + slack_date(DECIDED_AT) in shown
+    assert "*No decision within 1h: rejected by policy* " + slack_date(DECIDED_AT, "en") in shown
 
 
 def test_a_request_decided_elsewhere_says_where() -> None:
@@ -377,7 +377,7 @@ def test_a_request_decided_elsewhere_says_where() -> None:
 
 def test_a_request_decided_elsewhere_says_when() -> None:
     shown = visible(closed_blocks(decided(DECIDED_ELSEWHERE)))
-    assert slack_date(CLOSED_AT) in shown
+    assert slack_date(CLOSED_AT, "en") in shown
 
 
 def test_a_reason_cannot_mention_anyone() -> None:

@@ -182,4 +182,4 @@ def test_escaped_text_has_no_markup_and_reads_back_as_written(text: str) -> None
     ],
 )
 def test_human_duration_reads_like_a_person_would_say_it(seconds: float, text: str) -> None:
-    assert human_duration(seconds) == text
+    assert human_duration(seconds, "en") == text
