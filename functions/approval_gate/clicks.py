@@ -14,7 +14,11 @@ from typing import Any, NamedTuple
 from approval_gate.checks import failing
 from approval_gate.groups import GroupDirectory, GroupLookupFailed, is_member
 from approval_gate.i18n import ntr, tr, trp
-from approval_gate.messages import APPROVE, APPROVE_LATER, approvers_mention
+from approval_gate.messages import (
+    APPROVE,
+    APPROVE_LATER,
+    approvers_mention,
+)
 from approval_gate.steps import StepProgress, approvers_of, open_steps, progress_line
 from approval_gate.store import APPROVED, EXPIRED, REJECTED, Approval
 from approval_gate.text import slack_date

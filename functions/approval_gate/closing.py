@@ -22,9 +22,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from approval_gate.clock import Clock
+from approval_gate.closed_messages import closed_blocks, closed_text
 from approval_gate.holds import Plan, plan
 from approval_gate.i18n import tr
-from approval_gate.messages import closed_blocks, closed_text
 from approval_gate.posting import update_request
 from approval_gate.reporting import codepipeline_status, decision, summary
 from approval_gate.store import (

@@ -27,19 +27,13 @@ from slack_sdk.models.views import View
 
 from approval_gate.check_messages import checks_text
 from approval_gate.checks import failing
-from approval_gate.clock import iso
 from approval_gate.holds import forecast
 from approval_gate.i18n import ntr, tr, trp
-from approval_gate.input_messages import approve_confirm, input_blocks, inputs_section
-from approval_gate.reporting import held_for, override_text
+from approval_gate.input_messages import approve_confirm, input_blocks
 from approval_gate.revision_messages import changes_blocks
 from approval_gate.steps import StepProgress, approvers_of, open_steps, progress_line, step_name
 from approval_gate.store import (
-    APPROVED,
-    DECIDED_ELSEWHERE,
-    EXPIRED,
     PENDING,
-    REJECTED,
     Approval,
 )
 from approval_gate.text import cut_at_word, escape_mrkdwn, human_duration, slack_date
@@ -62,7 +56,7 @@ MAX_REASON = 2000
 #: block_id of the actions block, so a click handler can tell our buttons apart.
 ACTIONS_BLOCK = "approval_gate_actions"
 
-_SECTION_LIMIT = 3000
+SECTION_LIMIT = 3000
 
 
 def _execution_link(approval: Approval) -> str | None:
@@ -115,7 +109,7 @@ def summary_blocks(approval: Approval, title: str) -> list[Block]:
         SectionBlock(fields=fields),
     ]
     if approval.custom_data:
-        text = cut_at_word(escape_mrkdwn(approval.custom_data), _SECTION_LIMIT - 10)
+        text = cut_at_word(escape_mrkdwn(approval.custom_data), SECTION_LIMIT - 10)
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f">{text}")))
     blocks += changes_blocks(approval)
     links = _links(approval)
@@ -146,7 +140,7 @@ def deadline_outcome(approval: Approval) -> str:
     return trp(approval.rules.language, "deadline outcome", "rejected")
 
 
-def _approves_at_deadline(approval: Approval) -> bool:
+def approves_at_deadline(approval: Approval) -> bool:
     return approval.rules.on_deadline == "approve"
 
 
@@ -262,7 +256,7 @@ def request_blocks(approval: Approval, now: datetime | None = None) -> list[dict
     title = tr(language, "Approval needed: %(pipeline)s", pipeline=approval.pipeline)
     blocks = summary_blocks(approval, title)
     deadline = f"*{slack_date(approval.deadline_at, language)}*"
-    if _approves_at_deadline(approval):
+    if approves_at_deadline(approval):
         # Translators: %(deadline)s: a date (bold). The policy approves at the deadline.
         decide = tr(
             language,
@@ -503,249 +497,3 @@ def decision_view(approval: Approval, action: str) -> dict[str, Any]:
         ),
         inputs=asked,
     )
-
-
-def reminder_text(approval: Approval, now: datetime) -> str:
-    """The reminder posted in the request's thread."""
-    language = approval.rules.language
-    left = human_duration((approval.deadline_at - now).total_seconds(), language)
-    steps = waiting_for(approval)
-    who = acting_mention(approval)
-    if steps:
-        # Translators: %(steps)s: the steps waiting ("*Release* (1 of 2)"); %(approvers)s:
-        # mentions of who may approve now.
-        waiting = tr(
-            language,
-            "Reminder: still waiting for %(steps)s from %(approvers)s.",
-            steps=steps,
-            approvers=who,
-        )
-    else:
-        # Translators: %(approvers)s: mentions of who may decide.
-        waiting = tr(
-            language, "Reminder: still waiting for a decision from %(approvers)s.", approvers=who
-        )
-    deadline = slack_date(approval.deadline_at, language)
-    if _approves_at_deadline(approval):
-        # Translators: %(time)s: a duration ("3h 20m"); %(deadline)s: a date.
-        then = tr(
-            language,
-            "%(time)s left: at %(deadline)s it is *approved* by policy.",
-            time=left,
-            deadline=deadline,
-        )
-    else:
-        # Translators: %(time)s: a duration ("3h 20m"); %(deadline)s: a date.
-        then = tr(
-            language,
-            "%(time)s left: at %(deadline)s it is *rejected* by policy.",
-            time=left,
-            deadline=deadline,
-        )
-    return f":bell: {waiting} {then}"
-
-
-def escalation_text(approval: Approval, permalink: str | None, now: datetime) -> str:
-    """Posted once in the escalation channel."""
-    language = approval.rules.language
-    groups = " ".join(f"<!subteam^{g}>" for g in approval.rules.escalation.mention_groups)
-    left = human_duration((approval.deadline_at - now).total_seconds(), language)
-    # Translators: stands for the request's message, as a link's label or plain, in "See
-    # the request; 3h left before …".
-    request = tr(language, "the request")
-    link = f"<{permalink}|{request}>" if permalink else request
-    who = f"{groups} " if groups else ""
-    names = {
-        "pipeline": escape_mrkdwn(approval.pipeline),
-        "stage": escape_mrkdwn(approval.stage),
-    }
-    steps = waiting_for(approval)
-    # English says "reminders" whatever the count (escalation comes after several).
-    if steps:
-        # Translators: %(pipeline)s / %(stage)s: names; %(count)d: reminders sent;
-        # %(steps)s: the steps waiting ("*Release* (1 of 2)").
-        escalated = tr(
-            language,
-            "Escalated: %(pipeline)s / %(stage)s has waited through %(count)d reminders, "
-            "waiting for %(steps)s.",
-            count=approval.reminders,
-            steps=steps,
-            **names,
-        )
-    else:
-        # Translators: %(pipeline)s / %(stage)s: names; %(count)d: reminders sent.
-        escalated = tr(
-            language,
-            "Escalated: %(pipeline)s / %(stage)s has waited through %(count)d reminders.",
-            count=approval.reminders,
-            **names,
-        )
-    if _approves_at_deadline(approval):
-        # Translators: %(request)s: "the request" (a link); %(time)s: a duration ("3h").
-        see = tr(
-            language,
-            "See %(request)s; %(time)s left before it is *approved* by policy.",
-            request=link,
-            time=left,
-        )
-    else:
-        # Translators: %(request)s: "the request" (a link); %(time)s: a duration ("3h").
-        see = tr(
-            language,
-            "See %(request)s; %(time)s left before it is *rejected* by policy.",
-            request=link,
-            time=left,
-        )
-    return f":rotating_light: {who}{escalated} {see}"
-
-
-def escalation_note(approval: Approval) -> str:
-    """Said in the request's thread when the request escalates."""
-    language = approval.rules.language
-    channel = approval.rules.escalation.channel
-    values: dict[str, object] = {"count": approval.reminders}
-    steps = waiting_for(approval) if approval.rules.steps else ""
-    if channel and steps:
-        # Translators: %(channel)s: a channel (link); %(count)d: reminders sent;
-        # %(steps)s: the steps waiting ("*Release* (1 of 2)").
-        escalated = tr(
-            language,
-            "Escalated to %(channel)s after %(count)d reminders, waiting for %(steps)s.",
-            channel=f"<#{channel}>",
-            steps=steps,
-            **values,
-        )
-    elif channel:
-        # Translators: %(channel)s: a channel (link); %(count)d: reminders sent.
-        escalated = tr(
-            language,
-            "Escalated to %(channel)s after %(count)d reminders.",
-            channel=f"<#{channel}>",
-            **values,
-        )
-    elif steps:
-        # Translators: %(count)d: reminders sent; %(steps)s: the steps waiting.
-        escalated = tr(
-            language,
-            "Escalated after %(count)d reminders, waiting for %(steps)s.",
-            steps=steps,
-            **values,
-        )
-    else:
-        # Translators: %(count)d: reminders sent.
-        escalated = tr(language, "Escalated after %(count)d reminders.", **values)
-    if approval.rules.steps:
-        # Translators: %(approvers)s: mentions of who may approve the waiting steps now.
-        may = tr(language, "May approve now: %(approvers)s.", approvers=acting_mention(approval))
-    else:
-        # Translators: %(approvers)s: mentions of who may approve or reject now.
-        may = tr(language, "May decide now: %(approvers)s.", approvers=approvers_mention(approval))
-    return f":rotating_light: {escalated} {may}"
-
-
-def _who(approval: Approval) -> str:
-    names = ", ".join(f"<@{user}>" for user in approval.decided_by)
-    # Translators: stands for who decided when nobody is recorded ("Approved by nobody").
-    return names or tr(approval.rules.language, "nobody")
-
-
-def outcome_line(approval: Approval) -> str:
-    """One line saying what was decided, by whom and when (Slack mrkdwn)."""
-    language = approval.rules.language
-    when = slack_date(approval.decided_at, language) if approval.decided_at else ""
-    status = approval.status
-    if status == APPROVED:
-        # Translators: %(approvers)s: mentions; %(when)s: a date, or empty.
-        said = tr(
-            language, "*Approved* by %(approvers)s %(when)s", approvers=_who(approval), when=when
-        )
-        line = f":white_check_mark: {said}"
-    elif status == REJECTED and approval.note:  # the policy rejected an approval
-        # Translators: %(note)s: why the policy rejected it; %(when)s: a date, or empty.
-        said = tr(
-            language, "*Rejected*: %(note)s %(when)s", note=escape_mrkdwn(approval.note), when=when
-        )
-        line = f":no_entry: {said}"
-    elif status == REJECTED:
-        # Translators: %(approvers)s: mentions; %(when)s: a date, or empty.
-        said = tr(
-            language, "*Rejected* by %(approvers)s %(when)s", approvers=_who(approval), when=when
-        )
-        line = f":no_entry: {said}"
-    elif status == EXPIRED:
-        # Translators: a request nobody decided in time (shown bold).
-        note = approval.note or trp(language, "status", "Expired")
-        line = f":hourglass: *{escape_mrkdwn(note)}* {when}"
-    elif status == DECIDED_ELSEWHERE:
-        settled = approval.closed_at or approval.decided_at
-        when = slack_date(settled, language) if settled else ""
-        # Translators: a request decided elsewhere than in Slack (the console, the CLI).
-        note = escape_mrkdwn(approval.note or tr(language, "Decided outside Slack"))
-        # A console decision names the IAM principal (an ARN): say who by its last segment.
-        named = [p.rsplit(":", 1)[-1].rsplit("/", 1)[-1] for p in approval.decided_by]
-        if named:
-            # Translators: %(note)s: how it was decided ("Decided outside Slack");
-            # %(principals)s: the IAM user or role names that decided.
-            note = tr(
-                language,
-                "%(note)s by %(principals)s",
-                note=note,
-                principals=escape_mrkdwn(", ".join(named)),
-            )
-        line = f":arrow_right_hook: *{note}* {when}"
-    else:
-        line = tr(language, "Waiting for a decision")
-    if approval.reason:
-        # The reason takes what the line leaves of the section (many approvers, long line).
-        room = min(2500, _SECTION_LIMIT - len(line) - 2)
-        line += f"\n>{cut_at_word(escape_mrkdwn(approval.reason), room)}"
-    return line.strip()
-
-
-def closed_text(approval: Approval) -> str:
-    """The closed request's header and notification text (at most 150 characters shown)."""
-    language = approval.rules.language
-    names = {"pipeline": approval.pipeline, "stage": approval.stage, "action": approval.action}
-    status = approval.status
-    if status == APPROVED:
-        # Translators: the closed request's header (at most 150 characters with the names).
-        return tr(language, "Approved: %(pipeline)s / %(stage)s / %(action)s", **names)
-    if status == REJECTED:
-        # Translators: the closed request's header (at most 150 characters with the names).
-        return tr(language, "Rejected: %(pipeline)s / %(stage)s / %(action)s", **names)
-    if status == EXPIRED:
-        # Translators: the closed request's header (at most 150 characters with the names).
-        return tr(language, "Expired: %(pipeline)s / %(stage)s / %(action)s", **names)
-    if status == DECIDED_ELSEWHERE:
-        # Translators: the closed request's header (at most 150 characters with the names).
-        return tr(language, "Decided outside Slack: %(pipeline)s / %(stage)s / %(action)s", **names)
-    # No closed request has another status; the stored name is shown as it is.
-    return f"{status.title()}: {approval.pipeline} / {approval.stage} / {approval.action}"
-
-
-def closed_blocks(approval: Approval) -> list[dict[str, Any]]:
-    """The request once decided: buttons gone; decision, who, when, reason, timings."""
-    language = approval.rules.language
-    blocks = summary_blocks(approval, closed_text(approval))
-    blocks.append(SectionBlock(text=MarkdownTextObject(text=outcome_line(approval))))
-    if approval.rules.steps:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=steps_line(approval))]))
-    given = inputs_section(approval)
-    if given is not None:
-        blocks.append(given)
-    hold = [part for part in (override_text(approval), held_for(approval)) if part]
-    if hold:
-        joined = " · ".join(hold)
-        line = escape_mrkdwn(joined[:1].upper() + joined[1:])
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=line)]))
-    # Translators: when the request was posted; %(when)s: a date.
-    timings = [tr(language, "Requested %(when)s", when=slack_date(approval.requested_at, language))]
-    if approval.decided_at:
-        seconds = int((approval.decided_at - approval.requested_at).total_seconds())
-        # Translators: how long the request waited for its decision ("3h 20m").
-        timings.append(tr(language, "waited %(time)s", time=human_duration(seconds, language)))
-    # Translators: the approval's id (a code span), for support.
-    timings.append(tr(language, "approval %(id)s", id=f"`{approval.approval_id[:12]}`"))
-    timings.append(iso(approval.requested_at))
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(timings))]))
-    return [block.to_dict() for block in blocks]

@@ -16,7 +16,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from approval_gate.clock import Clock
-from approval_gate.messages import escalation_note, escalation_text, reminder_text
+from approval_gate.reminder_messages import escalation_note, escalation_text, reminder_text
 from approval_gate.reporting import decision
 from approval_gate.store import DECIDED_ELSEWHERE, PENDING, AlreadyDecided, Approval, ApprovalStore
 

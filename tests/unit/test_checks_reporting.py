@@ -13,11 +13,13 @@ from typing import Any
 from approval_gate.checks import CheckResult
 from approval_gate.clicks import Click
 from approval_gate.clock import iso
+from approval_gate.closed_messages import (
+    closed_blocks,
+)
 from approval_gate.closing import at_deadline
 from approval_gate.hold_messages import held_blocks
 from approval_gate.hold_steps import check_before_report, end_hold
 from approval_gate.interactions import record_click
-from approval_gate.messages import closed_blocks
 from approval_gate.policy import Approvers
 from approval_gate.reporting import decision, hold_limit
 from approval_gate.rules import Checks, Freeze, FreezeOverride

@@ -12,13 +12,15 @@ from typing import Any
 import pytest
 from approval_gate.answers import answer
 from approval_gate.approver_inputs import checked_inputs, confirm_text
+from approval_gate.closed_messages import (
+    closed_blocks,
+)
 from approval_gate.hold_messages import approve_later_view
 from approval_gate.interactions import BadRequest, parse_click, record_click
 from approval_gate.messages import (
     APPROVE,
     APPROVE_LATER,
     REJECT,
-    closed_blocks,
     decision_view,
     request_blocks,
 )
@@ -194,7 +196,11 @@ def test_confirm_approve_must_be_a_boolean() -> None:
 
 
 def test_the_reserved_ids_are_the_ones_the_gate_uses() -> None:
-    from approval_gate.messages import ACTIONS_BLOCK, DEPLOY_AT_BLOCK, REASON_BLOCK
+    from approval_gate.messages import (
+        ACTIONS_BLOCK,
+        DEPLOY_AT_BLOCK,
+        REASON_BLOCK,
+    )
     from approval_gate.policy_inputs import RESERVED_IDS
 
     assert {REASON_BLOCK, DEPLOY_AT_BLOCK, ACTIONS_BLOCK} <= set(RESERVED_IDS)

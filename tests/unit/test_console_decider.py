@@ -9,6 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from approval_gate.closed_messages import (
+    closed_blocks,
+    outcome_line,
+)
 from approval_gate.closing import settle_elsewhere
 from approval_gate.feed.details import ActionDetails, action_details, principal
 from approval_gate.feed.events import PipelineEvent
@@ -20,7 +24,6 @@ from approval_gate.feed.settlement import (
     Settlement,
     settlement,
 )
-from approval_gate.messages import closed_blocks, outcome_line
 from approval_gate.store import DECIDED_ELSEWHERE, ApprovalStore
 from botocore.exceptions import ClientError
 

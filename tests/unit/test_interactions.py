@@ -19,7 +19,9 @@ from approval_gate.interactions import (
     parse_interaction,
     record_click,
 )
-from approval_gate.messages import slack_date
+from approval_gate.messages import (
+    slack_date,
+)
 from approval_gate.policy import Approvers
 from approval_gate.slack import signature_is_valid
 from approval_gate.store import APPROVED, PENDING, REJECTED, ApprovalStore, Vote

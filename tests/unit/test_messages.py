@@ -9,19 +9,23 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from approval_gate.closed_messages import (
+    closed_blocks,
+    closed_text,
+)
 from approval_gate.messages import (
     ACTIONS_BLOCK,
     APPROVE,
     REJECT,
-    closed_blocks,
-    closed_text,
     decision_view,
-    escalation_note,
-    escalation_text,
-    reminder_text,
     request_blocks,
     request_text,
     slack_date,
+)
+from approval_gate.reminder_messages import (
+    escalation_note,
+    escalation_text,
+    reminder_text,
 )
 from approval_gate.request import parse_approval_message
 from approval_gate.rules import Approvers, Escalation

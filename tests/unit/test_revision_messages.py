@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from approval_gate.messages import closed_blocks, request_blocks
+from approval_gate.closed_messages import (
+    closed_blocks,
+)
+from approval_gate.messages import (
+    request_blocks,
+)
 from approval_gate.records import Approval
 from approval_gate.revision_messages import changes_text
 from approval_gate.revisions import Revision, Since

@@ -11,19 +11,23 @@ from typing import Any
 
 import pytest
 from approval_gate.answers import OK, answer
+from approval_gate.closed_messages import (
+    closed_blocks,
+    closed_text,
+)
 from approval_gate.messages import (
     APPROVE,
     REJECT,
     approvers_mention,
-    closed_blocks,
-    closed_text,
     decision_view,
-    escalation_note,
-    escalation_text,
-    reminder_text,
     request_blocks,
     request_text,
     step_complete_text,
+)
+from approval_gate.reminder_messages import (
+    escalation_note,
+    escalation_text,
+    reminder_text,
 )
 from approval_gate.reminders import remind
 from approval_gate.reporting import summary

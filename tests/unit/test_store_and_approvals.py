@@ -15,7 +15,9 @@ from approval_gate import asking, closing, starting
 from approval_gate.approval_items import AUDIT_INDEX, AUDIT_MONTH
 from approval_gate.clock import parse_iso
 from approval_gate.feed import FeedStore, parse_event
-from approval_gate.messages import ACTIONS_BLOCK
+from approval_gate.messages import (
+    ACTIONS_BLOCK,
+)
 from approval_gate.policy import Approvers, Escalation
 from approval_gate.reporting import summary
 from approval_gate.store import (

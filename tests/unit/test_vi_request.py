@@ -14,19 +14,23 @@ import pytest
 from approval_gate.approver_inputs import checked_inputs, inputs_invalid_text
 from approval_gate.check_messages import check_line
 from approval_gate.checks import CheckResult
+from approval_gate.closed_messages import (
+    closed_blocks,
+    closed_text,
+)
 from approval_gate.messages import (
     APPROVE,
     REJECT,
-    closed_blocks,
-    closed_text,
     deadline_outcome,
     decision_view,
-    escalation_note,
-    escalation_text,
-    reminder_text,
     request_blocks,
     request_text,
     step_complete_text,
+)
+from approval_gate.reminder_messages import (
+    escalation_note,
+    escalation_text,
+    reminder_text,
 )
 from approval_gate.revision_messages import changes_text
 from approval_gate.revisions import Revision, Since
