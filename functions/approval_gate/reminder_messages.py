@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from approval_gate.i18n import tr
+from approval_gate.i18n import ntr, tr
 from approval_gate.messages import (
     acting_mention,
     approvers_mention,
@@ -72,24 +72,26 @@ def escalation_text(approval: Approval, permalink: str | None, now: datetime) ->
         "stage": escape_mrkdwn(approval.stage),
     }
     steps = waiting_for(approval)
-    # English says "reminders" whatever the count (escalation comes after several).
     if steps:
         # Translators: %(pipeline)s / %(stage)s: names; %(count)d: reminders sent;
         # %(steps)s: the steps waiting ("*Release* (1 of 2)").
-        escalated = tr(
+        escalated = ntr(
             language,
+            "Escalated: %(pipeline)s / %(stage)s has waited through %(count)d reminder, "
+            "waiting for %(steps)s.",
             "Escalated: %(pipeline)s / %(stage)s has waited through %(count)d reminders, "
             "waiting for %(steps)s.",
-            count=approval.reminders,
+            approval.reminders,
             steps=steps,
             **names,
         )
     else:
         # Translators: %(pipeline)s / %(stage)s: names; %(count)d: reminders sent.
-        escalated = tr(
+        escalated = ntr(
             language,
+            "Escalated: %(pipeline)s / %(stage)s has waited through %(count)d reminder.",
             "Escalated: %(pipeline)s / %(stage)s has waited through %(count)d reminders.",
-            count=approval.reminders,
+            approval.reminders,
             **names,
         )
     if approves_at_deadline(approval):
@@ -115,37 +117,45 @@ def escalation_note(approval: Approval) -> str:
     """Said in the request's thread when the request escalates."""
     language = approval.rules.language
     channel = approval.rules.escalation.channel
-    values: dict[str, object] = {"count": approval.reminders}
+    count = approval.reminders
     steps = waiting_for(approval) if approval.rules.steps else ""
     if channel and steps:
         # Translators: %(channel)s: a channel (link); %(count)d: reminders sent;
         # %(steps)s: the steps waiting ("*Release* (1 of 2)").
-        escalated = tr(
+        escalated = ntr(
             language,
+            "Escalated to %(channel)s after %(count)d reminder, waiting for %(steps)s.",
             "Escalated to %(channel)s after %(count)d reminders, waiting for %(steps)s.",
+            count,
             channel=f"<#{channel}>",
             steps=steps,
-            **values,
         )
     elif channel:
         # Translators: %(channel)s: a channel (link); %(count)d: reminders sent.
-        escalated = tr(
+        escalated = ntr(
             language,
+            "Escalated to %(channel)s after %(count)d reminder.",
             "Escalated to %(channel)s after %(count)d reminders.",
+            count,
             channel=f"<#{channel}>",
-            **values,
         )
     elif steps:
         # Translators: %(count)d: reminders sent; %(steps)s: the steps waiting.
-        escalated = tr(
+        escalated = ntr(
             language,
+            "Escalated after %(count)d reminder, waiting for %(steps)s.",
             "Escalated after %(count)d reminders, waiting for %(steps)s.",
+            count,
             steps=steps,
-            **values,
         )
     else:
         # Translators: %(count)d: reminders sent.
-        escalated = tr(language, "Escalated after %(count)d reminders.", **values)
+        escalated = ntr(
+            language,
+            "Escalated after %(count)d reminder.",
+            "Escalated after %(count)d reminders.",
+            count,
+        )
     if approval.rules.steps:
         # Translators: %(approvers)s: mentions of who may approve the waiting steps now.
         may = tr(language, "May approve now: %(approvers)s.", approvers=acting_mention(approval))

@@ -317,6 +317,13 @@ def test_the_escalation_post_and_note_say_which_step_is_waiting() -> None:
     )
 
 
+def test_an_escalation_after_one_reminder_says_one_reminder() -> None:
+    approval = qa_then_release(approve("U0DAN", "QA"), escalated=True, reminders=1)
+
+    assert "waited through 1 reminder, waiting for" in escalation_text(approval, None, NOW)
+    assert "Escalated to <#C0ONCALL> after 1 reminder, waiting for" in escalation_note(approval)
+
+
 # --------------------------------------------------------------------------- once decided
 
 
