@@ -65,13 +65,13 @@ def english_fragments() -> frozenset[str]:
     (vi_path,) = [path for path in catalogs.po_files() if path.parts[-3] == "vi"]
     vietnamese = catalogs.read(vi_path)
     kept = " \n ".join(
-        string for message in vietnamese if message.id for string in catalogs._strings(message)
+        string for message in vietnamese if message.id for string in catalogs.translations(message)
     )
     found = set()
     for message in template:
         if not message.id:
             continue
-        for english in catalogs._ids(message):
+        for english in catalogs.english_forms(message):
             for fragment in _fragments(english):
                 if not re.search(rf"(?<!\w){re.escape(fragment)}(?!\w)", kept):
                     found.add(fragment)

@@ -94,11 +94,13 @@ def placeholders(text: str) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def _ids(message: Message) -> list[str]:
+def english_forms(message: Message) -> list[str]:
+    """A message's English: its msgid, or its singular and plural."""
     return list(message.id) if isinstance(message.id, tuple | list) else [message.id]
 
 
-def _strings(message: Message) -> list[str]:
+def translations(message: Message) -> list[str]:
+    """A catalog entry's translation: its msgstr, or each plural form's."""
     if isinstance(message.string, tuple | list):
         return list(message.string)
     return [message.string or ""]
@@ -114,13 +116,13 @@ def problems(language_catalog: Catalog, template: Catalog) -> Iterator[str]:
         where = f"{language}: {message.id!r}" + (
             f" (context {message.context!r})" if message.context else ""
         )
-        if found is None or not any(_strings(found)):
+        if found is None or not any(translations(found)):
             yield f"{where} has no translation"
             continue
         if found.fuzzy:
             yield f"{where} is marked fuzzy (check it, then drop the flag)"
-        expected = placeholders(_ids(message)[0])
-        for string in _strings(found):
+        expected = placeholders(english_forms(message)[0])
+        for string in translations(found):
             if not string:
                 yield f"{where}: a plural form is empty"
             elif placeholders(string) != expected:
