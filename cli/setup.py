@@ -124,6 +124,13 @@ def add_install(commands: Any) -> None:
         help=f"the policy file to write (default: {DEFAULT_POLICY_FILE})",
     )
     setup.add_argument(
+        "--language",
+        choices=("en", "vi"),
+        default="en",
+        help="the language of every text people read in Slack (the policy's defaults.language; "
+        "default: en)",
+    )
+    setup.add_argument(
         "--try",
         dest="trial",
         action="store_true",

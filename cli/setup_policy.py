@@ -35,14 +35,21 @@ class Plan:
 
 
 def plan_policy(
-    current: str | None, *, channel: str, channel_name: str, approvers: dict[str, str], trial: bool
+    current: str | None,
+    *,
+    channel: str,
+    channel_name: str,
+    approvers: dict[str, str],
+    trial: bool,
+    language: str = "en",
 ) -> Plan:
     """What setup does to the policy ``current`` (None: no file yet). ``approvers`` maps
-    each approver's email to their Slack user id, in the order given."""
+    each approver's email to their Slack user id, in the order given; ``language`` is the
+    defaults' (DESIGN §8.5)."""
     from approval_gate.policy import PolicyError, load_policy, policy_channels, policy_ids
 
     users = list(dict.fromkeys(approvers.values()))
-    text = generated(current, channel, channel_name, approvers, trial)
+    text = generated(current, channel, channel_name, approvers, trial, language)
     if current is None or not current.strip():
         return Plan(WRITE, text, "no policy yet")
     try:
@@ -51,7 +58,7 @@ def plan_policy(
         if MARKER in current:
             return Plan(WRITE, text, "setup's own file, which no longer loads")
         return Plan(FOREIGN, current, f"it does not load ({exc})")
-    if _serves(policy, channel, users, trial):
+    if _serves(policy, channel, users, trial, language):
         return Plan(FOUND, current, "it already names that channel and those approvers")
     ids, groups = policy_ids(policy)
     placeholder = (
@@ -64,11 +71,13 @@ def plan_policy(
     return Plan(FOREIGN, current, "it holds another policy")
 
 
-def _serves(policy: Any, channel: str, users: list[str], trial: bool) -> bool:
-    """Does the policy send the defaults to ``channel`` for exactly ``users``, and (with
-    ``trial``) let the example pipeline's author approve?"""
+def _serves(policy: Any, channel: str, users: list[str], trial: bool, language: str) -> bool:
+    """Does the policy send the defaults to ``channel`` for exactly ``users``, in
+    ``language``, and (with ``trial``) let the example pipeline's author approve?"""
     defaults = policy.resolve("any-pipeline-setup-checks")
     if defaults.channel != channel or set(defaults.approvers.users) != set(users):
+        return False
+    if defaults.language != language:
         return False
     if defaults.approvers.groups:
         return False
@@ -100,6 +109,7 @@ def generated(
     channel_name: str,
     approvers: dict[str, str],
     trial: bool,
+    language: str = "en",
 ) -> str:
     """The policy setup writes: ``current``'s header, then its own body."""
     users = list(dict.fromkeys(approvers.values()))
@@ -115,6 +125,7 @@ def generated(
         f"    users: [{', '.join(users)}]  # {emails}\n"
         "  required_approvals: 1           # distinct approvers needed; one rejection rejects\n"
         "  allow_self_approval: false      # the change's author may not approve it\n"
+        f"  language: {language}                    # what people read in Slack: en or vi\n"
         "\n"
         "people:                           # change authors -> Slack users, for four-eyes\n"
         f"{people}"

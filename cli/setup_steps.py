@@ -391,6 +391,7 @@ def policy(setup: Setup) -> None:
         channel_name=setup.channel_name,
         approvers=setup.approvers,
         trial=setup.args.trial,
+        language=setup.args.language,
     )
     if plan.action == FOREIGN:
         raise StepFailed(

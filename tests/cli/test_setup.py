@@ -318,6 +318,26 @@ def test_the_policy_plan_writes_over_the_placeholder_keeping_its_header() -> Non
     )
 
 
+def test_the_policy_plan_writes_the_language_asked_for_and_finds_it_only_in_it() -> None:
+    from approval_gate.policy import load_policy
+
+    people = {"dana@example.com": "U0DANA"}
+    asked = {"channel": "C0REAL", "channel_name": "rel", "approvers": people, "trial": False}
+    english = plan_policy(None, **asked)
+    assert load_policy(english.text).resolve("web").language == "en"
+    vietnamese = plan_policy(english.text, **asked, language="vi")
+    assert vietnamese.action == WRITE  # setup's own file, in another language: rewritten
+    assert load_policy(vietnamese.text).resolve("web").language == "vi"
+    assert load_policy(vietnamese.text).resolve("prod-web").language == "vi"
+    assert plan_policy(vietnamese.text, **asked, language="vi").action == FOUND
+
+
+def test_setup_in_vietnamese_puts_the_language_in_force(fresh: Box) -> None:
+    ran = fresh.setup("--channel", "deploys", "--approvers", APPROVERS, "--language", "vi")
+    assert (ran.code, ran.err) == (0, ""), ran.out
+    assert "language: vi" in fresh.policy()
+
+
 def test_children_get_no_slack_token_in_their_environment() -> None:
     """make build and sam deploy run with this environment minus the Slack variables."""
     import argparse
