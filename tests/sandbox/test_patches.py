@@ -1436,11 +1436,14 @@ def test_patch_23_step_functions_calls_are_throttled_with_its_error(aws_faults):
 def test_patch_23_an_index_hides_items_first_written_less_than_delay_ago(aws_faults):
     dynamodb = client("dynamodb")
     _indexed_table(dynamodb)
-    aws_faults.set("dynamodb", "Query", "index_lag", 1, 1, delay=0.3)
+    # The queries below must all run within the lag of the new item's write: 1 s leaves
+    # room on a busy machine (0.3 s did not, under the parallel suite).
+    lag = 1.0
+    aws_faults.set("dynamodb", "Query", "index_lag", 1, 1, delay=lag)
     old = {"id": {"S": "old"}, "group": {"S": "g"}}
     dynamodb.put_item(TableName="t", Item=old)
     written = time.monotonic()
-    while time.monotonic() - written < 0.3:  # bounded: the old item's lag runs out
+    while time.monotonic() - written < lag:  # bounded: the old item's lag runs out
         time.sleep(0.01)
     dynamodb.put_item(TableName="t", Item={"id": {"S": "new"}, "group": {"S": "g"}})
     query = {
