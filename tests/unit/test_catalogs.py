@@ -123,8 +123,9 @@ def test_every_catalog_call_names_its_message_literally_where_babel_finds_it():
         for message in catalogs.extract()
         if message.id
     }
+    calls = _catalog_calls()
     problems = []
-    for filename, line, name, args in _catalog_calls():
+    for filename, line, name, args in calls:
         positions = {"tr": (None, 1), "trp": (1, 2), "ntr": (None, 1)}[name]
         context_at, message_at = positions
         literal = [
@@ -138,4 +139,4 @@ def test_every_catalog_call_names_its_message_literally_where_babel_finds_it():
         elif (context, message) not in extracted:
             problems.append(f"{filename}:{line}: {message!r} is not extracted (in an f-string?)")
     assert problems == []
-    assert len(_catalog_calls()) > 100
+    assert len(calls) > 100
