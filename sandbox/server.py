@@ -565,13 +565,15 @@ def send_interaction(
     )
 
 
-def post_interaction(base_url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+def post_interaction(
+    base_url: str, body: bytes, headers: dict[str, str], timeout: float = 10.0
+) -> tuple[int, str]:
     """POST raw bytes with the given headers to /slack/interactions: (status, body text)."""
     request = urllib.request.Request(  # noqa: S310 - loopback only
         f"{base_url}/slack/interactions", data=body, headers=headers, method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()

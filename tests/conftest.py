@@ -124,7 +124,10 @@ class Gate:
         """POST to /slack/interactions, signed as Slack signs (or as told)."""
         raw = body if body is not None else form_body(payload)
         sent = signed_request(raw, secret or self.secret, timestamp or int(time.time()))
-        return post_interaction(self.url, raw, sent if headers is None else headers)
+        # As long as the gate's client waits (a test of retried calls may lengthen it).
+        return post_interaction(
+            self.url, raw, sent if headers is None else headers, self.client.timeout
+        )
 
     def click(self, message: dict[str, Any], user: str, action: str, **kwargs: Any) -> int:
         status, _ = self.post_interaction(self.click_payload(message, user, action), **kwargs)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -70,7 +69,7 @@ def at_deadline(approval_id: str, *, store: ApprovalStore, clock: Clock) -> dict
         now = clock()
         # An approval by policy waits for a deploy window like any other (holds.plan).
         verdict = (
-            plan(replace(approval, note=note), now, then=EXPIRED) if approving else Plan(EXPIRED)
+            plan(approval._replace(note=note), now, then=EXPIRED) if approving else Plan(EXPIRED)
         )
         try:
             approval = store.decide(

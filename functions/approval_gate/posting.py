@@ -18,7 +18,6 @@ docs/security.md#slack-scopes) and adopts it.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 
 from slack_sdk import WebClient
@@ -198,7 +197,7 @@ def update_request(
             extra={"approval_id": approval.approval_id, "channel": approval.channel},
         )
         store.save_message(approval.approval_id, approval.channel, found)
-        approval = replace(approval, message_ts=found)
+        approval = approval._replace(message_ts=found)
     if not (approval.channel and approval.message_ts):
         return None
     try:

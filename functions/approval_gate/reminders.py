@@ -9,7 +9,6 @@ The collaborators (table, Slack client, clock) are arguments, as everywhere in t
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -106,7 +105,7 @@ def _escalate_if_due(
         return approval.escalated
     if not store.mark_escalated(approval.approval_id):
         return True
-    approval = replace(approval, escalated=True)
+    approval = approval._replace(escalated=True)
     permalink = None
     if approval.channel and approval.message_ts:
         try:

@@ -9,8 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -33,14 +32,17 @@ CLIENT_TIMEOUT = 5.0
 RETRY_AFTER_MARGIN = 2.0
 
 
-@dataclass(frozen=True)
-class SlackCredentials:
-    """The Slack app's secrets, as stored in Secrets Manager (never logged)."""
+class SlackCredentials(NamedTuple):
+    """The Slack app's secrets, as stored in Secrets Manager (never logged: no ``repr``
+    shows the token or the signing secret)."""
 
-    bot_token: str = field(repr=False)
-    signing_secret: str = field(repr=False)
+    bot_token: str
+    signing_secret: str
     team_id: str | None = None
     app_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"SlackCredentials(team_id={self.team_id!r}, app_id={self.app_id!r})"
 
     @classmethod
     def from_secret(cls, value: Any) -> Self:

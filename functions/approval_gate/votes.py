@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 
 from approval_gate.approver_inputs import checked_inputs, inputs_invalid_text
 from approval_gate.checks import failing
@@ -248,7 +247,7 @@ def _decide_at_once(
     None when it does not decide, or when the votes changed meanwhile (the caller then
     records the vote and decides in two steps, as before).
     """
-    counted = replace(approval, votes=(*approval.votes, vote))
+    counted = approval._replace(votes=(*approval.votes, vote))
     verdict, deciders = _outcome(counted, vote)
     if verdict is None:
         return None
@@ -325,7 +324,7 @@ def _record_in_steps(
         placed = _placed(approval, vote, groups) if vote.vote == "approve" else vote
         if isinstance(placed, ClickResult):
             return placed
-        counted = replace(approval, votes=(*approval.votes, placed))
+        counted = approval._replace(votes=(*approval.votes, placed))
         verdict, deciders = _outcome(counted, placed)
         try:
             if verdict is None:

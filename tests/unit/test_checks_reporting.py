@@ -6,7 +6,6 @@ network: a stub checker, moto's DynamoDB."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -107,7 +106,7 @@ def test_only_an_approval_about_to_be_reported_approved_waits_for_the_checks() -
 
     assert decision(approved, FIXED)["wait"] == "check"
     assert decision(by_policy, FIXED)["wait"] == "check"
-    assert decision(replace(approved, checked_at_report=True), FIXED)["wait"] is None
+    assert decision(approved._replace(checked_at_report=True), FIXED)["wait"] is None
     assert decision(make_approval(status=APPROVED), FIXED)["wait"] is None  # no checks
     assert decision(make_approval(rules=checked, status=REJECTED), FIXED)["wait"] is None
     assert decision(make_approval(rules=checked, status=EXPIRED), FIXED)["wait"] is None

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -208,8 +207,7 @@ def test_settle_elsewhere_records_who_and_why_in_the_closing_write(store: Approv
 
 
 def test_the_closed_message_names_the_principal_by_its_last_segment_and_the_comment():
-    approval = replace(
-        make_approval(),
+    approval = make_approval()._replace(
         status=DECIDED_ELSEWHERE,
         note=APPROVED_IN_CONSOLE,
         decided_by=(JANE,),
@@ -225,6 +223,6 @@ def test_the_closed_message_names_the_principal_by_its_last_segment_and_the_comm
 
 
 def test_a_settlement_without_a_principal_names_nobody():
-    approval = replace(make_approval(), status=DECIDED_ELSEWHERE, note=SUPERSEDED, decided_at=FIXED)
+    approval = make_approval()._replace(status=DECIDED_ELSEWHERE, note=SUPERSEDED, decided_at=FIXED)
 
     assert outcome_line(approval).startswith(":arrow_right_hook: *Superseded by a newer run* ")

@@ -4,7 +4,6 @@ hears, and the held request's message. Pure: no table, no Slack."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from approval_gate.hold_messages import held_blocks
@@ -95,7 +94,7 @@ def test_no_window_before_codepipelines_expiry_holds_to_the_limit_then_rejects()
 
     verdict = plan(approval, FIXED)
     assert verdict.held == Hold(limit, "freeze", "Year-end freeze")
-    held = replace(approval, status=HELD, held=verdict.held, decided_by=("U0ALICE",))
+    held = approval._replace(status=HELD, held=verdict.held, decided_by=("U0ALICE",))
     ended = at_hold_end(held, limit)
     assert ended.status == REJECTED
     assert "no deploy window opened before CodePipeline's deadline (Year-end freeze)" in str(
@@ -138,7 +137,7 @@ def test_the_summary_says_how_long_and_why_or_who_overrode() -> None:
         held=Hold(FIXED + timedelta(hours=2, minutes=5), "freeze", "Year-end freeze"),
     )
     carol = Vote("U0CAROL", "carol", "deploy_now", FIXED + timedelta(minutes=30), "Outage fix")
-    overridden = replace(held, overrides=(carol,), override=Override(("U0CAROL",), "Outage fix"))
+    overridden = held._replace(overrides=(carol,), override=Override(("U0CAROL",), "Outage fix"))
 
     assert summary(held) == "Approved in Slack by alice (U0ALICE); held 2h 5m for Year-end freeze"
     assert summary(overridden) == (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from approval_gate.closed_messages import (
     closed_blocks,
 )
@@ -59,7 +57,7 @@ def test_each_source_and_the_compare_link_are_shown_in_the_request_and_when_clos
         "Since the last deployment: <https://github.com/example-org/web/compare/0...a|12 commits>"
     )
     assert section(request_blocks(approval)) == expected
-    closed = replace(approval, status=APPROVED)
+    closed = approval._replace(status=APPROVED)
     assert section(closed_blocks(closed)) == expected
 
 

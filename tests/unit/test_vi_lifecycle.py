@@ -13,7 +13,6 @@ replacement note) is rendered with a rule whose language is "vi", then:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -177,7 +176,7 @@ def _modals(language: str) -> list[Any]:
     return [
         approve_later_view(open_request, FIXED),
         deploy_now_view(frozen),
-        deploy_now_view(replace(frozen, held=None)),
+        deploy_now_view(frozen._replace(held=None)),
         deploy_at_error(open_request, None, FIXED),
         deploy_at_error(open_request, FIXED - timedelta(hours=1), FIXED),
         deploy_at_error(open_request, FIXED + timedelta(days=5), FIXED),
@@ -189,7 +188,7 @@ def _clicks_and_thread(language: str) -> list[Any]:
     return [
         already_held_text(frozen),
         already_held_text(_held(language, CHECKS_HOLD)),
-        already_held_text(replace(frozen, held=None)),
+        already_held_text(frozen._replace(held=None)),
         hold_change_text(frozen, "hold_cancelled", "U0BOB"),
         hold_change_text(frozen, "overridden", "U0CAROL"),
         hold_change_text(frozen, "override_vote", "U0CAROL"),
@@ -208,8 +207,7 @@ def _notes(language: str) -> list[Any]:
     no_window = make_approval(
         rules=_rules(language, freezes=(FREEZE,)), votes=(ALICE,), expires=soon
     )
-    held_to_limit = replace(
-        no_window,
+    held_to_limit = no_window._replace(
         status=HELD,
         held=Hold(limit, "freeze", "Year-end freeze"),
         decided_by=("U0ALICE",),
@@ -217,27 +215,26 @@ def _notes(language: str) -> list[Any]:
     checked = approved(checks=Checks(alarms=("prod-api-5xx",)))
     rejecting = approved(checks=Checks(alarms=("prod-api-5xx",), on_failing="reject"))
     results = (FAILING_API, FAILING_TICKET, FAILING_DB)
-    by_policy = replace(checked, status=EXPIRED, note=None)
-    checks_held = replace(checked, status=HELD, held=Hold(FIXED, WHY_CHECKS, "x"), expires=FIXED)
+    by_policy = checked._replace(status=EXPIRED, note=None)
+    checks_held = checked._replace(status=HELD, held=Hold(FIXED, WHY_CHECKS, "x"), expires=FIXED)
     return [
         plan(approved(freezes=(FREEZE,), outside_window="reject"), FIXED).note,
         plan(
-            replace(no_window, rules=_rules(language, freezes=(FREEZE,), outside_window="reject")),
+            no_window._replace(rules=_rules(language, freezes=(FREEZE,), outside_window="reject")),
             FIXED,
         ).note,
         at_hold_end(held_to_limit, limit).note,
         at_report(rejecting, results, FIXED).note,
-        at_report(replace(checked, expires=FIXED), results, FIXED).note,
-        at_report(replace(by_policy, expires=FIXED), results, FIXED).note,
+        at_report(checked._replace(expires=FIXED), results, FIXED).note,
+        at_report(by_policy._replace(expires=FIXED), results, FIXED).note,
         at_report(checked, (FAILING_API,), FIXED).held.reason,  # type: ignore[union-attr]
         at_checks_hold_end(checks_held, results, FIXED).note,
         forecast(approved(freezes=(FREEZE,)), FIXED),
         forecast(approved(deploy_windows=(WEEKDAY_WINDOW,)), FIXED),
         forecast(approved(freezes=(FREEZE,), outside_window="reject"), FIXED),
-        forecast(replace(no_window, rules=_rules(language, freezes=(FREEZE,))), FIXED),
+        forecast(no_window._replace(rules=_rules(language, freezes=(FREEZE,))), FIXED),
         forecast(
-            replace(
-                no_window,
+            no_window._replace(
                 rules=_rules(language, freezes=(FREEZE,), outside_window="reject"),
             ),
             FIXED,
@@ -248,7 +245,7 @@ def _notes(language: str) -> list[Any]:
 def _summaries(language: str) -> list[Any]:
     """The PutApprovalResult summary of each kind of outcome, and the hold's phrases."""
     held = _held(language, FROZEN, status=APPROVED)
-    overridden = replace(held, overrides=(CAROL,), override=Override_(("U0CAROL",)))
+    overridden = held._replace(overrides=(CAROL,), override=Override_(("U0CAROL",)))
     steps = _rules(
         language,
         steps=(
@@ -367,30 +364,30 @@ def _live_lines(language: str) -> list[Any]:
     """Every thread line an alarm's change may post, and the edited line."""
     rules = _rules(language, checks=Checks(alarms=("prod-api-5xx", "prod-db-cpu")))
     pending = make_approval(rules=rules, status=PENDING)
-    held_checks = replace(pending, status=HELD, held=CHECKS_HOLD)
-    held_freeze = replace(pending, status=HELD, held=FROZEN)
+    held_checks = pending._replace(status=HELD, held=CHECKS_HOLD)
+    held_freeze = pending._replace(status=HELD, held=FROZEN)
     failing_api, passing_api = FAILING_API, PASSING_API
     lines = []
     for approval in (pending, held_checks, held_freeze):
         for before in ((failing_api,), ()):
             lines.append(
                 live_checks.change_line(
-                    before, replace(approval, checks=(passing_api,)), "prod-api-5xx"
+                    before, approval._replace(checks=(passing_api,)), "prod-api-5xx"
                 )
             )
             lines.append(
                 live_checks.change_line(
-                    before, replace(approval, checks=(passing_api, FAILING_DB)), "prod-api-5xx"
+                    before, approval._replace(checks=(passing_api, FAILING_DB)), "prod-api-5xx"
                 )
             )
         lines.append(
             live_checks.change_line(
-                (passing_api,), replace(approval, checks=(failing_api,)), "prod-api-5xx"
+                (passing_api,), approval._replace(checks=(failing_api,)), "prod-api-5xx"
             )
         )
         lines.append(
             live_checks.change_line(
-                (passing_api,), replace(approval, checks=(failing_api, FAILING_DB)), "prod-api-5xx"
+                (passing_api,), approval._replace(checks=(failing_api, FAILING_DB)), "prod-api-5xx"
             )
         )
 
@@ -406,8 +403,8 @@ def _live_lines(language: str) -> list[Any]:
             pass
 
     slack = Slack()
-    told = replace(
-        pending, channel="C0DEPLOYS", message_ts="1.0", checks_line=ChecksLine("2.0", FIXED, 1)
+    told = pending._replace(
+        channel="C0DEPLOYS", message_ts="1.0", checks_line=ChecksLine("2.0", FIXED, 1)
     )
     live_checks._tell(told, "LINE", store=Store(), slack=slack, clock=lambda: FIXED)
     return [line for line in lines if line is not None] + slack.texts
@@ -422,8 +419,7 @@ def _closing_and_fallback(language: str) -> list[Any]:
             return self.approval
 
         def decide(self, _: str, **change: Any) -> Approval:
-            return replace(
-                self.approval,
+            return self.approval._replace(
                 status=change["status"],
                 note=change["note"],
                 held=change["held"],
