@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 from bench import ROOT, Row, median
 
@@ -80,13 +81,14 @@ def _environment(function: str) -> dict[str, str]:
     return env
 
 
-def _prelude(function: str) -> str:
-    paths = [str(FUNCTIONS / function), str(FUNCTIONS)]
+def _prelude(function: str, functions: Path = FUNCTIONS) -> str:
+    paths = [str(functions / function), str(functions)]
     return f"import sys, time; sys.path[:0] = {paths!r}; t = time.perf_counter(); "
 
 
-def handler_code(function: str) -> str:
-    return _prelude(function) + "import app; print(time.perf_counter() - t)"
+def handler_code(function: str, functions: Path = FUNCTIONS) -> str:
+    """`functions`: the functions/ folder of this checkout, or another's (`--against`)."""
+    return _prelude(function, functions) + "import app; print(time.perf_counter() - t)"
 
 
 #: The first Vietnamese text after a cold start: the catalog is read when a `language: vi`
@@ -297,3 +299,64 @@ def _row(
         met=met,
         ratio=f"{median(handler) * 1000:.0f} / {median(floor) * 1000:.0f} ms{detail}",
     )
+
+
+#: Prints the modules a fresh process has imported, in the order it imported them.
+_MODULES = "import json; print(json.dumps(list(sys.modules)))"
+
+
+def third_party_code(function: str) -> str:
+    """The floor plus every module the handler imports that is not ours (slack_sdk,
+    Powertools, the stdlib modules they use), in the handler's order: what the handler
+    would cost if the gate's own code took no time."""
+    env = _environment(function)
+    floor = set(json.loads(_lines(f"{floor_code(function)}; {_MODULES}", env)[-1]))
+    theirs = [
+        name
+        for name in json.loads(_lines(_prelude(function) + "import app; " + _MODULES, env)[-1])
+        if name not in floor and name != "app" and name.split(".")[0] != "approval_gate"
+    ]
+    return floor_code(function).replace("import boto3;", f"import boto3, {', '.join(theirs)};")
+
+
+def compare(function: str, variants: dict[str, str], pairs: int) -> dict[str, float]:
+    """Each variant's median ratio to the floor, every variant interleaved with one floor
+    sample per round."""
+    env = _environment(function)
+    times: dict[str, list[float]] = {name: [] for name in ("floor", *variants)}
+    for _ in range(pairs):
+        times["floor"].append(_time(floor_code(function), env))
+        for name, code in variants.items():
+            times[name].append(_time(code, env))
+    return {
+        name: median([t / f for t, f in zip(times[name], times["floor"], strict=True)])
+        for name in variants
+    } | {"floor ms": median(times["floor"]) * 1000}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Where a cold start's time goes (informative; `make bench` runs `run`):
+    `--third-party` adds a process importing only the handler's third-party modules, so the
+    gap to it is the gate's own code; `--against DIR` adds another checkout's handler (a
+    worktree of an older commit), to see what a change did to the same floor."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.cold_start")
+    parser.add_argument("function", nargs="?", default="slack_interactions", choices=CLIENTS)
+    parser.add_argument("--pairs", type=int, default=30)
+    parser.add_argument("--third-party", action="store_true")
+    parser.add_argument("--against", type=Path, metavar="DIR")
+    args = parser.parse_args(argv)
+    variants = {"this checkout": handler_code(args.function)}
+    compileall.compile_dir(str(FUNCTIONS), quiet=1)
+    if args.against is not None:
+        compileall.compile_dir(str(args.against / "functions"), quiet=1)
+        variants[str(args.against)] = handler_code(args.function, args.against / "functions")
+    if args.third_party:
+        variants["third-party modules only"] = third_party_code(args.function)
+    for name, value in compare(args.function, variants, args.pairs).items():
+        print(f"  {name:<32} {value:.3f}{' ms' if name == 'floor ms' else 'x floor'}")
+
+
+if __name__ == "__main__":
+    main()

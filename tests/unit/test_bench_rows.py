@@ -473,3 +473,27 @@ def test_the_vietnamese_cold_start_renders_a_text_from_the_catalog() -> None:
     )
     catalog, whole = (float(line) for line in lines[-2:])
     assert 0 < catalog < whole
+
+
+def test_the_third_party_floor_imports_what_the_handler_imports_but_none_of_ours() -> None:
+    """`python -m bench.cold_start --third-party` charges the gate's own code with the gap
+    between the handler and this process: it must import the handler's third-party modules
+    (so they are not charged to us) and nothing of the gate's (so none of ours is hidden)."""
+    from bench import cold_start
+
+    function = "slack_interactions"
+    code = cold_start.third_party_code(function)
+    env = cold_start._environment(function)
+    loaded = cold_start._lines(f"{code}; {cold_start._MODULES}", env)
+    modules = set(json.loads(loaded[-1]))
+    assert float(loaded[-2]) > 0
+    assert {"slack_sdk.web.client", "slack_sdk.signature", "aws_lambda_powertools"} <= modules
+    assert not {m for m in modules if m == "app" or m.startswith("approval_gate")}
+    handler = set(
+        json.loads(
+            cold_start._lines(
+                cold_start._prelude(function) + "import app; " + cold_start._MODULES, env
+            )[-1]
+        )
+    )
+    assert {m for m in handler if not m.startswith("approval_gate") and m != "app"} <= modules
