@@ -121,7 +121,9 @@ class Approval(NamedTuple):
 
     Immutable; a changed copy is ``approval._replace(field=value)``. A NamedTuple rather
     than a dataclass: with 46 fields, the dataclass cost every handler ~1.3 ms of its cold
-    start building its methods (docs/performance.md).
+    start building its methods (docs/performance.md). Being a tuple, it is JSON as it
+    stands, tokens included: never hand one to ``json.dumps`` or a log line's ``extra``;
+    write ``decision_record()`` (or the table's item, approval_items.py).
     """
 
     approval_id: str
