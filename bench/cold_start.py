@@ -7,6 +7,7 @@ and prints the seconds. Handler and floor runs are interleaved, so drift hits bo
 
 from __future__ import annotations
 
+import argparse
 import compileall
 import json
 import os
@@ -319,19 +320,20 @@ def third_party_code(function: str) -> str:
     return floor_code(function).replace("import boto3;", f"import boto3, {', '.join(theirs)};")
 
 
-def compare(function: str, variants: dict[str, str], pairs: int) -> dict[str, float]:
-    """Each variant's median ratio to the floor, every variant interleaved with one floor
-    sample per round."""
+def compare(function: str, variants: dict[str, str], pairs: int) -> tuple[dict[str, float], float]:
+    """Each variant's median ratio to the floor, and the floor's median in seconds; every
+    variant interleaved with one floor sample per round."""
     env = _environment(function)
     times: dict[str, list[float]] = {name: [] for name in ("floor", *variants)}
     for _ in range(pairs):
         times["floor"].append(_time(floor_code(function), env))
         for name, code in variants.items():
             times[name].append(_time(code, env))
-    return {
+    ratios = {
         name: median([t / f for t, f in zip(times[name], times["floor"], strict=True)])
         for name in variants
-    } | {"floor ms": median(times["floor"]) * 1000}
+    }
+    return ratios, median(times["floor"])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -339,8 +341,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     `--third-party` adds a process importing only the handler's third-party modules, so the
     gap to it is the gate's own code; `--against DIR` adds another checkout's handler (a
     worktree of an older commit), to see what a change did to the same floor."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m bench.cold_start")
     parser.add_argument("function", nargs="?", default="slack_interactions", choices=CLIENTS)
     parser.add_argument("--pairs", type=int, default=30)
@@ -354,8 +354,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         variants[str(args.against)] = handler_code(args.function, args.against / "functions")
     if args.third_party:
         variants["third-party modules only"] = third_party_code(args.function)
-    for name, value in compare(args.function, variants, args.pairs).items():
-        print(f"  {name:<32} {value:.3f}{' ms' if name == 'floor ms' else 'x floor'}")
+    ratios, floor = compare(args.function, variants, args.pairs)
+    for name, ratio in ratios.items():
+        print(f"  {name:<32} {ratio:.3f}x floor")
+    print(f"  {'floor':<32} {floor * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
